@@ -1,0 +1,4 @@
+//===- TailorDialect.td - All ops of the tailor dialect -------------------===//
+
+include "TailorOps.td"
+include "TailorLLMOps.td"

@@ -1,0 +1,192 @@
+//===- TailorLLMOps.td - LLM-level ops of the tailor dialect --------------===//
+//
+// What `--tailor-raise` rewrites exported subgraphs into. The descriptions are
+// the specification that gradient rules and kernels are written from.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef TAILOR_LLM_OPS_TD
+#define TAILOR_LLM_OPS_TD
+
+include "TailorBase.td"
+include "TailorInterfaces.td"
+
+def Tailor_FloatTensor : TensorOf<[F16, BF16, F32, F64]>;
+def Tailor_IndexTensor : TensorOf<[I32, I64]>;
+
+class Tailor_LLMOp<string mnemonic, list<Trait> traits = []>
+    : Tailor_Op<mnemonic, !listconcat(traits, [NoMemoryEffect,
+          DeclareOpInterfaceMethods<Tailor_ShapeInferenceOpInterface>])> {
+  let hasVerifier = 1;
+  let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
+}
+
+def Tailor_LinearOp : Tailor_LLMOp<"linear"> {
+  let summary = "Affine map over the last dimension: y = x·W + b";
+  let description = [{
+    `input` has shape `[..., K]`, `weight` has shape `[K, N]` (input features
+    first, as ONNX MatMul takes it), the optional `bias` has shape `[N]`.
+    The result has shape `[..., N]`:
+    `y[..., n] = sum_k input[..., k] * weight[k, n] + bias[n]`.
+    All operands and the result have one floating-point element type.
+  }];
+  let arguments = (ins Tailor_FloatTensor:$input, Tailor_FloatTensor:$weight,
+                       Optional<Tailor_FloatTensor>:$bias);
+  let results = (outs Tailor_FloatTensor:$output);
+}
+
+def Tailor_AttentionOp : Tailor_LLMOp<"attention", [AttrSizedOperandSegments]> {
+  let summary = "Scaled dot-product attention with grouped-query heads";
+  let description = [{
+    `query` is `[B, Hq, S, D]`, `key` is `[B, Hkv, T, D]`, `value` is
+    `[B, Hkv, T, Dv]`, with `Hq` a multiple of `Hkv` (grouped-query attention;
+    `Hq == Hkv` is multi-head attention). Query head `h` attends with key/value
+    head `h / (Hq / Hkv)`. The result is `[B, Hq, S, Dv]`:
+
+    ```
+    s[b,h,i,j] = scale * sum_d query[b,h,i,d] * key[b,h/G,j,d]  (+ mask[b,h,i,j])
+    p[b,h,i,:] = softmax_j(s[b,h,i,:])
+    out[b,h,i,e] = sum_j p[b,h,i,j] * value[b,h/G,j,e]
+    ```
+
+    `scale` defaults to `1/sqrt(D)`. With `causal`, query row `i` sees key
+    columns `j <= i + (T - S)` (aligned to the bottom right, so that a KV cache
+    holding `T - S` earlier positions needs no mask); other scores are -inf.
+    The optional `mask` broadcasts to `[B, Hq, S, T]` (numpy rules): a boolean
+    mask keeps the scores where it is true and sets the rest to -inf; a float
+    mask is added to the scores. A row whose scores are all -inf yields NaN,
+    as the exported softmax would.
+
+    With a KV cache, `past_key` `[B, Hkv, P, D]` and `past_value`
+    `[B, Hkv, P, Dv]` are concatenated before `key` and `value` along the
+    sequence axis (so `T` counts past and new positions).
+  }];
+  let arguments = (ins Tailor_FloatTensor:$query, Tailor_FloatTensor:$key,
+                       Tailor_FloatTensor:$value,
+                       Optional<AnyTensor>:$mask,
+                       Optional<Tailor_FloatTensor>:$past_key,
+                       Optional<Tailor_FloatTensor>:$past_value,
+                       OptionalAttr<F32Attr>:$scale,
+                       DefaultValuedAttr<BoolAttr, "false">:$causal);
+  let results = (outs Tailor_FloatTensor:$output);
+  let assemblyFormat = [{
+    $query `,` $key `,` $value (`mask` `(` $mask^ `)`)?
+    (`past` `(` $past_key^ `,` $past_value `)`)? attr-dict `:`
+    type($query) `,` type($key) `,` type($value)
+    (`,` type($mask)^)? (`,` type($past_key)^ `,` type($past_value))?
+    `->` type($output)
+  }];
+  let extraClassDeclaration = [{
+    /// The scale applied to the scores: the attribute or 1/sqrt(D).
+    double getEffectiveScale();
+  }];
+}
+
+def Tailor_RMSNormOp : Tailor_LLMOp<"rms_norm"> {
+  let summary = "Root-mean-square normalisation over the last dimension";
+  let description = [{
+    `input` is `[..., D]`, `weight` is `[D]`; the result has `input`'s shape:
+    `y = input / sqrt(mean(input^2 over the last axis) + epsilon) * weight`.
+  }];
+  let arguments = (ins Tailor_FloatTensor:$input, Tailor_FloatTensor:$weight,
+                       DefaultValuedAttr<F32Attr, "1.0e-6">:$epsilon);
+  let results = (outs Tailor_FloatTensor:$output);
+}
+
+def Tailor_LayerNormOp : Tailor_LLMOp<"layer_norm"> {
+  let summary = "Layer normalisation over the last dimension";
+  let description = [{
+    `input` is `[..., D]`, `weight` and the optional `bias` are `[D]`; the
+    result has `input`'s shape:
+    `y = (input - mean) / sqrt(var + epsilon) * weight + bias`, with mean and
+    (biased) variance over the last axis.
+  }];
+  let arguments = (ins Tailor_FloatTensor:$input, Tailor_FloatTensor:$weight,
+                       Optional<Tailor_FloatTensor>:$bias,
+                       DefaultValuedAttr<F32Attr, "1.0e-5">:$epsilon);
+  let results = (outs Tailor_FloatTensor:$output);
+}
+
+def Tailor_RotaryOp : Tailor_LLMOp<"rotary"> {
+  let summary = "Rotary position embedding (RoPE)";
+  let description = [{
+    `input` is `[..., S, D]` with `D` even; `cos` and `sin` broadcast to it
+    (typically `[S, D]` or `[B, 1, S, D]`). With `interleaved = false` (the
+    GPT-NeoX / LLaMA "rotate half" layout):
+    `y = input * cos + rotate_half(input) * sin`, where
+    `rotate_half(x) = concat(-x[..., D/2:], x[..., :D/2])`.
+    With `interleaved = true` pairs are adjacent: for each `i < D/2`,
+    `(y[2i], y[2i+1]) = (x[2i]*cos[2i] - x[2i+1]*sin[2i],
+    x[2i+1]*cos[2i+1] + x[2i]*sin[2i+1])`.
+  }];
+  let arguments = (ins Tailor_FloatTensor:$input, Tailor_FloatTensor:$cos,
+                       Tailor_FloatTensor:$sin,
+                       DefaultValuedAttr<BoolAttr, "false">:$interleaved);
+  let results = (outs Tailor_FloatTensor:$output);
+}
+
+def Tailor_GeluOp : Tailor_LLMOp<"gelu"> {
+  let summary = "Gaussian error linear unit";
+  let description = [{
+    Elementwise. `approximate = "none"`: `y = 0.5 * x * (1 + erf(x / sqrt(2)))`;
+    `approximate = "tanh"`:
+    `y = 0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 * x^3)))`.
+  }];
+  let arguments = (ins Tailor_FloatTensor:$input,
+                       DefaultValuedStrAttr<StrAttr, "none">:$approximate);
+  let results = (outs Tailor_FloatTensor:$output);
+}
+
+def Tailor_SiluOp : Tailor_LLMOp<"silu"> {
+  let summary = "Sigmoid linear unit: y = x * sigmoid(x)";
+  let description = [{ Elementwise; the result has the input's type. }];
+  let arguments = (ins Tailor_FloatTensor:$input);
+  let results = (outs Tailor_FloatTensor:$output);
+}
+
+def Tailor_SwiGLUOp : Tailor_LLMOp<"swiglu"> {
+  let summary = "Gated SiLU: y = silu(gate) * up";
+  let description = [{
+    Elementwise over two operands of the same shape (the gate and up
+    projections of a LLaMA-style MLP): `y = gate * sigmoid(gate) * up`.
+  }];
+  let arguments = (ins Tailor_FloatTensor:$gate, Tailor_FloatTensor:$up);
+  let results = (outs Tailor_FloatTensor:$output);
+}
+
+def Tailor_EmbeddingOp : Tailor_LLMOp<"embedding"> {
+  let summary = "Token embedding lookup";
+  let description = [{
+    `table` is `[V, D]`, `indices` has any shape `[...]` of i32/i64 token
+    ids; the result is `[..., D]` with `y[..., :] = table[indices[...], :]`.
+    Negative ids count from the end (ONNX Gather semantics); ids outside
+    `[-V, V)` are an error at run time.
+  }];
+  let arguments = (ins Tailor_FloatTensor:$table, Tailor_IndexTensor:$indices);
+  let results = (outs Tailor_FloatTensor:$output);
+}
+
+def Tailor_MoEOp : Tailor_LLMOp<"moe"> {
+  let summary = "Mixture of SwiGLU experts with a top-k softmax router";
+  let description = [{
+    `input` is `[..., D]`; `router` is `[D, E]`; `w_gate` and `w_up` are
+    `[E, D, F]`; `w_down` is `[E, F, D]`. For each token `x` (a row of
+    `input`):
+
+    ```
+    logits = x · router                       # [E]
+    p = softmax(logits); (w, idx) = top_k(p, k)  # ties: lower index first
+    if normalize: w = w / sum(w)              # Mixtral renormalises over top-k
+    y = sum_i w[i] * ((silu(x · w_gate[idx[i]]) * (x · w_up[idx[i]])) · w_down[idx[i]])
+    ```
+    The result has `input`'s shape.
+  }];
+  let arguments = (ins Tailor_FloatTensor:$input, Tailor_FloatTensor:$router,
+                       Tailor_FloatTensor:$w_gate, Tailor_FloatTensor:$w_up,
+                       Tailor_FloatTensor:$w_down,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$top_k,
+                       DefaultValuedAttr<BoolAttr, "true">:$normalize);
+  let results = (outs Tailor_FloatTensor:$output);
+}
+
+#endif // TAILOR_LLM_OPS_TD

@@ -1,0 +1,18 @@
+//===- InitTailor.cpp - Register Tailor into a host compiler --------------===//
+
+#include "tailor/InitTailor.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/DialectRegistry.h"
+#include "tailor/Dialect/Tailor.h"
+#include "tailor/Transforms/Passes.h"
+
+void mlir::tailor::registerAllDialects(DialectRegistry &registry) {
+  registry.insert<TailorDialect, func::FuncDialect, arith::ArithDialect,
+                  tensor::TensorDialect, linalg::LinalgDialect>();
+}
+
+void mlir::tailor::registerAllPasses() { registerTailorPasses(); }
