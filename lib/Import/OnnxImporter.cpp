@@ -118,7 +118,20 @@ LogicalResult Importer::prepare(onnx::ModelProto &model) {
 
   if (options.check) {
     try {
-      onnx::checker::check_model(model);
+      // check_model(ModelProto) would look for external data in the working
+      // directory: check the graph the same way, from the model's folder.
+      if (!model.has_ir_version())
+        return error(loc) << "invalid ONNX model: it has no ir_version";
+      onnx::checker::CheckerContext checker;
+      checker.set_ir_version((int)model.ir_version());
+      std::unordered_map<std::string, int> opsets;
+      for (const auto &opset : model.opset_import())
+        opsets[opset.domain()] = (int)opset.version();
+      checker.set_opset_imports(opsets);
+      checker.set_model_dir(baseDir.empty() ? "." : baseDir);
+      checker.set_is_main_graph(true);
+      onnx::checker::LexicalScopeContext scope;
+      onnx::checker::check_graph(model.graph(), checker, scope);
     } catch (const std::exception &e) {
       return error(loc) << "invalid ONNX model: " << e.what();
     }
@@ -218,15 +231,28 @@ Importer::mapExternalData(const onnx::TensorProto &tensor,
                       << "' is absolute; it must be relative to the model";
   SmallString<256> path(baseDir);
   llvm::sys::path::append(path, location);
+  auto escapes = [](StringRef inner, StringRef base) {
+    return !inner.starts_with(base) || inner.size() <= base.size() ||
+           !llvm::sys::path::is_separator(inner[base.size()]);
+  };
+  // Lexically first ("../x"), then through symbolic links (real paths).
+  SmallString<256> lexicalBase(baseDir), lexicalPath(path);
+  llvm::sys::path::remove_dots(lexicalBase, /*remove_dot_dot=*/true);
+  llvm::sys::path::remove_dots(lexicalPath, /*remove_dot_dot=*/true);
+  if (lexicalBase.empty() || lexicalBase == ".")
+    lexicalBase = "";
+  if (!lexicalBase.empty() ? escapes(lexicalPath, lexicalBase)
+                           : StringRef(lexicalPath).starts_with(".."))
+    return error(loc) << "tensor '" << tensor.name()
+                      << "': external data location '" << location
+                      << "' escapes the model's folder";
   SmallString<256> realBase, realPath;
   if (llvm::sys::fs::real_path(baseDir, realBase) ||
       llvm::sys::fs::real_path(path, realPath))
     return error(loc) << "tensor '" << tensor.name()
                       << "': external data file '" << path
                       << "' does not exist";
-  StringRef rp = realPath, rb = realBase;
-  if (!rp.starts_with(rb) || rp.size() <= rb.size() ||
-      !llvm::sys::path::is_separator(rp[rb.size()]))
+  if (escapes(realPath, realBase))
     return error(loc) << "tensor '" << tensor.name()
                       << "': external data location '" << location
                       << "' escapes the model's folder";

@@ -46,6 +46,8 @@ static cl::opt<bool> elideWeights(
 
 int main(int argc, char **argv) {
   InitLLVM y(argc, argv);
+  mlir::registerAsmPrinterCLOptions();
+  mlir::registerMLIRContextCLOptions();
   cl::HideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(
       argc, argv,
