@@ -257,9 +257,8 @@ public:
           std::vector<std::optional<onnx::TypeProto>> inputTypes,
           llvm::ArrayRef<const onnx::TensorProto *> inputData,
           unsigned numOutputs)
-      : inputTypes(std::move(inputTypes)),
-        inputData(inputData.begin(), inputData.end()),
-        outputTypes(numOutputs) {
+      : outputTypes(numOutputs), inputTypes(std::move(inputTypes)),
+        inputData(inputData.begin(), inputData.end()) {
     for (const auto &attr : node.attribute())
       attributes[attr.name()] = &attr;
   }

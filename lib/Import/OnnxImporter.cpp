@@ -467,6 +467,34 @@ LogicalResult Importer::importNode(const onnx::NodeProto &node) {
                         << ", expected "
                         << onnx::AttributeProto::AttributeType_Name(
                                schemaAttr->second.type);
+    // Constant's scalar and list forms become one `value` tensor, so that
+    // every constant has the same shape in the IR.
+    if (node.op_type() == "Constant" &&
+        (attr.name() == "value_float" || attr.name() == "value_floats" ||
+         attr.name() == "value_int" || attr.name() == "value_ints")) {
+      bool isFloat = attr.name().rfind("value_float", 0) == 0;
+      bool isList = attr.name().back() == 's';
+      Type element = isFloat ? Type(builder.getF32Type())
+                             : Type(builder.getI64Type());
+      SmallVector<int64_t> shape;
+      if (isList)
+        shape.push_back(isFloat ? attr.floats_size() : attr.ints_size());
+      auto type = RankedTensorType::get(shape, element);
+      DenseElementsAttr value =
+          isFloat ? (isList ? DenseElementsAttr::get(
+                                  type, ArrayRef<float>(SmallVector<float>(
+                                            attr.floats().begin(),
+                                            attr.floats().end())))
+                            : DenseElementsAttr::get(type, {attr.f()}))
+                  : (isList ? DenseElementsAttr::get(
+                                  type, ArrayRef<int64_t>(SmallVector<int64_t>(
+                                            attr.ints().begin(),
+                                            attr.ints().end())))
+                            : DenseElementsAttr::get(
+                                  type, {(int64_t)attr.i()}));
+      state.addAttribute("value", value);
+      continue;
+    }
     if (attr.type() == onnx::AttributeProto::TENSOR) {
       auto elements = importTensor(attr.t(), loc);
       if (failed(elements))

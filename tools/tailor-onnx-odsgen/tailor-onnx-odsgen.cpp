@@ -6,7 +6,8 @@
 // that names and semantics match ONNX exactly and adding an op is one line.
 //
 // Usage: tailor-onnx-odsgen <op-list> <output.td>
-// A list line is `OpName [hasFolder] [hasCanonicalizer]`; `#` starts a comment.
+// A list line is `OpName [hasFolder] [hasCanonicalizer] [Trait...]`; `#`
+// starts a comment.
 //
 //===----------------------------------------------------------------------===//
 
@@ -195,7 +196,12 @@ bool generateOp(const std::string &opName, const std::set<std::string> &flags,
       n += p.GetOption() != onnx::OpSchema::Single;
     return n;
   };
+  // Capitalised flags name ODS traits (e.g. ConstantLike); the others set
+  // `let <flag> = 1`.
   std::vector<std::string> traits;
+  for (const auto &flag : flags)
+    if (isupper((unsigned char)flag[0]))
+      traits.push_back(flag);
   if (countNonSingle(schema->inputs()) > 1)
     traits.push_back("AttrSizedOperandSegments");
   if (countNonSingle(schema->outputs()) > 1)
@@ -259,6 +265,8 @@ bool generateOp(const std::string &opName, const std::set<std::string> &flags,
   }
   os << "\n  );\n";
   for (const auto &flag : flags) {
+    if (isupper((unsigned char)flag[0]))
+      continue;
     if (flag != "hasFolder" && flag != "hasCanonicalizer") {
       std::cerr << "tailor-onnx-odsgen: unknown flag '" << flag << "' for op '"
                 << opName << "'\n";
