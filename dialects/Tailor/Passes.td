@@ -22,4 +22,30 @@ def TailorInferShapes : Pass<"tailor-infer-shapes", "func::FuncOp"> {
   ];
 }
 
+def TailorRaise : Pass<"tailor-raise", "func::FuncOp"> {
+  let summary = "Raise exported ONNX subgraphs to LLM ops";
+  let description = [{
+    Rewrites the subgraphs PyTorch's ONNX exporter produces for decoder
+    blocks into the LLM ops, in phases (shape arithmetic is folded and result
+    types re-inferred between them):
+
+    1. `MatMul(x, W)` (+ bias `Add`) with a constant 2-D weight -> `linear`;
+       `Gather` on a constant 2-D table -> `embedding`;
+       `x * sigmoid(x)` -> `silu`, `silu(g) * u` -> `swiglu`;
+       the erf and tanh GELU formulas -> `gelu`;
+       RMSNorm (`Pow/ReduceMean/Add/Sqrt/Div/Mul`), `LayerNormalization` and
+       its pre-opset-17 decomposition -> `rms_norm` / `layer_norm`.
+    2. `x * cos + rotate_half(x) * sin` -> `rotary`.
+    3. `softmax(mask(scale * Q·Kᵀ)) · V`, with grouped-query key/value heads
+       expanded by `repeat_kv` -> `attention` on the unexpanded heads.
+    4. A dense Mixtral-style block (softmax router, top-k, renormalised
+       weights scattered over the experts, a weighted sum of SwiGLU experts)
+       -> `moe`, with the expert weights stacked into `[E, D, F]` tensors.
+
+    Raising is an optimisation: a subgraph that does not match exactly stays
+    at ONNX level and remains correct.
+  }];
+  let dependentDialects = ["::mlir::tailor::TailorDialect"];
+}
+
 #endif // TAILOR_PASSES_TD

@@ -10,6 +10,7 @@
 #include "tailor/Dialect/Tailor.h"
 
 #include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/TypeUtilities.h"
 
 #include <deque>
 
@@ -134,6 +135,167 @@ SmallVector<Type> resultTypesOf(Operation *op, const NodeView &view,
   return results;
 }
 
+/// Partial data propagation for 1-D integer shape vectors: the value of each
+/// element where it can be determined (kDynamic elsewhere), through the ops
+/// exporters build shapes with. ONNX's own inference gives up on a Reshape
+/// whose target is not a constant; this recovers its rank and static sizes.
+std::optional<SmallVector<int64_t>> partialIntValues(Value v, int depth = 0) {
+  if (depth > 24 || !getElementTypeOrSelf(v.getType()).isInteger())
+    return std::nullopt;
+  auto type = dyn_cast<RankedTensorType>(v.getType());
+  if (!type || type.getRank() > 1 || !type.hasStaticShape() ||
+      type.getNumElements() > 16)
+    return std::nullopt;
+  if (auto constant = getConstantIntValues(v, 16))
+    return constant;
+  Operation *def = v.getDefiningOp();
+  if (!def)
+    return SmallVector<int64_t>(type.getNumElements(), ShapedType::kDynamic);
+  auto recurse = [&](Value w) { return partialIntValues(w, depth + 1); };
+  auto unknown = [&]() {
+    return SmallVector<int64_t>(type.getNumElements(), ShapedType::kDynamic);
+  };
+  if (auto shape = dyn_cast<OnnxShapeOp>(def)) {
+    auto in = dyn_cast<RankedTensorType>(shape.getData().getType());
+    if (!in)
+      return unknown();
+    int64_t rank = in.getRank();
+    auto clamp = [&](int64_t i) {
+      return std::clamp<int64_t>(i < 0 ? i + rank : i, 0, rank);
+    };
+    int64_t start = clamp(shape.getStart());
+    int64_t end = shape.getEnd() ? clamp(*shape.getEnd()) : rank;
+    SmallVector<int64_t> dims(in.getShape().begin() + start,
+                              in.getShape().begin() + std::max(start, end));
+    return dims;
+  }
+  if (isa<OnnxCastOp, OnnxSqueezeOp, OnnxUnsqueezeOp, OnnxIdentityOp>(def)) {
+    auto in = recurse(def->getOperand(0));
+    if (in && (int64_t)in->size() == type.getNumElements())
+      return in;
+    return unknown();
+  }
+  if (auto gather = dyn_cast<OnnxGatherOp>(def)) {
+    auto data = recurse(gather.getData());
+    auto indices = getConstantIntValues(gather.getIndices(), 16);
+    if (!data || !indices || (int64_t)indices->size() != type.getNumElements())
+      return unknown();
+    SmallVector<int64_t> out;
+    for (int64_t i : *indices) {
+      if (i < 0)
+        i += data->size();
+      if (i < 0 || i >= (int64_t)data->size())
+        return unknown();
+      out.push_back((*data)[i]);
+    }
+    return out;
+  }
+  if (auto concat = dyn_cast<OnnxConcatOp>(def)) {
+    SmallVector<int64_t> out;
+    for (Value in : concat.getInputs()) {
+      auto part = recurse(in);
+      auto partType = dyn_cast<RankedTensorType>(in.getType());
+      if (!part) {
+        if (!partType || !partType.hasStaticShape())
+          return unknown();
+        part = SmallVector<int64_t>(partType.getNumElements(),
+                                    ShapedType::kDynamic);
+      }
+      out.append(*part);
+    }
+    if ((int64_t)out.size() != type.getNumElements())
+      return unknown();
+    return out;
+  }
+  if (auto where = dyn_cast<OnnxWhereOp>(def)) {
+    auto cond = recurse(where.getCondition());
+    auto x = recurse(where.getX()), y = recurse(where.getY());
+    if (!cond || !x || !y)
+      return unknown();
+    SmallVector<int64_t> out;
+    for (int64_t i = 0; i < type.getNumElements(); ++i) {
+      auto at = [&](const SmallVector<int64_t> &vals) {
+        return vals.size() == 1 ? vals[0] : vals[i];
+      };
+      if ((int64_t)cond->size() != 1 && (int64_t)cond->size() != type.getNumElements())
+        return unknown();
+      int64_t c = at(*cond);
+      out.push_back(ShapedType::isDynamic(c) ? ShapedType::kDynamic
+                                             : (c ? at(*x) : at(*y)));
+    }
+    return out;
+  }
+  return unknown();
+}
+
+/// Result types for shape-consuming ops from partially known shape vectors.
+Type partialShapeResult(Operation *op) {
+  auto elementOf = [](Value v) { return getElementTypeOrSelf(v.getType()); };
+  if (auto reshape = dyn_cast<OnnxReshapeOp>(op)) {
+    auto target = partialIntValues(reshape.getShape());
+    if (!target)
+      return nullptr;
+    auto in = dyn_cast<RankedTensorType>(reshape.getData().getType());
+    SmallVector<int64_t> dims;
+    for (auto [i, t] : llvm::enumerate(*target)) {
+      if (t == 0 && reshape.getAllowzero() == 0)
+        dims.push_back(in && (int64_t)i < in.getRank() ? in.getDimSize(i)
+                                                       : ShapedType::kDynamic);
+      else if (t < 0 || ShapedType::isDynamic(t))
+        dims.push_back(ShapedType::kDynamic);
+      else
+        dims.push_back(t);
+    }
+    return RankedTensorType::get(dims, elementOf(reshape.getData()));
+  }
+  if (auto expand = dyn_cast<OnnxExpandOp>(op)) {
+    auto target = partialIntValues(expand.getShape());
+    auto in = dyn_cast<RankedTensorType>(expand.getInput().getType());
+    if (!target || !in)
+      return nullptr;
+    int64_t rank = std::max<int64_t>(in.getRank(), target->size());
+    SmallVector<int64_t> dims(rank, ShapedType::kDynamic);
+    for (int64_t i = 0; i < rank; ++i) {
+      int64_t a = i - (rank - in.getRank()) >= 0
+                      ? in.getDimSize(i - (rank - in.getRank()))
+                      : 1;
+      int64_t b = i - (rank - (int64_t)target->size()) >= 0
+                      ? (*target)[i - (rank - target->size())]
+                      : 1;
+      if (!ShapedType::isDynamic(a) && a != 1)
+        dims[i] = a; // b must be 1 or a
+      else if (a == 1 && !ShapedType::isDynamic(b))
+        dims[i] = b;
+    }
+    return RankedTensorType::get(dims, elementOf(expand.getInput()));
+  }
+  if (auto slice = dyn_cast<OnnxSliceOp>(op)) {
+    // The rank is kept; axes that are not sliced keep their size.
+    auto in = dyn_cast<RankedTensorType>(slice.getData().getType());
+    auto axes = slice.getAxes() ? getConstantIntValues(slice.getAxes(), 16)
+                                : std::nullopt;
+    if (!in || (slice.getAxes() && !axes))
+      return nullptr;
+    SmallVector<int64_t> dims(in.getShape());
+    for (int64_t i = 0; i < in.getRank(); ++i) {
+      bool sliced = !axes || llvm::any_of(*axes, [&](int64_t a) {
+        return a == i || a + in.getRank() == i;
+      });
+      if (sliced)
+        dims[i] = ShapedType::kDynamic;
+    }
+    return RankedTensorType::get(dims, in.getElementType());
+  }
+  if (auto cos = dyn_cast<OnnxConstantOfShapeOp>(op)) {
+    auto target = partialIntValues(cos.getInput());
+    if (!target)
+      return nullptr;
+    return RankedTensorType::get(*target,
+                                 getElementTypeOrSelf(cos.getType()));
+  }
+  return nullptr;
+}
+
 LogicalResult runInference(Operation *op, SmallVectorImpl<Type> &inferred) {
   NodeView view;
   if (failed(buildNodeView(op, view)))
@@ -145,6 +307,11 @@ LogicalResult runInference(Operation *op, SmallVectorImpl<Type> &inferred) {
                         op->getContext(), outputs, error))
     return op->emitOpError("is invalid for ONNX: ") << error;
   inferred = resultTypesOf(op, view, outputs);
+  if (Type partial = partialShapeResult(op)) {
+    Type refined = inferred[0] ? refineTensorType(inferred[0], partial) : partial;
+    if (refined)
+      inferred[0] = refined;
+  }
   return success();
 }
 } // namespace
