@@ -80,43 +80,50 @@ bool matchTerm(Value term, Value x, Value &weights, Expert &expert) {
   });
 }
 
-/// Stacks constant weights of one type into a new [E, ...] resource.
+/// The bytes of constant weights of one type, concatenated (empty when one
+/// is not a readable constant of that type).
+std::vector<char> concatenateWeights(ArrayRef<Value> weights,
+                                     RankedTensorType type) {
+  std::vector<char> data;
+  int64_t elementBytes = type.getElementTypeBitWidth() / 8;
+  int64_t bytes = type.getNumElements() * elementBytes;
+  for (Value w : weights) {
+    ElementsAttr attr = getConstantElements(w);
+    if (w.getType() != type || !attr)
+      return {};
+    ArrayRef<char> raw;
+    if (auto resource = dyn_cast<DenseResourceElementsAttr>(attr)) {
+      AsmResourceBlob *blob = resource.getRawHandle().getBlob();
+      if (!blob)
+        return {};
+      raw = blob->getData();
+    } else if (auto dense = dyn_cast<DenseElementsAttr>(attr)) {
+      raw = dense.getRawData();
+      if (dense.isSplat()) { // one element stands for all
+        for (int64_t i = 0; i < type.getNumElements(); ++i)
+          data.insert(data.end(), raw.begin(), raw.end());
+        continue;
+      }
+    }
+    if ((int64_t)raw.size() != bytes)
+      return {};
+    data.insert(data.end(), raw.begin(), raw.end());
+  }
+  return data;
+}
+
+/// A new constant holding `weights` stacked along a new leading axis.
 Value stack(PatternRewriter &rewriter, Location loc, ArrayRef<Value> weights,
-            StringRef name) {
+            ArrayRef<char> data, StringRef name) {
   auto type = cast<RankedTensorType>(weights[0].getType());
-  if (!type.hasStaticShape())
-    return nullptr;
   SmallVector<int64_t> shape{(int64_t)weights.size()};
   shape.append(type.getShape().begin(), type.getShape().end());
   auto stackedType = RankedTensorType::get(shape, type.getElementType());
-  std::vector<char> data;
-  for (Value w : weights) {
-    if (w.getType() != type)
-      return nullptr;
-    ElementsAttr attr = getConstantElements(w);
-    ArrayRef<char> raw;
-    if (auto resource = dyn_cast_if_present<DenseResourceElementsAttr>(attr)) {
-      AsmResourceBlob *blob = resource.getRawHandle().getBlob();
-      if (!blob)
-        return nullptr;
-      raw = blob->getData();
-    } else if (auto dense = dyn_cast_if_present<DenseElementsAttr>(attr);
-               dense && !dense.isSplat()) {
-      raw = dense.getRawData();
-    } else {
-      return nullptr;
-    }
-    data.insert(data.end(), raw.begin(), raw.end());
-  }
   size_t alignment = std::max<size_t>(type.getElementTypeBitWidth() / 8, 1);
-  if ((int64_t)data.size() * 8 !=
-      stackedType.getNumElements() * (int64_t)type.getElementTypeBitWidth())
-    return nullptr;
   auto attr = DenseResourceElementsAttr::get(
       stackedType, name,
-      HeapAsmResourceBlob::allocateAndCopyWithAlign(
-          ArrayRef<char>(data.data(), data.size()), alignment,
-          /*dataIsMutable=*/false));
+      HeapAsmResourceBlob::allocateAndCopyWithAlign(data, alignment,
+                                                    /*dataIsMutable=*/false));
   return OnnxConstantOp::create(rewriter, loc, stackedType, attr, nullptr,
                                 nullptr, nullptr, nullptr, nullptr, nullptr);
 }
@@ -210,13 +217,23 @@ struct DenseMoESubgraph : OpRewritePattern<OnnxAddOp> {
       ups[e.index] = e.up;
       downs[e.index] = e.down;
     }
+    // Read every weight before creating anything: a failed match must leave
+    // the IR untouched.
+    auto gateType = dyn_cast<RankedTensorType>(gates[0].getType());
+    auto downType = dyn_cast<RankedTensorType>(downs[0].getType());
+    if (!gateType || !downType || !gateType.hasStaticShape() ||
+        !downType.hasStaticShape())
+      return rewriter.notifyMatchFailure(op, "expert weights are not static");
+    std::vector<char> gateData = concatenateWeights(gates, gateType);
+    std::vector<char> upData = concatenateWeights(ups, gateType);
+    std::vector<char> downData = concatenateWeights(downs, downType);
+    if (gateData.empty() || upData.empty() || downData.empty())
+      return rewriter.notifyMatchFailure(op, "expert weights cannot be stacked");
     rewriter.setInsertionPoint(op);
     Location loc = op.getLoc();
-    Value wGate = stack(rewriter, loc, gates, "moe.w_gate");
-    Value wUp = stack(rewriter, loc, ups, "moe.w_up");
-    Value wDown = stack(rewriter, loc, downs, "moe.w_down");
-    if (!wGate || !wUp || !wDown)
-      return rewriter.notifyMatchFailure(op, "expert weights cannot be stacked");
+    Value wGate = stack(rewriter, loc, gates, gateData, "moe.w_gate");
+    Value wUp = stack(rewriter, loc, ups, upData, "moe.w_up");
+    Value wDown = stack(rewriter, loc, downs, downData, "moe.w_down");
     rewriter.replaceOpWithNewOp<MoEOp>(
         op, op.getType(), x, router.getWeight(), wGate, wUp, wDown,
         rewriter.getI64IntegerAttr((*k)[0]), rewriter.getBoolAttr(normalize));
