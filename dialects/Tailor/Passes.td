@@ -48,4 +48,20 @@ def TailorRaise : Pass<"tailor-raise", "func::FuncOp"> {
   let dependentDialects = ["::mlir::tailor::TailorDialect"];
 }
 
+def TailorSummary : Pass<"tailor-summary", "ModuleOp"> {
+  let summary = "Print what a model holds: layers, attention, norms, parameters";
+  let description = [{
+    Prints a human-readable summary of each function to standard error (or
+    the file named by `output`): its inputs and outputs, the parameter count
+    (elements of floating-point constants), the LLM ops found (attention
+    blocks with their head layout, norms, MoE blocks, ...), the number of
+    decoder layers (attention blocks) and the ONNX-level ops that remain.
+    The IR is not changed.
+  }];
+  let options = [
+    Option<"output", "output", "std::string", /*default=*/"\"-\"",
+           "Where to write the summary ('-': standard error)">
+  ];
+}
+
 #endif // TAILOR_PASSES_TD
