@@ -303,6 +303,14 @@ FailureOr<ElementsAttr> Importer::importTensor(const onnx::TensorProto &tensor,
   auto makeAttr = [&](AsmResourceBlob blob) -> ElementsAttr {
     return DenseResourceElementsAttr::get(type, blobName, std::move(blob));
   };
+  // Copies into a fresh aligned blob; an empty tensor has no data pointer to
+  // copy from (memcpy from null is undefined even for zero bytes).
+  auto copyBlob = [&](ArrayRef<char> data) -> AsmResourceBlob {
+    if (data.empty())
+      return HeapAsmResourceBlob::allocate(0, alignment, /*dataIsMutable=*/false);
+    return HeapAsmResourceBlob::allocateAndCopyWithAlign(
+        data, alignment, /*dataIsMutable=*/false);
+  };
 
   if (tensor.data_location() == onnx::TensorProto::EXTERNAL) {
     auto mapped = mapExternalData(tensor, bytes, loc);
@@ -311,8 +319,7 @@ FailureOr<ElementsAttr> Importer::importTensor(const onnx::TensorProto &tensor,
     std::unique_ptr<llvm::MemoryBuffer> buffer = std::move(*mapped);
     ArrayRef<char> data(buffer->getBufferStart(), buffer->getBufferSize());
     if (reinterpret_cast<uintptr_t>(data.data()) % alignment != 0)
-      return makeAttr(HeapAsmResourceBlob::allocateAndCopyWithAlign(
-          data, alignment, /*dataIsMutable=*/false));
+      return makeAttr(copyBlob(data));
     llvm::MemoryBuffer *raw = buffer.release();
     return makeAttr(AsmResourceBlob(
         data, alignment,
@@ -326,8 +333,7 @@ FailureOr<ElementsAttr> Importer::importTensor(const onnx::TensorProto &tensor,
       return error(loc) << "tensor '" << tensor.name() << "' has "
                         << raw.size() << " bytes of raw data, its type "
                         << type << " needs " << bytes;
-    return makeAttr(HeapAsmResourceBlob::allocateAndCopyWithAlign(
-        ArrayRef<char>(raw.data(), raw.size()), alignment, false));
+    return makeAttr(copyBlob(ArrayRef<char>(raw.data(), raw.size())));
   }
 
   // Typed fields: widen/narrow into the element's raw layout.
@@ -373,8 +379,7 @@ FailureOr<ElementsAttr> Importer::importTensor(const onnx::TensorProto &tensor,
   }
   if (failed(filled))
     return failure();
-  return makeAttr(HeapAsmResourceBlob::allocateAndCopyWithAlign(
-      ArrayRef<char>(data.data(), data.size()), alignment, false));
+  return makeAttr(copyBlob(ArrayRef<char>(data.data(), data.size())));
 }
 
 LogicalResult Importer::importNode(const onnx::NodeProto &node) {

@@ -62,3 +62,16 @@ external("external-symlink.onnx", "sub/link.bin", write=False)
 external("external-missing.onnx", "sub/missing.bin", write=False)
 external("external-truncated.onnx", "sub/short.bin", file_bytes=20)
 external("external-length.onnx", "sub/weights2.bin", length=40)
+
+# A zero-element initializer in typed fields (fuzzer regression: no data
+# pointer to copy from).
+empty_w = TensorProto()
+empty_w.name = "E"
+empty_w.data_type = TensorProto.FLOAT
+empty_w.dims.extend([0, 3])
+xe = helper.make_tensor_value_info("X", TensorProto.FLOAT, [2, 0])
+ye = helper.make_tensor_value_info("Y", TensorProto.FLOAT, [2, 3])
+save(helper.make_model(
+    helper.make_graph([helper.make_node("MatMul", ["X", "E"], ["Y"], name="mm")],
+                      "g", [xe], [ye], [empty_w]),
+    opset_imports=[helper.make_opsetid("", 17)]), "empty-initializer.onnx")
