@@ -30,6 +30,7 @@
 #include "onnx/version_converter/convert.h"
 
 #include <unordered_map>
+#include <unordered_set>
 
 using namespace mlir;
 using namespace mlir::tailor;
@@ -102,6 +103,47 @@ Type Importer::valueType(const std::string &name, Type inferred) {
   return refined ? refined : inferred;
 }
 
+/// Checks that every value a graph uses is defined before its use (graph
+/// inputs, initializers, earlier node outputs, or the enclosing graphs' values
+/// for subgraphs) and defined once. ONNX's checker leaves graph outputs out,
+/// and its version converter dereferences a null value for an undefined one,
+/// so this runs before either. Returns the first problem, or "".
+static std::string
+findUndefinedValue(const onnx::GraphProto &graph,
+                   std::unordered_set<std::string> defined) {
+  for (const auto &in : graph.input())
+    defined.insert(in.name());
+  for (const auto &init : graph.initializer())
+    defined.insert(init.name());
+  for (const auto &node : graph.node()) {
+    for (const auto &name : node.input())
+      if (!name.empty() && !defined.count(name))
+        return "input '" + name + "' of node '" + node.name() +
+               "' is not produced by any earlier node (the graph has a cycle "
+               "or is not topologically sorted)";
+    for (const auto &attr : node.attribute()) {
+      if (attr.has_g()) {
+        std::string problem = findUndefinedValue(attr.g(), defined);
+        if (!problem.empty())
+          return problem;
+      }
+      for (const auto &g : attr.graphs()) {
+        std::string problem = findUndefinedValue(g, defined);
+        if (!problem.empty())
+          return problem;
+      }
+    }
+    for (const auto &name : node.output())
+      if (!name.empty() && !defined.insert(name).second)
+        return "value '" + name + "' is defined twice (again by node '" +
+               node.name() + "')";
+  }
+  for (const auto &out : graph.output())
+    if (!defined.count(out.name()))
+      return "graph output '" + out.name() + "' is not produced by any node";
+  return "";
+}
+
 LogicalResult Importer::prepare(onnx::ModelProto &model) {
   Location loc = FileLineColLoc::get(ctx, bufferName, 0, 0);
   modelOpset = -1;
@@ -136,6 +178,10 @@ LogicalResult Importer::prepare(onnx::ModelProto &model) {
       return error(loc) << "invalid ONNX model: " << e.what();
     }
   }
+
+  std::string undefined = findUndefinedValue(model.graph(), {});
+  if (!undefined.empty())
+    return error(loc) << undefined;
 
   // The converter copies every initializer: convert the graph without them.
   if (modelOpset != supported) {

@@ -9,7 +9,10 @@ config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
 config.suffixes = [".mlir", ".test"]
 config.excludes = ["Inputs", "CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py"]
 config.test_source_root = os.path.dirname(__file__)
-config.test_exec_root = os.path.join(config.tailor_obj_root, "test", "lit")
+# A second run of the suite (the sanitizer tools) gets its own output folder,
+# so the two can run at the same time.
+config.test_exec_root = lit_config.params.get(
+    "tailor_exec_root", os.path.join(config.tailor_obj_root, "test", "lit"))
 
 llvm_config.use_default_substitutions()
 config.substitutions.append(("%python", config.python))
