@@ -64,4 +64,30 @@ def TailorSummary : Pass<"tailor-summary", "ModuleOp"> {
   ];
 }
 
+def TailorLowerToLinalg : Pass<"tailor-lower-to-linalg", "ModuleOp"> {
+  let summary = "Lower the tailor dialect to linalg, tensor, arith and math";
+  let description = [{
+    Rewrites every ONNX-level and LLM op into upstream MLIR on tensors:
+    elementwise ops (with numpy broadcasting) and reductions become
+    `linalg.generic`; a matrix product whose right operand has no batch dims
+    becomes one `linalg.matmul` over the collapsed rows of the left operand;
+    shape ops read sizes at run time (`tensor.dim`), so dynamic dims are
+    supported throughout. A dynamic size that may be 1 at run time is
+    broadcast at run time, never assumed. ONNX's unsigned element types
+    become signless integers (their ops pick the unsigned arith variants).
+
+    An op with no lowering yet is reported at its location (its ONNX node
+    name) and the pass fails.
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::linalg::LinalgDialect",
+    "::mlir::tensor::TensorDialect", "::mlir::math::MathDialect",
+    "::mlir::scf::SCFDialect", "::mlir::cf::ControlFlowDialect",
+    "::mlir::func::FuncDialect"
+  ];
+  let statistics = [
+    Statistic<"numLowered", "ops-lowered", "tailor ops lowered">
+  ];
+}
+
 #endif // TAILOR_PASSES_TD

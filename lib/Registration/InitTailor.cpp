@@ -8,6 +8,7 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/DialectRegistry.h"
 #include "tailor/Dialect/Tailor.h"
+#include "tailor/Target/Target.h"
 #include "tailor/Transforms/Passes.h"
 
 void mlir::tailor::registerAllDialects(DialectRegistry &registry) {
@@ -15,4 +16,7 @@ void mlir::tailor::registerAllDialects(DialectRegistry &registry) {
                   tensor::TensorDialect, linalg::LinalgDialect>();
 }
 
-void mlir::tailor::registerAllPasses() { registerTailorPasses(); }
+void mlir::tailor::registerAllPasses() {
+  registerTailorPasses();
+  registerTargetPipelines();
+}

@@ -1,0 +1,51 @@
+//===- JitModel.h - Compile a tailor module in memory and run it ----------===//
+
+#ifndef TAILOR_EXECUTION_JITMODEL_H
+#define TAILOR_EXECUTION_JITMODEL_H
+
+#include "tailor/Execution/HostTensor.h"
+#include "tailor/Target/Target.h"
+
+#include "mlir/IR/BuiltinOps.h"
+
+#include <memory>
+
+namespace mlir {
+class ExecutionEngine;
+namespace tailor {
+
+/// One input or output of a model: name, ONNX dtype, shape (-1 = dynamic).
+struct TensorSpec {
+  std::string name;
+  int32_t dtype = 0;
+  std::vector<int64_t> shape;
+};
+
+/// A model compiled for this CPU with MLIR's ExecutionEngine.
+class JitModel {
+public:
+  ~JitModel();
+  /// Lowers `module` (tailor dialect, one public function) through the CPU
+  /// pipeline and JIT-compiles it. Diagnostics go to the module's context.
+  static FailureOr<std::unique_ptr<JitModel>>
+  compile(ModuleOp module, const TargetOptions &options = {});
+
+  const std::vector<TensorSpec> &inputs() const { return inputSpecs; }
+  const std::vector<TensorSpec> &outputs() const { return outputSpecs; }
+
+  /// Runs the model. Inputs are matched by position; a count, dtype, rank or
+  /// static-size mismatch is an error (nothing runs).
+  llvm::Error run(const std::vector<HostTensor> &inputs,
+                  std::vector<HostTensor> &outputs);
+
+private:
+  JitModel() = default;
+  std::unique_ptr<ExecutionEngine> engine;
+  std::string entry;
+  std::vector<TensorSpec> inputSpecs, outputSpecs;
+};
+
+} // namespace tailor
+} // namespace mlir
+
+#endif // TAILOR_EXECUTION_JITMODEL_H

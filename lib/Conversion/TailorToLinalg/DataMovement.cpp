@@ -1,0 +1,817 @@
+//===- DataMovement.cpp - Shape, indexing and copy ops to tensor/linalg ---===//
+//
+// Sizes that are only known at run time (dynamic dims, shape tensors computed
+// by the graph) are computed at run time; nothing here assumes static shapes.
+
+#include "Utils.h"
+
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Arith/Utils/Utils.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
+
+using namespace mlir;
+using namespace mlir::tailor;
+using namespace mlir::tailor::lowering;
+
+namespace {
+Value indexConst(OpBuilder &b, Location loc, int64_t v) {
+  return arith::ConstantIndexOp::create(b, loc, v);
+}
+Value toValue(OpBuilder &b, Location loc, OpFoldResult ofr) {
+  return getValueOrCreateConstantIndexOp(b, loc, ofr);
+}
+
+/// `input` reshaped (same element order) to `dims`.
+Value reshapeTo(OpBuilder &b, Location loc, Value input,
+                ArrayRef<OpFoldResult> dims, RankedTensorType resultType) {
+  if (input.getType() == resultType && resultType.hasStaticShape())
+    return input;
+  SmallVector<Value> sizes;
+  for (OpFoldResult d : dims)
+    sizes.push_back(toValue(b, loc, d));
+  auto shapeType =
+      RankedTensorType::get({(int64_t)sizes.size()}, b.getIndexType());
+  Value shape = tensor::FromElementsOp::create(b, loc, shapeType, sizes);
+  return tensor::ReshapeOp::create(b, loc, resultType, input, shape);
+}
+
+struct ConstantLowering : OpConversionPattern<OnnxConstantOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(OnnxConstantOp op, OpAdaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    auto type = convertedResultType(*getTypeConverter(), rewriter, op);
+    if (failed(type))
+      return failure();
+    auto value = op.getValueAttr();
+    if (!value)
+      return rewriter.notifyMatchFailure(op, "only `value` constants");
+    TypedAttr attr;
+    if (auto dense = dyn_cast<DenseElementsAttr>(value)) {
+      attr = dense.getType() == *type ? dense : dense.bitcast(type->getElementType());
+      if (cast<ShapedType>(attr.getType()) != *type)
+        attr = cast<DenseElementsAttr>(attr).reshape(*type);
+    } else if (auto resource = dyn_cast<DenseResourceElementsAttr>(value)) {
+      attr = DenseResourceElementsAttr::get(*type, resource.getRawHandle());
+    } else {
+      return rewriter.notifyMatchFailure(op, "unsupported constant attribute");
+    }
+    rewriter.replaceOpWithNewOp<arith::ConstantOp>(op, *type, attr);
+    return success();
+  }
+};
+
+/// Identity, and Dropout in inference (its optional mask is all true).
+struct IdentityLowering : ConversionPattern {
+  IdentityLowering(const TypeConverter &tc, MLIRContext *ctx, StringRef name)
+      : ConversionPattern(tc, name, 1, ctx) {}
+  LogicalResult
+  matchAndRewrite(Operation *op, ArrayRef<Value> operands,
+                  ConversionPatternRewriter &rewriter) const override {
+    SmallVector<Value> results{operands[0]};
+    if (op->getNumResults() == 2) {
+      auto type = convertedResultType(*getTypeConverter(), rewriter, op, 1);
+      if (failed(type))
+        return failure();
+      Location loc = op->getLoc();
+      Value t =
+          arith::ConstantIntOp::create(rewriter, loc, rewriter.getI1Type(), 1);
+      Value mask =
+          filledTensor(rewriter, loc, getDims(rewriter, loc, operands[0]), t);
+      if (mask.getType() != *type)
+        mask = tensor::CastOp::create(rewriter, loc, *type, mask);
+      results.push_back(mask);
+    }
+    auto type = convertedResultType(*getTypeConverter(), rewriter, op);
+    if (failed(type))
+      return failure();
+    if (results[0].getType() != *type)
+      results[0] = tensor::CastOp::create(rewriter, op->getLoc(), *type,
+                                          results[0]);
+    rewriter.replaceOp(op, results);
+    return success();
+  }
+};
+
+struct ReshapeLowering : OpConversionPattern<OnnxReshapeOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(OnnxReshapeOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    auto type = convertedResultType(*getTypeConverter(), rewriter, op);
+    if (failed(type))
+      return failure();
+    Location loc = op.getLoc();
+    Value data = adaptor.getData();
+    auto inType = cast<RankedTensorType>(data.getType());
+    bool allowZero = op.getAllowzero() != 0;
+    int64_t rank = type->getRank();
+    // Runtime sizes: 0 copies the input's size (unless allowzero), -1 takes
+    // what is left of the element count.
+    Value total = indexConst(rewriter, loc, 1);
+    for (int64_t i = 0; i < inType.getRank(); ++i)
+      total = arith::MulIOp::create(rewriter, loc, total,
+                                    getDimValue(rewriter, loc, data, i));
+    SmallVector<Value> sizes;
+    Value zero = indexConst(rewriter, loc, 0);
+    Value minusOne = indexConst(rewriter, loc, -1);
+    Value known = indexConst(rewriter, loc, 1);
+    for (int64_t i = 0; i < rank; ++i) {
+      Value s = extractIndex(rewriter, loc, adaptor.getShape(), i);
+      if (!allowZero && i < inType.getRank()) {
+        Value isZero = arith::CmpIOp::create(rewriter, loc,
+                                             arith::CmpIPredicate::eq, s, zero);
+        s = arith::SelectOp::create(rewriter, loc, isZero,
+                                    getDimValue(rewriter, loc, data, i), s);
+      }
+      sizes.push_back(s);
+      Value isInfer = arith::CmpIOp::create(
+          rewriter, loc, arith::CmpIPredicate::eq, s, minusOne);
+      Value factor = arith::SelectOp::create(
+          rewriter, loc, isInfer, indexConst(rewriter, loc, 1), s);
+      known = arith::MulIOp::create(rewriter, loc, known, factor);
+    }
+    Value safeKnown = arith::MaxSIOp::create(rewriter, loc, known,
+                                             indexConst(rewriter, loc, 1));
+    Value inferred = arith::DivSIOp::create(rewriter, loc, total, safeKnown);
+    SmallVector<OpFoldResult> dims;
+    for (int64_t i = 0; i < rank; ++i) {
+      if (!type->isDynamicDim(i)) {
+        dims.push_back(rewriter.getIndexAttr(type->getDimSize(i)));
+        continue;
+      }
+      Value isInfer = arith::CmpIOp::create(
+          rewriter, loc, arith::CmpIPredicate::eq, sizes[i], minusOne);
+      dims.push_back(arith::SelectOp::create(rewriter, loc, isInfer, inferred,
+                                             sizes[i])
+                         .getResult());
+    }
+    rewriter.replaceOp(op, reshapeTo(rewriter, loc, data, dims, *type));
+    return success();
+  }
+};
+
+/// Flatten, Squeeze and Unsqueeze: the result sizes follow from the input's.
+struct ShapeOnlyReshape : ConversionPattern {
+  ShapeOnlyReshape(const TypeConverter &tc, MLIRContext *ctx, StringRef name)
+      : ConversionPattern(tc, name, 1, ctx) {}
+  LogicalResult
+  matchAndRewrite(Operation *op, ArrayRef<Value> operands,
+                  ConversionPatternRewriter &rewriter) const override {
+    auto type = convertedResultType(*getTypeConverter(), rewriter, op);
+    if (failed(type))
+      return failure();
+    Location loc = op->getLoc();
+    Value data = operands[0];
+    auto inType = cast<RankedTensorType>(data.getType());
+    int64_t inRank = inType.getRank(), rank = type->getRank();
+    SmallVector<OpFoldResult> inDims = getDims(rewriter, loc, data), dims;
+    if (isa<OnnxFlattenOp>(op)) {
+      auto axis = op->getAttrOfType<IntegerAttr>("axis").getInt();
+      if (axis < 0)
+        axis += inRank;
+      Value outer = indexConst(rewriter, loc, 1),
+            inner = indexConst(rewriter, loc, 1);
+      for (int64_t i = 0; i < inRank; ++i) {
+        Value d = toValue(rewriter, loc, inDims[i]);
+        Value &acc = i < axis ? outer : inner;
+        acc = arith::MulIOp::create(rewriter, loc, acc, d);
+      }
+      dims = {outer, inner};
+    } else {
+      std::optional<SmallVector<int64_t>> axes;
+      if (op->getNumOperands() > 1)
+        axes = constantInts(op->getOperand(1));
+      if (op->getNumOperands() > 1 && !axes)
+        return rewriter.notifyMatchFailure(op, "axes are not constant");
+      if (isa<OnnxSqueezeOp>(op)) {
+        SmallVector<int64_t> drop;
+        if (axes)
+          for (int64_t a : *axes)
+            drop.push_back(a < 0 ? a + inRank : a);
+        for (int64_t i = 0; i < inRank; ++i) {
+          bool dropped = axes ? llvm::is_contained(drop, i)
+                              : inType.getDimSize(i) == 1;
+          if (!dropped)
+            dims.push_back(inDims[i]);
+        }
+      } else { // Unsqueeze
+        SmallVector<int64_t> insert;
+        for (int64_t a : *axes)
+          insert.push_back(a < 0 ? a + rank : a);
+        int64_t next = 0;
+        for (int64_t i = 0; i < rank; ++i)
+          dims.push_back(llvm::is_contained(insert, i)
+                             ? OpFoldResult(rewriter.getIndexAttr(1))
+                             : inDims[next++]);
+      }
+    }
+    if ((int64_t)dims.size() != rank)
+      return rewriter.notifyMatchFailure(op, "rank mismatch");
+    for (int64_t i = 0; i < rank; ++i)
+      if (!type->isDynamicDim(i))
+        dims[i] = rewriter.getIndexAttr(type->getDimSize(i));
+    rewriter.replaceOp(op, reshapeTo(rewriter, loc, data, dims, *type));
+    return success();
+  }
+};
+
+struct TransposeLowering : OpConversionPattern<OnnxTransposeOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(OnnxTransposeOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    auto type = convertedResultType(*getTypeConverter(), rewriter, op);
+    if (failed(type))
+      return failure();
+    Location loc = op.getLoc();
+    int64_t rank = type->getRank();
+    SmallVector<int64_t> perm;
+    if (auto p = op.getPermAttr())
+      perm.assign(p.asArrayRef().begin(), p.asArrayRef().end());
+    else
+      for (int64_t i = rank - 1; i >= 0; --i)
+        perm.push_back(i);
+    SmallVector<OpFoldResult> inDims = getDims(rewriter, loc, adaptor.getData());
+    SmallVector<OpFoldResult> dims;
+    for (int64_t p : perm)
+      dims.push_back(inDims[p]);
+    Value init = emptyTensor(rewriter, loc, dims, type->getElementType());
+    if (init.getType() != *type)
+      init = tensor::CastOp::create(rewriter, loc, *type, init);
+    Value r = linalg::TransposeOp::create(rewriter, loc, adaptor.getData(),
+                                          init, perm)
+                  .getResult()[0];
+    rewriter.replaceOp(op, r);
+    return success();
+  }
+};
+
+struct ConcatLowering : OpConversionPattern<OnnxConcatOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(OnnxConcatOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    auto type = convertedResultType(*getTypeConverter(), rewriter, op);
+    if (failed(type))
+      return failure();
+    Location loc = op.getLoc();
+    int64_t rank = type->getRank();
+    auto axis = normalizeAxis(op.getAxis(), rank);
+    if (!axis)
+      return rewriter.notifyMatchFailure(op, "axis out of range");
+    ValueRange inputs = adaptor.getInputs();
+    SmallVector<OpFoldResult> dims = getDims(rewriter, loc, inputs[0]);
+    Value total = indexConst(rewriter, loc, 0);
+    for (Value in : inputs)
+      total = arith::AddIOp::create(rewriter, loc, total,
+                                    getDimValue(rewriter, loc, in, *axis));
+    dims[*axis] = total;
+    for (int64_t i = 0; i < rank; ++i)
+      if (!type->isDynamicDim(i))
+        dims[i] = rewriter.getIndexAttr(type->getDimSize(i));
+    Value result = emptyTensor(rewriter, loc, dims, type->getElementType());
+    if (result.getType() != *type)
+      result = tensor::CastOp::create(rewriter, loc, *type, result);
+    Value offset = indexConst(rewriter, loc, 0);
+    for (Value in : inputs) {
+      SmallVector<OpFoldResult> offsets(rank, rewriter.getIndexAttr(0));
+      offsets[*axis] = offset;
+      SmallVector<OpFoldResult> sizes = getDims(rewriter, loc, in);
+      SmallVector<OpFoldResult> strides(rank, rewriter.getIndexAttr(1));
+      result = tensor::InsertSliceOp::create(rewriter, loc, in, result,
+                                             offsets, sizes, strides);
+      offset = arith::AddIOp::create(rewriter, loc, offset,
+                                     getDimValue(rewriter, loc, in, *axis));
+    }
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+/// Slice with ONNX clamping. Positive constant steps become an
+/// extract_slice; other steps a gather-like generic.
+struct SliceLowering : OpConversionPattern<OnnxSliceOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(OnnxSliceOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    auto type = convertedResultType(*getTypeConverter(), rewriter, op);
+    if (failed(type))
+      return failure();
+    Location loc = op.getLoc();
+    Value data = adaptor.getData();
+    int64_t rank = type->getRank();
+    auto startsType = cast<RankedTensorType>(adaptor.getStarts().getType());
+    if (startsType.isDynamicDim(0))
+      return rewriter.notifyMatchFailure(op, "unknown number of starts");
+    int64_t n = startsType.getDimSize(0);
+    SmallVector<int64_t> axes;
+    if (op.getAxes()) {
+      auto values = constantInts(op.getAxes());
+      if (!values)
+        return rewriter.notifyMatchFailure(op, "axes are not constant");
+      for (int64_t a : *values) {
+        auto na = normalizeAxis(a, rank);
+        if (!na)
+          return rewriter.notifyMatchFailure(op, "axis out of range");
+        axes.push_back(*na);
+      }
+    } else {
+      for (int64_t i = 0; i < n; ++i)
+        axes.push_back(i);
+    }
+    std::optional<SmallVector<int64_t>> constSteps;
+    if (op.getSteps())
+      constSteps = constantInts(op.getSteps());
+    else
+      constSteps = SmallVector<int64_t>(n, 1);
+    bool positive = constSteps && llvm::all_of(*constSteps,
+                                               [](int64_t s) { return s > 0; });
+
+    SmallVector<OpFoldResult> offsets(rank, rewriter.getIndexAttr(0));
+    SmallVector<OpFoldResult> sizes = getDims(rewriter, loc, data);
+    SmallVector<OpFoldResult> strides(rank, rewriter.getIndexAttr(1));
+    SmallVector<Value> stepValues(rank, indexConst(rewriter, loc, 1));
+    Value zero = indexConst(rewriter, loc, 0);
+    Value one = indexConst(rewriter, loc, 1);
+    Value minusOne = indexConst(rewriter, loc, -1);
+    for (auto [k, axis] : llvm::enumerate(axes)) {
+      Value dim = getDimValue(rewriter, loc, data, axis);
+      Value step = constSteps ? indexConst(rewriter, loc, (*constSteps)[k])
+                              : extractIndex(rewriter, loc,
+                                             adaptor.getSteps(), k);
+      Value start = extractIndex(rewriter, loc, adaptor.getStarts(), k);
+      Value end = extractIndex(rewriter, loc, adaptor.getEnds(), k);
+      Value stepNeg = arith::CmpIOp::create(
+          rewriter, loc, arith::CmpIPredicate::slt, step, zero);
+      // Negative values count from the end; then clamp to [0, dim] for
+      // positive steps and [-1, dim - 1] for negative ones.
+      auto normalize = [&](Value v) -> Value {
+        Value isNeg = arith::CmpIOp::create(
+            rewriter, loc, arith::CmpIPredicate::slt, v, zero);
+        Value plus = arith::AddIOp::create(rewriter, loc, v, dim);
+        v = arith::SelectOp::create(rewriter, loc, isNeg, plus, v);
+        Value lo = arith::SelectOp::create(rewriter, loc, stepNeg, minusOne,
+                                           zero);
+        Value dimMinusOne = arith::SubIOp::create(rewriter, loc, dim, one);
+        Value hi = arith::SelectOp::create(rewriter, loc, stepNeg,
+                                           dimMinusOne, dim);
+        v = arith::MaxSIOp::create(rewriter, loc, v, lo);
+        return arith::MinSIOp::create(rewriter, loc, v, hi);
+      };
+      // Very large ends (INT64_MAX) would overflow `v + dim` only when
+      // negative; positive ones are clamped directly.
+      start = normalize(start);
+      end = normalize(end);
+      // size = max(0, ceil((end - start) / step))
+      Value diff = arith::SubIOp::create(rewriter, loc, end, start);
+      Value adj = arith::SelectOp::create(
+          rewriter, loc, stepNeg, arith::AddIOp::create(rewriter, loc, step, one),
+          arith::SubIOp::create(rewriter, loc, step, one));
+      Value num = arith::AddIOp::create(rewriter, loc, diff, adj);
+      Value size = arith::DivSIOp::create(rewriter, loc, num, step);
+      size = arith::MaxSIOp::create(rewriter, loc, size, zero);
+      offsets[axis] = start;
+      sizes[axis] = size;
+      strides[axis] = step;
+      stepValues[axis] = step;
+    }
+    for (int64_t i = 0; i < rank; ++i)
+      if (!type->isDynamicDim(i))
+        sizes[i] = rewriter.getIndexAttr(type->getDimSize(i));
+    if (positive) {
+      Value r = tensor::ExtractSliceOp::create(rewriter, loc, *type, data,
+                                               offsets, sizes, strides);
+      rewriter.replaceOp(op, r);
+      return success();
+    }
+    Value init = emptyTensor(rewriter, loc, sizes, type->getElementType());
+    if (init.getType() != *type)
+      init = tensor::CastOp::create(rewriter, loc, *type, init);
+    SmallVector<Value> offsetValues;
+    for (OpFoldResult o : offsets)
+      offsetValues.push_back(toValue(rewriter, loc, o));
+    SmallVector<utils::IteratorType> iters(rank, utils::IteratorType::parallel);
+    auto generic = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{*type}, ValueRange{}, ValueRange{init},
+        ArrayRef<AffineMap>{rewriter.getMultiDimIdentityMap(rank)}, iters,
+        [&](OpBuilder &b, Location l, ValueRange) {
+          SmallVector<Value> idx;
+          for (int64_t i = 0; i < rank; ++i) {
+            Value j = linalg::IndexOp::create(b, l, i);
+            Value scaled = arith::MulIOp::create(b, l, j, stepValues[i]);
+            idx.push_back(arith::AddIOp::create(b, l, offsetValues[i], scaled));
+          }
+          linalg::YieldOp::create(b, l,
+                                  tensor::ExtractOp::create(b, l, data, idx)
+                                      .getResult());
+        });
+    rewriter.replaceOp(op, generic.getResult(0));
+    return success();
+  }
+};
+
+/// Gather along one axis; indices are wrapped (negative) and clamped, so a
+/// bad index never reads outside the tensor.
+struct GatherLowering : ConversionPattern {
+  GatherLowering(const TypeConverter &tc, MLIRContext *ctx, StringRef name)
+      : ConversionPattern(tc, name, 1, ctx) {}
+  LogicalResult
+  matchAndRewrite(Operation *op, ArrayRef<Value> operands,
+                  ConversionPatternRewriter &rewriter) const override {
+    auto type = convertedResultType(*getTypeConverter(), rewriter, op);
+    if (failed(type))
+      return failure();
+    Location loc = op->getLoc();
+    Value data = operands[0], indices = operands[1];
+    auto dataType = cast<RankedTensorType>(data.getType());
+    auto idxType = cast<RankedTensorType>(indices.getType());
+    int64_t axis = 0;
+    if (auto a = op->getAttrOfType<IntegerAttr>("axis"))
+      axis = a.getInt();
+    auto na = normalizeAxis(axis, dataType.getRank());
+    if (!na)
+      return rewriter.notifyMatchFailure(op, "axis out of range");
+    axis = *na;
+    int64_t q = idxType.getRank(), rank = type->getRank();
+    SmallVector<OpFoldResult> dataDims = getDims(rewriter, loc, data);
+    SmallVector<OpFoldResult> idxDims = getDims(rewriter, loc, indices);
+    SmallVector<OpFoldResult> dims(dataDims.begin(), dataDims.begin() + axis);
+    dims.append(idxDims.begin(), idxDims.end());
+    dims.append(dataDims.begin() + axis + 1, dataDims.end());
+    Value init = emptyTensor(rewriter, loc, dims, type->getElementType());
+    if (init.getType() != *type)
+      init = tensor::CastOp::create(rewriter, loc, *type, init);
+    MLIRContext *ctx = rewriter.getContext();
+    SmallVector<AffineExpr> idxExprs;
+    for (int64_t i = 0; i < q; ++i)
+      idxExprs.push_back(getAffineDimExpr(axis + i, ctx));
+    SmallVector<AffineMap> maps{AffineMap::get(rank, 0, idxExprs, ctx),
+                                rewriter.getMultiDimIdentityMap(rank)};
+    Value axisSize = getDimValue(rewriter, loc, data, axis);
+    SmallVector<utils::IteratorType> iters(rank, utils::IteratorType::parallel);
+    auto generic = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{*type}, ValueRange{indices}, ValueRange{init},
+        maps, iters, [&](OpBuilder &b, Location l, ValueRange args) {
+          Value i = toIndex(b, l, args[0], axisSize, /*wrapNegative=*/true);
+          Value zero = arith::ConstantIndexOp::create(b, l, 0);
+          Value last = arith::SubIOp::create(
+              b, l, axisSize, arith::ConstantIndexOp::create(b, l, 1));
+          i = arith::MaxSIOp::create(b, l, i, zero);
+          i = arith::MinSIOp::create(b, l, i, last);
+          SmallVector<Value> idx;
+          for (int64_t d = 0; d < axis; ++d)
+            idx.push_back(linalg::IndexOp::create(b, l, d));
+          idx.push_back(i);
+          for (int64_t d = axis + 1; d < dataType.getRank(); ++d)
+            idx.push_back(linalg::IndexOp::create(b, l, d + q - 1));
+          linalg::YieldOp::create(
+              b, l, tensor::ExtractOp::create(b, l, data, idx).getResult());
+        });
+    rewriter.replaceOp(op, generic.getResult(0));
+    return success();
+  }
+};
+
+struct ExpandLowering : OpConversionPattern<OnnxExpandOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(OnnxExpandOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    auto type = convertedResultType(*getTypeConverter(), rewriter, op);
+    if (failed(type))
+      return failure();
+    Location loc = op.getLoc();
+    Value input = adaptor.getInput();
+    auto inType = cast<RankedTensorType>(input.getType());
+    int64_t rank = type->getRank(), offset = rank - inType.getRank();
+    auto shapeType = cast<RankedTensorType>(adaptor.getShape().getType());
+    int64_t n = shapeType.getDimSize(0), shapeOffset = rank - n;
+    Value one = indexConst(rewriter, loc, 1);
+    SmallVector<OpFoldResult> dims;
+    for (int64_t i = 0; i < rank; ++i) {
+      if (!type->isDynamicDim(i)) {
+        dims.push_back(rewriter.getIndexAttr(type->getDimSize(i)));
+        continue;
+      }
+      Value s = i >= shapeOffset
+                    ? extractIndex(rewriter, loc, adaptor.getShape(),
+                                   i - shapeOffset)
+                    : one;
+      if (i >= offset) {
+        Value d = getDimValue(rewriter, loc, input, i - offset);
+        Value sIsOne = arith::CmpIOp::create(
+            rewriter, loc, arith::CmpIPredicate::eq, s, one);
+        s = arith::SelectOp::create(rewriter, loc, sIsOne, d, s);
+      }
+      dims.push_back(s);
+    }
+    rewriter.replaceOp(op, broadcastTo(rewriter, loc, input, dims, *type));
+    return success();
+  }
+};
+
+struct ShapeLowering : OpConversionPattern<OnnxShapeOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(OnnxShapeOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    auto type = convertedResultType(*getTypeConverter(), rewriter, op);
+    if (failed(type))
+      return failure();
+    Location loc = op.getLoc();
+    Value data = adaptor.getData();
+    int64_t rank = cast<RankedTensorType>(data.getType()).getRank();
+    auto clampIdx = [&](int64_t v) {
+      if (v < 0)
+        v += rank;
+      return std::clamp<int64_t>(v, 0, rank);
+    };
+    int64_t start = clampIdx(op.getStart());
+    int64_t end = op.getEnd() ? clampIdx(*op.getEnd()) : rank;
+    SmallVector<Value> elems;
+    for (int64_t i = start; i < end; ++i)
+      elems.push_back(arith::IndexCastOp::create(
+          rewriter, loc, rewriter.getI64Type(),
+          getDimValue(rewriter, loc, data, i)));
+    rewriter.replaceOpWithNewOp<tensor::FromElementsOp>(op, *type, elems);
+    return success();
+  }
+};
+
+struct SizeLowering : OpConversionPattern<OnnxSizeOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(OnnxSizeOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    auto type = convertedResultType(*getTypeConverter(), rewriter, op);
+    if (failed(type))
+      return failure();
+    Location loc = op.getLoc();
+    Value data = adaptor.getData();
+    Value total = indexConst(rewriter, loc, 1);
+    for (int64_t i = 0, e = cast<RankedTensorType>(data.getType()).getRank();
+         i < e; ++i)
+      total = arith::MulIOp::create(rewriter, loc, total,
+                                    getDimValue(rewriter, loc, data, i));
+    Value v = arith::IndexCastOp::create(rewriter, loc, rewriter.getI64Type(),
+                                         total);
+    rewriter.replaceOpWithNewOp<tensor::FromElementsOp>(op, *type,
+                                                        ValueRange{v});
+    return success();
+  }
+};
+
+struct ConstantOfShapeLowering : OpConversionPattern<OnnxConstantOfShapeOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(OnnxConstantOfShapeOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    auto type = convertedResultType(*getTypeConverter(), rewriter, op);
+    if (failed(type))
+      return failure();
+    Location loc = op.getLoc();
+    Type elem = type->getElementType();
+    Value fill;
+    if (auto value = op.getValueAttr()) {
+      DenseElementsAttr dense = toDenseElements(value);
+      if (!dense || dense.getNumElements() != 1)
+        return rewriter.notifyMatchFailure(op, "value is not one element");
+      Attribute first = *dense.value_begin<Attribute>();
+      if (auto f = dyn_cast<FloatAttr>(first))
+        fill = arith::ConstantOp::create(
+            rewriter, loc, elem, rewriter.getFloatAttr(elem, f.getValueAsDouble()));
+      else if (auto i = dyn_cast<IntegerAttr>(first))
+        fill = arith::ConstantOp::create(
+            rewriter, loc, elem, rewriter.getIntegerAttr(elem, i.getValue()));
+      else
+        return rewriter.notifyMatchFailure(op, "unsupported value");
+    } else {
+      fill = scalarConstant(rewriter, loc, elem, 0.0);
+    }
+    SmallVector<OpFoldResult> dims;
+    for (int64_t i = 0; i < type->getRank(); ++i)
+      dims.push_back(type->isDynamicDim(i)
+                         ? OpFoldResult(extractIndex(rewriter, loc,
+                                                     adaptor.getInput(), i))
+                         : OpFoldResult(rewriter.getIndexAttr(type->getDimSize(i))));
+    Value r = filledTensor(rewriter, loc, dims, fill);
+    if (r.getType() != *type)
+      r = tensor::CastOp::create(rewriter, loc, *type, r);
+    rewriter.replaceOp(op, r);
+    return success();
+  }
+};
+
+struct RangeLowering : OpConversionPattern<OnnxRangeOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(OnnxRangeOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    auto type = convertedResultType(*getTypeConverter(), rewriter, op);
+    if (failed(type))
+      return failure();
+    Location loc = op.getLoc();
+    Type elem = type->getElementType();
+    auto scalar = [&](Value t) -> Value {
+      return tensor::ExtractOp::create(rewriter, loc, t, ValueRange{});
+    };
+    Value start = scalar(adaptor.getStart()), limit = scalar(adaptor.getLimit()),
+          delta = scalar(adaptor.getDelta());
+    // n = max(ceil((limit - start) / delta), 0), computed in f64.
+    Type f64 = rewriter.getF64Type();
+    Type onnx = elementTypeOf(op.getStart().getType());
+    Value s = convertScalar(rewriter, loc, start, onnx, f64);
+    Value l = convertScalar(rewriter, loc, limit, onnx, f64);
+    Value d = convertScalar(rewriter, loc, delta, onnx, f64);
+    Value q = arith::DivFOp::create(rewriter, loc,
+                                    arith::SubFOp::create(rewriter, loc, l, s), d);
+    Value c = math::CeilOp::create(rewriter, loc, q);
+    Value zero = arith::ConstantOp::create(rewriter, loc, f64,
+                                           rewriter.getF64FloatAttr(0));
+    c = arith::MaximumFOp::create(rewriter, loc, c, zero);
+    Value n = arith::FPToSIOp::create(rewriter, loc, rewriter.getI64Type(), c);
+    Value size = arith::IndexCastOp::create(rewriter, loc,
+                                            rewriter.getIndexType(), n);
+    OpFoldResult dim = type->isDynamicDim(0)
+                           ? OpFoldResult(size)
+                           : OpFoldResult(rewriter.getIndexAttr(type->getDimSize(0)));
+    Value init = emptyTensor(rewriter, loc, {dim}, elem);
+    if (init.getType() != *type)
+      init = tensor::CastOp::create(rewriter, loc, *type, init);
+    bool isF = isFloat(elem);
+    auto generic = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{*type}, ValueRange{}, ValueRange{init},
+        ArrayRef<AffineMap>{rewriter.getMultiDimIdentityMap(1)},
+        ArrayRef<utils::IteratorType>{utils::IteratorType::parallel},
+        [&](OpBuilder &b, Location l2, ValueRange) {
+          Value i = linalg::IndexOp::create(b, l2, 0);
+          Value i64 = arith::IndexCastOp::create(b, l2, b.getI64Type(), i);
+          Value iv = convertScalar(b, l2, i64,
+                                   b.getIntegerType(64, true), onnx);
+          Value v = isF ? arith::AddFOp::create(
+                              b, l2, start,
+                              arith::MulFOp::create(b, l2, iv, delta))
+                              .getResult()
+                        : arith::AddIOp::create(
+                              b, l2, start,
+                              arith::MulIOp::create(b, l2, iv, delta))
+                              .getResult();
+          linalg::YieldOp::create(b, l2, v);
+        });
+    rewriter.replaceOp(op, generic.getResult(0));
+    return success();
+  }
+};
+
+struct TriluLowering : OpConversionPattern<OnnxTriluOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(OnnxTriluOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    auto type = convertedResultType(*getTypeConverter(), rewriter, op);
+    if (failed(type))
+      return failure();
+    Location loc = op.getLoc();
+    int64_t rank = type->getRank();
+    if (rank < 2)
+      return rewriter.notifyMatchFailure(op, "rank below 2");
+    Value k = adaptor.getK()
+                  ? tensor::ExtractOp::create(rewriter, loc, adaptor.getK(),
+                                              ValueRange{})
+                        .getResult()
+                  : arith::ConstantIntOp::create(rewriter, loc,
+                                                 rewriter.getI64Type(), 0)
+                        .getResult();
+    k = arith::IndexCastOp::create(rewriter, loc, rewriter.getIndexType(), k);
+    bool upper = op.getUpper() != 0;
+    Type onnxElem = elementTypeOf(op.getInput().getType());
+    Value zero = scalarConstant(rewriter, loc, onnxElem, 0);
+    Value r = buildElementwise(
+        rewriter, loc, *type, ValueRange{adaptor.getInput()},
+        [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+          Value i = linalg::IndexOp::create(b, l, rank - 2);
+          Value j = linalg::IndexOp::create(b, l, rank - 1);
+          Value diff = arith::SubIOp::create(b, l, j, i);
+          Value keep = arith::CmpIOp::create(
+              b, l, upper ? arith::CmpIPredicate::sge : arith::CmpIPredicate::sle,
+              diff, k);
+          return arith::SelectOp::create(b, l, keep, args[0], zero);
+        });
+    rewriter.replaceOp(op, r);
+    return success();
+  }
+};
+
+struct SplitLowering : OpConversionPattern<OnnxSplitOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(OnnxSplitOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value input = adaptor.getInput();
+    int64_t rank = cast<RankedTensorType>(input.getType()).getRank();
+    auto axis = normalizeAxis(op.getAxis(), rank);
+    if (!axis)
+      return rewriter.notifyMatchFailure(op, "axis out of range");
+    int64_t n = op.getNumResults();
+    Value dim = getDimValue(rewriter, loc, input, *axis);
+    SmallVector<Value> sizes;
+    if (adaptor.getSplit()) {
+      for (int64_t i = 0; i < n; ++i)
+        sizes.push_back(extractIndex(rewriter, loc, adaptor.getSplit(), i));
+    } else {
+      // Equal parts; the last is smaller when the size does not divide.
+      Value parts = indexConst(rewriter, loc, n);
+      Value chunk = arith::CeilDivSIOp::create(rewriter, loc, dim, parts);
+      for (int64_t i = 0; i < n; ++i)
+        sizes.push_back(chunk);
+    }
+    SmallVector<Value> results;
+    Value offset = indexConst(rewriter, loc, 0);
+    for (int64_t i = 0; i < n; ++i) {
+      auto type = convertedResultType(*getTypeConverter(), rewriter, op, i);
+      if (failed(type))
+        return failure();
+      SmallVector<OpFoldResult> offsets(rank, rewriter.getIndexAttr(0));
+      SmallVector<OpFoldResult> szs = getDims(rewriter, loc, input);
+      SmallVector<OpFoldResult> strides(rank, rewriter.getIndexAttr(1));
+      Value remaining = arith::SubIOp::create(rewriter, loc, dim, offset);
+      Value size = arith::MinSIOp::create(rewriter, loc, sizes[i], remaining);
+      offsets[*axis] = offset;
+      szs[*axis] = size;
+      for (int64_t d = 0; d < rank; ++d)
+        if (!type->isDynamicDim(d))
+          szs[d] = rewriter.getIndexAttr(type->getDimSize(d));
+      results.push_back(tensor::ExtractSliceOp::create(
+          rewriter, loc, *type, input, offsets, szs, strides));
+      offset = arith::AddIOp::create(rewriter, loc, offset, size);
+    }
+    rewriter.replaceOp(op, results);
+    return success();
+  }
+};
+
+struct TileLowering : OpConversionPattern<OnnxTileOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(OnnxTileOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    auto type = convertedResultType(*getTypeConverter(), rewriter, op);
+    if (failed(type))
+      return failure();
+    Location loc = op.getLoc();
+    Value input = adaptor.getInput();
+    int64_t rank = type->getRank();
+    SmallVector<Value> inDims;
+    SmallVector<OpFoldResult> dims;
+    for (int64_t i = 0; i < rank; ++i) {
+      Value d = getDimValue(rewriter, loc, input, i);
+      inDims.push_back(d);
+      Value r = extractIndex(rewriter, loc, adaptor.getRepeats(), i);
+      dims.push_back(type->isDynamicDim(i)
+                         ? OpFoldResult(arith::MulIOp::create(rewriter, loc, d, r)
+                                            .getResult())
+                         : OpFoldResult(rewriter.getIndexAttr(type->getDimSize(i))));
+    }
+    Value init = emptyTensor(rewriter, loc, dims, type->getElementType());
+    if (init.getType() != *type)
+      init = tensor::CastOp::create(rewriter, loc, *type, init);
+    SmallVector<utils::IteratorType> iters(rank, utils::IteratorType::parallel);
+    auto generic = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{*type}, ValueRange{}, ValueRange{init},
+        ArrayRef<AffineMap>{rewriter.getMultiDimIdentityMap(rank)}, iters,
+        [&](OpBuilder &b, Location l, ValueRange) {
+          SmallVector<Value> idx;
+          for (int64_t i = 0; i < rank; ++i)
+            idx.push_back(arith::RemUIOp::create(
+                b, l, linalg::IndexOp::create(b, l, i), inDims[i]));
+          linalg::YieldOp::create(
+              b, l, tensor::ExtractOp::create(b, l, input, idx).getResult());
+        });
+    rewriter.replaceOp(op, generic.getResult(0));
+    return success();
+  }
+};
+} // namespace
+
+void lowering::populateDataMovementPatterns(const TypeConverter &converter,
+                                            RewritePatternSet &patterns) {
+  MLIRContext *ctx = patterns.getContext();
+  patterns.add<ConstantLowering, ReshapeLowering, TransposeLowering,
+               ConcatLowering, SliceLowering, ExpandLowering, ShapeLowering,
+               SizeLowering, ConstantOfShapeLowering, RangeLowering,
+               TriluLowering, SplitLowering, TileLowering>(converter, ctx);
+  for (StringRef name :
+       {OnnxIdentityOp::getOperationName(), OnnxDropoutOp::getOperationName()})
+    patterns.add<IdentityLowering>(converter, ctx, name);
+  for (StringRef name : {OnnxFlattenOp::getOperationName(),
+                         OnnxSqueezeOp::getOperationName(),
+                         OnnxUnsqueezeOp::getOperationName()})
+    patterns.add<ShapeOnlyReshape>(converter, ctx, name);
+  patterns.add<GatherLowering>(converter, ctx,
+                               OnnxGatherOp::getOperationName());
+  patterns.add<GatherLowering>(converter, ctx, EmbeddingOp::getOperationName());
+}

@@ -1,0 +1,104 @@
+//===- LowerToLinalg.cpp - The --tailor-lower-to-linalg pass --------------===//
+
+#include "tailor/Conversion/TailorToLinalg.h"
+
+#include "Utils.h"
+
+#include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Func/Transforms/FuncConversions.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "tailor/Transforms/Passes.h"
+
+namespace mlir::tailor {
+#define GEN_PASS_DEF_TAILORLOWERTOLINALG
+#include "dialects/Tailor/Passes.h.inc"
+} // namespace mlir::tailor
+
+using namespace mlir;
+using namespace mlir::tailor;
+
+TailorTypeConverter::TailorTypeConverter() {
+  addConversion([](Type type) { return type; });
+  addConversion([](IntegerType type) -> Type {
+    return lowering::signlessType(type);
+  });
+  addConversion([](RankedTensorType type) -> Type {
+    return type.clone(lowering::signlessType(type.getElementType()));
+  });
+  auto materialize = [](OpBuilder &b, Type type, ValueRange inputs,
+                        Location loc) -> Value {
+    return UnrealizedConversionCastOp::create(b, loc, type, inputs)
+        .getResult(0);
+  };
+  addSourceMaterialization(materialize);
+  addTargetMaterialization(materialize);
+}
+
+void mlir::tailor::populateTailorToLinalgPatterns(
+    const TypeConverter &converter, RewritePatternSet &patterns) {
+  lowering::populateElementwisePatterns(converter, patterns);
+  lowering::populateContractionPatterns(converter, patterns);
+  lowering::populateReductionPatterns(converter, patterns);
+  lowering::populateDataMovementPatterns(converter, patterns);
+  lowering::populateNormalizationPatterns(converter, patterns);
+}
+
+namespace {
+struct LowerToLinalgPass
+    : mlir::tailor::impl::TailorLowerToLinalgBase<LowerToLinalgPass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    MLIRContext *ctx = &getContext();
+    TailorTypeConverter converter;
+    RewritePatternSet patterns(ctx);
+    populateTailorToLinalgPatterns(converter, patterns);
+    populateFunctionOpInterfaceTypeConversionPattern<func::FuncOp>(patterns,
+                                                                   converter);
+    populateReturnOpTypeConversionPattern(patterns, converter);
+    populateCallOpTypeConversionPattern(patterns, converter);
+
+    ConversionTarget target(*ctx);
+    target.addLegalDialect<arith::ArithDialect, linalg::LinalgDialect,
+                           tensor::TensorDialect, math::MathDialect,
+                           scf::SCFDialect, cf::ControlFlowDialect>();
+    target.addIllegalDialect<TailorDialect>();
+    target.addLegalOp<ModuleOp>();
+    target.addDynamicallyLegalOp<func::FuncOp>([&](func::FuncOp op) {
+      return converter.isSignatureLegal(op.getFunctionType()) &&
+             converter.isLegal(&op.getBody());
+    });
+    target.addDynamicallyLegalOp<func::ReturnOp, func::CallOp>(
+        [&](Operation *op) { return converter.isLegal(op); });
+
+    int64_t before = 0;
+    module.walk([&](Operation *op) {
+      if (isa<TailorDialect>(op->getDialect()))
+        ++before;
+    });
+    // Report every op that has no lowering, not only the first.
+    bool missing = false;
+    llvm::DenseSet<OperationName> reported;
+    FrozenRewritePatternSet frozen(std::move(patterns));
+    module.walk([&](Operation *op) {
+      if (!isa<TailorDialect>(op->getDialect()))
+        return;
+      bool hasPattern = false;
+      for (const auto &p : frozen.getOpSpecificNativePatterns())
+        if (p.first == op->getName())
+          hasPattern = true;
+      if (!hasPattern && reported.insert(op->getName()).second) {
+        op->emitError() << "'" << op->getName()
+                        << "' has no lowering to linalg yet";
+        missing = true;
+      }
+    });
+    if (missing)
+      return signalPassFailure();
+    if (failed(applyFullConversion(module, target, frozen)))
+      return signalPassFailure();
+    numLowered += before;
+  }
+};
+} // namespace

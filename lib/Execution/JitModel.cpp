@@ -1,0 +1,204 @@
+//===- JitModel.cpp - Compile a tailor module in memory and run it --------===//
+//
+// The function is called through ExecutionEngine's packed wrapper: every
+// memref argument is expanded into its descriptor words (allocated pointer,
+// aligned pointer, offset, sizes, strides), and the results come back as
+// consecutive descriptors of the same 8-byte words.
+
+#include "tailor/Execution/JitModel.h"
+
+#include "tailor/Dialect/OnnxBridge.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/ExecutionEngine/ExecutionEngine.h"
+#include "mlir/ExecutionEngine/OptUtils.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "llvm/Support/TargetSelect.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <set>
+
+using namespace mlir;
+using namespace mlir::tailor;
+using llvm::createStringError;
+
+JitModel::~JitModel() = default;
+
+static FailureOr<TensorSpec> specOf(Type type, StringRef name, Location loc) {
+  auto ranked = dyn_cast<RankedTensorType>(type);
+  if (!ranked)
+    return emitError(loc) << "'" << name << "' has type " << type
+                          << "; only ranked tensors can be run";
+  auto dtype = onnxDataTypeOf(ranked.getElementType());
+  if (!dtype || !dtypeSize(*dtype))
+    return emitError(loc) << "'" << name << "' has element type "
+                          << ranked.getElementType()
+                          << ", which cannot be passed to a compiled model";
+  TensorSpec spec;
+  spec.name = name.str();
+  spec.dtype = *dtype;
+  for (int64_t d : ranked.getShape())
+    spec.shape.push_back(ShapedType::isDynamic(d) ? -1 : d);
+  return spec;
+}
+
+FailureOr<std::unique_ptr<JitModel>>
+JitModel::compile(ModuleOp module, const TargetOptions &options) {
+  func::FuncOp fn;
+  for (auto f : module.getOps<func::FuncOp>())
+    if (f.isPublic() && !f.isExternal()) {
+      fn = f;
+      break;
+    }
+  if (!fn)
+    return module.emitError("the module has no public function to run");
+  std::unique_ptr<JitModel> model(new JitModel());
+  model->entry = fn.getName().str();
+  for (auto [i, type] : llvm::enumerate(fn.getArgumentTypes())) {
+    auto name = fn.getArgAttrOfType<StringAttr>(i, "onnx.name");
+    auto spec = specOf(type, name ? name.getValue() : "input_" + std::to_string(i),
+                       fn.getLoc());
+    if (failed(spec))
+      return failure();
+    model->inputSpecs.push_back(*spec);
+  }
+  for (auto [i, type] : llvm::enumerate(fn.getResultTypes())) {
+    auto name = fn.getResultAttrOfType<StringAttr>(i, "onnx.name");
+    auto spec = specOf(type, name ? name.getValue() : "output_" + std::to_string(i),
+                       fn.getLoc());
+    if (failed(spec))
+      return failure();
+    model->outputSpecs.push_back(*spec);
+  }
+
+  const Target *target = lookupTarget("cpu");
+  PassManager pm(module.getContext());
+  target->buildPipeline(pm, options, CompilePhase::LLVM);
+  if (failed(pm.run(module)))
+    return failure();
+
+  static bool initialized = [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+    return true;
+  }();
+  (void)initialized;
+  DialectRegistry registry;
+  registerBuiltinDialectTranslation(registry);
+  registerLLVMDialectTranslation(registry);
+  module.getContext()->appendDialectRegistry(registry);
+
+  ExecutionEngineOptions engineOptions;
+  // Strided copies (memref.copy of non-contiguous views) call memrefCopy
+  // from MLIR's C runner utilities.
+  static const StringRef runtimeLibs[] = {TAILOR_MLIR_C_RUNNER_UTILS};
+  engineOptions.sharedLibPaths = runtimeLibs;
+  auto transformer = makeOptimizingTransformer(options.optLevel, 0, nullptr);
+  engineOptions.transformer = transformer;
+  engineOptions.jitCodeGenOptLevel =
+      options.optLevel >= 3 ? llvm::CodeGenOptLevel::Aggressive
+                            : llvm::CodeGenOptLevel::Default;
+  auto engine = ExecutionEngine::create(module, engineOptions);
+  if (!engine)
+    return module.emitError("JIT compilation failed: ")
+           << llvm::toString(engine.takeError());
+  model->engine = std::move(*engine);
+  return model;
+}
+
+llvm::Error JitModel::run(const std::vector<HostTensor> &inputs,
+                          std::vector<HostTensor> &outputs) {
+  if (inputs.size() != inputSpecs.size())
+    return createStringError("the model takes %zu inputs, %zu were given",
+                             inputSpecs.size(), inputs.size());
+  for (auto [spec, t] : llvm::zip(inputSpecs, inputs)) {
+    bool ok = spec.dtype == t.dtype && spec.shape.size() == t.shape.size();
+    for (size_t i = 0; ok && i < t.shape.size(); ++i)
+      ok = t.shape[i] >= 0 && (spec.shape[i] < 0 || spec.shape[i] == t.shape[i]);
+    if (ok)
+      ok = (int64_t)t.data.size() == t.numElements() * dtypeSize(t.dtype);
+    if (!ok)
+      return createStringError("input '%s' is %s; the model expects %s",
+                               spec.name.c_str(),
+                               describe(t.dtype, t.shape).c_str(),
+                               describe(spec.dtype, spec.shape).c_str());
+  }
+
+  // Descriptor words of every input, then room for the results.
+  std::vector<std::vector<int64_t>> descriptors;
+  std::vector<void *> args;
+  for (const HostTensor &t : inputs) {
+    size_t rank = t.shape.size();
+    std::vector<int64_t> words(3 + 2 * rank);
+    auto ptr = reinterpret_cast<int64_t>(t.data.data());
+    words[0] = words[1] = ptr;
+    words[2] = 0;
+    int64_t stride = 1;
+    for (size_t i = rank; i-- > 0;) {
+      words[3 + i] = t.shape[i];
+      words[3 + rank + i] = stride;
+      stride *= t.shape[i];
+    }
+    descriptors.push_back(std::move(words));
+  }
+  for (auto &words : descriptors)
+    for (int64_t &w : words)
+      args.push_back(&w);
+  size_t resultWords = 0;
+  for (const TensorSpec &spec : outputSpecs)
+    resultWords += 3 + 2 * spec.shape.size();
+  std::vector<int64_t> results(std::max<size_t>(resultWords, 1));
+  if (resultWords)
+    args.push_back(results.data());
+
+  if (llvm::Error err = engine->invokePacked(entry, args))
+    return err;
+
+  // Copy the results out (they may be strided views), then free the buffers
+  // the model allocated; a result may alias an input or another result.
+  outputs.clear();
+  std::set<void *> freed;
+  std::set<const void *> inputBuffers;
+  for (const HostTensor &t : inputs)
+    inputBuffers.insert(t.data.data());
+  size_t pos = 0;
+  for (const TensorSpec &spec : outputSpecs) {
+    size_t rank = spec.shape.size();
+    auto *allocated = reinterpret_cast<void *>(results[pos]);
+    auto *aligned = reinterpret_cast<char *>(results[pos + 1]);
+    int64_t offset = results[pos + 2];
+    HostTensor out;
+    out.name = spec.name;
+    out.dtype = spec.dtype;
+    std::vector<int64_t> strides(rank);
+    for (size_t i = 0; i < rank; ++i) {
+      out.shape.push_back(results[pos + 3 + i]);
+      strides[i] = results[pos + 3 + rank + i];
+    }
+    pos += 3 + 2 * rank;
+    int64_t size = dtypeSize(spec.dtype), n = out.numElements();
+    out.data.resize(n * size);
+    const char *base = aligned + offset * size;
+    std::vector<int64_t> index(rank, 0);
+    for (int64_t e = 0; e < n; ++e) {
+      int64_t at = 0;
+      for (size_t i = 0; i < rank; ++i)
+        at += index[i] * strides[i];
+      memcpy(out.data.data() + e * size, base + at * size, size);
+      for (size_t i = rank; i-- > 0;) {
+        if (++index[i] < out.shape[i])
+          break;
+        index[i] = 0;
+      }
+    }
+    outputs.push_back(std::move(out));
+    if (allocated && !inputBuffers.count(allocated) &&
+        freed.insert(allocated).second)
+      free(allocated);
+  }
+  return llvm::Error::success();
+}

@@ -1,0 +1,67 @@
+//===- CPUTarget.cpp - The CPU target: tailor -> linalg -> LLVM -----------===//
+
+#include "tailor/Target/Target.h"
+
+#include "mlir/Pass/PassRegistry.h"
+#include "tailor/Transforms/Passes.h"
+
+using namespace mlir;
+using namespace mlir::tailor;
+
+namespace {
+/// The front of every target: tailor ops to linalg on tensors, fused.
+const char *kLinalgPipeline =
+    "tailor-lower-to-linalg,canonicalize,cse,"
+    "func.func(linalg-fuse-elementwise-ops),canonicalize,cse";
+
+/// Buffers and loops, then LLVM. Math without an LLVM intrinsic (erf) goes
+/// to libm.
+const char *kLLVMPipeline =
+    "one-shot-bufferize{bufferize-function-boundaries "
+    "function-boundary-type-conversion=identity-layout-map},"
+    "canonicalize,buffer-deallocation-pipeline,convert-bufferization-to-memref,"
+    "convert-linalg-to-loops,lower-affine,canonicalize,cse,"
+    "convert-scf-to-cf,expand-strided-metadata,lower-affine,"
+    "finalize-memref-to-llvm,convert-math-to-llvm,convert-math-to-libm,"
+    "convert-math-to-funcs,convert-arith-to-llvm,convert-index-to-llvm,"
+    "convert-func-to-llvm,convert-cf-to-llvm,convert-arith-to-llvm,"
+    "reconcile-unrealized-casts,canonicalize";
+
+class CPUTarget : public Target {
+public:
+  StringRef getName() const override { return "cpu"; }
+  void buildPipeline(OpPassManager &pm, const TargetOptions &options,
+                     CompilePhase phase) const override {
+    (void)options;
+    if (phase < CompilePhase::Linalg)
+      return;
+    // The pipelines name registered passes only: parsing cannot fail.
+    if (failed(parsePassPipeline(kLinalgPipeline, pm)))
+      llvm::report_fatal_error("tailor: bad built-in linalg pipeline");
+    if (phase < CompilePhase::LLVM)
+      return;
+    if (failed(parsePassPipeline(kLLVMPipeline, pm)))
+      llvm::report_fatal_error("tailor: bad built-in LLVM pipeline");
+  }
+};
+
+const CPUTarget cpuTarget;
+} // namespace
+
+const Target *mlir::tailor::lookupTarget(StringRef name) {
+  if (name == "cpu")
+    return &cpuTarget;
+  return nullptr;
+}
+
+std::string mlir::tailor::listTargets() { return "cpu"; }
+
+void mlir::tailor::registerTargetPipelines() {
+  static PassPipelineRegistration<> cpu(
+      "tailor-cpu-pipeline",
+      "Lower the tailor dialect to the LLVM dialect for the CPU "
+      "(tailor-lower-to-linalg, fusion, bufferization, loops, LLVM)",
+      [](OpPassManager &pm) {
+        cpuTarget.buildPipeline(pm, TargetOptions(), CompilePhase::LLVM);
+      });
+}

@@ -1,0 +1,305 @@
+//===- tailor-run.cpp - Run a model: JIT-compiled for this CPU ------------===//
+//
+//   tailor-run model.onnx                       random inputs, print outputs
+//   tailor-run model.onnx -i a.npy -i b.pb      inputs from files (in order)
+//   tailor-run model.onnx --check DIR           ONNX backend-test data set:
+//                                               compare with output_N.pb
+//   tailor-run model.onnx --bench 20            time 20 runs
+
+#include "tailor/Execution/JitModel.h"
+#include "tailor/Import/OnnxImporter.h"
+#include "tailor/InitTailor.h"
+
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/InitAllPasses.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Support/FileUtilities.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <chrono>
+#include <cmath>
+#include <random>
+
+using namespace mlir;
+using namespace mlir::tailor;
+namespace cl = llvm::cl;
+
+static cl::OptionCategory category("tailor-run options");
+static cl::opt<std::string> modelPath(cl::Positional, cl::Required,
+                                      cl::desc("<model.onnx | model.mlir>"),
+                                      cl::cat(category));
+static cl::list<std::string>
+    inputFiles("i", cl::desc("An input, in order: a .npy or TensorProto .pb "
+                             "file (default: random data)"),
+               cl::value_desc("file"), cl::cat(category));
+static cl::opt<std::string>
+    checkDir("check",
+             cl::desc("Run an ONNX backend-test data set (a folder with "
+                      "input_N.pb / output_N.pb, or a test folder with "
+                      "test_data_set_*) and compare; exit 1 beyond tolerance"),
+             cl::value_desc("dir"), cl::cat(category));
+static cl::opt<double> relTol("rtol", cl::init(1e-3),
+                            cl::desc("Relative tolerance for --check"),
+                            cl::cat(category));
+static cl::opt<double> absTol("atol", cl::init(1e-4),
+                            cl::desc("Absolute tolerance for --check"),
+                            cl::cat(category));
+static cl::opt<bool> raise("raise", cl::init(false),
+                           cl::desc("Run --tailor-raise before compiling"),
+                           cl::cat(category));
+static cl::opt<unsigned> optLevel("O", cl::init(2), cl::Prefix,
+                                  cl::desc("Optimisation level (0-3)"),
+                                  cl::cat(category));
+static cl::opt<unsigned> bench("bench", cl::init(0),
+                               cl::desc("Time N runs and print latency"),
+                               cl::value_desc("N"), cl::cat(category));
+static cl::opt<int64_t> dynamicSize(
+    "dynamic-size", cl::init(1),
+    cl::desc("Size used for dynamic dims of random inputs"), cl::cat(category));
+
+static OwningOpRef<ModuleOp> load(MLIRContext &context) {
+  if (StringRef(modelPath).ends_with(".onnx"))
+    return importOnnxFile(modelPath, &context);
+  std::string error;
+  auto file = openInputFile(modelPath, &error);
+  if (!file) {
+    llvm::errs() << "tailor-run: " << error << "\n";
+    return nullptr;
+  }
+  llvm::SourceMgr sm;
+  sm.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
+  return parseSourceFile<ModuleOp>(sm, &context);
+}
+
+static HostTensor randomTensor(const TensorSpec &spec, std::mt19937 &rng) {
+  HostTensor t;
+  t.name = spec.name;
+  t.dtype = spec.dtype;
+  for (int64_t d : spec.shape)
+    t.shape.push_back(d < 0 ? dynamicSize : d);
+  int64_t n = t.numElements(), size = dtypeSize(t.dtype);
+  t.data.resize(n * size);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  for (int64_t i = 0; i < n; ++i) {
+    if (t.dtype == 1) {
+      float v = dist(rng);
+      memcpy(t.data.data() + i * 4, &v, 4);
+    } else if (t.dtype == 7) {
+      int64_t v = rng() % 8;
+      memcpy(t.data.data() + i * 8, &v, 8);
+    } else {
+      for (int64_t b = 0; b < size; ++b)
+        t.data[i * size + b] = b == 0 ? char(rng() % 2) : 0;
+    }
+  }
+  return t;
+}
+
+/// Element `i` of a tensor as a double (for comparisons and printing).
+static double valueAt(const HostTensor &t, int64_t i) {
+  const char *p = t.data.data() + i * dtypeSize(t.dtype);
+  switch (t.dtype) {
+  case 1: { float v; memcpy(&v, p, 4); return v; }
+  case 11: { double v; memcpy(&v, p, 8); return v; }
+  case 2: return (uint8_t)*p;
+  case 3: return (int8_t)*p;
+  case 9: return *p != 0;
+  case 4: { uint16_t v; memcpy(&v, p, 2); return v; }
+  case 5: { int16_t v; memcpy(&v, p, 2); return v; }
+  case 6: { int32_t v; memcpy(&v, p, 4); return v; }
+  case 12: { uint32_t v; memcpy(&v, p, 4); return v; }
+  case 7: { int64_t v; memcpy(&v, p, 8); return (double)v; }
+  case 13: { uint64_t v; memcpy(&v, p, 8); return (double)v; }
+  case 10: { // float16
+    uint16_t h; memcpy(&h, p, 2);
+    int e = (h >> 10) & 0x1f, m = h & 0x3ff;
+    double v = e == 0 ? std::ldexp(m, -24)
+               : e == 31 ? (m ? NAN : INFINITY)
+                         : std::ldexp(m + 1024, e - 25);
+    return (h & 0x8000) ? -v : v;
+  }
+  case 16: { uint16_t h; memcpy(&h, p, 2); uint32_t w = uint32_t(h) << 16;
+             float v; memcpy(&v, &w, 4); return v; }
+  default: return NAN;
+  }
+}
+
+/// Compares one output; prints max abs/rel error. True when within tolerance.
+static bool compare(const HostTensor &got, const HostTensor &want,
+                    StringRef name) {
+  llvm::outs() << "  " << name << ": ";
+  if (got.shape != want.shape || got.dtype != want.dtype) {
+    llvm::outs() << "FAIL: got " << describe(got.dtype, got.shape)
+                 << ", expected " << describe(want.dtype, want.shape) << "\n";
+    return false;
+  }
+  double maxAbs = 0, maxRel = 0;
+  bool ok = true;
+  for (int64_t i = 0, n = want.numElements(); i < n; ++i) {
+    double g = valueAt(got, i), w = valueAt(want, i);
+    if (std::isnan(w) || std::isnan(g)) {
+      if (std::isnan(w) != std::isnan(g))
+        ok = false;
+      continue;
+    }
+    if (std::isinf(w) || std::isinf(g)) {
+      if (g != w)
+        ok = false;
+      continue;
+    }
+    double abs = std::fabs(g - w), rel = abs / std::max(std::fabs(w), 1e-30);
+    maxAbs = std::max(maxAbs, abs);
+    if (abs > absTol)
+      maxRel = std::max(maxRel, rel);
+    if (abs > absTol + relTol * std::fabs(w))
+      ok = false;
+  }
+  llvm::outs() << (ok ? "ok" : "FAIL") << " (max abs " << maxAbs
+               << ", max rel " << maxRel << ", " << describe(got.dtype, got.shape)
+               << ")\n";
+  return ok;
+}
+
+static std::vector<std::string> dataSets(StringRef dir) {
+  std::vector<std::string> sets;
+  std::error_code ec;
+  for (llvm::sys::fs::directory_iterator it(dir, ec), end; it != end && !ec;
+       it.increment(ec))
+    if (llvm::sys::path::filename(it->path()).starts_with("test_data_set_"))
+      sets.push_back(it->path());
+  std::sort(sets.begin(), sets.end());
+  if (sets.empty())
+    sets.push_back(dir.str());
+  return sets;
+}
+
+static bool readNumbered(StringRef dir, StringRef prefix,
+                         std::vector<HostTensor> &out) {
+  for (int i = 0;; ++i) {
+    llvm::SmallString<256> path(dir);
+    llvm::sys::path::append(path, prefix + std::to_string(i) + ".pb");
+    if (!llvm::sys::fs::exists(path))
+      return true;
+    auto t = readTensorProtoFile(path);
+    if (!t) {
+      llvm::errs() << "tailor-run: " << llvm::toString(t.takeError()) << "\n";
+      return false;
+    }
+    out.push_back(std::move(*t));
+  }
+}
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM y(argc, argv);
+  cl::HideUnrelatedOptions(category);
+  cl::ParseCommandLineOptions(
+      argc, argv,
+      "tailor-run: compile a model for this CPU (in memory) and run it\n");
+  if (optLevel > 3) {
+    llvm::errs() << "tailor-run: -O must be 0-3\n";
+    return 2;
+  }
+  DialectRegistry registry;
+  mlir::registerAllDialects(registry);
+  mlir::registerAllExtensions(registry);
+  mlir::tailor::registerAllDialects(registry);
+  mlir::registerAllPasses();
+  mlir::tailor::registerAllPasses();
+  MLIRContext context(registry);
+  context.loadAllAvailableDialects();
+
+  OwningOpRef<ModuleOp> module = load(context);
+  if (!module)
+    return 1;
+  if (raise) {
+    PassManager pm(&context);
+    if (failed(parsePassPipeline("func.func(tailor-raise)", pm)) ||
+        failed(pm.run(*module)))
+      return 1;
+  }
+  TargetOptions options;
+  options.optLevel = optLevel;
+  auto start = std::chrono::steady_clock::now();
+  auto model = JitModel::compile(*module, options);
+  if (failed(model))
+    return 1;
+  double compileMs = std::chrono::duration<double, std::milli>(
+                         std::chrono::steady_clock::now() - start)
+                         .count();
+  llvm::outs() << "compiled in " << llvm::format("%.1f", compileMs) << " ms\n";
+
+  if (!checkDir.empty()) {
+    bool allOk = true;
+    for (const std::string &set : dataSets(checkDir)) {
+      std::vector<HostTensor> inputs, expected, outputs;
+      if (!readNumbered(set, "input_", inputs) ||
+          !readNumbered(set, "output_", expected))
+        return 1;
+      llvm::outs() << llvm::sys::path::filename(set) << ":\n";
+      if (llvm::Error err = (*model)->run(inputs, outputs)) {
+        llvm::errs() << "tailor-run: " << llvm::toString(std::move(err))
+                     << "\n";
+        return 1;
+      }
+      if (outputs.size() != expected.size()) {
+        llvm::outs() << "  FAIL: " << outputs.size() << " outputs, expected "
+                     << expected.size() << "\n";
+        allOk = false;
+        continue;
+      }
+      for (size_t i = 0; i < outputs.size(); ++i)
+        allOk &= compare(outputs[i], expected[i], (*model)->outputs()[i].name);
+    }
+    llvm::outs() << (allOk ? "PASS" : "FAIL") << "\n";
+    return allOk ? 0 : 1;
+  }
+
+  std::vector<HostTensor> inputs, outputs;
+  std::mt19937 rng(0);
+  for (const std::string &path : inputFiles) {
+    auto t = StringRef(path).ends_with(".npy") ? readNpyFile(path)
+                                               : readTensorProtoFile(path);
+    if (!t) {
+      llvm::errs() << "tailor-run: " << llvm::toString(t.takeError()) << "\n";
+      return 1;
+    }
+    inputs.push_back(std::move(*t));
+  }
+  if (inputs.empty())
+    for (const TensorSpec &spec : (*model)->inputs())
+      inputs.push_back(randomTensor(spec, rng));
+  if (llvm::Error err = (*model)->run(inputs, outputs)) {
+    llvm::errs() << "tailor-run: " << llvm::toString(std::move(err)) << "\n";
+    return 1;
+  }
+  for (const HostTensor &t : outputs) {
+    llvm::outs() << t.name << ": " << describe(t.dtype, t.shape) << " =";
+    for (int64_t i = 0, n = std::min<int64_t>(t.numElements(), 8); i < n; ++i)
+      llvm::outs() << " " << valueAt(t, i);
+    llvm::outs() << (t.numElements() > 8 ? " ...\n" : "\n");
+  }
+  if (bench) {
+    auto t0 = std::chrono::steady_clock::now();
+    for (unsigned i = 0; i < bench; ++i)
+      if (llvm::Error err = (*model)->run(inputs, outputs)) {
+        llvm::errs() << "tailor-run: " << llvm::toString(std::move(err))
+                     << "\n";
+        return 1;
+      }
+    double ms = std::chrono::duration<double, std::milli>(
+                    std::chrono::steady_clock::now() - t0)
+                    .count();
+    llvm::outs() << "latency: " << llvm::format("%.3f", ms / bench)
+                 << " ms/run over " << bench << " runs\n";
+  }
+  return 0;
+}
