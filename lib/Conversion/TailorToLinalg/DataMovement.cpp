@@ -48,6 +48,12 @@ struct ConstantLowering : OpConversionPattern<OnnxConstantOp> {
     if (!value)
       return rewriter.notifyMatchFailure(op, "only `value` constants");
     TypedAttr attr;
+    // Small resource constants become dense: upstream folders iterate
+    // constants as DenseElementsAttr (resource blobs cannot be iterated).
+    if (auto resource = dyn_cast<DenseResourceElementsAttr>(value))
+      if (resource.getNumElements() <= 1024)
+        if (DenseElementsAttr dense = toDenseElements(resource))
+          value = dense;
     if (auto dense = dyn_cast<DenseElementsAttr>(value)) {
       attr = dense.getType() == *type ? dense : dense.bitcast(type->getElementType());
       if (cast<ShapedType>(attr.getType()) != *type)
@@ -69,6 +75,13 @@ struct IdentityLowering : ConversionPattern {
   LogicalResult
   matchAndRewrite(Operation *op, ArrayRef<Value> operands,
                   ConversionPatternRewriter &rewriter) const override {
+    // Dropout in training mode (random masks) is not lowered.
+    if (auto dropout = dyn_cast<OnnxDropoutOp>(op))
+      if (Value mode = dropout.getTrainingMode()) {
+        auto values = constantInts(mode);
+        if (!values || llvm::any_of(*values, [](int64_t v) { return v; }))
+          return rewriter.notifyMatchFailure(op, "training mode");
+      }
     SmallVector<Value> results{operands[0]};
     if (op->getNumResults() == 2) {
       auto type = convertedResultType(*getTypeConverter(), rewriter, op, 1);
@@ -488,7 +501,10 @@ struct ExpandLowering : OpConversionPattern<OnnxExpandOp> {
     auto inType = cast<RankedTensorType>(input.getType());
     int64_t rank = type->getRank(), offset = rank - inType.getRank();
     auto shapeType = cast<RankedTensorType>(adaptor.getShape().getType());
-    int64_t n = shapeType.getDimSize(0), shapeOffset = rank - n;
+    // A shape of unknown length has the result's rank (inference made the
+    // result ranked from the declared output type).
+    int64_t n = shapeType.isDynamicDim(0) ? rank : shapeType.getDimSize(0);
+    int64_t shapeOffset = rank - n;
     Value one = indexConst(rewriter, loc, 1);
     SmallVector<OpFoldResult> dims;
     for (int64_t i = 0; i < rank; ++i) {

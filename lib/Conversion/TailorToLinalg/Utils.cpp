@@ -207,10 +207,16 @@ DimKind classify(RankedTensorType operand, int64_t j,
 // Materializes `input` broadcast along every dim whose runtime size is 1
 // while the result's is not; `dims` are the result sizes (aligned right).
 static Value materializeBroadcast(OpBuilder &b, Location loc, Value input,
-                                  ArrayRef<OpFoldResult> dims) {
+                                  ArrayRef<OpFoldResult> dims,
+                                  RankedTensorType resultType) {
   auto type = cast<RankedTensorType>(input.getType());
   int64_t rank = type.getRank(), offset = dims.size() - rank;
-  SmallVector<OpFoldResult> sizes(dims.begin() + offset, dims.end());
+  // Only the dims of unknown relation take the result's size; the others
+  // (equal, or a static 1 broadcast by the indexing map) keep their own.
+  SmallVector<OpFoldResult> sizes = getDims(b, loc, input);
+  for (int64_t j = 0; j < rank; ++j)
+    if (classify(type, j, resultType, j + offset) == DimKind::Unknown)
+      sizes[j] = dims[j + offset];
   Value empty = emptyTensor(b, loc, sizes, type.getElementType());
   // tensor.empty may have refined static sizes: cast back to the operand type.
   if (empty.getType() != type)
@@ -272,7 +278,8 @@ static Value guardOperand(OpBuilder &b, Location loc, Value input,
   auto ifOp = scf::IfOp::create(
       b, loc, needs,
       [&](OpBuilder &tb, Location tl) {
-        scf::YieldOp::create(tb, tl, materializeBroadcast(tb, tl, input, dims));
+        scf::YieldOp::create(
+            tb, tl, materializeBroadcast(tb, tl, input, dims, resultType));
       },
       [&](OpBuilder &eb, Location el) { scf::YieldOp::create(eb, el, input); });
   return ifOp.getResult(0);
