@@ -20,16 +20,22 @@ int64_t HostTensor::numElements() const {
 
 int64_t mlir::tailor::dtypeSize(int32_t dtype) {
   switch (dtype) {
-  case onnx::TensorProto::FLOAT: case onnx::TensorProto::INT32:
+  case onnx::TensorProto::FLOAT:
+  case onnx::TensorProto::INT32:
   case onnx::TensorProto::UINT32:
     return 4;
-  case onnx::TensorProto::DOUBLE: case onnx::TensorProto::INT64:
-  case onnx::TensorProto::UINT64: case onnx::TensorProto::COMPLEX64:
+  case onnx::TensorProto::DOUBLE:
+  case onnx::TensorProto::INT64:
+  case onnx::TensorProto::UINT64:
+  case onnx::TensorProto::COMPLEX64:
     return 8;
-  case onnx::TensorProto::FLOAT16: case onnx::TensorProto::BFLOAT16:
-  case onnx::TensorProto::INT16: case onnx::TensorProto::UINT16:
+  case onnx::TensorProto::FLOAT16:
+  case onnx::TensorProto::BFLOAT16:
+  case onnx::TensorProto::INT16:
+  case onnx::TensorProto::UINT16:
     return 2;
-  case onnx::TensorProto::INT8: case onnx::TensorProto::UINT8:
+  case onnx::TensorProto::INT8:
+  case onnx::TensorProto::UINT8:
   case onnx::TensorProto::BOOL:
     return 1;
   case onnx::TensorProto::COMPLEX128:
@@ -41,21 +47,36 @@ int64_t mlir::tailor::dtypeSize(int32_t dtype) {
 
 std::string mlir::tailor::dtypeName(int32_t dtype) {
   switch (dtype) {
-  case onnx::TensorProto::FLOAT: return "float32";
-  case onnx::TensorProto::DOUBLE: return "float64";
-  case onnx::TensorProto::FLOAT16: return "float16";
-  case onnx::TensorProto::BFLOAT16: return "bfloat16";
-  case onnx::TensorProto::INT8: return "int8";
-  case onnx::TensorProto::INT16: return "int16";
-  case onnx::TensorProto::INT32: return "int32";
-  case onnx::TensorProto::INT64: return "int64";
-  case onnx::TensorProto::UINT8: return "uint8";
-  case onnx::TensorProto::UINT16: return "uint16";
-  case onnx::TensorProto::UINT32: return "uint32";
-  case onnx::TensorProto::UINT64: return "uint64";
-  case onnx::TensorProto::BOOL: return "bool";
-  case onnx::TensorProto::STRING: return "string";
-  default: return "dtype" + std::to_string(dtype);
+  case onnx::TensorProto::FLOAT:
+    return "float32";
+  case onnx::TensorProto::DOUBLE:
+    return "float64";
+  case onnx::TensorProto::FLOAT16:
+    return "float16";
+  case onnx::TensorProto::BFLOAT16:
+    return "bfloat16";
+  case onnx::TensorProto::INT8:
+    return "int8";
+  case onnx::TensorProto::INT16:
+    return "int16";
+  case onnx::TensorProto::INT32:
+    return "int32";
+  case onnx::TensorProto::INT64:
+    return "int64";
+  case onnx::TensorProto::UINT8:
+    return "uint8";
+  case onnx::TensorProto::UINT16:
+    return "uint16";
+  case onnx::TensorProto::UINT32:
+    return "uint32";
+  case onnx::TensorProto::UINT64:
+    return "uint64";
+  case onnx::TensorProto::BOOL:
+    return "bool";
+  case onnx::TensorProto::STRING:
+    return "string";
+  default:
+    return "dtype" + std::to_string(dtype);
   }
 }
 
@@ -100,31 +121,33 @@ static llvm::Expected<HostTensor> fromProto(const onnx::TensorProto &proto,
   }
   auto fill = [&](const auto &field, auto convert) -> llvm::Error {
     if ((int64_t)field.size() != n)
-      return createStringError("%s: %d values, %s needs %lld",
-                               path.str().c_str(), field.size(),
-                               describe(t.dtype, t.shape).c_str(),
-                               (long long)n);
+      return createStringError(
+          "%s: %d values, %s needs %lld", path.str().c_str(), field.size(),
+          describe(t.dtype, t.shape).c_str(), (long long)n);
     for (int64_t i = 0; i < n; ++i)
       convert(field.Get(i), t.data.data() + i * size);
     return llvm::Error::success();
   };
   auto decode = [&]() -> llvm::Error {
-  switch (t.dtype) {
-  case onnx::TensorProto::FLOAT:
-  case onnx::TensorProto::COMPLEX64:
-    return fill(proto.float_data(), [](float v, char *p) { memcpy(p, &v, 4); });
-  case onnx::TensorProto::DOUBLE:
-    return fill(proto.double_data(), [](double v, char *p) { memcpy(p, &v, 8); });
-  case onnx::TensorProto::INT64:
-    return fill(proto.int64_data(), [](int64_t v, char *p) { memcpy(p, &v, 8); });
-  case onnx::TensorProto::UINT32:
-  case onnx::TensorProto::UINT64:
-    return fill(proto.uint64_data(),
-               [&](uint64_t v, char *p) { memcpy(p, &v, size); });
-  default:
-    return fill(proto.int32_data(),
-               [&](int32_t v, char *p) { memcpy(p, &v, size); });
-  }
+    switch (t.dtype) {
+    case onnx::TensorProto::FLOAT:
+    case onnx::TensorProto::COMPLEX64:
+      return fill(proto.float_data(),
+                  [](float v, char *p) { memcpy(p, &v, 4); });
+    case onnx::TensorProto::DOUBLE:
+      return fill(proto.double_data(),
+                  [](double v, char *p) { memcpy(p, &v, 8); });
+    case onnx::TensorProto::INT64:
+      return fill(proto.int64_data(),
+                  [](int64_t v, char *p) { memcpy(p, &v, 8); });
+    case onnx::TensorProto::UINT32:
+    case onnx::TensorProto::UINT64:
+      return fill(proto.uint64_data(),
+                  [&](uint64_t v, char *p) { memcpy(p, &v, size); });
+    default:
+      return fill(proto.int32_data(),
+                  [&](int32_t v, char *p) { memcpy(p, &v, size); });
+    }
   };
   if (llvm::Error err = decode())
     return std::move(err);
@@ -188,12 +211,12 @@ llvm::Expected<HostTensor> mlir::tailor::readNpyFile(llvm::StringRef path) {
     return bad("no descr");
   descr = descr.take_until([](char c) { return c == '\''; });
   static const std::pair<const char *, int32_t> kTypes[] = {
-      {"<f4", onnx::TensorProto::FLOAT}, {"<f8", onnx::TensorProto::DOUBLE},
+      {"<f4", onnx::TensorProto::FLOAT},   {"<f8", onnx::TensorProto::DOUBLE},
       {"<f2", onnx::TensorProto::FLOAT16}, {"<i8", onnx::TensorProto::INT64},
-      {"<i4", onnx::TensorProto::INT32}, {"<i2", onnx::TensorProto::INT16},
-      {"|i1", onnx::TensorProto::INT8}, {"|u1", onnx::TensorProto::UINT8},
-      {"<u2", onnx::TensorProto::UINT16}, {"<u4", onnx::TensorProto::UINT32},
-      {"<u8", onnx::TensorProto::UINT64}, {"|b1", onnx::TensorProto::BOOL}};
+      {"<i4", onnx::TensorProto::INT32},   {"<i2", onnx::TensorProto::INT16},
+      {"|i1", onnx::TensorProto::INT8},    {"|u1", onnx::TensorProto::UINT8},
+      {"<u2", onnx::TensorProto::UINT16},  {"<u4", onnx::TensorProto::UINT32},
+      {"<u8", onnx::TensorProto::UINT64},  {"|b1", onnx::TensorProto::BOOL}};
   HostTensor t;
   for (auto [name, dtype] : kTypes)
     if (descr == name)

@@ -60,16 +60,18 @@ JitModel::compile(ModuleOp module, const TargetOptions &options) {
   model->entry = fn.getName().str();
   for (auto [i, type] : llvm::enumerate(fn.getArgumentTypes())) {
     auto name = fn.getArgAttrOfType<StringAttr>(i, "onnx.name");
-    auto spec = specOf(type, name ? name.getValue() : "input_" + std::to_string(i),
-                       fn.getLoc());
+    auto spec =
+        specOf(type, name ? name.getValue() : "input_" + std::to_string(i),
+               fn.getLoc());
     if (failed(spec))
       return failure();
     model->inputSpecs.push_back(*spec);
   }
   for (auto [i, type] : llvm::enumerate(fn.getResultTypes())) {
     auto name = fn.getResultAttrOfType<StringAttr>(i, "onnx.name");
-    auto spec = specOf(type, name ? name.getValue() : "output_" + std::to_string(i),
-                       fn.getLoc());
+    auto spec =
+        specOf(type, name ? name.getValue() : "output_" + std::to_string(i),
+               fn.getLoc());
     if (failed(spec))
       return failure();
     model->outputSpecs.push_back(*spec);
@@ -99,9 +101,9 @@ JitModel::compile(ModuleOp module, const TargetOptions &options) {
   engineOptions.sharedLibPaths = runtimeLibs;
   auto transformer = makeOptimizingTransformer(options.optLevel, 0, nullptr);
   engineOptions.transformer = transformer;
-  engineOptions.jitCodeGenOptLevel =
-      options.optLevel >= 3 ? llvm::CodeGenOptLevel::Aggressive
-                            : llvm::CodeGenOptLevel::Default;
+  engineOptions.jitCodeGenOptLevel = options.optLevel >= 3
+                                         ? llvm::CodeGenOptLevel::Aggressive
+                                         : llvm::CodeGenOptLevel::Default;
   auto engine = ExecutionEngine::create(module, engineOptions);
   if (!engine)
     return module.emitError("JIT compilation failed: ")
@@ -118,7 +120,8 @@ llvm::Error JitModel::run(const std::vector<HostTensor> &inputs,
   for (auto [spec, t] : llvm::zip(inputSpecs, inputs)) {
     bool ok = spec.dtype == t.dtype && spec.shape.size() == t.shape.size();
     for (size_t i = 0; ok && i < t.shape.size(); ++i)
-      ok = t.shape[i] >= 0 && (spec.shape[i] < 0 || spec.shape[i] == t.shape[i]);
+      ok =
+          t.shape[i] >= 0 && (spec.shape[i] < 0 || spec.shape[i] == t.shape[i]);
     if (ok)
       ok = (int64_t)t.data.size() == t.numElements() * dtypeSize(t.dtype);
     if (!ok)

@@ -38,8 +38,9 @@ static cl::opt<std::string> modelPath(cl::Positional, cl::Required,
                                       cl::desc("<model.onnx | model.mlir>"),
                                       cl::cat(category));
 static cl::list<std::string>
-    inputFiles("i", cl::desc("An input, in order: a .npy or TensorProto .pb "
-                             "file (default: random data)"),
+    inputFiles("i",
+               cl::desc("An input, in order: a .npy or TensorProto .pb "
+                        "file (default: random data)"),
                cl::value_desc("file"), cl::cat(category));
 static cl::opt<std::string>
     checkDir("check",
@@ -48,11 +49,11 @@ static cl::opt<std::string>
                       "test_data_set_*) and compare; exit 1 beyond tolerance"),
              cl::value_desc("dir"), cl::cat(category));
 static cl::opt<double> relTol("rtol", cl::init(1e-3),
-                            cl::desc("Relative tolerance for --check"),
-                            cl::cat(category));
+                              cl::desc("Relative tolerance for --check"),
+                              cl::cat(category));
 static cl::opt<double> absTol("atol", cl::init(1e-4),
-                            cl::desc("Absolute tolerance for --check"),
-                            cl::cat(category));
+                              cl::desc("Absolute tolerance for --check"),
+                              cl::cat(category));
 static cl::opt<bool> raise("raise", cl::init(false),
                            cl::desc("Run --tailor-raise before compiling"),
                            cl::cat(category));
@@ -62,9 +63,10 @@ static cl::opt<unsigned> optLevel("O", cl::init(2), cl::Prefix,
 static cl::opt<unsigned> bench("bench", cl::init(0),
                                cl::desc("Time N runs and print latency"),
                                cl::value_desc("N"), cl::cat(category));
-static cl::opt<int64_t> dynamicSize(
-    "dynamic-size", cl::init(1),
-    cl::desc("Size used for dynamic dims of random inputs"), cl::cat(category));
+static cl::opt<int64_t>
+    dynamicSize("dynamic-size", cl::init(1),
+                cl::desc("Size used for dynamic dims of random inputs"),
+                cl::cat(category));
 
 static OwningOpRef<ModuleOp> load(MLIRContext &context) {
   if (StringRef(modelPath).ends_with(".onnx"))
@@ -108,28 +110,71 @@ static HostTensor randomTensor(const TensorSpec &spec, std::mt19937 &rng) {
 static double valueAt(const HostTensor &t, int64_t i) {
   const char *p = t.data.data() + i * dtypeSize(t.dtype);
   switch (t.dtype) {
-  case 1: { float v; memcpy(&v, p, 4); return v; }
-  case 11: { double v; memcpy(&v, p, 8); return v; }
-  case 2: return (uint8_t)*p;
-  case 3: return (int8_t)*p;
-  case 9: return *p != 0;
-  case 4: { uint16_t v; memcpy(&v, p, 2); return v; }
-  case 5: { int16_t v; memcpy(&v, p, 2); return v; }
-  case 6: { int32_t v; memcpy(&v, p, 4); return v; }
-  case 12: { uint32_t v; memcpy(&v, p, 4); return v; }
-  case 7: { int64_t v; memcpy(&v, p, 8); return (double)v; }
-  case 13: { uint64_t v; memcpy(&v, p, 8); return (double)v; }
+  case 1: {
+    float v;
+    memcpy(&v, p, 4);
+    return v;
+  }
+  case 11: {
+    double v;
+    memcpy(&v, p, 8);
+    return v;
+  }
+  case 2:
+    return (uint8_t)*p;
+  case 3:
+    return (int8_t)*p;
+  case 9:
+    return *p != 0;
+  case 4: {
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return v;
+  }
+  case 5: {
+    int16_t v;
+    memcpy(&v, p, 2);
+    return v;
+  }
+  case 6: {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+  }
+  case 12: {
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+  }
+  case 7: {
+    int64_t v;
+    memcpy(&v, p, 8);
+    return (double)v;
+  }
+  case 13: {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return (double)v;
+  }
   case 10: { // float16
-    uint16_t h; memcpy(&h, p, 2);
+    uint16_t h;
+    memcpy(&h, p, 2);
     int e = (h >> 10) & 0x1f, m = h & 0x3ff;
-    double v = e == 0 ? std::ldexp(m, -24)
+    double v = e == 0    ? std::ldexp(m, -24)
                : e == 31 ? (m ? NAN : INFINITY)
                          : std::ldexp(m + 1024, e - 25);
     return (h & 0x8000) ? -v : v;
   }
-  case 16: { uint16_t h; memcpy(&h, p, 2); uint32_t w = uint32_t(h) << 16;
-             float v; memcpy(&v, &w, 4); return v; }
-  default: return NAN;
+  case 16: {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    uint32_t w = uint32_t(h) << 16;
+    float v;
+    memcpy(&v, &w, 4);
+    return v;
+  }
+  default:
+    return NAN;
   }
 }
 
@@ -163,9 +208,8 @@ static bool compare(const HostTensor &got, const HostTensor &want,
     if (abs > absTol + relTol * std::fabs(w))
       ok = false;
   }
-  llvm::outs() << (ok ? "ok" : "FAIL") << " (max abs " << maxAbs
-               << ", max rel " << maxRel << ", " << describe(got.dtype, got.shape)
-               << ")\n";
+  llvm::outs() << (ok ? "ok" : "FAIL") << " (max abs " << maxAbs << ", max rel "
+               << maxRel << ", " << describe(got.dtype, got.shape) << ")\n";
   return ok;
 }
 

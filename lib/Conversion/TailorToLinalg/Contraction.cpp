@@ -7,8 +7,8 @@
 
 #include "Utils.h"
 
-#include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
 #include "mlir/Dialect/Arith/Utils/Utils.h"
+#include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
 
@@ -25,8 +25,8 @@ Value zeroOf(OpBuilder &b, Location loc, Type t) {
 Value promote1D(OpBuilder &b, Location loc, Value v, bool left) {
   auto type = cast<RankedTensorType>(v.getType());
   int64_t k = type.getDimSize(0);
-  SmallVector<int64_t> shape = left ? SmallVector<int64_t>{1, k}
-                                    : SmallVector<int64_t>{k, 1};
+  SmallVector<int64_t> shape =
+      left ? SmallVector<int64_t>{1, k} : SmallVector<int64_t>{k, 1};
   auto newType = RankedTensorType::get(shape, type.getElementType());
   SmallVector<OpFoldResult> outShape;
   OpFoldResult kk = getDims(b, loc, v)[0];
@@ -55,17 +55,16 @@ Value matmulRows(OpBuilder &b, Location loc, Value a, Value w,
   OpFoldResult n = getDims(b, loc, w)[1];
   SmallVector<OpFoldResult> outDims{getDims(b, loc, rows)[0], n};
   Value init = filledTensor(b, loc, outDims, zeroOf(b, loc, elem));
-  auto mmType = RankedTensorType::get(
-      {rowsType.getDimSize(0), cast<RankedTensorType>(w.getType()).getDimSize(1)},
-      elem);
-  if (init.getType() != mmType)
-    init = tensor::CastOp::create(b, loc, mmType, init);
+  auto mmType =
+      RankedTensorType::get({rowsType.getDimSize(0),
+                             cast<RankedTensorType>(w.getType()).getDimSize(1)},
+                            elem);
+  init = castTo(b, loc, init, mmType);
   Value mm = linalg::MatmulOp::create(b, loc, TypeRange{mmType},
                                       ValueRange{rows, w}, ValueRange{init})
                  .getResult(0);
   if (rank == 2) {
-    if (mm.getType() != resultType)
-      mm = tensor::CastOp::create(b, loc, resultType, mm);
+    mm = castTo(b, loc, mm, resultType);
     return mm;
   }
   SmallVector<OpFoldResult> shape(aDims.begin(), aDims.end() - 1);
@@ -82,8 +81,7 @@ Value matmulRows(OpBuilder &b, Location loc, Value a, Value w,
   auto expType = RankedTensorType::get(staticShape, elem);
   Value out = tensor::ExpandShapeOp::create(
       b, loc, expType, mm, {lead, ReassociationIndices{rank - 1}}, shape);
-  if (out.getType() != resultType)
-    out = tensor::CastOp::create(b, loc, resultType, out);
+  out = castTo(b, loc, out, resultType);
   return out;
 }
 
@@ -134,8 +132,8 @@ Value matmulBatched(OpBuilder &b, Location loc, Value a, Value w,
     SmallVector<AffineExpr> exprs;
     int64_t tb = t.getRank() - 2, offset = nb - tb;
     for (int64_t j = 0; j < tb; ++j) {
-      bool broadcast = t.getDimSize(j) == 1 &&
-                       resultType.getDimSize(j + offset) != 1;
+      bool broadcast =
+          t.getDimSize(j) == 1 && resultType.getDimSize(j + offset) != 1;
       exprs.push_back(broadcast ? getAffineConstantExpr(0, ctx)
                                 : getAffineDimExpr(j + offset, ctx));
     }
@@ -152,14 +150,14 @@ Value matmulBatched(OpBuilder &b, Location loc, Value a, Value w,
   SmallVector<utils::IteratorType> iters(nd, utils::IteratorType::parallel);
   iters.back() = utils::IteratorType::reduction;
   Value init = filledTensor(b, loc, dims, zeroOf(b, loc, elem));
-  if (init.getType() != resultType)
-    init = tensor::CastOp::create(b, loc, resultType, init);
+  init = castTo(b, loc, init, resultType);
   bool isF = isFloat(elem);
   auto generic = linalg::GenericOp::create(
       b, loc, TypeRange{resultType}, ValueRange{a, w}, ValueRange{init}, maps,
       iters, [&](OpBuilder &nb2, Location l, ValueRange args) {
-        Value p = isF ? arith::MulFOp::create(nb2, l, args[0], args[1]).getResult()
-                      : arith::MulIOp::create(nb2, l, args[0], args[1]).getResult();
+        Value p =
+            isF ? arith::MulFOp::create(nb2, l, args[0], args[1]).getResult()
+                : arith::MulIOp::create(nb2, l, args[0], args[1]).getResult();
         Value s = isF ? arith::AddFOp::create(nb2, l, args[2], p).getResult()
                       : arith::AddIOp::create(nb2, l, args[2], p).getResult();
         linalg::YieldOp::create(nb2, l, s);
@@ -186,9 +184,8 @@ Value buildMatmul(OpBuilder &b, Location loc, Value a, Value w,
   if (wVec)
     full.push_back(1);
   auto fullType = RankedTensorType::get(full, resultType.getElementType());
-  Value product = wType.getRank() == 2
-                      ? matmulRows(b, loc, a, w, fullType)
-                      : matmulBatched(b, loc, a, w, fullType);
+  Value product = wType.getRank() == 2 ? matmulRows(b, loc, a, w, fullType)
+                                       : matmulBatched(b, loc, a, w, fullType);
   if (!aVec && !wVec)
     return product;
   // Drop the unit dims that 1-D operands introduced.
@@ -230,8 +227,8 @@ struct MatMulLowering : OpConversionPattern<OnnxMatMulOp> {
 Value transpose2D(OpBuilder &b, Location loc, Value v) {
   SmallVector<OpFoldResult> dims = getDims(b, loc, v);
   std::swap(dims[0], dims[1]);
-  Value init = emptyTensor(b, loc, dims,
-                           cast<RankedTensorType>(v.getType()).getElementType());
+  Value init = emptyTensor(
+      b, loc, dims, cast<RankedTensorType>(v.getType()).getElementType());
   return linalg::TransposeOp::create(b, loc, v, init, ArrayRef<int64_t>{1, 0})
       .getResult()[0];
 }
@@ -294,13 +291,11 @@ struct LinearLowering : OpConversionPattern<LinearOp> {
     Value y = buildMatmul(rewriter, loc, adaptor.getInput(),
                           adaptor.getWeight(), *type);
     if (adaptor.getBias())
-      y = buildElementwise(rewriter, loc, *type,
-                           ValueRange{y, adaptor.getBias()},
-                           [](OpBuilder &b, Location l, ValueRange args) {
-                             return arith::AddFOp::create(b, l, args[0],
-                                                          args[1])
-                                 .getResult();
-                           });
+      y = buildElementwise(
+          rewriter, loc, *type, ValueRange{y, adaptor.getBias()},
+          [](OpBuilder &b, Location l, ValueRange args) {
+            return arith::AddFOp::create(b, l, args[0], args[1]).getResult();
+          });
     rewriter.replaceOp(op, y);
     return success();
   }

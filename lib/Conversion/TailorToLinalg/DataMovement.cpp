@@ -5,8 +5,8 @@
 
 #include "Utils.h"
 
-#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Arith/Utils/Utils.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
 
@@ -55,7 +55,8 @@ struct ConstantLowering : OpConversionPattern<OnnxConstantOp> {
         if (DenseElementsAttr dense = toDenseElements(resource))
           value = dense;
     if (auto dense = dyn_cast<DenseElementsAttr>(value)) {
-      attr = dense.getType() == *type ? dense : dense.bitcast(type->getElementType());
+      attr = dense.getType() == *type ? dense
+                                      : dense.bitcast(type->getElementType());
       if (cast<ShapedType>(attr.getType()) != *type)
         attr = cast<DenseElementsAttr>(attr).reshape(*type);
     } else if (auto resource = dyn_cast<DenseResourceElementsAttr>(value)) {
@@ -78,7 +79,7 @@ struct IdentityLowering : ConversionPattern {
     // Dropout in training mode (random masks) is not lowered.
     if (auto dropout = dyn_cast<OnnxDropoutOp>(op))
       if (Value mode = dropout.getTrainingMode()) {
-        auto values = constantInts(mode);
+        auto values = getConstantIntValues(mode);
         if (!values || llvm::any_of(*values, [](int64_t v) { return v; }))
           return rewriter.notifyMatchFailure(op, "training mode");
       }
@@ -92,16 +93,13 @@ struct IdentityLowering : ConversionPattern {
           arith::ConstantIntOp::create(rewriter, loc, rewriter.getI1Type(), 1);
       Value mask =
           filledTensor(rewriter, loc, getDims(rewriter, loc, operands[0]), t);
-      if (mask.getType() != *type)
-        mask = tensor::CastOp::create(rewriter, loc, *type, mask);
+      mask = castTo(rewriter, loc, mask, *type);
       results.push_back(mask);
     }
     auto type = convertedResultType(*getTypeConverter(), rewriter, op);
     if (failed(type))
       return failure();
-    if (results[0].getType() != *type)
-      results[0] = tensor::CastOp::create(rewriter, op->getLoc(), *type,
-                                          results[0]);
+    results[0] = castTo(rewriter, op->getLoc(), results[0], *type);
     rewriter.replaceOp(op, results);
     return success();
   }
@@ -141,8 +139,8 @@ struct ReshapeLowering : OpConversionPattern<OnnxReshapeOp> {
       sizes.push_back(s);
       Value isInfer = arith::CmpIOp::create(
           rewriter, loc, arith::CmpIPredicate::eq, s, minusOne);
-      Value factor = arith::SelectOp::create(
-          rewriter, loc, isInfer, indexConst(rewriter, loc, 1), s);
+      Value factor = arith::SelectOp::create(rewriter, loc, isInfer,
+                                             indexConst(rewriter, loc, 1), s);
       known = arith::MulIOp::create(rewriter, loc, known, factor);
     }
     Value safeKnown = arith::MaxSIOp::create(rewriter, loc, known,
@@ -156,9 +154,9 @@ struct ReshapeLowering : OpConversionPattern<OnnxReshapeOp> {
       }
       Value isInfer = arith::CmpIOp::create(
           rewriter, loc, arith::CmpIPredicate::eq, sizes[i], minusOne);
-      dims.push_back(arith::SelectOp::create(rewriter, loc, isInfer, inferred,
-                                             sizes[i])
-                         .getResult());
+      dims.push_back(
+          arith::SelectOp::create(rewriter, loc, isInfer, inferred, sizes[i])
+              .getResult());
     }
     rewriter.replaceOp(op, reshapeTo(rewriter, loc, data, dims, *type));
     return success();
@@ -195,7 +193,7 @@ struct ShapeOnlyReshape : ConversionPattern {
     } else {
       std::optional<SmallVector<int64_t>> axes;
       if (op->getNumOperands() > 1)
-        axes = constantInts(op->getOperand(1));
+        axes = getConstantIntValues(op->getOperand(1));
       if (op->getNumOperands() > 1 && !axes)
         return rewriter.notifyMatchFailure(op, "axes are not constant");
       if (isa<OnnxSqueezeOp>(op)) {
@@ -204,8 +202,8 @@ struct ShapeOnlyReshape : ConversionPattern {
           for (int64_t a : *axes)
             drop.push_back(a < 0 ? a + inRank : a);
         for (int64_t i = 0; i < inRank; ++i) {
-          bool dropped = axes ? llvm::is_contained(drop, i)
-                              : inType.getDimSize(i) == 1;
+          bool dropped =
+              axes ? llvm::is_contained(drop, i) : inType.getDimSize(i) == 1;
           if (!dropped)
             dims.push_back(inDims[i]);
         }
@@ -246,13 +244,13 @@ struct TransposeLowering : OpConversionPattern<OnnxTransposeOp> {
     else
       for (int64_t i = rank - 1; i >= 0; --i)
         perm.push_back(i);
-    SmallVector<OpFoldResult> inDims = getDims(rewriter, loc, adaptor.getData());
+    SmallVector<OpFoldResult> inDims =
+        getDims(rewriter, loc, adaptor.getData());
     SmallVector<OpFoldResult> dims;
     for (int64_t p : perm)
       dims.push_back(inDims[p]);
     Value init = emptyTensor(rewriter, loc, dims, type->getElementType());
-    if (init.getType() != *type)
-      init = tensor::CastOp::create(rewriter, loc, *type, init);
+    init = castTo(rewriter, loc, init, *type);
     Value r = linalg::TransposeOp::create(rewriter, loc, adaptor.getData(),
                                           init, perm)
                   .getResult()[0];
@@ -285,16 +283,15 @@ struct ConcatLowering : OpConversionPattern<OnnxConcatOp> {
       if (!type->isDynamicDim(i))
         dims[i] = rewriter.getIndexAttr(type->getDimSize(i));
     Value result = emptyTensor(rewriter, loc, dims, type->getElementType());
-    if (result.getType() != *type)
-      result = tensor::CastOp::create(rewriter, loc, *type, result);
+    result = castTo(rewriter, loc, result, *type);
     Value offset = indexConst(rewriter, loc, 0);
     for (Value in : inputs) {
       SmallVector<OpFoldResult> offsets(rank, rewriter.getIndexAttr(0));
       offsets[*axis] = offset;
       SmallVector<OpFoldResult> sizes = getDims(rewriter, loc, in);
       SmallVector<OpFoldResult> strides(rank, rewriter.getIndexAttr(1));
-      result = tensor::InsertSliceOp::create(rewriter, loc, in, result,
-                                             offsets, sizes, strides);
+      result = tensor::InsertSliceOp::create(rewriter, loc, in, result, offsets,
+                                             sizes, strides);
       offset = arith::AddIOp::create(rewriter, loc, offset,
                                      getDimValue(rewriter, loc, in, *axis));
     }
@@ -322,7 +319,7 @@ struct SliceLowering : OpConversionPattern<OnnxSliceOp> {
     int64_t n = startsType.getDimSize(0);
     SmallVector<int64_t> axes;
     if (op.getAxes()) {
-      auto values = constantInts(op.getAxes());
+      auto values = getConstantIntValues(op.getAxes());
       if (!values)
         return rewriter.notifyMatchFailure(op, "axes are not constant");
       for (int64_t a : *values) {
@@ -337,11 +334,11 @@ struct SliceLowering : OpConversionPattern<OnnxSliceOp> {
     }
     std::optional<SmallVector<int64_t>> constSteps;
     if (op.getSteps())
-      constSteps = constantInts(op.getSteps());
+      constSteps = getConstantIntValues(op.getSteps());
     else
       constSteps = SmallVector<int64_t>(n, 1);
-    bool positive = constSteps && llvm::all_of(*constSteps,
-                                               [](int64_t s) { return s > 0; });
+    bool positive = constSteps &&
+                    llvm::all_of(*constSteps, [](int64_t s) { return s > 0; });
 
     SmallVector<OpFoldResult> offsets(rank, rewriter.getIndexAttr(0));
     SmallVector<OpFoldResult> sizes = getDims(rewriter, loc, data);
@@ -352,9 +349,9 @@ struct SliceLowering : OpConversionPattern<OnnxSliceOp> {
     Value minusOne = indexConst(rewriter, loc, -1);
     for (auto [k, axis] : llvm::enumerate(axes)) {
       Value dim = getDimValue(rewriter, loc, data, axis);
-      Value step = constSteps ? indexConst(rewriter, loc, (*constSteps)[k])
-                              : extractIndex(rewriter, loc,
-                                             adaptor.getSteps(), k);
+      Value step = constSteps
+                       ? indexConst(rewriter, loc, (*constSteps)[k])
+                       : extractIndex(rewriter, loc, adaptor.getSteps(), k);
       Value start = extractIndex(rewriter, loc, adaptor.getStarts(), k);
       Value end = extractIndex(rewriter, loc, adaptor.getEnds(), k);
       Value stepNeg = arith::CmpIOp::create(
@@ -362,15 +359,15 @@ struct SliceLowering : OpConversionPattern<OnnxSliceOp> {
       // Negative values count from the end; then clamp to [0, dim] for
       // positive steps and [-1, dim - 1] for negative ones.
       auto normalize = [&](Value v) -> Value {
-        Value isNeg = arith::CmpIOp::create(
-            rewriter, loc, arith::CmpIPredicate::slt, v, zero);
+        Value isNeg = arith::CmpIOp::create(rewriter, loc,
+                                            arith::CmpIPredicate::slt, v, zero);
         Value plus = arith::AddIOp::create(rewriter, loc, v, dim);
         v = arith::SelectOp::create(rewriter, loc, isNeg, plus, v);
-        Value lo = arith::SelectOp::create(rewriter, loc, stepNeg, minusOne,
-                                           zero);
+        Value lo =
+            arith::SelectOp::create(rewriter, loc, stepNeg, minusOne, zero);
         Value dimMinusOne = arith::SubIOp::create(rewriter, loc, dim, one);
-        Value hi = arith::SelectOp::create(rewriter, loc, stepNeg,
-                                           dimMinusOne, dim);
+        Value hi =
+            arith::SelectOp::create(rewriter, loc, stepNeg, dimMinusOne, dim);
         v = arith::MaxSIOp::create(rewriter, loc, v, lo);
         return arith::MinSIOp::create(rewriter, loc, v, hi);
       };
@@ -381,7 +378,8 @@ struct SliceLowering : OpConversionPattern<OnnxSliceOp> {
       // size = max(0, ceil((end - start) / step))
       Value diff = arith::SubIOp::create(rewriter, loc, end, start);
       Value adj = arith::SelectOp::create(
-          rewriter, loc, stepNeg, arith::AddIOp::create(rewriter, loc, step, one),
+          rewriter, loc, stepNeg,
+          arith::AddIOp::create(rewriter, loc, step, one),
           arith::SubIOp::create(rewriter, loc, step, one));
       Value num = arith::AddIOp::create(rewriter, loc, diff, adj);
       Value size = arith::DivSIOp::create(rewriter, loc, num, step);
@@ -401,8 +399,7 @@ struct SliceLowering : OpConversionPattern<OnnxSliceOp> {
       return success();
     }
     Value init = emptyTensor(rewriter, loc, sizes, type->getElementType());
-    if (init.getType() != *type)
-      init = tensor::CastOp::create(rewriter, loc, *type, init);
+    init = castTo(rewriter, loc, init, *type);
     SmallVector<Value> offsetValues;
     for (OpFoldResult o : offsets)
       offsetValues.push_back(toValue(rewriter, loc, o));
@@ -417,9 +414,8 @@ struct SliceLowering : OpConversionPattern<OnnxSliceOp> {
             Value scaled = arith::MulIOp::create(b, l, j, stepValues[i]);
             idx.push_back(arith::AddIOp::create(b, l, offsetValues[i], scaled));
           }
-          linalg::YieldOp::create(b, l,
-                                  tensor::ExtractOp::create(b, l, data, idx)
-                                      .getResult());
+          linalg::YieldOp::create(
+              b, l, tensor::ExtractOp::create(b, l, data, idx).getResult());
         });
     rewriter.replaceOp(op, generic.getResult(0));
     return success();
@@ -455,8 +451,7 @@ struct GatherLowering : ConversionPattern {
     dims.append(idxDims.begin(), idxDims.end());
     dims.append(dataDims.begin() + axis + 1, dataDims.end());
     Value init = emptyTensor(rewriter, loc, dims, type->getElementType());
-    if (init.getType() != *type)
-      init = tensor::CastOp::create(rewriter, loc, *type, init);
+    init = castTo(rewriter, loc, init, *type);
     MLIRContext *ctx = rewriter.getContext();
     SmallVector<AffineExpr> idxExprs;
     for (int64_t i = 0; i < q; ++i)
@@ -512,14 +507,14 @@ struct ExpandLowering : OpConversionPattern<OnnxExpandOp> {
         dims.push_back(rewriter.getIndexAttr(type->getDimSize(i)));
         continue;
       }
-      Value s = i >= shapeOffset
-                    ? extractIndex(rewriter, loc, adaptor.getShape(),
-                                   i - shapeOffset)
-                    : one;
+      Value s =
+          i >= shapeOffset
+              ? extractIndex(rewriter, loc, adaptor.getShape(), i - shapeOffset)
+              : one;
       if (i >= offset) {
         Value d = getDimValue(rewriter, loc, input, i - offset);
-        Value sIsOne = arith::CmpIOp::create(
-            rewriter, loc, arith::CmpIPredicate::eq, s, one);
+        Value sIsOne = arith::CmpIOp::create(rewriter, loc,
+                                             arith::CmpIPredicate::eq, s, one);
         s = arith::SelectOp::create(rewriter, loc, sIsOne, d, s);
       }
       dims.push_back(s);
@@ -549,9 +544,9 @@ struct ShapeLowering : OpConversionPattern<OnnxShapeOp> {
     int64_t end = op.getEnd() ? clampIdx(*op.getEnd()) : rank;
     SmallVector<Value> elems;
     for (int64_t i = start; i < end; ++i)
-      elems.push_back(arith::IndexCastOp::create(
-          rewriter, loc, rewriter.getI64Type(),
-          getDimValue(rewriter, loc, data, i)));
+      elems.push_back(
+          arith::IndexCastOp::create(rewriter, loc, rewriter.getI64Type(),
+                                     getDimValue(rewriter, loc, data, i)));
     rewriter.replaceOpWithNewOp<tensor::FromElementsOp>(op, *type, elems);
     return success();
   }
@@ -572,8 +567,8 @@ struct SizeLowering : OpConversionPattern<OnnxSizeOp> {
          i < e; ++i)
       total = arith::MulIOp::create(rewriter, loc, total,
                                     getDimValue(rewriter, loc, data, i));
-    Value v = arith::IndexCastOp::create(rewriter, loc, rewriter.getI64Type(),
-                                         total);
+    Value v =
+        arith::IndexCastOp::create(rewriter, loc, rewriter.getI64Type(), total);
     rewriter.replaceOpWithNewOp<tensor::FromElementsOp>(op, *type,
                                                         ValueRange{v});
     return success();
@@ -598,7 +593,8 @@ struct ConstantOfShapeLowering : OpConversionPattern<OnnxConstantOfShapeOp> {
       Attribute first = *dense.value_begin<Attribute>();
       if (auto f = dyn_cast<FloatAttr>(first))
         fill = arith::ConstantOp::create(
-            rewriter, loc, elem, rewriter.getFloatAttr(elem, f.getValueAsDouble()));
+            rewriter, loc, elem,
+            rewriter.getFloatAttr(elem, f.getValueAsDouble()));
       else if (auto i = dyn_cast<IntegerAttr>(first))
         fill = arith::ConstantOp::create(
             rewriter, loc, elem, rewriter.getIntegerAttr(elem, i.getValue()));
@@ -609,13 +605,12 @@ struct ConstantOfShapeLowering : OpConversionPattern<OnnxConstantOfShapeOp> {
     }
     SmallVector<OpFoldResult> dims;
     for (int64_t i = 0; i < type->getRank(); ++i)
-      dims.push_back(type->isDynamicDim(i)
-                         ? OpFoldResult(extractIndex(rewriter, loc,
-                                                     adaptor.getInput(), i))
-                         : OpFoldResult(rewriter.getIndexAttr(type->getDimSize(i))));
+      dims.push_back(
+          type->isDynamicDim(i)
+              ? OpFoldResult(extractIndex(rewriter, loc, adaptor.getInput(), i))
+              : OpFoldResult(rewriter.getIndexAttr(type->getDimSize(i))));
     Value r = filledTensor(rewriter, loc, dims, fill);
-    if (r.getType() != *type)
-      r = tensor::CastOp::create(rewriter, loc, *type, r);
+    r = castTo(rewriter, loc, r, *type);
     rewriter.replaceOp(op, r);
     return success();
   }
@@ -634,7 +629,8 @@ struct RangeLowering : OpConversionPattern<OnnxRangeOp> {
     auto scalar = [&](Value t) -> Value {
       return tensor::ExtractOp::create(rewriter, loc, t, ValueRange{});
     };
-    Value start = scalar(adaptor.getStart()), limit = scalar(adaptor.getLimit()),
+    Value start = scalar(adaptor.getStart()),
+          limit = scalar(adaptor.getLimit()),
           delta = scalar(adaptor.getDelta());
     // n = max(ceil((limit - start) / delta), 0), computed in f64.
     Type f64 = rewriter.getF64Type();
@@ -642,21 +638,21 @@ struct RangeLowering : OpConversionPattern<OnnxRangeOp> {
     Value s = convertScalar(rewriter, loc, start, onnx, f64);
     Value l = convertScalar(rewriter, loc, limit, onnx, f64);
     Value d = convertScalar(rewriter, loc, delta, onnx, f64);
-    Value q = arith::DivFOp::create(rewriter, loc,
-                                    arith::SubFOp::create(rewriter, loc, l, s), d);
+    Value q = arith::DivFOp::create(
+        rewriter, loc, arith::SubFOp::create(rewriter, loc, l, s), d);
     Value c = math::CeilOp::create(rewriter, loc, q);
     Value zero = arith::ConstantOp::create(rewriter, loc, f64,
                                            rewriter.getF64FloatAttr(0));
     c = arith::MaximumFOp::create(rewriter, loc, c, zero);
     Value n = arith::FPToSIOp::create(rewriter, loc, rewriter.getI64Type(), c);
-    Value size = arith::IndexCastOp::create(rewriter, loc,
-                                            rewriter.getIndexType(), n);
-    OpFoldResult dim = type->isDynamicDim(0)
-                           ? OpFoldResult(size)
-                           : OpFoldResult(rewriter.getIndexAttr(type->getDimSize(0)));
+    Value size =
+        arith::IndexCastOp::create(rewriter, loc, rewriter.getIndexType(), n);
+    OpFoldResult dim =
+        type->isDynamicDim(0)
+            ? OpFoldResult(size)
+            : OpFoldResult(rewriter.getIndexAttr(type->getDimSize(0)));
     Value init = emptyTensor(rewriter, loc, {dim}, elem);
-    if (init.getType() != *type)
-      init = tensor::CastOp::create(rewriter, loc, *type, init);
+    init = castTo(rewriter, loc, init, *type);
     bool isF = isFloat(elem);
     auto generic = linalg::GenericOp::create(
         rewriter, loc, TypeRange{*type}, ValueRange{}, ValueRange{init},
@@ -665,16 +661,15 @@ struct RangeLowering : OpConversionPattern<OnnxRangeOp> {
         [&](OpBuilder &b, Location l2, ValueRange) {
           Value i = linalg::IndexOp::create(b, l2, 0);
           Value i64 = arith::IndexCastOp::create(b, l2, b.getI64Type(), i);
-          Value iv = convertScalar(b, l2, i64,
-                                   b.getIntegerType(64, true), onnx);
-          Value v = isF ? arith::AddFOp::create(
-                              b, l2, start,
-                              arith::MulFOp::create(b, l2, iv, delta))
-                              .getResult()
-                        : arith::AddIOp::create(
-                              b, l2, start,
-                              arith::MulIOp::create(b, l2, iv, delta))
-                              .getResult();
+          Value iv =
+              convertScalar(b, l2, i64, b.getIntegerType(64, true), onnx);
+          Value v =
+              isF ? arith::AddFOp::create(
+                        b, l2, start, arith::MulFOp::create(b, l2, iv, delta))
+                        .getResult()
+                  : arith::AddIOp::create(
+                        b, l2, start, arith::MulIOp::create(b, l2, iv, delta))
+                        .getResult();
           linalg::YieldOp::create(b, l2, v);
         });
     rewriter.replaceOp(op, generic.getResult(0));
@@ -711,9 +706,10 @@ struct TriluLowering : OpConversionPattern<OnnxTriluOp> {
           Value i = linalg::IndexOp::create(b, l, rank - 2);
           Value j = linalg::IndexOp::create(b, l, rank - 1);
           Value diff = arith::SubIOp::create(b, l, j, i);
-          Value keep = arith::CmpIOp::create(
-              b, l, upper ? arith::CmpIPredicate::sge : arith::CmpIPredicate::sle,
-              diff, k);
+          Value keep = arith::CmpIOp::create(b, l,
+                                             upper ? arith::CmpIPredicate::sge
+                                                   : arith::CmpIPredicate::sle,
+                                             diff, k);
           return arith::SelectOp::create(b, l, keep, args[0], zero);
         });
     rewriter.replaceOp(op, r);
@@ -787,14 +783,14 @@ struct TileLowering : OpConversionPattern<OnnxTileOp> {
       Value d = getDimValue(rewriter, loc, input, i);
       inDims.push_back(d);
       Value r = extractIndex(rewriter, loc, adaptor.getRepeats(), i);
-      dims.push_back(type->isDynamicDim(i)
-                         ? OpFoldResult(arith::MulIOp::create(rewriter, loc, d, r)
-                                            .getResult())
-                         : OpFoldResult(rewriter.getIndexAttr(type->getDimSize(i))));
+      dims.push_back(
+          type->isDynamicDim(i)
+              ? OpFoldResult(
+                    arith::MulIOp::create(rewriter, loc, d, r).getResult())
+              : OpFoldResult(rewriter.getIndexAttr(type->getDimSize(i))));
     }
     Value init = emptyTensor(rewriter, loc, dims, type->getElementType());
-    if (init.getType() != *type)
-      init = tensor::CastOp::create(rewriter, loc, *type, init);
+    init = castTo(rewriter, loc, init, *type);
     SmallVector<utils::IteratorType> iters(rank, utils::IteratorType::parallel);
     auto generic = linalg::GenericOp::create(
         rewriter, loc, TypeRange{*type}, ValueRange{}, ValueRange{init},
@@ -823,9 +819,9 @@ void lowering::populateDataMovementPatterns(const TypeConverter &converter,
   for (StringRef name :
        {OnnxIdentityOp::getOperationName(), OnnxDropoutOp::getOperationName()})
     patterns.add<IdentityLowering>(converter, ctx, name);
-  for (StringRef name : {OnnxFlattenOp::getOperationName(),
-                         OnnxSqueezeOp::getOperationName(),
-                         OnnxUnsqueezeOp::getOperationName()})
+  for (StringRef name :
+       {OnnxFlattenOp::getOperationName(), OnnxSqueezeOp::getOperationName(),
+        OnnxUnsqueezeOp::getOperationName()})
     patterns.add<ShapeOnlyReshape>(converter, ctx, name);
   patterns.add<GatherLowering>(converter, ctx,
                                OnnxGatherOp::getOperationName());

@@ -70,12 +70,12 @@ struct ElementwiseLowering : ConversionPattern {
     ArrayRef<Value> inputs = operands;
     if (numInputs)
       inputs = inputs.take_front(numInputs);
-    Value value = buildElementwise(
-        rewriter, op->getLoc(), *resultType, inputs,
-        [&](OpBuilder &b, Location loc, ValueRange args) {
-          Scalars s{b, loc, op, args, types, result};
-          return body(s);
-        });
+    Value value =
+        buildElementwise(rewriter, op->getLoc(), *resultType, inputs,
+                         [&](OpBuilder &b, Location loc, ValueRange args) {
+                           Scalars s{b, loc, op, args, types, result};
+                           return body(s);
+                         });
     SmallVector<Value> results{value};
     // Optional extra results (Dropout's mask) are not produced here.
     if (op->getNumResults() != 1)
@@ -89,8 +89,7 @@ struct ElementwiseLowering : ConversionPattern {
 };
 
 // Float, signed and unsigned variants of a binary arithmetic op.
-template <typename FOp, typename SOp, typename UOp = SOp>
-BodyFn binary() {
+template <typename FOp, typename SOp, typename UOp = SOp> BodyFn binary() {
   return [](Scalars &s) -> Value {
     if (s.isF())
       return FOp::create(s.b, s.loc, s.args[0], s.args[1]);
@@ -114,9 +113,7 @@ BodyFn variadic(BodyFn pairwise) {
 }
 
 template <typename FOp> BodyFn unaryF() {
-  return [](Scalars &s) -> Value {
-    return FOp::create(s.b, s.loc, s.args[0]);
-  };
+  return [](Scalars &s) -> Value { return FOp::create(s.b, s.loc, s.args[0]); };
 }
 
 Value cmp(Scalars &s, arith::CmpFPredicate f, arith::CmpIPredicate si,
@@ -144,10 +141,7 @@ Value powScalar(Scalars &s) {
   Type base = s.types[0], exp = s.types[1];
   Value x = s.args[0], y = s.args[1];
   if (isFloat(base)) {
-    if (!isFloat(exp))
-      y = convertScalar(s.b, s.loc, y, exp, base);
-    else
-      y = convertScalar(s.b, s.loc, y, exp, base);
+    y = convertScalar(s.b, s.loc, y, exp, base);
     return math::PowFOp::create(s.b, s.loc, x, y);
   }
   // Integer base: through double (exact for the values ONNX tests use).
@@ -213,8 +207,8 @@ Value signScalar(Scalars &s) {
   Value r = arith::SelectOp::create(s.b, s.loc, neg, minusOne, zero);
   r = arith::SelectOp::create(s.b, s.loc, pos, one, r);
   if (s.isF()) { // NaN stays NaN
-    Value nan = arith::CmpFOp::create(s.b, s.loc, arith::CmpFPredicate::UNO,
-                                      x, x);
+    Value nan =
+        arith::CmpFOp::create(s.b, s.loc, arith::CmpFPredicate::UNO, x, x);
     r = arith::SelectOp::create(s.b, s.loc, nan, x, r);
   }
   return r;
@@ -274,9 +268,8 @@ void lowering::populateElementwisePatterns(const TypeConverter &converter,
   add(OnnxReciprocalOp::getOperationName(), [](Scalars &s) -> Value {
     return arith::DivFOp::create(s.b, s.loc, s.constant(1), s.args[0]);
   });
-  add(OnnxSigmoidOp::getOperationName(), [](Scalars &s) -> Value {
-    return sigmoid(s.b, s.loc, s.args[0]);
-  });
+  add(OnnxSigmoidOp::getOperationName(),
+      [](Scalars &s) -> Value { return sigmoid(s.b, s.loc, s.args[0]); });
   add(OnnxReluOp::getOperationName(), [](Scalars &s) -> Value {
     Value zero = s.constant(0);
     Value neg = cmp(s, P::OLT, I::slt, I::ult, s.args[0], zero);
@@ -284,8 +277,8 @@ void lowering::populateElementwisePatterns(const TypeConverter &converter,
   });
   add(OnnxLeakyReluOp::getOperationName(), [](Scalars &s) -> Value {
     Value x = s.args[0];
-    Value scaled =
-        arith::MulFOp::create(s.b, s.loc, x, s.constant(s.attrF("alpha", 0.01f)));
+    Value scaled = arith::MulFOp::create(s.b, s.loc, x,
+                                         s.constant(s.attrF("alpha", 0.01f)));
     Value neg = cmp(s, P::OLT, I::slt, I::ult, x, s.constant(0));
     return arith::SelectOp::create(s.b, s.loc, neg, scaled, x);
   });
@@ -360,8 +353,7 @@ void lowering::populateElementwisePatterns(const TypeConverter &converter,
     return arith::XOrIOp::create(s.b, s.loc, s.args[0], t);
   });
   add(OnnxWhereOp::getOperationName(), [](Scalars &s) -> Value {
-    return arith::SelectOp::create(s.b, s.loc, s.args[0], s.args[1],
-                                   s.args[2]);
+    return arith::SelectOp::create(s.b, s.loc, s.args[0], s.args[1], s.args[2]);
   });
   auto cast = [](Scalars &s) -> Value {
     return convertScalar(s.b, s.loc, s.args[0], s.types[0], s.result);

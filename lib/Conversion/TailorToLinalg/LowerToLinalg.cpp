@@ -21,9 +21,8 @@ using namespace mlir::tailor;
 
 TailorTypeConverter::TailorTypeConverter() {
   addConversion([](Type type) { return type; });
-  addConversion([](IntegerType type) -> Type {
-    return lowering::signlessType(type);
-  });
+  addConversion(
+      [](IntegerType type) -> Type { return lowering::signlessType(type); });
   addConversion([](RankedTensorType type) -> Type {
     return type.clone(lowering::signlessType(type.getElementType()));
   });

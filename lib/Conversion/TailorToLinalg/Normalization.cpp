@@ -40,13 +40,12 @@ Value meanOver(OpBuilder &b, Location loc, Value x, int64_t axis,
   for (int64_t i = axis; i < rank; ++i)
     count = arith::MulIOp::create(b, loc, count, getDimValue(b, loc, x, i));
   Value n = arith::UIToFPOp::create(
-      b, loc, elem,
-      arith::IndexCastOp::create(b, loc, b.getI64Type(), count));
-  return buildElementwise(b, loc, keptType, ValueRange{sum},
-                          [&](OpBuilder &nb, Location l, ValueRange a) {
-                            return arith::DivFOp::create(nb, l, a[0], n)
-                                .getResult();
-                          });
+      b, loc, elem, arith::IndexCastOp::create(b, loc, b.getI64Type(), count));
+  return buildElementwise(
+      b, loc, keptType, ValueRange{sum},
+      [&](OpBuilder &nb, Location l, ValueRange a) {
+        return arith::DivFOp::create(nb, l, a[0], n).getResult();
+      });
 }
 
 /// (x - mean) * rsqrt(var + eps) * scale (+ bias) over dims [axis, rank).
@@ -60,16 +59,16 @@ layerNorm(OpBuilder &b, Location loc, Value x, Value scale, Value bias,
   if (!rms) {
     mean = meanOver(b, loc, x, axis,
                     [](OpBuilder &, Location, Value v) { return v; });
-    centered = buildElementwise(b, loc, resultType, ValueRange{x, mean},
-                                [](OpBuilder &nb, Location l, ValueRange a) {
-                                  return arith::SubFOp::create(nb, l, a[0], a[1])
-                                      .getResult();
-                                });
+    centered = buildElementwise(
+        b, loc, resultType, ValueRange{x, mean},
+        [](OpBuilder &nb, Location l, ValueRange a) {
+          return arith::SubFOp::create(nb, l, a[0], a[1]).getResult();
+        });
   }
-  Value var = meanOver(b, loc, centered, axis,
-                       [](OpBuilder &nb, Location l, Value v) {
-                         return arith::MulFOp::create(nb, l, v, v).getResult();
-                       });
+  Value var =
+      meanOver(b, loc, centered, axis, [](OpBuilder &nb, Location l, Value v) {
+        return arith::MulFOp::create(nb, l, v, v).getResult();
+      });
   auto keptType = cast<RankedTensorType>(var.getType());
   Value invStd = buildElementwise(
       b, loc, keptType, ValueRange{var},
@@ -80,15 +79,15 @@ layerNorm(OpBuilder &b, Location loc, Value x, Value scale, Value bias,
   SmallVector<Value> inputs{centered, invStd, scale};
   if (bias)
     inputs.push_back(bias);
-  Value y = buildElementwise(
-      b, loc, resultType, inputs,
-      [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
-        Value v = arith::MulFOp::create(nb, l, a[0], a[1]);
-        v = arith::MulFOp::create(nb, l, v, a[2]);
-        if (a.size() > 3)
-          v = arith::AddFOp::create(nb, l, v, a[3]);
-        return v;
-      });
+  Value y =
+      buildElementwise(b, loc, resultType, inputs,
+                       [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
+                         Value v = arith::MulFOp::create(nb, l, a[0], a[1]);
+                         v = arith::MulFOp::create(nb, l, v, a[2]);
+                         if (a.size() > 3)
+                           v = arith::AddFOp::create(nb, l, v, a[3]);
+                         return v;
+                       });
   return {y, mean, invStd};
 }
 
@@ -109,17 +108,15 @@ struct LayerNormalizationLowering
       return rewriter.notifyMatchFailure(op, "stashed statistics need f32");
     auto [y, mean, invStd] =
         layerNorm(rewriter, op.getLoc(), adaptor.getX(), adaptor.getScale(),
-                  adaptor.getB(), *axis,
-                  op.getEpsilon().convertToDouble(), *type, /*rms=*/false);
+                  adaptor.getB(), *axis, op.getEpsilon().convertToDouble(),
+                  *type, /*rms=*/false);
     SmallVector<Value> results{y};
     for (unsigned i = 1; i < op->getNumResults(); ++i) {
       Value stat = i == 1 ? mean : invStd;
       auto statType = convertedResultType(*getTypeConverter(), rewriter, op, i);
       if (failed(statType))
         return failure();
-      if (stat.getType() != *statType)
-        stat = tensor::CastOp::create(rewriter, op.getLoc(), *statType, stat);
-      results.push_back(stat);
+      results.push_back(castTo(rewriter, op.getLoc(), stat, *statType));
     }
     rewriter.replaceOp(op, results);
     return success();
@@ -155,8 +152,7 @@ Value sigmoidOf(OpBuilder &b, Location l, Value x) {
   return arith::DivFOp::create(b, l, fconst(b, l, t, 1.0), d);
 }
 
-template <typename OpTy>
-struct ActivationLowering : OpConversionPattern<OpTy> {
+template <typename OpTy> struct ActivationLowering : OpConversionPattern<OpTy> {
   using OpConversionPattern<OpTy>::OpConversionPattern;
   LogicalResult
   matchAndRewrite(OpTy op, typename OpTy::Adaptor adaptor,
@@ -192,8 +188,8 @@ struct ActivationLowering : OpConversionPattern<OpTy> {
               inner = math::TanhOp::create(b, l, v);
             } else {
               // 0.5 x (1 + erf(x / sqrt(2)))
-              Value v = arith::MulFOp::create(b, l, x,
-                                              fconst(b, l, t, M_SQRT1_2));
+              Value v =
+                  arith::MulFOp::create(b, l, x, fconst(b, l, t, M_SQRT1_2));
               inner = math::ErfOp::create(b, l, v);
             }
             Value s = arith::AddFOp::create(b, l, one, inner);

@@ -35,8 +35,7 @@ Value lowering::buildReduction(
     outExprs.push_back(getAffineDimExpr(i, ctx));
   }
   Value out = filledTensor(b, loc, outDims, init);
-  if (out.getType() != resultType)
-    out = tensor::CastOp::create(b, loc, resultType, out);
+  out = castTo(b, loc, out, resultType);
   SmallVector<AffineMap> maps{b.getMultiDimIdentityMap(rank),
                               AffineMap::get(rank, 0, outExprs, ctx)};
   auto generic = linalg::GenericOp::create(
@@ -48,14 +47,6 @@ Value lowering::buildReduction(
 }
 
 namespace {
-Value reduce(OpBuilder &b, Location loc, Value input, ArrayRef<int64_t> axes,
-             bool keepDims, Value init, RankedTensorType resultType,
-             function_ref<Value(OpBuilder &, Location, Value x, Value acc)>
-                 combine) {
-  return buildReduction(b, loc, input, axes, keepDims, init, resultType,
-                        combine);
-}
-
 double lowestOf(Type t) {
   if (isFloat(t))
     return -std::numeric_limits<double>::infinity();
@@ -103,7 +94,7 @@ struct ReduceLowering : ConversionPattern {
     if (auto attr = op->getAttrOfType<DenseI64ArrayAttr>("axes")) {
       axes.assign(attr.asArrayRef().begin(), attr.asArrayRef().end());
     } else if (op->getNumOperands() > 1) {
-      auto values = constantInts(op->getOperand(1));
+      auto values = getConstantIntValues(op->getOperand(1));
       if (!values)
         return rewriter.notifyMatchFailure(op, "axes are not constant");
       axes = *values;
@@ -189,8 +180,8 @@ struct ReduceLowering : ConversionPattern {
     // Integer L2 / LogSumExp / Mean accumulate in the element type, as ONNX's
     // reference does.
     Value init = scalarConstant(rewriter, loc, onnxElem, initValue);
-    Value r = reduce(rewriter, loc, input, axes, keepDims, init, *type,
-                     combine);
+    Value r = buildReduction(rewriter, loc, input, axes, keepDims, init, *type,
+                             combine);
 
     if (kind == Kind::Mean || kind == Kind::L2 || kind == Kind::LogSumExp) {
       Value count;
@@ -211,8 +202,10 @@ struct ReduceLowering : ConversionPattern {
             Value v = args[0];
             if (kind == Kind::Mean)
               return isF ? arith::DivFOp::create(b, l, v, count).getResult()
-                         : (isU ? arith::DivUIOp::create(b, l, v, count).getResult()
-                                : arith::DivSIOp::create(b, l, v, count).getResult());
+                         : (isU ? arith::DivUIOp::create(b, l, v, count)
+                                      .getResult()
+                                : arith::DivSIOp::create(b, l, v, count)
+                                      .getResult());
             Type f = isF ? v.getType() : b.getF64Type();
             Value vf = isF ? v : convertScalar(b, l, v, onnxElem, f);
             Value res = kind == Kind::L2
@@ -242,8 +235,8 @@ struct ArgLowering : ConversionPattern {
     Value input = operands[0];
     auto inType = cast<RankedTensorType>(input.getType());
     int64_t rank = inType.getRank();
-    auto axis = normalizeAxis(op->getAttrOfType<IntegerAttr>("axis").getInt(),
-                              rank);
+    auto axis =
+        normalizeAxis(op->getAttrOfType<IntegerAttr>("axis").getInt(), rank);
     if (!axis)
       return rewriter.notifyMatchFailure(op, "axis out of range");
     bool keepDims = op->getAttrOfType<IntegerAttr>("keepdims").getInt() != 0;
@@ -274,12 +267,10 @@ struct ArgLowering : ConversionPattern {
     Value index = filledTensor(
         rewriter, loc, outDims,
         arith::ConstantIntOp::create(rewriter, loc, rewriter.getI64Type(), -1));
-    auto valueType = RankedTensorType::get(type->getShape(),
-                                           inType.getElementType());
-    if (best.getType() != valueType)
-      best = tensor::CastOp::create(rewriter, loc, valueType, best);
-    if (index.getType() != *type)
-      index = tensor::CastOp::create(rewriter, loc, *type, index);
+    auto valueType =
+        RankedTensorType::get(type->getShape(), inType.getElementType());
+    best = castTo(rewriter, loc, best, valueType);
+    index = castTo(rewriter, loc, index, *type);
     AffineMap outMap = AffineMap::get(rank, 0, outExprs, ctx);
     bool isF = isFloat(onnxElem), isU = isUnsigned(onnxElem);
     int64_t ax = *axis;
@@ -343,8 +334,8 @@ struct SoftmaxLowering : ConversionPattern {
     Location loc = op->getLoc();
     Value x = operands[0];
     int64_t rank = type->getRank();
-    auto axis = normalizeAxis(op->getAttrOfType<IntegerAttr>("axis").getInt(),
-                              rank);
+    auto axis =
+        normalizeAxis(op->getAttrOfType<IntegerAttr>("axis").getInt(), rank);
     if (!axis)
       return rewriter.notifyMatchFailure(op, "axis out of range");
     Type elem = type->getElementType();
@@ -357,26 +348,26 @@ struct SoftmaxLowering : ConversionPattern {
       axes.push_back(*axis);
     Value lowest = scalarConstant(rewriter, loc, elem,
                                   -std::numeric_limits<double>::infinity());
-    Value max = reduce(rewriter, loc, x, axes, true, lowest, keptType,
-                       [](OpBuilder &b, Location l, Value v, Value acc) {
-                         return arith::MaximumFOp::create(b, l, acc, v)
-                             .getResult();
-                       });
+    Value max = buildReduction(
+        rewriter, loc, x, axes, true, lowest, keptType,
+        [](OpBuilder &b, Location l, Value v, Value acc) {
+          return arith::MaximumFOp::create(b, l, acc, v).getResult();
+        });
     Value shifted = buildElementwise(
         rewriter, loc, *type, ValueRange{x, max},
         [](OpBuilder &b, Location l, ValueRange a) {
           return arith::SubFOp::create(b, l, a[0], a[1]).getResult();
         });
-    Value exps = buildElementwise(
-        rewriter, loc, *type, ValueRange{shifted},
-        [](OpBuilder &b, Location l, ValueRange a) {
-          return math::ExpOp::create(b, l, a[0]).getResult();
-        });
+    Value exps =
+        buildElementwise(rewriter, loc, *type, ValueRange{shifted},
+                         [](OpBuilder &b, Location l, ValueRange a) {
+                           return math::ExpOp::create(b, l, a[0]).getResult();
+                         });
     Value zero = scalarConstant(rewriter, loc, elem, 0.0);
-    Value sum = reduce(rewriter, loc, exps, axes, true, zero, keptType,
+    Value sum =
+        buildReduction(rewriter, loc, exps, axes, true, zero, keptType,
                        [](OpBuilder &b, Location l, Value v, Value acc) {
-                         return arith::AddFOp::create(b, l, acc, v)
-                             .getResult();
+                         return arith::AddFOp::create(b, l, acc, v).getResult();
                        });
     bool log = isLog;
     Value r = buildElementwise(

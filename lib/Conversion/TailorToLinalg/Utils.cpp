@@ -8,8 +8,6 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
 
-#include <cmath>
-
 using namespace mlir;
 using namespace mlir::tailor;
 using namespace mlir::tailor::lowering;
@@ -34,14 +32,13 @@ Value lowering::convertScalar(OpBuilder &b, Location loc, Value value,
   Type target = signlessType(to);
   if (isBool(to)) {
     if (isFloat(from)) {
-      Value zero = arith::ConstantOp::create(
-          b, loc, from, b.getFloatAttr(from, 0.0));
+      Value zero =
+          arith::ConstantOp::create(b, loc, from, b.getFloatAttr(from, 0.0));
       return arith::CmpFOp::create(b, loc, arith::CmpFPredicate::UNE, value,
                                    zero);
     }
     Value zero = arith::ConstantIntOp::create(b, loc, value.getType(), 0);
-    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, value,
-                                 zero);
+    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, value, zero);
   }
   bool fromUnsigned = isUnsigned(from) || isBool(from);
   if (isFloat(from) && isFloat(to)) {
@@ -66,8 +63,9 @@ Value lowering::convertScalar(OpBuilder &b, Location loc, Value value,
   }
   unsigned fw = from.getIntOrFloatBitWidth(), tw = to.getIntOrFloatBitWidth();
   if (fw < tw)
-    return fromUnsigned ? arith::ExtUIOp::create(b, loc, target, value).getResult()
-                        : arith::ExtSIOp::create(b, loc, target, value).getResult();
+    return fromUnsigned
+               ? arith::ExtUIOp::create(b, loc, target, value).getResult()
+               : arith::ExtSIOp::create(b, loc, target, value).getResult();
   if (fw > tw)
     return arith::TruncIOp::create(b, loc, target, value);
   return value; // signed <-> unsigned of one width: same bits
@@ -101,6 +99,12 @@ SmallVector<OpFoldResult> lowering::getDims(OpBuilder &b, Location loc,
       dims.push_back(b.getIndexAttr(type.getDimSize(i)));
   }
   return dims;
+}
+
+Value lowering::castTo(OpBuilder &b, Location loc, Value value, Type type) {
+  if (value.getType() == type)
+    return value;
+  return tensor::CastOp::create(b, loc, type, value);
 }
 
 Value lowering::emptyTensor(OpBuilder &b, Location loc,
@@ -142,14 +146,10 @@ Value lowering::toIndex(OpBuilder &b, Location loc, Value index, Value size,
   if (!wrapNegative)
     return i;
   Value zero = arith::ConstantIndexOp::create(b, loc, 0);
-  Value negative = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, i,
-                                         zero);
+  Value negative =
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, i, zero);
   Value wrapped = arith::AddIOp::create(b, loc, i, size);
   return arith::SelectOp::create(b, loc, negative, wrapped, i);
-}
-
-std::optional<SmallVector<int64_t>> lowering::constantInts(Value value) {
-  return getConstantIntValues(value);
 }
 
 Value lowering::extractIndex(OpBuilder &b, Location loc, Value tensor,
@@ -160,9 +160,9 @@ Value lowering::extractIndex(OpBuilder &b, Location loc, Value tensor,
 }
 
 // Runtime result size of a broadcast: the first size that is not 1, else 1.
-SmallVector<OpFoldResult>
-lowering::broadcastDims(OpBuilder &b, Location loc,
-                        RankedTensorType resultType, ValueRange inputs) {
+SmallVector<OpFoldResult> lowering::broadcastDims(OpBuilder &b, Location loc,
+                                                  RankedTensorType resultType,
+                                                  ValueRange inputs) {
   int64_t rank = resultType.getRank();
   SmallVector<OpFoldResult> dims;
   Value one;
@@ -180,8 +180,8 @@ lowering::broadcastDims(OpBuilder &b, Location loc,
       if (j < 0 || type.getDimSize(j) == 1)
         continue;
       Value d = getDimValue(b, loc, input, j);
-      Value isOne = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, d,
-                                          one);
+      Value isOne =
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, d, one);
       size = arith::SelectOp::create(b, loc, isOne, size, d);
     }
     dims.push_back(size);
@@ -193,8 +193,8 @@ namespace {
 /// How an operand's dimension relates to the result's.
 enum class DimKind { Same, Broadcast, Unknown };
 
-DimKind classify(RankedTensorType operand, int64_t j,
-                 RankedTensorType result, int64_t i) {
+DimKind classify(RankedTensorType operand, int64_t j, RankedTensorType result,
+                 int64_t i) {
   int64_t od = operand.getDimSize(j), rd = result.getDimSize(i);
   if (od == 1)
     return rd == 1 ? DimKind::Same : DimKind::Broadcast;
@@ -219,8 +219,7 @@ static Value materializeBroadcast(OpBuilder &b, Location loc, Value input,
       sizes[j] = dims[j + offset];
   Value empty = emptyTensor(b, loc, sizes, type.getElementType());
   // tensor.empty may have refined static sizes: cast back to the operand type.
-  if (empty.getType() != type)
-    empty = tensor::CastOp::create(b, loc, type, empty);
+  empty = castTo(b, loc, empty, type);
   SmallVector<Value> inDims;
   for (int64_t j = 0; j < rank; ++j)
     inDims.push_back(getDimValue(b, loc, input, j));
@@ -260,18 +259,18 @@ static Value guardOperand(OpBuilder &b, Location loc, Value input,
       continue;
     Value d = tensor::DimOp::create(b, loc, input, j);
     Value out = getValueOrCreateConstantIndexOp(b, loc, dims[j + offset]);
-    Value isOne = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, d,
-                                        one);
-    Value same = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, d,
-                                       out);
+    Value isOne =
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, d, one);
+    Value same =
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, d, out);
     Value ok = arith::OrIOp::create(b, loc, isOne, same);
     cf::AssertOp::create(b, loc, ok,
                          "tailor: operand sizes cannot be broadcast together");
-    Value outNotOne = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne,
-                                            out, one);
+    Value outNotOne =
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, out, one);
     Value here = arith::AndIOp::create(b, loc, isOne, outNotOne);
-    needs = needs ? arith::OrIOp::create(b, loc, needs, here).getResult()
-                  : here;
+    needs =
+        needs ? arith::OrIOp::create(b, loc, needs, here).getResult() : here;
   }
   if (!needs)
     return input;
@@ -286,8 +285,8 @@ static Value guardOperand(OpBuilder &b, Location loc, Value input,
 }
 
 Value lowering::buildElementwise(OpBuilder &b, Location loc,
-                                 RankedTensorType resultType,
-                                 ValueRange inputs, ScalarBody body,
+                                 RankedTensorType resultType, ValueRange inputs,
+                                 ScalarBody body,
                                  ArrayRef<OpFoldResult> givenDims) {
   int64_t rank = resultType.getRank();
   SmallVector<OpFoldResult> dims =
@@ -310,8 +309,7 @@ Value lowering::buildElementwise(OpBuilder &b, Location loc,
     maps.push_back(AffineMap::get(rank, 0, exprs, b.getContext()));
   }
   Value init = emptyTensor(b, loc, dims, resultType.getElementType());
-  if (init.getType() != resultType)
-    init = tensor::CastOp::create(b, loc, resultType, init);
+  init = castTo(b, loc, init, resultType);
   maps.push_back(b.getMultiDimIdentityMap(rank));
   SmallVector<utils::IteratorType> iters(rank, utils::IteratorType::parallel);
   auto generic = linalg::GenericOp::create(

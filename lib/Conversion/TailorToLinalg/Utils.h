@@ -58,6 +58,9 @@ SmallVector<OpFoldResult> broadcastDims(OpBuilder &b, Location loc,
 Value broadcastTo(OpBuilder &b, Location loc, Value input,
                   ArrayRef<OpFoldResult> dims, RankedTensorType resultType);
 
+/// `value` as `type` (a tensor.cast when the static sizes differ).
+Value castTo(OpBuilder &b, Location loc, Value value, Type type);
+
 /// A tensor.empty of the given sizes and element type.
 Value emptyTensor(OpBuilder &b, Location loc, ArrayRef<OpFoldResult> dims,
                   Type elementType);
@@ -67,9 +70,10 @@ Value filledTensor(OpBuilder &b, Location loc, ArrayRef<OpFoldResult> dims,
                    Value value);
 
 /// The converted ranked result type of an op's result, or a match failure.
-FailureOr<RankedTensorType> convertedResultType(
-    const TypeConverter &converter, ConversionPatternRewriter &rewriter,
-    Operation *op, unsigned index = 0);
+FailureOr<RankedTensorType>
+convertedResultType(const TypeConverter &converter,
+                    ConversionPatternRewriter &rewriter, Operation *op,
+                    unsigned index = 0);
 
 /// Normalises a possibly negative axis against `rank`; fails when outside.
 std::optional<int64_t> normalizeAxis(int64_t axis, int64_t rank);
@@ -78,9 +82,6 @@ std::optional<int64_t> normalizeAxis(int64_t axis, int64_t rank);
 /// count from `size` when `wrapNegative`.
 Value toIndex(OpBuilder &b, Location loc, Value index, Value size,
               bool wrapNegative);
-
-/// The integer values of a constant operand (null when not constant).
-std::optional<SmallVector<int64_t>> constantInts(Value value);
 
 /// Reads element `i` of a 1-D integer tensor as an index (signed).
 Value extractIndex(OpBuilder &b, Location loc, Value tensor, int64_t i);
