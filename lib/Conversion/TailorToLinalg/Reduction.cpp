@@ -10,37 +10,53 @@ using namespace mlir;
 using namespace mlir::tailor;
 using namespace mlir::tailor::lowering;
 
-Value lowering::buildReduction(
-    OpBuilder &b, Location loc, Value input, ArrayRef<int64_t> axes,
-    bool keepDims, Value init, RankedTensorType resultType,
-    function_ref<Value(OpBuilder &, Location, Value x, Value acc)> combine) {
-  auto type = cast<RankedTensorType>(input.getType());
-  int64_t rank = type.getRank();
-  MLIRContext *ctx = b.getContext();
-  SmallVector<OpFoldResult> inDims = getDims(b, loc, input), outDims;
-  SmallVector<AffineExpr> outExprs;
+namespace {
+/// The iteration space of a reduction of `input` over `axes`: the result
+/// sizes, the result's indexing map and the iterator types.
+struct ReducedSpace {
+  SmallVector<OpFoldResult> dims;
+  AffineMap outMap;
   SmallVector<utils::IteratorType> iters;
+};
+
+ReducedSpace reducedSpace(OpBuilder &b, Location loc, Value input,
+                          ArrayRef<int64_t> axes, bool keepDims) {
+  int64_t rank = cast<RankedTensorType>(input.getType()).getRank();
+  MLIRContext *ctx = b.getContext();
+  SmallVector<OpFoldResult> inDims = getDims(b, loc, input);
+  ReducedSpace space;
+  SmallVector<AffineExpr> outExprs;
   for (int64_t i = 0; i < rank; ++i) {
     bool reduced = llvm::is_contained(axes, i);
-    iters.push_back(reduced ? utils::IteratorType::reduction
-                            : utils::IteratorType::parallel);
+    space.iters.push_back(reduced ? utils::IteratorType::reduction
+                                  : utils::IteratorType::parallel);
     if (reduced) {
       if (keepDims) {
-        outDims.push_back(b.getIndexAttr(1));
+        space.dims.push_back(b.getIndexAttr(1));
         outExprs.push_back(getAffineConstantExpr(0, ctx));
       }
       continue;
     }
-    outDims.push_back(inDims[i]);
+    space.dims.push_back(inDims[i]);
     outExprs.push_back(getAffineDimExpr(i, ctx));
   }
-  Value out = filledTensor(b, loc, outDims, init);
-  out = castTo(b, loc, out, resultType);
-  SmallVector<AffineMap> maps{b.getMultiDimIdentityMap(rank),
-                              AffineMap::get(rank, 0, outExprs, ctx)};
+  space.outMap = AffineMap::get(rank, 0, outExprs, ctx);
+  return space;
+}
+} // namespace
+
+Value lowering::buildReduction(
+    OpBuilder &b, Location loc, Value input, ArrayRef<int64_t> axes,
+    bool keepDims, Value init, RankedTensorType resultType,
+    function_ref<Value(OpBuilder &, Location, Value x, Value acc)> combine) {
+  int64_t rank = cast<RankedTensorType>(input.getType()).getRank();
+  ReducedSpace space = reducedSpace(b, loc, input, axes, keepDims);
+  Value out =
+      castTo(b, loc, filledTensor(b, loc, space.dims, init), resultType);
+  SmallVector<AffineMap> maps{b.getMultiDimIdentityMap(rank), space.outMap};
   auto generic = linalg::GenericOp::create(
       b, loc, TypeRange{resultType}, ValueRange{input}, ValueRange{out}, maps,
-      iters, [&](OpBuilder &nb, Location l, ValueRange args) {
+      space.iters, [&](OpBuilder &nb, Location l, ValueRange args) {
         linalg::YieldOp::create(nb, l, combine(nb, l, args[0], args[1]));
       });
   return generic.getResult(0);
@@ -243,43 +259,27 @@ struct ArgLowering : ConversionPattern {
     bool last =
         op->getAttrOfType<IntegerAttr>("select_last_index").getInt() != 0;
     Type onnxElem = elementTypeOf(op->getOperand(0).getType());
-    MLIRContext *ctx = rewriter.getContext();
-    SmallVector<OpFoldResult> inDims = getDims(rewriter, loc, input), outDims;
-    SmallVector<AffineExpr> outExprs;
-    SmallVector<utils::IteratorType> iters;
-    for (int64_t i = 0; i < rank; ++i) {
-      if (i == *axis) {
-        iters.push_back(utils::IteratorType::reduction);
-        if (keepDims) {
-          outDims.push_back(rewriter.getIndexAttr(1));
-          outExprs.push_back(getAffineConstantExpr(0, ctx));
-        }
-        continue;
-      }
-      iters.push_back(utils::IteratorType::parallel);
-      outDims.push_back(inDims[i]);
-      outExprs.push_back(getAffineDimExpr(i, ctx));
-    }
+    ReducedSpace space =
+        reducedSpace(rewriter, loc, input, ArrayRef<int64_t>{*axis}, keepDims);
     Value best = filledTensor(
-        rewriter, loc, outDims,
+        rewriter, loc, space.dims,
         scalarConstant(rewriter, loc, onnxElem,
                        isMax ? lowestOf(onnxElem) : highestOf(onnxElem)));
     Value index = filledTensor(
-        rewriter, loc, outDims,
+        rewriter, loc, space.dims,
         arith::ConstantIntOp::create(rewriter, loc, rewriter.getI64Type(), -1));
     auto valueType =
         RankedTensorType::get(type->getShape(), inType.getElementType());
     best = castTo(rewriter, loc, best, valueType);
     index = castTo(rewriter, loc, index, *type);
-    AffineMap outMap = AffineMap::get(rank, 0, outExprs, ctx);
     bool isF = isFloat(onnxElem), isU = isUnsigned(onnxElem);
     int64_t ax = *axis;
     auto generic = linalg::GenericOp::create(
         rewriter, loc, TypeRange{valueType, *type}, ValueRange{input},
         ValueRange{best, index},
-        ArrayRef<AffineMap>{rewriter.getMultiDimIdentityMap(rank), outMap,
-                            outMap},
-        iters, [&](OpBuilder &b, Location l, ValueRange args) {
+        ArrayRef<AffineMap>{rewriter.getMultiDimIdentityMap(rank), space.outMap,
+                            space.outMap},
+        space.iters, [&](OpBuilder &b, Location l, ValueRange args) {
           Value x = args[0], cur = args[1], curIdx = args[2];
           Value i = linalg::IndexOp::create(b, l, ax);
           Value i64 = arith::IndexCastOp::create(b, l, b.getI64Type(), i);
