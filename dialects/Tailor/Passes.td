@@ -90,4 +90,24 @@ def TailorLowerToLinalg : Pass<"tailor-lower-to-linalg", "ModuleOp"> {
   ];
 }
 
+def TailorExpandShapeToReinterpretCast
+    : Pass<"tailor-expand-shape-to-reinterpret-cast", "func::FuncOp"> {
+  let summary = "Rewrite memref.expand_shape with several dynamic sizes in "
+                "one group as memref.reinterpret_cast";
+  let description = [{
+    MLIR 22's `expand-strided-metadata` crashes on a `memref.expand_shape`
+    that has more than one dynamic size in a reassociation group
+    (llvm/llvm-project#186830, fixed for LLVM 23). Dynamic batch and
+    sequence dims produce exactly that (`[b*s, d] -> [b, s, d]`). This pass
+    rewrites such ops into a `memref.reinterpret_cast` of the source's base
+    buffer, with the sizes from `output_shape` and strides derived from the
+    source's; every other `expand_shape` is left to upstream.
+  }];
+  let dependentDialects = ["::mlir::memref::MemRefDialect",
+                           "::mlir::arith::ArithDialect"];
+  let statistics = [
+    Statistic<"numRewritten", "rewritten", "expand_shape ops rewritten">
+  ];
+}
+
 #endif // TAILOR_PASSES_TD

@@ -54,26 +54,31 @@ class GPT2Block(nn.Module):
         self.fc = nn.Linear(c.d_model, c.ffn)
         self.out = nn.Linear(c.ffn, c.d_model)
 
-    def forward(self, x, mask):
+    def forward(self, x, mask, past_k=None, past_v=None):
         c = self.c
         b, s, _ = x.shape
         q, k, v = self.qkv(self.ln1(x)).split(c.d_model, dim=-1)
         q = q.view(b, s, c.heads, c.head_dim).transpose(1, 2)
         k = k.view(b, s, c.heads, c.head_dim).transpose(1, 2)
         v = v.view(b, s, c.heads, c.head_dim).transpose(1, 2)
+        if past_k is not None:
+            k = torch.cat([past_k, k], dim=2)
+            v = torch.cat([past_v, v], dim=2)
+        t = k.shape[2]
         att = (q @ k.transpose(-2, -1)) / math.sqrt(c.head_dim)
-        att = att.masked_fill(mask[:, :, :s, :s] == 0, float("-inf"))
+        att = att.masked_fill(mask[:, :, t - s:t, :t] == 0, float("-inf"))
         att = F.softmax(att, dim=-1)
         y = (att @ v).transpose(1, 2).reshape(b, s, c.d_model)
         x = x + self.proj(y)
         x = x + self.out(F.gelu(self.fc(self.ln2(x)), approximate="tanh"))
-        return x
+        return x, (k, v)
 
 
 class GPT2(nn.Module):
-    def __init__(self, c):
+    def __init__(self, c, kv_cache=False):
         super().__init__()
         self.c = c
+        self.kv_cache = kv_cache
         self.wte = nn.Embedding(c.vocab, c.d_model)
         self.wpe = nn.Embedding(c.max_pos, c.d_model)
         self.blocks = nn.ModuleList(GPT2Block(c) for _ in range(c.layers))
@@ -81,13 +86,18 @@ class GPT2(nn.Module):
         self.register_buffer(
             "mask", torch.tril(torch.ones(c.max_pos, c.max_pos)).view(1, 1, c.max_pos, c.max_pos))
 
-    def forward(self, input_ids):
+    def forward(self, input_ids, *past):
         s = input_ids.shape[1]
-        pos = torch.arange(0, s, dtype=torch.long).unsqueeze(0)
+        start = past[0].shape[2] if past else 0
+        pos = torch.arange(start, start + s, dtype=torch.long).unsqueeze(0)
         x = self.wte(input_ids) + self.wpe(pos)
-        for blk in self.blocks:
-            x = blk(x, self.mask)
-        return self.ln_f(x) @ self.wte.weight.t()
+        presents = []
+        for i, blk in enumerate(self.blocks):
+            pk, pv = (past[2 * i], past[2 * i + 1]) if past else (None, None)
+            x, present = blk(x, self.mask, pk, pv)
+            presents.extend(present)
+        logits = self.ln_f(x) @ self.wte.weight.t()
+        return (logits, *presents) if self.kv_cache else logits
 
 
 # ---------------------------------------------------------------- LLaMA style
@@ -242,13 +252,15 @@ def variants():
         out[f"llama-opset{opset}"] = ("llama", llama, opset, False)
         out[f"moe-opset{opset}"] = ("moe", moe, opset, False)
     out["llama-lora-opset17"] = ("llama", lora, 17, False)
+    out["gpt2-kvcache-opset17"] = ("gpt2", gpt2, 17, True)
     out["llama-kvcache-opset17"] = ("llama", llama, 17, True)
+    out["moe-kvcache-opset17"] = ("moe", moe, 17, True)
     return out
 
 
 def export(name, family, c, opset, kv_cache, out_dir):
     torch.manual_seed(0)
-    model = GPT2(c) if family == "gpt2" else Llama(c, kv_cache=kv_cache)
+    model = GPT2(c, kv_cache=kv_cache) if family == "gpt2" else Llama(c, kv_cache=kv_cache)
     model.eval()
     batch, seq, past_len = 2, 8, 5
     ids = torch.randint(0, c.vocab, (batch, seq))
@@ -272,7 +284,7 @@ def export(name, family, c, opset, kv_cache, out_dir):
                           opset_version=opset, do_constant_folding=True)
     os.replace(tmp, path)
     params = sum(p.numel() for p in model.parameters())
-    return {
+    info = {
         "file": name + ".onnx", "family": family, "opset": opset,
         "layers": c.layers, "heads": c.heads, "kv_heads": c.kv_heads,
         "d_model": c.d_model, "vocab": c.vocab, "experts": c.experts,
@@ -281,6 +293,51 @@ def export(name, family, c, opset, kv_cache, out_dir):
         "moe_blocks": c.layers if c.experts else 0,
         "norm": "layer_norm" if family == "gpt2" else "rms_norm",
     }
+    return info, model
+
+
+def write_tensors(folder, prefix, tensors, names):
+    from onnx import numpy_helper
+    for i, (t, n) in enumerate(zip(tensors, names)):
+        proto = numpy_helper.from_array(t.detach().numpy(), n)
+        with open(os.path.join(folder, f"{prefix}_{i}.pb"), "wb") as f:
+            f.write(proto.SerializeToString())
+
+
+def write_reference(name, model, c, kv_cache, out_dir, steps):
+    """PyTorch's own outputs, in the ONNX backend-test layout
+    (input_N.pb / output_N.pb), for `tailor-run --check`:
+      <name>.data/prefill       batch 2 x 11 prompt tokens (past of length 0)
+      <name>.data/decode_NN     greedy decode step NN: one token per sequence,
+                                the past PyTorch itself produced (KV-cache
+                                models only)."""
+    torch.manual_seed(1)
+    root = os.path.join(out_dir, name + ".data")
+    ids = torch.randint(0, c.vocab, (2, 11))
+    in_names = ["input_ids"]
+    out_names = ["logits"]
+    past = []
+    if kv_cache:
+        for i in range(c.layers):
+            for kind in ("key", "value"):
+                past.append(torch.zeros(2, c.kv_heads, 0, c.head_dim))
+                in_names.append(f"past_{kind}.{i}")
+                out_names.append(f"present_{kind}.{i}")
+    cases = []
+    with torch.no_grad():
+        for step in range(steps + 1 if kv_cache else 1):
+            outs = model(ids, *past)
+            outs = outs if isinstance(outs, tuple) else (outs,)
+            cases.append(("prefill" if step == 0 else f"decode_{step - 1:02d}",
+                          [ids, *past], list(outs)))
+            ids = outs[0][:, -1:, :].argmax(-1)
+            past = list(outs[1:])
+    for case, inputs, outputs in cases:
+        folder = os.path.join(root, case)
+        os.makedirs(folder, exist_ok=True)
+        write_tensors(folder, "input", inputs, in_names)
+        write_tensors(folder, "output", outputs, out_names)
+    return [c for c, _, _ in cases]
 
 
 def main():
@@ -289,6 +346,9 @@ def main():
     ap.add_argument("out_dir")
     ap.add_argument("--only", nargs="*", help="variant names to export (default: all)")
     ap.add_argument("--list", action="store_true", help="list the variants and exit")
+    ap.add_argument("--reference", type=int, metavar="STEPS", default=None,
+                    help="also write PyTorch reference outputs (<name>.data/: prefill and, "
+                         "for KV-cache models, STEPS greedy decode steps)")
     args = ap.parse_args()
     all_variants = variants()
     if args.list:
@@ -302,8 +362,14 @@ def main():
     os.makedirs(args.out_dir, exist_ok=True)
     manifest = {}
     for n in names:
-        manifest[n] = export(n, *all_variants[n], args.out_dir)
-        print(f"exported {n}: {manifest[n]['parameters']} parameters", flush=True)
+        manifest[n], model = export(n, *all_variants[n], args.out_dir)
+        msg = f"exported {n}: {manifest[n]['parameters']} parameters"
+        if args.reference is not None:
+            family, c, _, kv_cache = all_variants[n]
+            cases = write_reference(n, model, c, kv_cache, args.out_dir, args.reference)
+            manifest[n]["reference"] = cases
+            msg += f", {len(cases)} reference case(s)"
+        print(msg, flush=True)
     with open(os.path.join(args.out_dir, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1, sort_keys=True)
     return 0

@@ -208,21 +208,29 @@ static bool compare(const HostTensor &got, const HostTensor &want,
     if (abs > absTol + relTol * std::fabs(w))
       ok = false;
   }
-  llvm::outs() << (ok ? "ok" : "FAIL") << " (max abs " << maxAbs << ", max rel "
+  llvm::outs() << (ok ? "ok" : "FAIL") << " (max abs " << maxAbs << ", max rel beyond atol "
                << maxRel << ", " << describe(got.dtype, got.shape) << ")\n";
   return ok;
 }
 
+/// The data sets under `dir`: `dir` itself when it holds output_0.pb,
+/// otherwise each sub-folder that does (test_data_set_N, prefill,
+/// decode_NN, ...), sorted by name.
 static std::vector<std::string> dataSets(StringRef dir) {
+  auto holdsSet = [](StringRef d) {
+    llvm::SmallString<256> p(d);
+    llvm::sys::path::append(p, "output_0.pb");
+    return llvm::sys::fs::exists(p);
+  };
   std::vector<std::string> sets;
+  if (holdsSet(dir))
+    return {dir.str()};
   std::error_code ec;
   for (llvm::sys::fs::directory_iterator it(dir, ec), end; it != end && !ec;
        it.increment(ec))
-    if (llvm::sys::path::filename(it->path()).starts_with("test_data_set_"))
+    if (holdsSet(it->path()))
       sets.push_back(it->path());
   std::sort(sets.begin(), sets.end());
-  if (sets.empty())
-    sets.push_back(dir.str());
   return sets;
 }
 
@@ -283,7 +291,13 @@ int main(int argc, char **argv) {
 
   if (!checkDir.empty()) {
     bool allOk = true;
-    for (const std::string &set : dataSets(checkDir)) {
+    std::vector<std::string> sets = dataSets(checkDir);
+    if (sets.empty()) {
+      llvm::errs() << "tailor-run: no data set (output_0.pb) in '" << checkDir
+                   << "' or its sub-folders\n";
+      return 1;
+    }
+    for (const std::string &set : sets) {
       std::vector<HostTensor> inputs, expected, outputs;
       if (!readNumbered(set, "input_", inputs) ||
           !readNumbered(set, "output_", expected))

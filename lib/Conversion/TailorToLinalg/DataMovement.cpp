@@ -27,6 +27,16 @@ Value reshapeTo(OpBuilder &b, Location loc, Value input,
                 ArrayRef<OpFoldResult> dims, RankedTensorType resultType) {
   if (input.getType() == resultType && resultType.hasStaticShape())
     return input;
+  // A 0-d tensor holds one element: expanding or collapsing with an empty
+  // reassociation says so exactly (memref.reshape of 0-d memrefs is not
+  // handled by expand-strided-metadata).
+  auto inType = cast<RankedTensorType>(input.getType());
+  if (inType.getRank() == 0 && resultType.hasStaticShape())
+    return tensor::ExpandShapeOp::create(b, loc, resultType, input,
+                                         ArrayRef<ReassociationIndices>{});
+  if (resultType.getRank() == 0 && inType.hasStaticShape())
+    return tensor::CollapseShapeOp::create(b, loc, resultType, input,
+                                           ArrayRef<ReassociationIndices>{});
   SmallVector<Value> sizes;
   for (OpFoldResult d : dims)
     sizes.push_back(toValue(b, loc, d));
@@ -163,6 +173,28 @@ struct ReshapeLowering : OpConversionPattern<OnnxReshapeOp> {
   }
 };
 
+/// Reassociation of a rank-`rank` shape onto the dims at positions `kept`:
+/// every other (unit) position joins the group of the next kept position,
+/// trailing ones the last group.
+SmallVector<ReassociationIndices> unitDimGroups(int64_t rank,
+                                                ArrayRef<int64_t> kept) {
+  SmallVector<ReassociationIndices> groups;
+  if (kept.empty())
+    return groups;
+  ReassociationIndices pending;
+  size_t next = 0;
+  for (int64_t i = 0; i < rank; ++i) {
+    pending.push_back(i);
+    if (next < kept.size() && kept[next] == i) {
+      groups.push_back(pending);
+      pending.clear();
+      ++next;
+    }
+  }
+  groups.back().append(pending.begin(), pending.end());
+  return groups;
+}
+
 /// Flatten, Squeeze and Unsqueeze: the result sizes follow from the input's.
 struct ShapeOnlyReshape : ConversionPattern {
   ShapeOnlyReshape(const TypeConverter &tc, MLIRContext *ctx, StringRef name)
@@ -178,6 +210,9 @@ struct ShapeOnlyReshape : ConversionPattern {
     auto inType = cast<RankedTensorType>(data.getType());
     int64_t inRank = inType.getRank(), rank = type->getRank();
     SmallVector<OpFoldResult> inDims = getDims(rewriter, loc, data), dims;
+    // Squeeze/Unsqueeze: positions of the higher-rank side that carry the
+    // lower-rank side's dims, in order.
+    SmallVector<int64_t> kept;
     if (isa<OnnxFlattenOp>(op)) {
       auto axis = op->getAttrOfType<IntegerAttr>("axis").getInt();
       if (axis < 0)
@@ -204,18 +239,23 @@ struct ShapeOnlyReshape : ConversionPattern {
         for (int64_t i = 0; i < inRank; ++i) {
           bool dropped =
               axes ? llvm::is_contained(drop, i) : inType.getDimSize(i) == 1;
-          if (!dropped)
+          if (!dropped) {
             dims.push_back(inDims[i]);
+            kept.push_back(i);
+          }
         }
       } else { // Unsqueeze
         SmallVector<int64_t> insert;
         for (int64_t a : *axes)
           insert.push_back(a < 0 ? a + rank : a);
         int64_t next = 0;
-        for (int64_t i = 0; i < rank; ++i)
-          dims.push_back(llvm::is_contained(insert, i)
-                             ? OpFoldResult(rewriter.getIndexAttr(1))
-                             : inDims[next++]);
+        for (int64_t i = 0; i < rank; ++i) {
+          bool inserted = llvm::is_contained(insert, i);
+          dims.push_back(inserted ? OpFoldResult(rewriter.getIndexAttr(1))
+                                  : inDims[next++]);
+          if (!inserted)
+            kept.push_back(i);
+        }
       }
     }
     if ((int64_t)dims.size() != rank)
@@ -223,6 +263,21 @@ struct ShapeOnlyReshape : ConversionPattern {
     for (int64_t i = 0; i < rank; ++i)
       if (!type->isDynamicDim(i))
         dims[i] = rewriter.getIndexAttr(type->getDimSize(i));
+    // Squeeze and Unsqueeze only add or drop unit dims: an expand/collapse
+    // with the exact reassociation (which later passes see through).
+    bool scalarSide = !isa<OnnxFlattenOp>(op) &&
+                      (inRank == 0 || (rank == 0 && inType.hasStaticShape()));
+    if (!kept.empty() || scalarSide) {
+      SmallVector<ReassociationIndices> groups = unitDimGroups(
+          std::max(inRank, rank), kept);
+      if (rank > inRank)
+        rewriter.replaceOpWithNewOp<tensor::ExpandShapeOp>(op, *type, data,
+                                                           groups, dims);
+      else
+        rewriter.replaceOpWithNewOp<tensor::CollapseShapeOp>(op, *type, data,
+                                                             groups);
+      return success();
+    }
     rewriter.replaceOp(op, reshapeTo(rewriter, loc, data, dims, *type));
     return success();
   }

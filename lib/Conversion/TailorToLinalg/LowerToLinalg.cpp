@@ -42,6 +42,7 @@ void mlir::tailor::populateTailorToLinalgPatterns(
   lowering::populateReductionPatterns(converter, patterns);
   lowering::populateDataMovementPatterns(converter, patterns);
   lowering::populateNormalizationPatterns(converter, patterns);
+  lowering::populateIndexingPatterns(converter, patterns);
 }
 
 namespace {

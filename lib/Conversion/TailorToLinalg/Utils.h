@@ -99,6 +99,7 @@ void populateContractionPatterns(const TypeConverter &, RewritePatternSet &);
 void populateReductionPatterns(const TypeConverter &, RewritePatternSet &);
 void populateDataMovementPatterns(const TypeConverter &, RewritePatternSet &);
 void populateNormalizationPatterns(const TypeConverter &, RewritePatternSet &);
+void populateIndexingPatterns(const TypeConverter &, RewritePatternSet &);
 
 } // namespace mlir::tailor::lowering
 

@@ -9,9 +9,10 @@ using namespace mlir;
 using namespace mlir::tailor;
 
 namespace {
-/// The front of every target: tailor ops to linalg on tensors, fused.
+/// The front of every target: result types refined (the lowering needs
+/// ranked types), tailor ops to linalg on tensors, fused.
 const char *kLinalgPipeline =
-    "tailor-lower-to-linalg,canonicalize,cse,"
+    "func.func(tailor-infer-shapes),tailor-lower-to-linalg,canonicalize,cse,"
     "func.func(linalg-fuse-elementwise-ops),canonicalize,cse";
 
 /// Buffers and loops, then LLVM. Math without an LLVM intrinsic (erf) goes
@@ -21,7 +22,8 @@ const char *kLLVMPipeline =
     "function-boundary-type-conversion=identity-layout-map},"
     "canonicalize,buffer-deallocation-pipeline,convert-bufferization-to-memref,"
     "convert-linalg-to-loops,lower-affine,canonicalize,cse,"
-    "convert-scf-to-cf,expand-strided-metadata,lower-affine,"
+    "convert-scf-to-cf,func.func(tailor-expand-shape-to-reinterpret-cast),"
+    "expand-strided-metadata,lower-affine,"
     "finalize-memref-to-llvm,convert-math-to-llvm,convert-math-to-libm,"
     "convert-math-to-funcs,convert-arith-to-llvm,convert-index-to-llvm,"
     "convert-func-to-llvm,convert-cf-to-llvm,convert-arith-to-llvm,"

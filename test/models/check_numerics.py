@@ -1,0 +1,56 @@
+#!/usr/bin/python3
+"""End-to-end numerics: runs every generated test model through Tailor's CPU
+JIT (tailor-run --check) on the PyTorch reference data that generate.py
+--reference wrote, and fails when any output differs from PyTorch by more
+than --atol (absolute, default 1e-4) anywhere.
+
+  check_numerics.py --bin BUILD/bin --models DIR [--atol 1e-4] [--raise]
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--models", required=True)
+    ap.add_argument("--atol", type=float, default=1e-4)
+    ap.add_argument("--raise", dest="do_raise", action="store_true",
+                    help="compile after --tailor-raise")
+    args = ap.parse_args()
+    with open(os.path.join(args.models, "manifest.json")) as f:
+        manifest = json.load(f)
+    failures = 0
+    checked = 0
+    for name, info in sorted(manifest.items()):
+        if "reference" not in info:
+            continue
+        cmd = [os.path.join(args.bin, "tailor-run"), os.path.join(args.models, info["file"]),
+               "--check", os.path.join(args.models, name + ".data"),
+               "--rtol", "0", "--atol", str(args.atol)]
+        if args.do_raise:
+            cmd.append("--raise")
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        errs = [float(x) for x in re.findall(r"max abs ([0-9.e+-]+)", r.stdout)]
+        worst = max(errs) if errs else float("nan")
+        cases = len(info["reference"])
+        checked += 1
+        if r.returncode != 0:
+            failures += 1
+            print(f"FAIL {name}: {cases} case(s)\n{r.stdout}{r.stderr}")
+        else:
+            print(f"ok   {name}: {cases} case(s) ({len(errs)} outputs), "
+                  f"max abs diff vs PyTorch {worst:.3g}")
+    if checked == 0:
+        print("no model has reference data: run generate.py --reference")
+        return 1
+    print(f"{checked - failures} passed, {failures} failed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
