@@ -110,4 +110,40 @@ def TailorExpandShapeToReinterpretCast
   ];
 }
 
+def TailorTileContractions
+    : Pass<"tailor-tile-contractions", "func::FuncOp"> {
+  let summary = "Tile f32 contractions to a register micro-kernel and "
+                "vectorize them";
+  let description = [{
+    The CPU strategy for matrix products, on tensors before bufferization.
+    Every f32 linalg contraction with one M, one N and one K dim (any batch
+    dims; `linalg.matmul` and the batched products the lowering emits as
+    `linalg.generic`) is tiled to `mc` x `nc` x `kc` cache tiles, then to an
+    `mr` x `nr` register tile with K innermost, one K step per iteration. The M and N loops are peeled, so
+    full tiles have static shapes whatever the problem size (dynamic sizes
+    included); a dynamic M remainder runs row by row (1 x `nr` tiles, the
+    decode-step case). Every static tile becomes one `vector.contract`; a
+    dynamic N remainder stays a scalar loop nest. The accumulator tile is hoisted out of the K loop, so it
+    stays in registers: with the defaults, 8 x 32 f32 = 16 zmm accumulators,
+    8 broadcasts and 2 loads per K step (see ../shared/notes/cpu-codegen.md).
+  }];
+  let options = [
+    Option<"mr", "mr", "int64_t", /*default=*/"8",
+           "Rows of the register tile">,
+    Option<"nr", "nr", "int64_t", /*default=*/"32",
+           "Columns of the register tile (a multiple of the vector width)">,
+    Option<"mc", "mc", "int64_t", /*default=*/"128",
+           "Rows of the cache tile (A block: mc x kc)">,
+    Option<"nc", "nc", "int64_t", /*default=*/"128",
+           "Columns of the cache tile (B panel: kc x nc)">,
+    Option<"kc", "kc", "int64_t", /*default=*/"512",
+           "Depth of the cache tile">
+  ];
+  let dependentDialects = [
+    "::mlir::vector::VectorDialect", "::mlir::scf::SCFDialect",
+    "::mlir::affine::AffineDialect", "::mlir::tensor::TensorDialect",
+    "::mlir::linalg::LinalgDialect", "::mlir::arith::ArithDialect"
+  ];
+}
+
 #endif // TAILOR_PASSES_TD

@@ -65,6 +65,9 @@ struct LowerToLinalgPass
                            scf::SCFDialect, cf::ControlFlowDialect>();
     target.addIllegalDialect<TailorDialect>();
     target.addLegalOp<ModuleOp>();
+    // Ops of other dialects (already-lowered code, a host compiler's own
+    // ops) are left alone.
+    target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
     target.addDynamicallyLegalOp<func::FuncOp>([&](func::FuncOp op) {
       return converter.isSignatureLegal(op.getFunctionType()) &&
              converter.isLegal(&op.getBody());

@@ -15,18 +15,28 @@ const char *kLinalgPipeline =
     "func.func(tailor-infer-shapes),tailor-lower-to-linalg,canonicalize,cse,"
     "func.func(linalg-fuse-elementwise-ops),canonicalize,cse";
 
-/// Buffers and loops, then LLVM. Math without an LLVM intrinsic (erf) goes
-/// to libm.
+/// The code-generation strategy on tensors (-O1 and above): contractions
+/// tiled to the register micro-kernel and vectorized.
+const char *kStrategyPipeline =
+    "func.func(tailor-tile-contractions),canonicalize,cse";
+
+/// Buffers and loops, then LLVM. Vector transfers are unrolled to 1-D,
+/// contractions lowered to outer products (broadcast + FMA). Math without an
+/// LLVM intrinsic (erf) goes to libm.
 const char *kLLVMPipeline =
     "one-shot-bufferize{bufferize-function-boundaries "
     "function-boundary-type-conversion=identity-layout-map},"
     "canonicalize,buffer-deallocation-pipeline,convert-bufferization-to-memref,"
-    "convert-linalg-to-loops,lower-affine,canonicalize,cse,"
+    "convert-linalg-to-loops,convert-vector-to-scf{full-unroll=true "
+    "target-rank=1},lower-affine,canonicalize,cse,"
     "convert-scf-to-cf,func.func(tailor-expand-shape-to-reinterpret-cast),"
     "expand-strided-metadata,lower-affine,"
+    "convert-vector-to-llvm{vector-contract-lowering=outerproduct "
+    "vector-transpose-lowering=shuffle1d},"
     "finalize-memref-to-llvm,convert-math-to-llvm,convert-math-to-libm,"
     "convert-math-to-funcs,convert-arith-to-llvm,convert-index-to-llvm,"
     "convert-func-to-llvm,convert-cf-to-llvm,convert-arith-to-llvm,"
+    "convert-ub-to-llvm,"
     "reconcile-unrealized-casts,canonicalize";
 
 class CPUTarget : public Target {
@@ -34,7 +44,6 @@ public:
   StringRef getName() const override { return "cpu"; }
   void buildPipeline(OpPassManager &pm, const TargetOptions &options,
                      CompilePhase phase) const override {
-    (void)options;
     if (phase < CompilePhase::Linalg)
       return;
     // The pipelines name registered passes only: parsing cannot fail.
@@ -42,6 +51,8 @@ public:
       llvm::report_fatal_error("tailor: bad built-in linalg pipeline");
     if (phase < CompilePhase::LLVM)
       return;
+    if (options.optLevel > 0 && failed(parsePassPipeline(kStrategyPipeline, pm)))
+      llvm::report_fatal_error("tailor: bad built-in strategy pipeline");
     if (failed(parsePassPipeline(kLLVMPipeline, pm)))
       llvm::report_fatal_error("tailor: bad built-in LLVM pipeline");
   }
