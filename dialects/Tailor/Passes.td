@@ -146,4 +146,21 @@ def TailorTileContractions
   ];
 }
 
+def TailorOutlineKernels : Pass<"tailor-outline-kernels", "ModuleOp"> {
+  let summary = "Outline linalg ops into shared kernel functions";
+  let description = [{
+    Every linalg op becomes a `func.call` to a private
+    function (`tailor.kernel`) holding just that op; its operands, and the
+    values its body captures, become arguments (small constants are cloned
+    in). Kernels whose bodies are identical are shared, so a decoder's N
+    identical layers compile one set of kernels: later passes and LLVM see
+    about 1/N of the code, in functions small enough for LLVM's optimizer.
+  }];
+  let dependentDialects = ["::mlir::func::FuncDialect"];
+  let statistics = [
+    Statistic<"numKernels", "kernels", "Kernel functions created">,
+    Statistic<"numCalls", "calls", "Linalg ops replaced by calls">
+  ];
+}
+
 #endif // TAILOR_PASSES_TD

@@ -14,10 +14,13 @@
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/Pass/PassManager.h"
+#include "tailor/Target/Weights.h"
+#include "llvm/ExecutionEngine/Orc/Mangling.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "llvm/Support/TargetSelect.h"
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <set>
@@ -79,9 +82,31 @@ JitModel::compile(ModuleOp module, const TargetOptions &options) {
 
   const Target *target = lookupTarget("cpu");
   PassManager pm(module.getContext());
+  // -mlir-timing, -mlir-print-ir-after-all, ... when the tool registered
+  // MLIR's pass-manager options (no-ops otherwise).
+  (void)applyPassManagerCLOptions(pm);
+  (void)applyDefaultTimingPassManagerCLOptions(pm);
   target->buildPipeline(pm, options, CompilePhase::LLVM);
+  using Clock = std::chrono::steady_clock;
+  auto t0 = Clock::now();
   if (failed(pm.run(module)))
     return failure();
+  auto t1 = Clock::now();
+  if (options.optLevel > 0)
+    markGlueCode(module);
+  // Weights stay out of the generated code: copied into buffers the model
+  // owns and bound to the external globals by address.
+  for (const ExternalWeight &w : externalizeLargeGlobals(module)) {
+    size_t size = llvm::alignTo(w.data.size(), w.alignment);
+    std::unique_ptr<char, void (*)(void *)> buffer(
+        static_cast<char *>(std::aligned_alloc(w.alignment, size)), std::free);
+    if (!buffer)
+      return module.emitError("out of memory for the weights (")
+             << w.data.size() << " bytes)";
+    std::memcpy(buffer.get(), w.data.data(), w.data.size());
+    model->weightSymbols.push_back(w.symbol);
+    model->weights.push_back(std::move(buffer));
+  }
 
   static bool initialized = [] {
     llvm::InitializeNativeTarget();
@@ -108,7 +133,24 @@ JitModel::compile(ModuleOp module, const TargetOptions &options) {
   if (!engine)
     return module.emitError("JIT compilation failed: ")
            << llvm::toString(engine.takeError());
+  auto t2 = Clock::now();
   model->engine = std::move(*engine);
+  model->engine->registerSymbols([&](llvm::orc::MangleAndInterner interner) {
+    llvm::orc::SymbolMap map;
+    for (auto [name, buffer] : llvm::zip(model->weightSymbols, model->weights))
+      map[interner(name)] = {llvm::orc::ExecutorAddr::fromPtr(buffer.get()),
+                             llvm::JITSymbolFlags::Exported};
+    return map;
+  });
+  // Generate the machine code now (LLJIT would at the first call).
+  if (auto fnOrErr = model->engine->lookupPacked(model->entry); !fnOrErr)
+    return module.emitError("JIT compilation failed: ")
+           << llvm::toString(fnOrErr.takeError());
+  auto t3 = Clock::now();
+  auto ms = [](auto a, auto b) {
+    return std::chrono::duration<double, std::milli>(b - a).count();
+  };
+  model->timings = {ms(t0, t1), ms(t1, t2), ms(t2, t3)};
   return model;
 }
 

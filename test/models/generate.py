@@ -258,6 +258,15 @@ def variants():
     return out
 
 
+def large_variants():
+    """Benchmark models: exported only when named with --only (bench/)."""
+    # The issue's ~100M LLaMA-style model: d_model 768, 12 layers, 12 heads
+    # with 4 KV heads, SwiGLU 2048, vocab 32000.
+    bench = Config(vocab=32000, d_model=768, layers=12, heads=12, kv_heads=4,
+                   ffn=2048, max_pos=512)
+    return {"llama-100m-kvcache-opset17": ("llama", bench, 17, True)}
+
+
 def export(name, family, c, opset, kv_cache, out_dir):
     torch.manual_seed(0)
     model = GPT2(c, kv_cache=kv_cache) if family == "gpt2" else Llama(c, kv_cache=kv_cache)
@@ -350,11 +359,12 @@ def main():
                     help="also write PyTorch reference outputs (<name>.data/: prefill and, "
                          "for KV-cache models, STEPS greedy decode steps)")
     args = ap.parse_args()
-    all_variants = variants()
+    default_variants = variants()
+    all_variants = {**default_variants, **large_variants()}
     if args.list:
         print("\n".join(all_variants))
         return 0
-    names = args.only or list(all_variants)
+    names = args.only or list(default_variants)
     unknown = [n for n in names if n not in all_variants]
     if unknown:
         print(f"generate.py: unknown variant(s) {unknown}; see --list", file=sys.stderr)

@@ -253,6 +253,8 @@ static bool readNumbered(StringRef dir, StringRef prefix,
 int main(int argc, char **argv) {
   llvm::InitLLVM y(argc, argv);
   cl::HideUnrelatedOptions(category);
+  registerPassManagerCLOptions();
+  registerDefaultTimingManagerCLOptions();
   cl::ParseCommandLineOptions(
       argc, argv,
       "tailor-run: compile a model for this CPU (in memory) and run it\n");
@@ -287,7 +289,12 @@ int main(int argc, char **argv) {
   double compileMs = std::chrono::duration<double, std::milli>(
                          std::chrono::steady_clock::now() - start)
                          .count();
-  llvm::outs() << "compiled in " << llvm::format("%.1f", compileMs) << " ms\n";
+  const JitModel::Timings &t = (*model)->compileTimings();
+  llvm::outs() << "compiled in " << llvm::format("%.1f", compileMs)
+               << " ms (MLIR passes " << llvm::format("%.1f", t.passes)
+               << ", LLVM IR " << llvm::format("%.1f", t.llvmIR)
+               << ", machine code " << llvm::format("%.1f", t.machineCode)
+               << ")\n";
 
   if (!checkDir.empty()) {
     bool allOk = true;

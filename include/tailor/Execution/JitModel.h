@@ -30,6 +30,14 @@ public:
   static FailureOr<std::unique_ptr<JitModel>>
   compile(ModuleOp module, const TargetOptions &options = {});
 
+  /// Where compile time went, in milliseconds.
+  struct Timings {
+    double passes = 0;      ///< MLIR pipeline down to the LLVM dialect
+    double llvmIR = 0;      ///< translation to LLVM IR and LLVM's -O passes
+    double machineCode = 0; ///< instruction selection and linking
+  };
+  const Timings &compileTimings() const { return timings; }
+
   const std::vector<TensorSpec> &inputs() const { return inputSpecs; }
   const std::vector<TensorSpec> &outputs() const { return outputSpecs; }
 
@@ -43,6 +51,10 @@ private:
   std::unique_ptr<ExecutionEngine> engine;
   std::string entry;
   std::vector<TensorSpec> inputSpecs, outputSpecs;
+  Timings timings;
+  /// The weights, bound to the code's external constant globals.
+  std::vector<std::string> weightSymbols;
+  std::vector<std::unique_ptr<char, void (*)(void *)>> weights;
 };
 
 } // namespace tailor

@@ -15,10 +15,12 @@ const char *kLinalgPipeline =
     "func.func(tailor-infer-shapes),tailor-lower-to-linalg,canonicalize,cse,"
     "func.func(linalg-fuse-elementwise-ops),canonicalize,cse";
 
-/// The code-generation strategy on tensors (-O1 and above): contractions
-/// tiled to the register micro-kernel and vectorized.
+/// The code-generation strategy on tensors (-O1 and above): linalg ops
+/// outlined into shared kernel functions (one set for N identical layers),
+/// contractions tiled to the register micro-kernel and vectorized.
 const char *kStrategyPipeline =
-    "func.func(tailor-tile-contractions),canonicalize,cse";
+    "tailor-outline-kernels,func.func(tailor-tile-contractions),"
+    "canonicalize,cse";
 
 /// Buffers and loops, then LLVM. Vector transfers are unrolled to 1-D,
 /// contractions lowered to outer products (broadcast + FMA). Math without an
@@ -26,7 +28,8 @@ const char *kStrategyPipeline =
 const char *kLLVMPipeline =
     "one-shot-bufferize{bufferize-function-boundaries "
     "function-boundary-type-conversion=identity-layout-map},"
-    "canonicalize,buffer-deallocation-pipeline,convert-bufferization-to-memref,"
+    "drop-equivalent-buffer-results,canonicalize,buffer-deallocation-pipeline,"
+    "convert-bufferization-to-memref,"
     "convert-linalg-to-loops,convert-vector-to-scf{full-unroll=true "
     "target-rank=1},lower-affine,canonicalize,cse,"
     "convert-scf-to-cf,func.func(tailor-expand-shape-to-reinterpret-cast),"
