@@ -42,9 +42,25 @@ def main():
         if r.returncode != 0:
             failures += 1
             print(f"FAIL {name}: {cases} case(s)\n{r.stdout}{r.stderr}")
-        else:
-            print(f"ok   {name}: {cases} case(s) ({len(errs)} outputs), "
-                  f"max abs diff vs PyTorch {worst:.3g}")
+            continue
+        print(f"ok   {name}: {cases} case(s) ({len(errs)} outputs), "
+              f"max abs diff vs PyTorch {worst:.3g}")
+        greedy = os.path.join(args.models, name + ".data", "greedy.json")
+        if os.path.exists(greedy):
+            with open(greedy) as f:
+                want = json.load(f)
+            cmd = [os.path.join(args.bin, "tailor-run"), os.path.join(args.models, info["file"]),
+                   "--generate", str(len(want["tokens"])),
+                   "--prompt", ",".join(map(str, want["prompt"]))]
+            r = subprocess.run(cmd, capture_output=True, text=True)
+            m = re.search(r"^generated:(.*)$", r.stdout, re.M)
+            got = [int(t) for t in m.group(1).split()] if m else None
+            if r.returncode != 0 or got != want["tokens"]:
+                failures += 1
+                print(f"FAIL {name}: greedy generation {got} != PyTorch {want['tokens']}\n"
+                      f"{r.stderr}")
+            else:
+                print(f"ok   {name}: {len(got)} greedy tokens with the KV cache = PyTorch's")
     if checked == 0:
         print("no model has reference data: run generate.py --reference")
         return 1

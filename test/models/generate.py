@@ -341,6 +341,22 @@ def write_reference(name, model, c, kv_cache, out_dir, steps):
                           [ids, *past], list(outs)))
             ids = outs[0][:, -1:, :].argmax(-1)
             past = list(outs[1:])
+    if kv_cache:
+        # Greedy generation for one sequence, for tailor-run --generate.
+        prompt = cases[0][1][0][0].tolist()
+        seq = torch.tensor([prompt])
+        with torch.no_grad():
+            past = [torch.zeros(1, c.kv_heads, 0, c.head_dim) for _ in range(2 * c.layers)]
+            tokens = []
+            for _ in range(steps):
+                outs = model(seq, *past)
+                nxt = int(outs[0][0, -1].argmax())
+                tokens.append(nxt)
+                seq = torch.tensor([[nxt]])
+                past = list(outs[1:])
+        os.makedirs(root, exist_ok=True)
+        with open(os.path.join(root, "greedy.json"), "w") as f:
+            json.dump({"prompt": prompt, "tokens": tokens}, f)
     for case, inputs, outputs in cases:
         folder = os.path.join(root, case)
         os.makedirs(folder, exist_ok=True)

@@ -22,11 +22,13 @@
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/Path.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <random>
 
 using namespace mlir;
@@ -67,6 +69,20 @@ static cl::opt<int64_t>
     dynamicSize("dynamic-size", cl::init(1),
                 cl::desc("Size used for dynamic dims of random inputs"),
                 cl::cat(category));
+
+static cl::opt<unsigned> generate(
+    "generate", cl::init(0),
+    cl::desc("Causal LM: greedy-decode N tokens after the prompt, feeding "
+             "the present_* outputs back as past_* inputs (KV cache); "
+             "prints prefill latency and decode tokens/s"),
+    cl::value_desc("N"), cl::cat(category));
+static cl::opt<std::string>
+    prompt("prompt", cl::desc("Prompt token ids for --generate, comma-separated"),
+           cl::value_desc("ids"), cl::cat(category));
+static cl::opt<unsigned> promptLength(
+    "prompt-length", cl::init(8),
+    cl::desc("Length of a random (seeded) prompt when --prompt is not given"),
+    cl::cat(category));
 
 static OwningOpRef<ModuleOp> load(MLIRContext &context) {
   if (StringRef(modelPath).ends_with(".onnx"))
@@ -250,6 +266,111 @@ static bool readNumbered(StringRef dir, StringRef prefix,
   }
 }
 
+/// --generate: prefill with the prompt and an empty cache, then greedy
+/// decoding one token at a time. The model's first input is the token ids
+/// (int64 [batch, sequence]); every other input is a past_* cache tensor
+/// whose dynamic dims are batch (1) and past length (0 at first); output 0
+/// is the logits [batch, sequence, vocab], outputs 1.. are the presents, in
+/// the order of the past inputs.
+static int runGenerate(JitModel &model) {
+  const auto &ins = model.inputs();
+  const auto &outs = model.outputs();
+  if (ins.empty() || ins[0].dtype != 7 /*int64*/ || ins[0].shape.size() != 2 ||
+      outs.empty() || outs[0].shape.size() != 3 || ins.size() < 2 ||
+      outs.size() != ins.size()) {
+    llvm::errs() << "tailor-run: --generate needs a causal LM: input 0 int64 "
+                    "token ids [batch, sequence], then past_* inputs matching "
+                    "present_* outputs 1..N, output 0 logits [batch, "
+                    "sequence, vocab]\n";
+    return 1;
+  }
+  std::vector<int64_t> ids;
+  if (!prompt.empty()) {
+    for (StringRef tok : llvm::split(StringRef(prompt), ',')) {
+      int64_t v;
+      if (tok.trim().getAsInteger(10, v)) {
+        llvm::errs() << "tailor-run: bad token id '" << tok << "' in --prompt\n";
+        return 1;
+      }
+      ids.push_back(v);
+    }
+  } else {
+    std::mt19937 rng(0);
+    int64_t vocab = outs[0].shape[2] > 0 ? outs[0].shape[2] : 256;
+    for (unsigned i = 0; i < promptLength; ++i)
+      ids.push_back(std::uniform_int_distribution<int64_t>(0, vocab - 1)(rng));
+  }
+  if (ids.empty()) {
+    llvm::errs() << "tailor-run: the prompt is empty\n";
+    return 1;
+  }
+  auto tokens = [](ArrayRef<int64_t> v) {
+    HostTensor t;
+    t.name = "input_ids";
+    t.dtype = 7;
+    t.shape = {1, (int64_t)v.size()};
+    t.data.resize(v.size() * sizeof(int64_t));
+    std::memcpy(t.data.data(), v.data(), t.data.size());
+    return t;
+  };
+  std::vector<HostTensor> inputs{tokens(ids)};
+  for (size_t i = 1; i < ins.size(); ++i) {
+    HostTensor t;
+    t.name = ins[i].name;
+    t.dtype = ins[i].dtype;
+    // Dynamic dims: batch 1, everything else (the past length) 0.
+    for (auto [d, size] : llvm::enumerate(ins[i].shape))
+      t.shape.push_back(size >= 0 ? size : (d == 0 ? 1 : 0));
+    inputs.push_back(std::move(t));
+  }
+  std::vector<HostTensor> outputs;
+  std::vector<int64_t> generated;
+  double prefillMs = 0, decodeMs = 0;
+  for (unsigned step = 0; step <= generate; ++step) {
+    auto t0 = std::chrono::steady_clock::now();
+    if (llvm::Error err = model.run(inputs, outputs)) {
+      llvm::errs() << "tailor-run: " << llvm::toString(std::move(err)) << "\n";
+      return 1;
+    }
+    double ms = std::chrono::duration<double, std::milli>(
+                    std::chrono::steady_clock::now() - t0)
+                    .count();
+    (step == 0 ? prefillMs : decodeMs) += ms;
+    const HostTensor &logits = outputs[0];
+    if (logits.dtype != 1 || logits.shape.size() != 3) {
+      llvm::errs() << "tailor-run: logits are not float32 [batch, sequence, "
+                      "vocab]\n";
+      return 1;
+    }
+    int64_t vocab = logits.shape[2], last = logits.shape[1] - 1;
+    const float *row =
+        reinterpret_cast<const float *>(logits.data.data()) + last * vocab;
+    int64_t next = std::max_element(row, row + vocab) - row;
+    if (step == generate)
+      break;
+    generated.push_back(next);
+    inputs[0] = tokens({next});
+    for (size_t i = 1; i < ins.size(); ++i) {
+      std::string name = inputs[i].name;
+      inputs[i] = std::move(outputs[i]);
+      inputs[i].name = name;
+    }
+  }
+  llvm::outs() << "prompt: " << ids.size() << " tokens\n";
+  llvm::outs() << "generated:";
+  for (int64_t t : generated)
+    llvm::outs() << " " << t;
+  llvm::outs() << "\n";
+  llvm::outs() << "prefill: " << llvm::format("%.3f", prefillMs) << " ms ("
+               << llvm::format("%.1f", ids.size() * 1000.0 / prefillMs)
+               << " tokens/s)\n";
+  if (generate)
+    llvm::outs() << "decode: " << llvm::format("%.3f", decodeMs / generate)
+                 << " ms/token (" << llvm::format("%.1f", generate * 1000.0 / decodeMs)
+                 << " tokens/s) over " << generate << " tokens\n";
+  return 0;
+}
+
 int main(int argc, char **argv) {
   llvm::InitLLVM y(argc, argv);
   cl::HideUnrelatedOptions(category);
@@ -295,6 +416,9 @@ int main(int argc, char **argv) {
                << ", LLVM IR " << llvm::format("%.1f", t.llvmIR)
                << ", machine code " << llvm::format("%.1f", t.machineCode)
                << ")\n";
+
+  if (generate.getNumOccurrences())
+    return runGenerate(**model);
 
   if (!checkDir.empty()) {
     bool allOk = true;
