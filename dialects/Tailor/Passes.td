@@ -121,8 +121,9 @@ def TailorTileContractions
     `linalg.generic`) is tiled to `mc` x `nc` x `kc` cache tiles, then to an
     `mr` x `nr` register tile with K innermost, one K step per iteration. The M and N loops are peeled, so
     full tiles have static shapes whatever the problem size (dynamic sizes
-    included); a dynamic M remainder runs row by row (1 x `nr` tiles, the
-    decode-step case). Every static tile becomes one `vector.contract`; a
+    included); a dynamic M remainder (the decode step's single row) runs row
+    by row as a matrix-vector product with K outside N, so the weights are
+    read row-contiguously, `kr` rows at a time. Every static tile becomes one `vector.contract`; a
     dynamic N remainder stays a scalar loop nest. The accumulator tile is hoisted out of the K loop, so it
     stays in registers: with the defaults, 8 x 32 f32 = 16 zmm accumulators,
     8 broadcasts and 2 loads per K step (see ../shared/notes/cpu-codegen.md).
@@ -132,6 +133,8 @@ def TailorTileContractions
            "Rows of the register tile">,
     Option<"nr", "nr", "int64_t", /*default=*/"32",
            "Columns of the register tile (a multiple of the vector width)">,
+    Option<"kr", "kr", "int64_t", /*default=*/"8",
+           "Weight rows read at once by the single-row (decode) kernel">,
     Option<"mc", "mc", "int64_t", /*default=*/"128",
            "Rows of the cache tile (A block: mc x kc)">,
     Option<"nc", "nc", "int64_t", /*default=*/"128",

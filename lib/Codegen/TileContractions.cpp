@@ -38,6 +38,8 @@ using namespace mlir;
 namespace {
 constexpr StringLiteral kMicroKernel = "tailor.micro_kernel";
 constexpr StringLiteral kRowBlock = "tailor.row_block";
+constexpr StringLiteral kMatVec = "tailor.matvec";
+constexpr StringLiteral kMatMat = "tailor.matmat";
 
 /// The loop dims of a contraction this strategy handles, or failure.
 struct Dims {
@@ -49,15 +51,20 @@ FailureOr<Dims> contractionDims(linalg::LinalgOp op) {
       !op.hasPureTensorSemantics())
     return failure();
   auto dims = linalg::inferContractionDims(op);
-  if (failed(dims) || dims->m.size() != 1 || dims->n.size() != 1 ||
+  if (failed(dims) || dims->m.empty() || dims->n.empty() ||
       dims->k.size() != 1)
     return failure();
   if (!llvm::all_of(op->getOperandTypes(), [](Type t) {
         return cast<ShapedType>(t).getElementType().isF32();
       }))
     return failure();
-  return Dims{SmallVector<unsigned>(dims->batch.begin(), dims->batch.end()),
-              dims->m.front(), dims->n.front(), dims->k.front()};
+  // Several M (or N) dims, e.g. [batch, sequence] rows once reshapes were
+  // folded into the product: the innermost one is the register tile's M,
+  // the outer ones are iterated one at a time like batch dims.
+  SmallVector<unsigned> batch(dims->batch.begin(), dims->batch.end());
+  batch.append(dims->m.begin(), dims->m.end() - 1);
+  batch.append(dims->n.begin(), dims->n.end() - 1);
+  return Dims{batch, dims->m.back(), dims->n.back(), dims->k.front()};
 }
 
 struct TileContractionsPass
@@ -65,11 +72,20 @@ struct TileContractionsPass
   using TailorTileContractionsBase::TailorTileContractionsBase;
 
   void runOnOperation() override {
-    func::FuncOp func = getOperation();
     IRRewriter rewriter(&getContext());
+    // 0. Fewer rows than MR (a decode step) take a matrix-vector path: a
+    //    dynamic row count is tested at run time.
+    if (failed(forEachMarked(rewriter, StringRef(), [&](linalg::LinalgOp op) {
+          return versionOnRows(rewriter, op);
+        })))
+      return signalPassFailure();
+    if (failed(forEachMarked(rewriter, kMatVec, [&](linalg::LinalgOp op) {
+          return tileMatVec(rewriter, op);
+        })))
+      return signalPassFailure();
     // 1. Cache tiles, then row blocks of MR rows (peeled: a full block has
     //    MR static rows, the remainder of a dynamic M runs row by row).
-    if (failed(forEachMarked(rewriter, StringRef(), [&](linalg::LinalgOp op) {
+    if (failed(forEachMarked(rewriter, kMatMat, [&](linalg::LinalgOp op) {
           return tileCacheAndRows(rewriter, op);
         })))
       return signalPassFailure();
@@ -94,7 +110,11 @@ struct TileContractionsPass
     SmallVector<linalg::LinalgOp> ops;
     getOperation().walk([&](linalg::LinalgOp op) {
       if (succeeded(contractionDims(op)) &&
-          (marker.empty() ? !op->hasAttr(kRowBlock) && !op->hasAttr(kMicroKernel)
+          (marker.empty() ? llvm::none_of(op->getAttrs(),
+                                          [](NamedAttribute a) {
+                                            return a.getName().strref()
+                                                .starts_with("tailor.");
+                                          })
                           : op->hasAttr(marker)))
         ops.push_back(op);
     });
@@ -122,10 +142,11 @@ struct TileContractionsPass
   }
 
   /// Tiles `op`'s loops: batch dims by 1, M/N/K by the given sizes (0: not
-  /// tiled), loops ordered batch, M, N, K.
+  /// tiled), loops ordered batch, M, N, K (batch, M, K, N with `kBeforeN`).
   FailureOr<scf::SCFTilingResult> tile(IRRewriter &rewriter,
                                        linalg::LinalgOp op, int64_t m,
-                                       int64_t n, int64_t k) {
+                                       int64_t n, int64_t k,
+                                       bool kBeforeN = false) {
     Dims d = *contractionDims(op);
     SmallVector<OpFoldResult> sizes(op.getNumLoops(),
                                     rewriter.getIndexAttr(1));
@@ -135,7 +156,10 @@ struct TileContractionsPass
     // tileUsingSCF's interchange lists, for each generated loop (tiled
     // dims only), the position among the tiled dims it iterates.
     SmallVector<int64_t> order(d.batch.begin(), d.batch.end());
-    for (auto [dim, size] : {std::pair{d.m, m}, {d.n, n}, {d.k, k}})
+    std::pair<unsigned, int64_t> loops[] = {{d.m, m}, {d.n, n}, {d.k, k}};
+    if (kBeforeN)
+      std::swap(loops[1], loops[2]);
+    for (auto [dim, size] : loops)
       if (size)
         order.push_back(dim);
     SmallVector<int64_t> sorted(order);
@@ -191,15 +215,72 @@ struct TileContractionsPass
     return success();
   }
 
+  /// Marks `op` for the matrix-vector path (fewer than MR rows) or the
+  /// matrix-matrix path; with a dynamic row count, both versions are
+  /// emitted under an scf.if on it.
+  LogicalResult versionOnRows(IRRewriter &rewriter, linalg::LinalgOp op) {
+    Dims d = *contractionDims(op);
+    UnitAttr unit = rewriter.getUnitAttr();
+    int64_t rows = op.getStaticLoopRanges()[d.m];
+    if (!ShapedType::isDynamic(rows)) {
+      op->setAttr(rows < mr ? kMatVec : kMatMat, unit);
+      return success();
+    }
+    // The row count: the init operand's dim that iterates M.
+    OpOperand *init = op.getDpsInitOperand(0);
+    AffineMap map = op.getMatchingIndexingMap(init);
+    std::optional<unsigned> pos =
+        map.getResultPosition(rewriter.getAffineDimExpr(d.m));
+    if (!pos)
+      return op.emitOpError("has no result dim for its rows");
+    Location loc = op.getLoc();
+    rewriter.setInsertionPoint(op);
+    Value count = tensor::DimOp::create(rewriter, loc, init->get(), *pos);
+    Value few = arith::CmpIOp::create(
+        rewriter, loc, arith::CmpIPredicate::slt, count,
+        arith::ConstantIndexOp::create(rewriter, loc, mr));
+    auto ifOp = scf::IfOp::create(rewriter, loc, op->getResultTypes(), few,
+                                  /*withElseRegion=*/true);
+    for (auto [block, marker] :
+         {std::pair{ifOp.thenBlock(), kMatVec}, {ifOp.elseBlock(), kMatMat}}) {
+      rewriter.setInsertionPointToStart(block);
+      Operation *copy = rewriter.clone(*op);
+      copy->setAttr(marker, unit);
+      scf::YieldOp::create(rewriter, loc, copy->getResults());
+    }
+    rewriter.replaceOp(op, ifOp.getResults());
+    return success();
+  }
+
+  /// The matrix-vector product of a decode step: one row at a time, bound
+  /// by reading the weights. K is outside N so that the weights stream row
+  /// by row (KR rows at once), never down a column; K and N are peeled.
+  LogicalResult tileMatVec(IRRewriter &rewriter, linalg::LinalgOp op) {
+    auto tiled = tile(rewriter, op, 1, nr, kr, /*kBeforeN=*/true);
+    if (failed(tiled))
+      return failure();
+    UnitAttr unit = rewriter.getUnitAttr();
+    tiled->tiledOps.back()->setAttr(kMicroKernel, unit);
+    // Loops: [batch...] M K N.
+    size_t numLoops = tiled->loops.size();
+    peelAndMark(rewriter, tiled->loops[numLoops - 1], kMicroKernel,
+                kMicroKernel, unit, unit);
+    peelAndMark(rewriter, tiled->loops[numLoops - 2], kMicroKernel,
+                kMicroKernel, unit, unit);
+    return success();
+  }
+
   LogicalResult tileRegisters(IRRewriter &rewriter, linalg::LinalgOp op) {
     Dims d = *contractionDims(op);
-    // A row block with a dynamic row count (< MR) runs one row at a time.
+    UnitAttr unit = rewriter.getUnitAttr();
     int64_t rows = op.getStaticLoopRanges()[d.m];
+    // A full block, a static remainder, or (dynamic, fewer than MR) the
+    // last rows one at a time: [rows x NR] tiles, K innermost one step at
+    // a time, the accumulators in registers.
     auto tiled =
         tile(rewriter, op, ShapedType::isDynamic(rows) ? 1 : rows, nr, 1);
     if (failed(tiled))
       return failure();
-    UnitAttr unit = rewriter.getUnitAttr();
     tiled->tiledOps.back()->setAttr(kMicroKernel, unit);
     // Loops: [batch...] M N K; peel N.
     size_t numLoops = tiled->loops.size();

@@ -16,9 +16,15 @@ func.func @static_odd_n(%a: tensor<16x8xf32>, %b: tensor<8x40xf32>, %c: tensor<1
 
 // -----
 
-// Dynamic M (rows = batch x sequence): full 8-row tiles, then the
-// remaining rows one at a time with a static 1 x 32 kernel (a decode step).
+// Dynamic M (rows = batch x sequence): versioned on the row count. Fewer
+// than 8 rows (a decode step): a matrix-vector kernel reading 8 weight rows
+// per step, K outside N. Otherwise full 8-row tiles, then the remaining rows
+// one at a time with a static 1 x 32 kernel.
 // CHECK-LABEL: func.func @dynamic_rows
+// CHECK: %[[FEW:.*]] = arith.cmpi slt, %{{.*}}, %c8
+// CHECK: scf.if %[[FEW]]
+// CHECK: vector.contract {{.*}} : vector<1x8xf32>, vector<8x32xf32> into vector<1x32xf32>
+// CHECK: } else {
 // CHECK: vector.contract {{.*}} into vector<8x32xf32>
 // CHECK: vector.contract {{.*}} : vector<1x1xf32>, vector<1x32xf32> into vector<1x32xf32>
 // CHECK-NOT: linalg.matmul

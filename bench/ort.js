@@ -1,0 +1,71 @@
+// ONNX Runtime CPU side of bench/run. Prints one JSON object.
+//   node ort.js matmul MODEL THREADS RUNS
+//   node ort.js generate MODEL THREADS PROMPT_LEN NEW_TOKENS
+const ort = require('onnxruntime-node');
+
+function now() { return Number(process.hrtime.bigint()) / 1e6; }
+
+async function session(model, threads) {
+  const t0 = now();
+  const s = await ort.InferenceSession.create(model, {
+    intraOpNumThreads: threads, interOpNumThreads: 1,
+    executionMode: 'sequential', graphOptimizationLevel: 'all'});
+  return [s, now() - t0];
+}
+
+async function matmul(model, threads, runs) {
+  const [s, loadMs] = await session(model, threads);
+  const dims = [1024, 1024];
+  const a = new Float32Array(dims[0] * dims[1]).map((_, i) => (i % 7) * 0.1);
+  const feeds = {A: new ort.Tensor('float32', a, dims)};
+  for (let i = 0; i < 3; i++) await s.run(feeds);
+  const t0 = now();
+  for (let i = 0; i < runs; i++) await s.run(feeds);
+  return {ms: (now() - t0) / runs, load_ms: loadMs};
+}
+
+async function generate(model, threads, promptLen, newTokens) {
+  const [s, loadMs] = await session(model, threads);
+  const pasts = s.inputNames.slice(1);
+  // Shapes of the past inputs: [batch, kv_heads, past, head_dim].
+  const meta = s.inputMetadata || [];
+  const feeds = {};
+  let ids = [];
+  for (let i = 0; i < promptLen; i++) ids.push(BigInt((i * 7919) % 32000));
+  const idsTensor = (v) => new ort.Tensor('int64', BigInt64Array.from(v), [1, v.length]);
+  feeds[s.inputNames[0]] = idsTensor(ids);
+  for (const [i, name] of pasts.entries()) {
+    const m = meta[i + 1];
+    const shape = (m && m.shape) ? m.shape.map((d, j) => typeof d === 'number' ? d : (j === 0 ? 1 : 0)) : null;
+    if (!shape) throw new Error('no shape metadata for ' + name);
+    feeds[name] = new ort.Tensor('float32', new Float32Array(0), shape);
+  }
+  let t0 = now();
+  let out = await s.run(feeds);
+  const prefillMs = now() - t0;
+  const generated = [];
+  t0 = now();
+  for (let step = 0; step < newTokens; step++) {
+    const logits = out[s.outputNames[0]];
+    const vocab = logits.dims[2], last = logits.dims[1] - 1;
+    let best = 0, bestV = -Infinity;
+    for (let v = 0; v < vocab; v++) {
+      const x = logits.data[last * vocab + v];
+      if (x > bestV) { bestV = x; best = v; }
+    }
+    generated.push(best);
+    feeds[s.inputNames[0]] = idsTensor([BigInt(best)]);
+    for (const [i, name] of pasts.entries()) feeds[name] = out[s.outputNames[i + 1]];
+    out = await s.run(feeds);
+  }
+  const decodeMs = (now() - t0) / newTokens;
+  return {prefill_ms: prefillMs, decode_ms: decodeMs, load_ms: loadMs, generated};
+}
+
+(async () => {
+  const [mode, model, threads, a, b] = process.argv.slice(2);
+  const r = mode === 'matmul'
+      ? await matmul(model, +threads, +a)
+      : await generate(model, +threads, +a, +b);
+  console.log(JSON.stringify(r));
+})().catch((e) => { console.error(e.message); process.exit(1); });
