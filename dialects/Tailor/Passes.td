@@ -166,4 +166,21 @@ def TailorOutlineKernels : Pass<"tailor-outline-kernels", "ModuleOp"> {
   ];
 }
 
+def TailorFuseElementwise : Pass<"tailor-fuse-elementwise", "func::FuncOp"> {
+  let summary = "Fuse elementwise linalg ops, but not into contractions";
+  let description = [{
+    Upstream's elementwise fusion and reshape propagation, with one
+    difference: an elementwise producer is never fused into a consumer that
+    is a contraction (a matrix product), which would stop being one and
+    lose the register-tiled micro-kernel of `tailor-tile-contractions`
+    (e.g. rotary's add fused into Q.K^T, softmax's division into P.V).
+    Powers with a constant exponent (RMSNorm's `x^2`) become
+    multiplications or square roots instead of a libm `pow` per element.
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect",
+                           "::mlir::math::MathDialect",
+                           "::mlir::tensor::TensorDialect",
+                           "::mlir::affine::AffineDialect"];
+}
+
 #endif // TAILOR_PASSES_TD

@@ -13,7 +13,7 @@ namespace {
 /// ranked types), tailor ops to linalg on tensors, fused.
 const char *kLinalgPipeline =
     "func.func(tailor-infer-shapes),tailor-lower-to-linalg,canonicalize,cse,"
-    "func.func(linalg-fuse-elementwise-ops),canonicalize,cse";
+    "func.func(tailor-fuse-elementwise),canonicalize,cse";
 
 /// The code-generation strategy on tensors (-O1 and above): linalg ops
 /// outlined into shared kernel functions (one set for N identical layers),

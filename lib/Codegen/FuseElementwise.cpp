@@ -1,0 +1,62 @@
+//===- FuseElementwise.cpp - Elementwise fusion that keeps contractions ---===//
+//
+// Upstream's linalg-fuse-elementwise-ops fuses an elementwise producer into
+// any consumer, a matrix product included: `(q + r) . k` or
+// `(e / s) . v` are then no longer contractions, and the contraction
+// strategy (tailor-tile-contractions) cannot tile them into its micro-kernel
+// - they run as scalar loop nests. This pass applies the same fusion and
+// reshape-propagation patterns, except into a consumer that is a
+// contraction: the producer then stays a separate elementwise kernel.
+// Powers with a constant exponent become multiplications or square roots.
+
+#include "mlir/Dialect/Affine/IR/AffineOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Linalg/Transforms/Transforms.h"
+#include "mlir/Dialect/Math/Transforms/Passes.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+#include "tailor/Transforms/Passes.h"
+
+namespace mlir::tailor {
+#define GEN_PASS_DEF_TAILORFUSEELEMENTWISE
+#include "dialects/Tailor/Passes.h.inc"
+} // namespace mlir::tailor
+
+using namespace mlir;
+
+namespace {
+bool intoContraction(OpOperand *fused) {
+  auto consumer = dyn_cast<linalg::LinalgOp>(fused->getOwner());
+  return consumer && linalg::isaContractionOpInterface(consumer);
+}
+
+struct FuseElementwisePass
+    : mlir::tailor::impl::TailorFuseElementwiseBase<FuseElementwisePass> {
+  void runOnOperation() override {
+    MLIRContext *ctx = &getContext();
+    RewritePatternSet patterns(ctx);
+    linalg::ControlFusionFn control = [](OpOperand *fused) {
+      Operation *producer = fused->get().getDefiningOp();
+      // As upstream's default: only fuse a producer with a single user...
+      if (!producer || !producer->hasOneUse())
+        return false;
+      // ...and never into a contraction.
+      return !intoContraction(fused);
+    };
+    linalg::populateElementwiseOpsFusionPatterns(patterns, control);
+    linalg::populateFoldReshapeOpsByExpansionPatterns(patterns, control);
+    linalg::populateEraseUnusedOperandsAndResultsPatterns(patterns);
+    // Constant exponents folded in by the fusion: x^2 -> x*x, x^0.5 ->
+    // sqrt(x), ... instead of a libm pow per element.
+    populateMathAlgebraicSimplificationPatterns(patterns);
+    affine::AffineApplyOp::getCanonicalizationPatterns(patterns, ctx);
+    linalg::GenericOp::getCanonicalizationPatterns(patterns, ctx);
+    tensor::ExpandShapeOp::getCanonicalizationPatterns(patterns, ctx);
+    tensor::CollapseShapeOp::getCanonicalizationPatterns(patterns, ctx);
+    ctx->getLoadedDialect<linalg::LinalgDialect>()->getCanonicalizationPatterns(
+        patterns);
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+      return signalPassFailure();
+  }
+};
+} // namespace
