@@ -228,13 +228,18 @@ llvm::Error JitModel::run(const std::vector<HostTensor> &inputs,
     int64_t size = dtypeSize(spec.dtype), n = out.numElements();
     out.data.resize(n * size);
     const char *base = aligned + offset * size;
-    std::vector<int64_t> index(rank, 0);
-    for (int64_t e = 0; e < n; ++e) {
+    // Copy whole rows: the innermost dim when it is contiguous (always, for
+    // the identity layouts the CPU pipeline returns), else one element at
+    // a time.
+    int64_t inner = rank && strides[rank - 1] == 1 ? out.shape[rank - 1] : 1;
+    size_t outer = inner == 1 ? rank : rank - 1;
+    std::vector<int64_t> index(outer, 0);
+    for (int64_t e = 0; n > 0 && e < n; e += inner) {
       int64_t at = 0;
-      for (size_t i = 0; i < rank; ++i)
+      for (size_t i = 0; i < outer; ++i)
         at += index[i] * strides[i];
-      memcpy(out.data.data() + e * size, base + at * size, size);
-      for (size_t i = rank; i-- > 0;) {
+      memcpy(out.data.data() + e * size, base + at * size, inner * size);
+      for (size_t i = outer; i-- > 0;) {
         if (++index[i] < out.shape[i])
           break;
         index[i] = 0;
