@@ -12,8 +12,7 @@ Measures, each with both engines in the same minutes:
   - compile time of that model (Tailor's JIT; ONNX Runtime's session load).
 Prints every figure and the ratios; --write-docs PATH writes the table.
 
-Tailor runs one thread today (no OpenMP yet): its 2-thread column repeats
-the 1-thread figure and says so.
+Both engines run each thread count (Tailor: tailor-run --num-threads N, OpenMP).
 """
 import argparse
 import json
@@ -78,16 +77,14 @@ def main():
     # MatMul 1024^3.
     mm = os.path.join(work, "matmul1024.onnx")
     matmul_model(mm)
-    out = sh([run, mm, "--bench", "30"])
-    t_ms = float(re.search(r"latency: ([\d.]+) ms", out).group(1))
     flops = 2 * 1024 ** 3
     for th in args.threads:
+        out = sh([run, mm, "--bench", "30", "--num-threads", str(th)])
+        t_ms = float(re.search(r"latency: ([\d.]+) ms", out).group(1))
         o = json.loads(sh(["node", os.path.join(bench_dir, "ort.js"), "matmul", mm, str(th), "30"]))
         peak = ceil[th][0]
         t_gf, o_gf = flops / t_ms / 1e6, flops / o["ms"] / 1e6
-        note = f"peak {peak:.0f} GFLOPS; Tailor {100 * t_gf / peak:.0f}% of peak"
-        if th > 1:
-            note += " (Tailor: 1 thread)"
+        note = f"peak {peak:.0f} GFLOPS: Tailor {100 * t_gf / peak:.0f}%, ORT {100 * o_gf / peak:.0f}%"
         rows.append(("MatMul 1024^3 fp32 (GFLOPS)", th, t_gf, o_gf, t_gf / o_gf, note))
 
     if not args.skip_model:
@@ -100,28 +97,27 @@ def main():
         params = info["parameters"]
         embed = info["vocab"] * info["d_model"]
         bytes_per_token = (params - embed) * 4  # the embedding table is gathered
-        t0 = time.time()
-        out = sh([run, model, "--generate", str(args.decode_tokens),
-                  "--prompt-length", str(args.prompt)])
-        wall = time.time() - t0
-        compile_ms = float(re.search(r"compiled in ([\d.]+) ms", out).group(1))
-        t_prefill = float(re.search(r"prefill: ([\d.]+) ms", out).group(1))
-        t_decode = float(re.search(r"decode: ([\d.]+) ms/token", out).group(1))
         for th in args.threads:
+            t0 = time.time()
+            out = sh([run, model, "--generate", str(args.decode_tokens),
+                      "--prompt-length", str(args.prompt), "--num-threads", str(th)])
+            wall = time.time() - t0
+            compile_ms = float(re.search(r"compiled in ([\d.]+) ms", out).group(1))
+            t_prefill = float(re.search(r"prefill: ([\d.]+) ms", out).group(1))
+            t_decode = float(re.search(r"decode: ([\d.]+) ms/token", out).group(1))
             o = json.loads(sh(["node", os.path.join(bench_dir, "ort.js"), "generate", model,
                                str(th), str(args.prompt), str(args.decode_tokens)]))
             bw = ceil[th][1]
             bound = bw * 1e9 / bytes_per_token
-            suffix = " (Tailor: 1 thread)" if th > 1 else ""
             rows.append((f"prefill 1x{args.prompt} (tokens/s)", th,
                          args.prompt * 1000 / t_prefill, args.prompt * 1000 / o["prefill_ms"],
-                         o["prefill_ms"] / t_prefill, suffix.strip()))
+                         o["prefill_ms"] / t_prefill, ""))
             t_tps, o_tps = 1000 / t_decode, 1000 / o["decode_ms"]
             rows.append((f"decode {args.prompt}->{args.prompt + args.decode_tokens} (tokens/s)",
                          th, t_tps, o_tps, t_tps / o_tps,
                          f"DRAM bound {bound:.1f} tok/s ({bw:.1f} GB/s, "
                          f"{bytes_per_token / 1e6:.0f} MB/token): Tailor {100 * t_tps / bound:.0f}%, "
-                         f"ORT {100 * o_tps / bound:.0f}%{suffix}"))
+                         f"ORT {100 * o_tps / bound:.0f}%"))
             if th == args.threads[0]:
                 rows.append(("compile / load (s)", th, compile_ms / 1000, o["load_ms"] / 1000,
                              o["load_ms"] / compile_ms,

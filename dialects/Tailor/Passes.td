@@ -140,7 +140,12 @@ def TailorTileContractions
     Option<"nc", "nc", "int64_t", /*default=*/"128",
            "Columns of the cache tile (B panel: kc x nc)">,
     Option<"kc", "kc", "int64_t", /*default=*/"512",
-           "Depth of the cache tile">
+           "Depth of the cache tile">,
+    Option<"threads", "threads", "bool", /*default=*/"true",
+           "Distribute cache tiles (matrix-vector: column chunks) over "
+           "threads with scf.forall (lowered to OpenMP by the CPU pipeline)">,
+    Option<"ncThreads", "nc-threads", "int64_t", /*default=*/"256",
+           "Weight columns per thread chunk in the matrix-vector kernel">
   ];
   let dependentDialects = [
     "::mlir::vector::VectorDialect", "::mlir::scf::SCFDialect",

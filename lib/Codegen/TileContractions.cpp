@@ -146,7 +146,8 @@ struct TileContractionsPass
   FailureOr<scf::SCFTilingResult> tile(IRRewriter &rewriter,
                                        linalg::LinalgOp op, int64_t m,
                                        int64_t n, int64_t k,
-                                       bool kBeforeN = false) {
+                                       bool kBeforeN = false,
+                                       bool forall = false) {
     Dims d = *contractionDims(op);
     SmallVector<OpFoldResult> sizes(op.getNumLoops(),
                                     rewriter.getIndexAttr(1));
@@ -168,7 +169,11 @@ struct TileContractionsPass
     for (int64_t dim : order)
       interchange.push_back(llvm::find(sorted, dim) - sorted.begin());
     scf::SCFTilingOptions options;
-    options.setTileSizes(sizes).setInterchange(interchange);
+    options.setTileSizes(sizes);
+    if (forall)
+      options.setLoopType(scf::SCFTilingOptions::LoopType::ForallOp);
+    else
+      options.setInterchange(interchange);
     rewriter.setInsertionPoint(op);
     auto tiled =
         scf::tileUsingSCF(rewriter, cast<TilingInterface>(*op), options);
@@ -201,10 +206,19 @@ struct TileContractionsPass
   LogicalResult tileCacheAndRows(IRRewriter &rewriter, linalg::LinalgOp op) {
     // Cache level: an A block of MC x KC and a B panel of KC x NC stay in
     // L2 while the register tiles sweep them.
-    auto cache = tile(rewriter, op, mc, nc, kc);
+    // With threads, the M x N cache tiles are an scf.forall (each thread
+    // owns whole output tiles); K stays sequential inside.
+    auto cache = threads ? tile(rewriter, op, mc, nc, 0, false, /*forall=*/true)
+                         : tile(rewriter, op, mc, nc, kc);
     if (failed(cache))
       return failure();
     auto inner = cast<linalg::LinalgOp>(cache->tiledOps.back());
+    if (threads) {
+      auto depth = tile(rewriter, inner, 0, 0, kc);
+      if (failed(depth))
+        return failure();
+      inner = cast<linalg::LinalgOp>(depth->tiledOps.back());
+    }
     auto rows = tile(rewriter, inner, mr, 0, 0);
     if (failed(rows))
       return failure();
@@ -256,6 +270,13 @@ struct TileContractionsPass
   /// by reading the weights. K is outside N so that the weights stream row
   /// by row (KR rows at once), never down a column; K and N are peeled.
   LogicalResult tileMatVec(IRRewriter &rewriter, linalg::LinalgOp op) {
+    if (threads) {
+      // Threads share the columns: chunks of `ncThreads` weight columns.
+      auto chunks = tile(rewriter, op, 0, ncThreads, 0, false, /*forall=*/true);
+      if (failed(chunks))
+        return failure();
+      op = cast<linalg::LinalgOp>(chunks->tiledOps.back());
+    }
     auto tiled = tile(rewriter, op, 1, nr, kr, /*kBeforeN=*/true);
     if (failed(tiled))
       return failure();

@@ -18,6 +18,7 @@
 #include "llvm/ExecutionEngine/Orc/Mangling.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/OpenMP/OpenMPToLLVMIRTranslation.h"
 #include "llvm/Support/TargetSelect.h"
 
 #include <chrono>
@@ -117,12 +118,15 @@ JitModel::compile(ModuleOp module, const TargetOptions &options) {
   DialectRegistry registry;
   registerBuiltinDialectTranslation(registry);
   registerLLVMDialectTranslation(registry);
+  registerOpenMPDialectTranslation(registry);
   module.getContext()->appendDialectRegistry(registry);
 
   ExecutionEngineOptions engineOptions;
   // Strided copies (memref.copy of non-contiguous views) call memrefCopy
   // from MLIR's C runner utilities.
-  static const StringRef runtimeLibs[] = {TAILOR_MLIR_C_RUNNER_UTILS};
+  // Threads: the OpenMP runtime the parallel loops call.
+  static const StringRef runtimeLibs[] = {TAILOR_MLIR_C_RUNNER_UTILS,
+                                          TAILOR_OPENMP_RUNTIME};
   engineOptions.sharedLibPaths = runtimeLibs;
   auto transformer = makeOptimizingTransformer(options.optLevel, 0, nullptr);
   engineOptions.transformer = transformer;

@@ -28,6 +28,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 
@@ -82,6 +83,12 @@ static cl::opt<std::string>
 static cl::opt<unsigned> promptLength(
     "prompt-length", cl::init(8),
     cl::desc("Length of a random (seeded) prompt when --prompt is not given"),
+    cl::cat(category));
+
+static cl::opt<unsigned> numThreads(
+    "num-threads", cl::init(0),
+    cl::desc("Threads for the compiled code's parallel loops (OpenMP); "
+             "0: OMP_NUM_THREADS or all cores"),
     cl::cat(category));
 
 static OwningOpRef<ModuleOp> load(MLIRContext &context) {
@@ -379,6 +386,9 @@ int main(int argc, char **argv) {
   cl::ParseCommandLineOptions(
       argc, argv,
       "tailor-run: compile a model for this CPU (in memory) and run it\n");
+  // The OpenMP runtime reads this when the JIT loads it.
+  if (numThreads)
+    setenv("OMP_NUM_THREADS", std::to_string(numThreads).c_str(), 1);
   if (optLevel > 3) {
     llvm::errs() << "tailor-run: -O must be 0-3\n";
     return 2;

@@ -31,7 +31,8 @@ const char *kLLVMPipeline =
     "drop-equivalent-buffer-results,canonicalize,buffer-deallocation-pipeline,"
     "convert-bufferization-to-memref,"
     "convert-linalg-to-loops,convert-vector-to-scf{full-unroll=true "
-    "target-rank=1},lower-affine,canonicalize,cse,"
+    "target-rank=1},scf-forall-to-parallel,convert-scf-to-openmp,"
+    "lower-affine,canonicalize,cse,"
     "convert-scf-to-cf,func.func(tailor-expand-shape-to-reinterpret-cast),"
     "expand-strided-metadata,lower-affine,"
     "convert-vector-to-llvm{vector-contract-lowering=outerproduct "
@@ -39,7 +40,7 @@ const char *kLLVMPipeline =
     "finalize-memref-to-llvm,convert-math-to-llvm,convert-math-to-libm,"
     "convert-math-to-funcs,convert-arith-to-llvm,convert-index-to-llvm,"
     "convert-func-to-llvm,convert-cf-to-llvm,convert-arith-to-llvm,"
-    "convert-ub-to-llvm,"
+    "convert-ub-to-llvm,convert-openmp-to-llvm,"
     "reconcile-unrealized-casts,canonicalize";
 
 class CPUTarget : public Target {

@@ -4,6 +4,7 @@
 // peeled into a static 8 x 8 tile; the accumulator is carried through the
 // K loop in registers (an scf.for over vectors).
 // CHECK-LABEL: func.func @static_odd_n
+// CHECK: scf.forall
 // CHECK: scf.for {{.*}} iter_args({{.*}}) -> (vector<8x32xf32>)
 // CHECK: vector.contract {{.*}} : vector<8x1xf32>, vector<1x32xf32> into vector<8x32xf32>
 // CHECK: scf.for {{.*}} iter_args({{.*}}) -> (vector<8x8xf32>)
@@ -54,3 +55,9 @@ func.func @int_untouched(%a: tensor<8x8xi32>, %b: tensor<8x8xi32>, %c: tensor<8x
   %0 = linalg.matmul ins(%a, %b : tensor<8x8xi32>, tensor<8x8xi32>) outs(%c : tensor<8x8xi32>) -> tensor<8x8xi32>
   return %0 : tensor<8x8xi32>
 }
+
+// -----
+
+// threads=false: no scf.forall, the cache tiles are sequential loops.
+// RUN: tailor-opt %s --tailor-tile-contractions=threads=false --split-input-file | FileCheck %s --check-prefix=SEQ
+// SEQ-NOT: scf.forall
