@@ -4,7 +4,6 @@
 // peeled into a static 8 x 8 tile; the accumulator is carried through the
 // K loop in registers (an scf.for over vectors).
 // CHECK-LABEL: func.func @static_odd_n
-// CHECK: scf.forall
 // CHECK: scf.for {{.*}} iter_args({{.*}}) -> (vector<8x32xf32>)
 // CHECK: vector.contract {{.*}} : vector<8x1xf32>, vector<1x32xf32> into vector<8x32xf32>
 // CHECK: scf.for {{.*}} iter_args({{.*}}) -> (vector<8x8xf32>)
@@ -17,7 +16,8 @@ func.func @static_odd_n(%a: tensor<16x8xf32>, %b: tensor<8x40xf32>, %c: tensor<1
 
 // -----
 
-// Dynamic M (rows = batch x sequence): versioned on the row count. Fewer
+// Dynamic M (rows = batch x sequence): versioned on the row count (row
+// blocks of 128 shared by the threads: scf.forall). Fewer
 // than 8 rows (a decode step): a matrix-vector kernel reading 8 weight rows
 // per step, K outside N. Otherwise full 8-row tiles, then the remaining rows
 // one at a time with a static 1 x 32 kernel.
@@ -26,6 +26,7 @@ func.func @static_odd_n(%a: tensor<16x8xf32>, %b: tensor<8x40xf32>, %c: tensor<1
 // CHECK: scf.if %[[FEW]]
 // CHECK: vector.contract {{.*}} : vector<1x8xf32>, vector<8x32xf32> into vector<1x32xf32>
 // CHECK: } else {
+// CHECK: scf.forall
 // CHECK: vector.contract {{.*}} into vector<8x32xf32>
 // CHECK: vector.contract {{.*}} : vector<1x1xf32>, vector<1x32xf32> into vector<1x32xf32>
 // CHECK-NOT: linalg.matmul
