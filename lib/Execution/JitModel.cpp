@@ -10,6 +10,7 @@
 #include "tailor/Dialect/OnnxBridge.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/BuiltinTypes.h"
@@ -19,7 +20,11 @@
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/OpenMP/OpenMPToLLVMIRTranslation.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/Process.h"
 #include "llvm/Support/TargetSelect.h"
+#include "llvm/Support/raw_ostream.h"
 
 #include <chrono>
 #include <cstdlib>
@@ -133,6 +138,13 @@ JitModel::compile(ModuleOp module, const TargetOptions &options) {
   engineOptions.jitCodeGenOptLevel = options.optLevel >= 3
                                          ? llvm::CodeGenOptLevel::Aggressive
                                          : llvm::CodeGenOptLevel::Default;
+  // Function names for the perf map written below (profiling).
+  std::vector<std::string> functionNames;
+  if (std::getenv("TAILOR_JIT_PERF"))
+    module.walk([&](LLVM::LLVMFuncOp f) {
+      if (!f.isExternal())
+        functionNames.push_back(f.getName().str());
+    });
   auto engine = ExecutionEngine::create(module, engineOptions);
   if (!engine)
     return module.emitError("JIT compilation failed: ")
@@ -151,6 +163,30 @@ JitModel::compile(ModuleOp module, const TargetOptions &options) {
     return module.emitError("JIT compilation failed: ")
            << llvm::toString(fnOrErr.takeError());
   auto t3 = Clock::now();
+  // TAILOR_JIT_PERF=1: /tmp/perf-PID.map names the JIT's functions (the
+  // kernels included) for `perf report`.
+  if (!functionNames.empty()) {
+    std::vector<std::pair<uint64_t, std::string>> symbols;
+    for (const std::string &name : functionNames)
+      if (auto addr = model->engine->lookup(name))
+        symbols.emplace_back(reinterpret_cast<uint64_t>(*addr), name);
+      else
+        llvm::consumeError(addr.takeError());
+    llvm::sort(symbols);
+    std::error_code ec;
+    llvm::raw_fd_ostream map(
+        "/tmp/perf-" + std::to_string(llvm::sys::Process::getProcessId()) +
+            ".map",
+        ec, llvm::sys::fs::OF_Append);
+    for (size_t i = 0; !ec && i < symbols.size(); ++i) {
+      uint64_t size = i + 1 < symbols.size()
+                          ? symbols[i + 1].first - symbols[i].first
+                          : 65536;
+      map << llvm::format_hex_no_prefix(symbols[i].first, 1) << " "
+          << llvm::format_hex_no_prefix(size, 1) << " " << symbols[i].second
+          << "\n";
+    }
+  }
   auto ms = [](auto a, auto b) {
     return std::chrono::duration<double, std::milli>(b - a).count();
   };
