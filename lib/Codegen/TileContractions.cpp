@@ -1,14 +1,21 @@
 //===- TileContractions.cpp - Register-tiled, vectorized contractions -----===//
 //
-// The CPU strategy for matrix products (../shared/notes/cpu-codegen.md):
-// every linalg contraction with one M, one N and one K dim (batch dims
-// allowed) is tiled on tensors to an MR x NR register tile with K innermost
-// and one K step per iteration, the M and N loops are peeled so that full
-// tiles have static shapes, a dynamic M remainder is split into single rows,
-// and every static tile is vectorized into one vector.contract (lowered to
-// outer products: NR/16 x MR zmm accumulators); the accumulator tile is
-// hoisted out of the K loop so that it stays in registers. No masks: their
-// upstream support is incomplete for broadcasting transfers (MLIR 22).
+// The CPU strategy for matrix products (../shared/notes/cpu-codegen.md), on
+// every f32 linalg contraction (extra M/N dims are iterated like batch dims):
+//  0. the row count decides the path, at run time when it is dynamic:
+//     fewer than MR rows (a decode step) -> matrix-vector, else matrix-matrix;
+//  1. matrix-matrix: MC x NC cache tiles shared by the threads (scf.forall ->
+//     OpenMP), KC depth tiles, MR-row blocks peeled; a block becomes MR x NR
+//     register tiles with K innermost, one K step per iteration, N peeled;
+//     remaining rows run one at a time;
+//  2. matrix-vector: column chunks shared by the threads, 1 x NR tiles with
+//     K outside N reading KR weight rows per step (rows stream, no column
+//     walks), K and N peeled;
+//  3. every static tile becomes one vector.contract (lowered to outer
+//     products: NR/16 x MR zmm accumulators); accumulators are hoisted out
+//     of the K loop so they stay in registers.
+// No masks: MLIR 22's vector.mask support breaks on broadcasting transfers,
+// so a dynamic remainder that peeling cannot make static stays scalar.
 //
 // The strategy (tile sizes, which ops) lives here; the lowering patterns
 // that produced the linalg ops know nothing about it.
