@@ -369,9 +369,15 @@ struct SliceLowering : OpConversionPattern<OnnxSliceOp> {
     Value data = adaptor.getData();
     int64_t rank = type->getRank();
     auto startsType = cast<RankedTensorType>(adaptor.getStarts().getType());
-    if (startsType.isDynamicDim(0))
-      return rewriter.notifyMatchFailure(op, "unknown number of starts");
+    // The number of sliced axes: the starts' length, or the constant axes'.
     int64_t n = startsType.getDimSize(0);
+    if (startsType.isDynamicDim(0)) {
+      auto constantAxes =
+          op.getAxes() ? getConstantIntValues(op.getAxes()) : std::nullopt;
+      if (!constantAxes)
+        return rewriter.notifyMatchFailure(op, "unknown number of starts");
+      n = constantAxes->size();
+    }
     SmallVector<int64_t> axes;
     if (op.getAxes()) {
       auto values = getConstantIntValues(op.getAxes());

@@ -369,17 +369,34 @@ struct CumSumLowering : OpConversionPattern<OnnxCumSumOp> {
           auto [offsets, sizes, strides] = sliceAt(b, l, pos);
           Value xs = tensor::ExtractSliceOp::create(b, l, sliceType, x,
                                                     offsets, sizes, strides);
-          Value sum = buildElementwise(
-              b, l, sliceType, ValueRange{carry[1], xs},
-              [&](OpBuilder &eb, Location el, ValueRange a) -> Value {
-                return isa<FloatType>(elt)
-                           ? (Value)arith::AddFOp::create(eb, el, a[0], a[1])
-                           : (Value)arith::AddIOp::create(eb, el, a[0], a[1]);
-              },
-              sliceDims);
-          Value written = exclusive ? carry[1] : sum;
-          Value o = tensor::InsertSliceOp::create(b, l, written, carry[0],
-                                                  offsets, sizes, strides);
+          // The running sum is updated in place (its own buffer, carried by
+          // the loop): acc += x.
+          int64_t sliceRank = sliceType.getRank();
+          SmallVector<AffineMap> maps(2, b.getMultiDimIdentityMap(sliceRank));
+          SmallVector<utils::IteratorType> iters(sliceRank,
+                                                 utils::IteratorType::parallel);
+          auto insert = [&](Value v) {
+            return tensor::InsertSliceOp::create(b, l, v, carry[0], offsets,
+                                                 sizes, strides)
+                .getResult();
+          };
+          // Exclusive: the sum so far is written before it is updated (read
+          // before the in-place write, so no copy is needed).
+          Value o = exclusive ? insert(carry[1]) : Value();
+          Value sum =
+              linalg::GenericOp::create(
+                  b, l, TypeRange{sliceType}, ValueRange{xs},
+                  ValueRange{carry[1]}, maps, iters,
+                  [&](OpBuilder &eb, Location el, ValueRange a) {
+                    Value r =
+                        isa<FloatType>(elt)
+                            ? (Value)arith::AddFOp::create(eb, el, a[1], a[0])
+                            : (Value)arith::AddIOp::create(eb, el, a[1], a[0]);
+                    linalg::YieldOp::create(eb, el, r);
+                  })
+                  .getResult(0);
+          if (!exclusive)
+            o = insert(sum);
           scf::YieldOp::create(b, l, ValueRange{o, sum});
         });
     rewriter.replaceOp(op, castTo(rewriter, loc, loop.getResult(0), *type));

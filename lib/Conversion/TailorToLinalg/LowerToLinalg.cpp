@@ -43,6 +43,7 @@ void mlir::tailor::populateTailorToLinalgPatterns(
   lowering::populateDataMovementPatterns(converter, patterns);
   lowering::populateNormalizationPatterns(converter, patterns);
   lowering::populateIndexingPatterns(converter, patterns);
+  lowering::populateRuntimeAxesPatterns(converter, patterns);
 }
 
 namespace {

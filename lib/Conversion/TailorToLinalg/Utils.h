@@ -100,6 +100,7 @@ void populateReductionPatterns(const TypeConverter &, RewritePatternSet &);
 void populateDataMovementPatterns(const TypeConverter &, RewritePatternSet &);
 void populateNormalizationPatterns(const TypeConverter &, RewritePatternSet &);
 void populateIndexingPatterns(const TypeConverter &, RewritePatternSet &);
+void populateRuntimeAxesPatterns(const TypeConverter &, RewritePatternSet &);
 
 } // namespace mlir::tailor::lowering
 
