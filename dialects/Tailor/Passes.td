@@ -188,4 +188,22 @@ def TailorFuseElementwise : Pass<"tailor-fuse-elementwise", "func::FuncOp"> {
                            "::mlir::affine::AffineDialect"];
 }
 
+def TailorEarlyDealloc : Pass<"tailor-early-dealloc", "func::FuncOp"> {
+  let summary = "Free owned buffers right after their last use";
+  let description = [{
+    Runs after MLIR's ownership-based buffer deallocation, which frees every
+    buffer at the end of its block under a runtime ownership flag. For a
+    buffer allocated in a single-block function that provably does not alias
+    anything the function returns (BufferViewFlowAnalysis), the guarded
+    dealloc becomes an unconditional `memref.dealloc` right after the last
+    use of the buffer or any view of it. A model's intermediate tensors then
+    live one layer, not the whole forward pass: lower peak memory and far
+    fewer fresh pages to fault in.
+  }];
+  let dependentDialects = ["::mlir::memref::MemRefDialect"];
+  let statistics = [
+    Statistic<"numMoved", "moved", "Deallocations moved to the last use">
+  ];
+}
+
 #endif // TAILOR_PASSES_TD

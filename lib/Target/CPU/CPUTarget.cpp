@@ -29,7 +29,7 @@ const char *kLLVMPipeline =
     "one-shot-bufferize{bufferize-function-boundaries "
     "function-boundary-type-conversion=identity-layout-map},"
     "drop-equivalent-buffer-results,canonicalize,buffer-deallocation-pipeline,"
-    "convert-bufferization-to-memref,"
+    "convert-bufferization-to-memref,func.func(tailor-early-dealloc),"
     "convert-linalg-to-loops,convert-vector-to-scf{full-unroll=true "
     "target-rank=1},scf-forall-to-parallel,convert-scf-to-openmp,"
     "lower-affine,canonicalize,cse,"
