@@ -190,24 +190,13 @@ struct TileContractionsPass
     return tiled;
   }
 
-  /// Peels `loop` (full iterations, then one partial one) and marks the
-  /// contraction in each part with `fullMarker` / `partialMarker`.
-  void peelAndMark(IRRewriter &rewriter, LoopLikeOpInterface loopLike,
-                   StringRef fullMarker, StringRef partialMarker,
-                   Attribute fullValue, Attribute partialValue) {
-    auto loop = dyn_cast<scf::ForOp>(loopLike.getOperation());
-    if (!loop)
-      return;
-    auto mark = [&](Operation *root, StringRef name, Attribute value) {
-      root->walk([&](linalg::LinalgOp op) {
-        if (succeeded(contractionDims(op)))
-          op->setAttr(name, value);
-      });
-    };
-    scf::ForOp partial;
-    if (succeeded(scf::peelForLoopAndSimplifyBounds(rewriter, loop, partial)))
-      mark(partial, partialMarker, partialValue);
-    mark(loop, fullMarker, fullValue);
+  /// Peels `loop` into full iterations and one partial one (the partial
+  /// copy of the body keeps the contraction's marker).
+  void peel(IRRewriter &rewriter, LoopLikeOpInterface loopLike) {
+    if (auto loop = dyn_cast<scf::ForOp>(loopLike.getOperation())) {
+      scf::ForOp partial;
+      (void)scf::peelForLoopAndSimplifyBounds(rewriter, loop, partial);
+    }
   }
 
   LogicalResult tileCacheAndRows(IRRewriter &rewriter, linalg::LinalgOp op) {
@@ -231,8 +220,7 @@ struct TileContractionsPass
       return failure();
     UnitAttr unit = rewriter.getUnitAttr();
     cast<linalg::LinalgOp>(rows->tiledOps.back())->setAttr(kRowBlock, unit);
-    peelAndMark(rewriter, rows->loops.back(), kRowBlock, kRowBlock, unit,
-                unit);
+    peel(rewriter, rows->loops.back());
     return success();
   }
 
@@ -291,10 +279,8 @@ struct TileContractionsPass
     tiled->tiledOps.back()->setAttr(kMicroKernel, unit);
     // Loops: [batch...] M K N.
     size_t numLoops = tiled->loops.size();
-    peelAndMark(rewriter, tiled->loops[numLoops - 1], kMicroKernel,
-                kMicroKernel, unit, unit);
-    peelAndMark(rewriter, tiled->loops[numLoops - 2], kMicroKernel,
-                kMicroKernel, unit, unit);
+    peel(rewriter, tiled->loops[numLoops - 1]);
+    peel(rewriter, tiled->loops[numLoops - 2]);
     return success();
   }
 
@@ -312,8 +298,7 @@ struct TileContractionsPass
     tiled->tiledOps.back()->setAttr(kMicroKernel, unit);
     // Loops: [batch...] M N K; peel N.
     size_t numLoops = tiled->loops.size();
-    peelAndMark(rewriter, tiled->loops[numLoops - 2], kMicroKernel,
-                kMicroKernel, unit, unit);
+    peel(rewriter, tiled->loops[numLoops - 2]);
     return success();
   }
 

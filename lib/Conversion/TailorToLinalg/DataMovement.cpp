@@ -15,9 +15,6 @@ using namespace mlir::tailor;
 using namespace mlir::tailor::lowering;
 
 namespace {
-Value indexConst(OpBuilder &b, Location loc, int64_t v) {
-  return arith::ConstantIndexOp::create(b, loc, v);
-}
 Value toValue(OpBuilder &b, Location loc, OpFoldResult ofr) {
   return getValueOrCreateConstantIndexOp(b, loc, ofr);
 }

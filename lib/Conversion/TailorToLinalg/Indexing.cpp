@@ -18,10 +18,6 @@ using namespace mlir::tailor;
 using namespace mlir::tailor::lowering;
 
 namespace {
-Value cIndex(OpBuilder &b, Location loc, int64_t v) {
-  return arith::ConstantIndexOp::create(b, loc, v);
-}
-
 std::optional<int64_t> axisAttr(Operation *op, int64_t rank) {
   int64_t axis = 0;
   if (auto a = op->getAttrOfType<IntegerAttr>("axis"))
@@ -61,8 +57,8 @@ struct GatherElementsLowering : OpConversionPattern<OnnxGatherElementsOp> {
         rewriter, loc, TypeRange{*type}, ValueRange{indices}, ValueRange{init},
         maps, iters, [&](OpBuilder &b, Location l, ValueRange args) {
           Value i = toIndex(b, l, args[0], axisSize, /*wrapNegative=*/true);
-          Value last = arith::SubIOp::create(b, l, axisSize, cIndex(b, l, 1));
-          i = arith::MaxSIOp::create(b, l, i, cIndex(b, l, 0));
+          Value last = arith::SubIOp::create(b, l, axisSize, indexConst(b, l, 1));
+          i = arith::MaxSIOp::create(b, l, i, indexConst(b, l, 0));
           i = arith::MinSIOp::create(b, l, i, last);
           SmallVector<Value> idx;
           for (int64_t d = 0; d < rank; ++d)
@@ -120,8 +116,8 @@ struct ScatterElementsLowering : OpConversionPattern<OnnxScatterElementsOp> {
       return rewriter.notifyMatchFailure(op, "axis out of range");
     bool isUnsignedType = elementTypeOf(op.getData().getType()).isUnsignedInteger();
     Value axisSize = getDimValue(rewriter, loc, data, *axis);
-    SmallVector<Value> lbs(rank, cIndex(rewriter, loc, 0));
-    SmallVector<Value> steps(rank, cIndex(rewriter, loc, 1));
+    SmallVector<Value> lbs(rank, indexConst(rewriter, loc, 0));
+    SmallVector<Value> steps(rank, indexConst(rewriter, loc, 1));
     scf::LoopNest nest = scf::buildLoopNest(
         rewriter, loc, lbs, dimValues(rewriter, loc, indices), steps,
         ValueRange{data},
@@ -131,7 +127,7 @@ struct ScatterElementsLowering : OpConversionPattern<OnnxScatterElementsOp> {
           Value raw = tensor::ExtractOp::create(b, l, indices, ivs);
           Value i = toIndex(b, l, raw, axisSize, /*wrapNegative=*/true);
           Value lo = arith::CmpIOp::create(b, l, arith::CmpIPredicate::sge, i,
-                                           cIndex(b, l, 0));
+                                           indexConst(b, l, 0));
           Value hi = arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt, i,
                                            axisSize);
           Value inRange = arith::AndIOp::create(b, l, lo, hi);
@@ -202,7 +198,7 @@ struct TopKLowering : OpConversionPattern<OnnxTopKOp> {
     // K beyond the axis is a graph error; clamping keeps memory safe.
     Value n = getDimValue(rewriter, loc, x, *axis);
     k = arith::MinSIOp::create(rewriter, loc, k, n);
-    k = arith::MaxSIOp::create(rewriter, loc, k, cIndex(rewriter, loc, 0));
+    k = arith::MaxSIOp::create(rewriter, loc, k, indexConst(rewriter, loc, 0));
 
     // [rows, N]
     Value moved = moveDim(rewriter, loc, x, *axis, rank - 1);
@@ -239,7 +235,7 @@ struct TopKLowering : OpConversionPattern<OnnxTopKOp> {
                                     : arith::CmpIPredicate::slt);
       return arith::CmpIOp::create(b, l, p, a, c);
     };
-    Value zero = cIndex(rewriter, loc, 0), one = cIndex(rewriter, loc, 1);
+    Value zero = indexConst(rewriter, loc, 0), one = indexConst(rewriter, loc, 1);
     scf::LoopNest nest = scf::buildLoopNest(
         rewriter, loc, ValueRange{zero, zero}, ValueRange{rows, cols},
         ValueRange{one, one}, ValueRange{vals, idxs},
@@ -252,9 +248,9 @@ struct TopKLowering : OpConversionPattern<OnnxTopKOp> {
           // takes whatever is carried into it.
           Value filled = arith::MinSIOp::create(b, l, c, k);
           Value end = arith::MinSIOp::create(
-              b, l, arith::AddIOp::create(b, l, c, cIndex(b, l, 1)), k);
+              b, l, arith::AddIOp::create(b, l, c, indexConst(b, l, 1)), k);
           auto inner = scf::ForOp::create(
-              b, l, cIndex(b, l, 0), end, cIndex(b, l, 1),
+              b, l, indexConst(b, l, 0), end, indexConst(b, l, 1),
               ValueRange{args[0], args[1], v, ci},
               [&](OpBuilder &ib, Location il, Value j, ValueRange carry) {
                 Value curV = carry[2], curI = carry[3];
@@ -358,15 +354,19 @@ struct CumSumLowering : OpConversionPattern<OnnxCumSumOp> {
       return std::make_tuple(offsets, sizes, strides);
     };
     auto loop = scf::ForOp::create(
-        rewriter, loc, cIndex(rewriter, loc, 0), n, cIndex(rewriter, loc, 1),
+        rewriter, loc, indexConst(rewriter, loc, 0), n, indexConst(rewriter, loc, 1),
         ValueRange{out, acc},
         [&](OpBuilder &b, Location l, Value i, ValueRange carry) {
           Value pos = i;
           if (reverse) {
-            Value last = arith::SubIOp::create(b, l, n, cIndex(b, l, 1));
+            Value last = arith::SubIOp::create(b, l, n, indexConst(b, l, 1));
             pos = arith::SubIOp::create(b, l, last, i);
           }
-          auto [offsets, sizes, strides] = sliceAt(b, l, pos);
+          // (Named, not a structured binding: lambdas below capture them.)
+          auto slice = sliceAt(b, l, pos);
+          SmallVector<OpFoldResult> &offsets = std::get<0>(slice);
+          SmallVector<OpFoldResult> &sizes = std::get<1>(slice);
+          SmallVector<OpFoldResult> &strides = std::get<2>(slice);
           Value xs = tensor::ExtractSliceOp::create(b, l, sliceType, x,
                                                     offsets, sizes, strides);
           // The running sum is updated in place (its own buffer, carried by

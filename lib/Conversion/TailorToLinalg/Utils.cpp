@@ -328,3 +328,7 @@ Value lowering::broadcastTo(OpBuilder &b, Location loc, Value input,
       b, loc, resultType, ValueRange{input},
       [](OpBuilder &, Location, ValueRange args) { return args[0]; }, dims);
 }
+
+Value lowering::indexConst(OpBuilder &b, Location loc, int64_t v) {
+  return arith::ConstantIndexOp::create(b, loc, v);
+}

@@ -61,6 +61,9 @@ Value broadcastTo(OpBuilder &b, Location loc, Value input,
 /// `value` as `type` (a tensor.cast when the static sizes differ).
 Value castTo(OpBuilder &b, Location loc, Value value, Type type);
 
+/// An `index` constant.
+Value indexConst(OpBuilder &b, Location loc, int64_t v);
+
 /// A tensor.empty of the given sizes and element type.
 Value emptyTensor(OpBuilder &b, Location loc, ArrayRef<OpFoldResult> dims,
                   Type elementType);
