@@ -20,6 +20,7 @@
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/OpenMP/OpenMPToLLVMIRTranslation.h"
+#include "llvm/Support/DynamicLibrary.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/Process.h"
@@ -37,66 +38,20 @@ using llvm::createStringError;
 
 JitModel::~JitModel() = default;
 
-static FailureOr<TensorSpec> specOf(Type type, StringRef name, Location loc) {
-  auto ranked = dyn_cast<RankedTensorType>(type);
-  if (!ranked)
-    return emitError(loc) << "'" << name << "' has type " << type
-                          << "; only ranked tensors can be run";
-  auto dtype = onnxDataTypeOf(ranked.getElementType());
-  if (!dtype || !dtypeSize(*dtype))
-    return emitError(loc) << "'" << name << "' has element type "
-                          << ranked.getElementType()
-                          << ", which cannot be passed to a compiled model";
-  TensorSpec spec;
-  spec.name = name.str();
-  spec.dtype = *dtype;
-  for (int64_t d : ranked.getShape())
-    spec.shape.push_back(ShapedType::isDynamic(d) ? -1 : d);
-  return spec;
-}
-
 FailureOr<std::unique_ptr<JitModel>>
 JitModel::compile(ModuleOp module, const TargetOptions &options) {
-  func::FuncOp fn;
-  for (auto f : module.getOps<func::FuncOp>())
-    if (f.isPublic() && !f.isExternal()) {
-      fn = f;
-      break;
-    }
-  if (!fn)
-    return module.emitError("the module has no public function to run");
   std::unique_ptr<JitModel> model(new JitModel());
-  model->entry = fn.getName().str();
-  for (auto [i, type] : llvm::enumerate(fn.getArgumentTypes())) {
-    auto name = fn.getArgAttrOfType<StringAttr>(i, "onnx.name");
-    auto spec =
-        specOf(type, name ? name.getValue() : "input_" + std::to_string(i),
-               fn.getLoc());
-    if (failed(spec))
-      return failure();
-    model->inputSpecs.push_back(*spec);
-  }
-  for (auto [i, type] : llvm::enumerate(fn.getResultTypes())) {
-    auto name = fn.getResultAttrOfType<StringAttr>(i, "onnx.name");
-    auto spec =
-        specOf(type, name ? name.getValue() : "output_" + std::to_string(i),
-               fn.getLoc());
-    if (failed(spec))
-      return failure();
-    model->outputSpecs.push_back(*spec);
-  }
-
-  const Target *target = lookupTarget("cpu");
-  PassManager pm(module.getContext());
-  // -mlir-timing, -mlir-print-ir-after-all, ... when the tool registered
-  // MLIR's pass-manager options (no-ops otherwise).
-  (void)applyPassManagerCLOptions(pm);
-  (void)applyDefaultTimingPassManagerCLOptions(pm);
-  target->buildPipeline(pm, options, CompilePhase::LLVM);
   using Clock = std::chrono::steady_clock;
   auto t0 = Clock::now();
-  if (failed(pm.run(module)))
+  ModelSignature signature;
+  CompileOptions compileOptions;
+  compileOptions.targetOptions = options;
+  if (failed(lowerModule(module, compileOptions, CompilePhase::Import,
+                         CompilePhase::LLVM, &signature)))
     return failure();
+  model->entry = signature.entry;
+  model->inputSpecs = std::move(signature.inputs);
+  model->outputSpecs = std::move(signature.outputs);
   auto t1 = Clock::now();
   if (options.optLevel > 0)
     markGlueCode(module);
@@ -159,9 +114,32 @@ JitModel::compile(ModuleOp module, const TargetOptions &options) {
     return map;
   });
   // Generate the machine code now (LLJIT would at the first call).
-  if (auto fnOrErr = model->engine->lookupPacked(model->entry); !fnOrErr)
+  auto fnOrErr = model->engine->lookupPacked(model->entry);
+  if (!fnOrErr)
     return module.emitError("JIT compilation failed: ")
            << llvm::toString(fnOrErr.takeError());
+  // The descriptor the C runtime runs the model through.
+  auto describe = [](const std::vector<TensorSpec> &specs,
+                     std::vector<tailor_abi_tensor> &out) {
+    for (const TensorSpec &s : specs)
+      out.push_back({s.name.c_str(), s.dtype, int32_t(s.shape.size()),
+                     s.shape.data()});
+  };
+  describe(model->inputSpecs, model->abiInputs);
+  describe(model->outputSpecs, model->abiOutputs);
+  tailor_abi_model &abi = model->abiModel;
+  abi.magic = TAILOR_ABI_MAGIC;
+  abi.version = TAILOR_ABI_VERSION;
+  abi.name = model->entry.c_str();
+  abi.producer = "tailor JIT (cpu, host)";
+  abi.num_inputs = int32_t(model->abiInputs.size());
+  abi.num_outputs = int32_t(model->abiOutputs.size());
+  abi.inputs = model->abiInputs.data();
+  abi.outputs = model->abiOutputs.data();
+  abi.invoke = *fnOrErr;
+  abi.set_num_threads = reinterpret_cast<void (*)(int32_t)>(
+      llvm::sys::DynamicLibrary::SearchForAddressOfSymbol(
+          "omp_set_num_threads"));
   auto t3 = Clock::now();
   // TAILOR_JIT_PERF=1: /tmp/perf-PID.map names the JIT's functions (the
   // kernels included) for `perf report`.

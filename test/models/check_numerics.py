@@ -5,6 +5,10 @@ JIT (tailor-run --check) on the PyTorch reference data that generate.py
 than --atol (absolute, default 1e-4) anywhere.
 
   check_numerics.py --bin BUILD/bin --models DIR [--atol 1e-4] [--raise]
+                    [--aot WORKDIR]
+
+--aot compiles every model ahead of time (tailor-compile -> WORKDIR/name.so)
+and runs the shared objects instead, through the C runtime.
 """
 import argparse
 import json
@@ -21,7 +25,11 @@ def main():
     ap.add_argument("--atol", type=float, default=1e-4)
     ap.add_argument("--raise", dest="do_raise", action="store_true",
                     help="compile after --tailor-raise")
+    ap.add_argument("--aot", metavar="WORKDIR",
+                    help="compile each model to WORKDIR/<name>.so and run that")
     args = ap.parse_args()
+    if args.aot:
+        os.makedirs(args.aot, exist_ok=True)
     with open(os.path.join(args.models, "manifest.json")) as f:
         manifest = json.load(f)
     failures = 0
@@ -29,10 +37,23 @@ def main():
     for name, info in sorted(manifest.items()):
         if "reference" not in info:
             continue
-        cmd = [os.path.join(args.bin, "tailor-run"), os.path.join(args.models, info["file"]),
+        model = os.path.join(args.models, info["file"])
+        if args.aot:
+            so = os.path.join(args.aot, name + ".so")
+            cmd = [os.path.join(args.bin, "tailor-compile"), model, "-o", so, "--quiet"]
+            if args.do_raise:
+                cmd.append("--raise")
+            r = subprocess.run(cmd, capture_output=True, text=True)
+            if r.returncode != 0:
+                failures += 1
+                checked += 1
+                print(f"FAIL {name}: tailor-compile failed\n{r.stdout}{r.stderr}")
+                continue
+            model = so
+        cmd = [os.path.join(args.bin, "tailor-run"), model,
                "--check", os.path.join(args.models, name + ".data"),
                "--rtol", "0", "--atol", str(args.atol)]
-        if args.do_raise:
+        if args.do_raise and not args.aot:
             cmd.append("--raise")
         r = subprocess.run(cmd, capture_output=True, text=True)
         errs = [float(x) for x in re.findall(r"max abs ([0-9.e+-]+)", r.stdout)]
@@ -49,7 +70,7 @@ def main():
         if os.path.exists(greedy):
             with open(greedy) as f:
                 want = json.load(f)
-            cmd = [os.path.join(args.bin, "tailor-run"), os.path.join(args.models, info["file"]),
+            cmd = [os.path.join(args.bin, "tailor-run"), model,
                    "--generate", str(len(want["tokens"])),
                    "--prompt", ",".join(map(str, want["prompt"]))]
             r = subprocess.run(cmd, capture_output=True, text=True)

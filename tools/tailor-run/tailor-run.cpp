@@ -1,11 +1,17 @@
-//===- tailor-run.cpp - Run a model: JIT-compiled for this CPU ------------===//
+//===- tailor-run.cpp - Run a model: JIT-compiled for this CPU, or AOT ----===//
+//
+// Every run goes through the C runtime (tailor-c/tailor.h): a compiled .so
+// is loaded as users load it; an .onnx/.mlir model is JIT-compiled and run
+// through the same descriptor.
 //
 //   tailor-run model.onnx                       random inputs, print outputs
+//   tailor-run model.so                         the same, ahead-of-time code
 //   tailor-run model.onnx -i a.npy -i b.pb      inputs from files (in order)
 //   tailor-run model.onnx --check DIR           ONNX backend-test data set:
 //                                               compare with output_N.pb
 //   tailor-run model.onnx --bench 20            time 20 runs
 
+#include "tailor-c/tailor.h"
 #include "tailor/Execution/JitModel.h"
 #include "tailor/Import/OnnxImporter.h"
 #include "tailor/InitTailor.h"
@@ -38,7 +44,7 @@ namespace cl = llvm::cl;
 
 static cl::OptionCategory category("tailor-run options");
 static cl::opt<std::string> modelPath(cl::Positional, cl::Required,
-                                      cl::desc("<model.onnx | model.mlir>"),
+                                      cl::desc("<model.onnx | model.mlir | model.so>"),
                                       cl::cat(category));
 static cl::list<std::string>
     inputFiles("i",
@@ -85,6 +91,31 @@ static cl::opt<unsigned> promptLength(
     cl::desc("Length of a random (seeded) prompt when --prompt is not given"),
     cl::cat(category));
 
+static cl::opt<float> temperature(
+    "temperature", cl::init(0.0f),
+    cl::desc("--generate: sampling temperature; 0 = greedy"),
+    cl::cat(category));
+static cl::opt<int> topK("top-k", cl::init(0),
+                         cl::desc("--generate: sample among the k most "
+                                  "likely tokens; 0 = all"),
+                         cl::cat(category));
+static cl::opt<float> topP("top-p", cl::init(1.0f),
+                           cl::desc("--generate: nucleus sampling mass "
+                                    "(0, 1]; 1 = all"),
+                           cl::cat(category));
+static cl::opt<float> repetitionPenalty(
+    "repetition-penalty", cl::init(1.0f),
+    cl::desc("--generate: divide (multiply, if negative) the logits of "
+             "tokens already in the context; 1 = none"),
+    cl::cat(category));
+static cl::opt<uint64_t> seed("seed", cl::init(0),
+                              cl::desc("--generate: sampling seed"),
+                              cl::cat(category));
+static cl::opt<int64_t> eosToken("eos", cl::init(-1),
+                                 cl::desc("--generate: stop after this "
+                                          "token id; -1 = never"),
+                                 cl::cat(category));
+
 static cl::opt<unsigned> numThreads(
     "num-threads", cl::init(0),
     cl::desc("Threads for the compiled code's parallel loops (OpenMP); "
@@ -105,12 +136,13 @@ static OwningOpRef<ModuleOp> load(MLIRContext &context) {
   return parseSourceFile<ModuleOp>(sm, &context);
 }
 
-static HostTensor randomTensor(const TensorSpec &spec, std::mt19937 &rng) {
+static HostTensor randomTensor(const tailor_tensor_info &spec,
+                               std::mt19937 &rng) {
   HostTensor t;
   t.name = spec.name;
   t.dtype = spec.dtype;
-  for (int64_t d : spec.shape)
-    t.shape.push_back(d < 0 ? dynamicSize : d);
+  for (int32_t i = 0; i < spec.rank; ++i)
+    t.shape.push_back(spec.shape[i] < 0 ? dynamicSize : spec.shape[i]);
   int64_t n = t.numElements(), size = dtypeSize(t.dtype);
   t.data.resize(n * size);
   std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
@@ -273,24 +305,65 @@ static bool readNumbered(StringRef dir, StringRef prefix,
   }
 }
 
-/// --generate: prefill with the prompt and an empty cache, then greedy
-/// decoding one token at a time. The model's first input is the token ids
-/// (int64 [batch, sequence]); every other input is a past_* cache tensor
-/// whose dynamic dims are batch (1) and past length (0 at first); output 0
-/// is the logits [batch, sequence, vocab], outputs 1.. are the presents, in
-/// the order of the past inputs.
-static int runGenerate(JitModel &model) {
-  const auto &ins = model.inputs();
-  const auto &outs = model.outputs();
-  if (ins.empty() || ins[0].dtype != 7 /*int64*/ || ins[0].shape.size() != 2 ||
-      outs.empty() || outs[0].shape.size() != 3 || ins.size() < 2 ||
-      outs.size() != ins.size()) {
-    llvm::errs() << "tailor-run: --generate needs a causal LM: input 0 int64 "
-                    "token ids [batch, sequence], then past_* inputs matching "
-                    "present_* outputs 1..N, output 0 logits [batch, "
-                    "sequence, vocab]\n";
+/// A model behind the C runtime, with the JIT's state when it made it.
+struct LoadedModel {
+  std::unique_ptr<JitModel> jit;
+  tailor_model *model = nullptr;
+  ~LoadedModel() { tailor_model_unload(model); }
+
+  std::vector<tailor_tensor_info> inputs() const {
+    std::vector<tailor_tensor_info> out(tailor_model_num_inputs(model));
+    for (size_t i = 0; i < out.size(); ++i)
+      (void)tailor_model_input_info(model, int32_t(i), &out[i]);
+    return out;
+  }
+  std::string outputName(int32_t i) const {
+    tailor_tensor_info info;
+    if (tailor_model_output_info(model, i, &info) != TAILOR_OK)
+      return "output_" + std::to_string(i);
+    return info.name;
+  }
+
+  /// Runs on host tensors; outputs are copied into host tensors.
+  bool run(const std::vector<HostTensor> &in, std::vector<HostTensor> &out) {
+    std::vector<tailor_tensor> views;
+    for (const HostTensor &t : in)
+      views.push_back({t.dtype, int32_t(t.shape.size()), t.shape.data(),
+                       nullptr, const_cast<char *>(t.data.data())});
+    tailor_result *result = nullptr;
+    if (tailor_model_run(model, views.data(), int32_t(views.size()),
+                         &result) != TAILOR_OK) {
+      llvm::errs() << "tailor-run: " << tailor_last_error() << "\n";
+      return false;
+    }
+    out.clear();
+    for (int32_t i = 0, n = tailor_result_num_outputs(result); i < n; ++i) {
+      tailor_tensor v;
+      (void)tailor_result_output(result, i, &v);
+      HostTensor t;
+      t.name = outputName(i);
+      t.dtype = v.dtype;
+      t.shape.assign(v.shape, v.shape + v.rank);
+      t.data.resize(t.numElements() * dtypeSize(t.dtype));
+      std::memcpy(t.data.data(), v.data, t.data.size());
+      out.push_back(std::move(t));
+    }
+    tailor_result_free(result);
+    return true;
+  }
+};
+
+/// --generate: prefill with the prompt, then sample one token at a time;
+/// the runtime's session owns the KV cache (past_* inputs fed from the
+/// present_* outputs without copies).
+static int runGenerate(LoadedModel &loaded) {
+  tailor_session *session = nullptr;
+  if (tailor_session_create(loaded.model, &session) != TAILOR_OK) {
+    llvm::errs() << "tailor-run: --generate: " << tailor_last_error() << "\n";
     return 1;
   }
+  std::unique_ptr<tailor_session, void (*)(tailor_session *)> owner(
+      session, tailor_session_free);
   std::vector<int64_t> ids;
   if (!prompt.empty()) {
     for (StringRef tok : llvm::split(StringRef(prompt), ',')) {
@@ -303,7 +376,9 @@ static int runGenerate(JitModel &model) {
     }
   } else {
     std::mt19937 rng(0);
-    int64_t vocab = outs[0].shape[2] > 0 ? outs[0].shape[2] : 256;
+    int64_t vocab = tailor_session_vocab_size(session);
+    if (vocab <= 0)
+      vocab = 256;
     for (unsigned i = 0; i < promptLength; ++i)
       ids.push_back(std::uniform_int_distribution<int64_t>(0, vocab - 1)(rng));
   }
@@ -311,58 +386,56 @@ static int runGenerate(JitModel &model) {
     llvm::errs() << "tailor-run: the prompt is empty\n";
     return 1;
   }
-  auto tokens = [](ArrayRef<int64_t> v) {
-    HostTensor t;
-    t.name = "input_ids";
-    t.dtype = 7;
-    t.shape = {1, (int64_t)v.size()};
-    t.data.resize(v.size() * sizeof(int64_t));
-    std::memcpy(t.data.data(), v.data(), t.data.size());
-    return t;
+  tailor_sampling params = tailor_sampling_default();
+  params.temperature = temperature;
+  params.top_k = topK;
+  params.top_p = topP;
+  params.repetition_penalty = repetitionPenalty;
+  params.seed = seed;
+  tailor_sampler *sampler = nullptr;
+  if (tailor_sampler_create(&params, &sampler) != TAILOR_OK) {
+    llvm::errs() << "tailor-run: " << tailor_last_error() << "\n";
+    return 2;
+  }
+  std::unique_ptr<tailor_sampler, void (*)(tailor_sampler *)> samplerOwner(
+      sampler, tailor_sampler_free);
+
+  using Clock = std::chrono::steady_clock;
+  auto ms = [](Clock::time_point a, Clock::time_point b) {
+    return std::chrono::duration<double, std::milli>(b - a).count();
   };
-  std::vector<HostTensor> inputs{tokens(ids)};
-  for (size_t i = 1; i < ins.size(); ++i) {
-    HostTensor t;
-    t.name = ins[i].name;
-    t.dtype = ins[i].dtype;
-    // Dynamic dims: batch 1, everything else (the past length) 0.
-    for (auto [d, size] : llvm::enumerate(ins[i].shape))
-      t.shape.push_back(size >= 0 ? size : (d == 0 ? 1 : 0));
-    inputs.push_back(std::move(t));
-  }
-  std::vector<HostTensor> outputs;
   std::vector<int64_t> generated;
-  double prefillMs = 0, decodeMs = 0;
-  for (unsigned step = 0; step <= generate; ++step) {
-    auto t0 = std::chrono::steady_clock::now();
-    if (llvm::Error err = model.run(inputs, outputs)) {
-      llvm::errs() << "tailor-run: " << llvm::toString(std::move(err)) << "\n";
-      return 1;
-    }
-    double ms = std::chrono::duration<double, std::milli>(
-                    std::chrono::steady_clock::now() - t0)
-                    .count();
-    (step == 0 ? prefillMs : decodeMs) += ms;
-    const HostTensor &logits = outputs[0];
-    if (logits.dtype != 1 || logits.shape.size() != 3) {
-      llvm::errs() << "tailor-run: logits are not float32 [batch, sequence, "
-                      "vocab]\n";
-      return 1;
-    }
-    int64_t vocab = logits.shape[2], last = logits.shape[1] - 1;
-    const float *row =
-        reinterpret_cast<const float *>(logits.data.data()) + last * vocab;
-    int64_t next = std::max_element(row, row + vocab) - row;
-    if (step == generate)
-      break;
-    generated.push_back(next);
-    inputs[0] = tokens({next});
-    for (size_t i = 1; i < ins.size(); ++i) {
-      std::string name = inputs[i].name;
-      inputs[i] = std::move(outputs[i]);
-      inputs[i].name = name;
-    }
+  const float *logits = nullptr;
+  auto t0 = Clock::now();
+  if (tailor_session_prefill(session, ids.data(), ids.size(), &logits) !=
+      TAILOR_OK) {
+    llvm::errs() << "tailor-run: prefill: " << tailor_last_error() << "\n";
+    return 1;
   }
+  double prefillMs = ms(t0, Clock::now()), decodeMs = 0;
+  std::vector<int64_t> context = ids;
+  for (unsigned step = 0; step < generate; ++step) {
+    int64_t next;
+    if (tailor_sampler_sample(sampler, logits,
+                              tailor_session_vocab_size(session),
+                              context.data(), context.size(),
+                              &next) != TAILOR_OK) {
+      llvm::errs() << "tailor-run: " << tailor_last_error() << "\n";
+      return 1;
+    }
+    generated.push_back(next);
+    context.push_back(next);
+    if (next == eosToken || step + 1 == generate)
+      break;
+    auto t1 = Clock::now();
+    if (tailor_session_decode_step(session, next, &logits) != TAILOR_OK) {
+      llvm::errs() << "tailor-run: decode step " << step << ": "
+                   << tailor_last_error() << "\n";
+      return 1;
+    }
+    decodeMs += ms(t1, Clock::now());
+  }
+  size_t steps = generated.empty() ? 0 : generated.size() - 1;
   llvm::outs() << "prompt: " << ids.size() << " tokens\n";
   llvm::outs() << "generated:";
   for (int64_t t : generated)
@@ -371,27 +444,23 @@ static int runGenerate(JitModel &model) {
   llvm::outs() << "prefill: " << llvm::format("%.3f", prefillMs) << " ms ("
                << llvm::format("%.1f", ids.size() * 1000.0 / prefillMs)
                << " tokens/s)\n";
-  if (generate)
-    llvm::outs() << "decode: " << llvm::format("%.3f", decodeMs / generate)
-                 << " ms/token (" << llvm::format("%.1f", generate * 1000.0 / decodeMs)
-                 << " tokens/s) over " << generate << " tokens\n";
+  if (steps)
+    llvm::outs() << "decode: " << llvm::format("%.3f", decodeMs / steps)
+                 << " ms/token (" << llvm::format("%.1f", steps * 1000.0 / decodeMs)
+                 << " tokens/s) over " << steps << " steps\n";
   return 0;
 }
 
-int main(int argc, char **argv) {
-  llvm::InitLLVM y(argc, argv);
-  cl::HideUnrelatedOptions(category);
-  registerPassManagerCLOptions();
-  registerDefaultTimingManagerCLOptions();
-  cl::ParseCommandLineOptions(
-      argc, argv,
-      "tailor-run: compile a model for this CPU (in memory) and run it\n");
-  // The OpenMP runtime reads this when the JIT loads it.
-  if (numThreads)
-    setenv("OMP_NUM_THREADS", std::to_string(numThreads).c_str(), 1);
-  if (optLevel > 3) {
-    llvm::errs() << "tailor-run: -O must be 0-3\n";
-    return 2;
+/// Loads a compiled .so, or JIT-compiles an .onnx/.mlir model.
+static bool loadModel(LoadedModel &loaded) {
+  if (StringRef(modelPath).ends_with(".so")) {
+    if (tailor_model_load(modelPath.c_str(), &loaded.model) != TAILOR_OK) {
+      llvm::errs() << "tailor-run: " << tailor_last_error() << "\n";
+      return false;
+    }
+    llvm::outs() << "loaded " << modelPath << " ("
+                 << tailor_model_producer(loaded.model) << ")\n";
+    return true;
   }
   DialectRegistry registry;
   mlir::registerAllDialects(registry);
@@ -399,24 +468,24 @@ int main(int argc, char **argv) {
   mlir::tailor::registerAllDialects(registry);
   mlir::registerAllPasses();
   mlir::tailor::registerAllPasses();
-  MLIRContext context(registry);
+  static MLIRContext context(registry);
   context.loadAllAvailableDialects();
 
   OwningOpRef<ModuleOp> module = load(context);
   if (!module)
-    return 1;
+    return false;
   if (raise) {
     PassManager pm(&context);
     if (failed(parsePassPipeline("func.func(tailor-raise)", pm)) ||
         failed(pm.run(*module)))
-      return 1;
+      return false;
   }
   TargetOptions options;
   options.optLevel = optLevel;
   auto start = std::chrono::steady_clock::now();
   auto model = JitModel::compile(*module, options);
   if (failed(model))
-    return 1;
+    return false;
   double compileMs = std::chrono::duration<double, std::milli>(
                          std::chrono::steady_clock::now() - start)
                          .count();
@@ -426,9 +495,38 @@ int main(int argc, char **argv) {
                << ", LLVM IR " << llvm::format("%.1f", t.llvmIR)
                << ", machine code " << llvm::format("%.1f", t.machineCode)
                << ")\n";
+  loaded.jit = std::move(*model);
+  if (tailor_model_from_abi(loaded.jit->abi(), &loaded.model) != TAILOR_OK) {
+    llvm::errs() << "tailor-run: " << tailor_last_error() << "\n";
+    return false;
+  }
+  return true;
+}
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM y(argc, argv);
+  cl::HideUnrelatedOptions(category);
+  registerPassManagerCLOptions();
+  registerDefaultTimingManagerCLOptions();
+  cl::ParseCommandLineOptions(
+      argc, argv,
+      "tailor-run: run a model compiled by tailor-compile (.so), or compile "
+      "an .onnx/.mlir model for this CPU in memory and run it\n");
+  // The OpenMP runtime reads this when the JIT loads it.
+  if (numThreads)
+    setenv("OMP_NUM_THREADS", std::to_string(numThreads).c_str(), 1);
+  if (optLevel > 3) {
+    llvm::errs() << "tailor-run: -O must be 0-3\n";
+    return 2;
+  }
+  LoadedModel loaded;
+  if (!loadModel(loaded))
+    return 1;
+  if (numThreads)
+    (void)tailor_model_set_num_threads(loaded.model, int32_t(numThreads));
 
   if (generate.getNumOccurrences())
-    return runGenerate(**model);
+    return runGenerate(loaded);
 
   if (!checkDir.empty()) {
     bool allOk = true;
@@ -444,11 +542,8 @@ int main(int argc, char **argv) {
           !readNumbered(set, "output_", expected))
         return 1;
       llvm::outs() << llvm::sys::path::filename(set) << ":\n";
-      if (llvm::Error err = (*model)->run(inputs, outputs)) {
-        llvm::errs() << "tailor-run: " << llvm::toString(std::move(err))
-                     << "\n";
+      if (!loaded.run(inputs, outputs))
         return 1;
-      }
       if (outputs.size() != expected.size()) {
         llvm::outs() << "  FAIL: " << outputs.size() << " outputs, expected "
                      << expected.size() << "\n";
@@ -456,7 +551,7 @@ int main(int argc, char **argv) {
         continue;
       }
       for (size_t i = 0; i < outputs.size(); ++i)
-        allOk &= compare(outputs[i], expected[i], (*model)->outputs()[i].name);
+        allOk &= compare(outputs[i], expected[i], outputs[i].name);
     }
     llvm::outs() << (allOk ? "PASS" : "FAIL") << "\n";
     return allOk ? 0 : 1;
@@ -474,12 +569,10 @@ int main(int argc, char **argv) {
     inputs.push_back(std::move(*t));
   }
   if (inputs.empty())
-    for (const TensorSpec &spec : (*model)->inputs())
+    for (const tailor_tensor_info &spec : loaded.inputs())
       inputs.push_back(randomTensor(spec, rng));
-  if (llvm::Error err = (*model)->run(inputs, outputs)) {
-    llvm::errs() << "tailor-run: " << llvm::toString(std::move(err)) << "\n";
+  if (!loaded.run(inputs, outputs))
     return 1;
-  }
   for (const HostTensor &t : outputs) {
     llvm::outs() << t.name << ": " << describe(t.dtype, t.shape) << " =";
     for (int64_t i = 0, n = std::min<int64_t>(t.numElements(), 8); i < n; ++i)
@@ -489,11 +582,8 @@ int main(int argc, char **argv) {
   if (bench) {
     auto t0 = std::chrono::steady_clock::now();
     for (unsigned i = 0; i < bench; ++i)
-      if (llvm::Error err = (*model)->run(inputs, outputs)) {
-        llvm::errs() << "tailor-run: " << llvm::toString(std::move(err))
-                     << "\n";
+      if (!loaded.run(inputs, outputs))
         return 1;
-      }
     double ms = std::chrono::duration<double, std::milli>(
                     std::chrono::steady_clock::now() - t0)
                     .count();

@@ -4,7 +4,9 @@
 #define TAILOR_EXECUTION_JITMODEL_H
 
 #include "tailor/Execution/HostTensor.h"
+#include "tailor/Target/Signature.h"
 #include "tailor/Target/Target.h"
+#include "tailor-c/abi.h"
 
 #include "mlir/IR/BuiltinOps.h"
 
@@ -13,13 +15,6 @@
 namespace mlir {
 class ExecutionEngine;
 namespace tailor {
-
-/// One input or output of a model: name, ONNX dtype, shape (-1 = dynamic).
-struct TensorSpec {
-  std::string name;
-  int32_t dtype = 0;
-  std::vector<int64_t> shape;
-};
 
 /// A model compiled for this CPU with MLIR's ExecutionEngine.
 class JitModel {
@@ -46,12 +41,18 @@ public:
   llvm::Error run(const std::vector<HostTensor> &inputs,
                   std::vector<HostTensor> &outputs);
 
+  /// The model as the C runtime sees it (tailor_model_from_abi); valid as
+  /// long as this object.
+  const tailor_abi_model *abi() const { return &abiModel; }
+
 private:
   JitModel() = default;
   std::unique_ptr<ExecutionEngine> engine;
   std::string entry;
   std::vector<TensorSpec> inputSpecs, outputSpecs;
   Timings timings;
+  tailor_abi_model abiModel{};
+  std::vector<tailor_abi_tensor> abiInputs, abiOutputs;
   /// The weights, bound to the code's external constant globals.
   std::vector<std::string> weightSymbols;
   std::vector<std::unique_ptr<char, void (*)(void *)>> weights;

@@ -8,15 +8,29 @@
 #ifndef TAILOR_TARGET_TARGET_H
 #define TAILOR_TARGET_TARGET_H
 
+#include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/PassManager.h"
+
+#include <optional>
 
 #include <memory>
 #include <string>
 
 namespace mlir::tailor {
 
-/// Where a compilation stops (as IREE's --compile-to).
+/// The phases of a compilation, in order; one can stop after any of them
+/// (as IREE's --compile-to):
+///  import    the tailor dialect as imported (ONNX-level ops)
+///  raise     exported subgraphs raised to LLM ops (tailor-raise)
+///  optimize  tailor-level clean-up: shapes refined, canonicalized (the
+///            compression passes go here)
+///  linalg    the target's lowering to linalg/tensor, fused (target-specific)
+///  llvm      the LLVM dialect (CPU), ready for translation
 enum class CompilePhase { Import, Raise, Optimize, Linalg, LLVM };
+
+/// "import", "raise", ...; std::nullopt for other names.
+std::optional<CompilePhase> parseCompilePhase(llvm::StringRef name);
+llvm::StringRef compilePhaseName(CompilePhase phase);
 
 struct TargetOptions {
   /// Optimisation level 0-3; 0 keeps loops naive (debugging).
@@ -29,15 +43,36 @@ class Target {
 public:
   virtual ~Target() = default;
   virtual llvm::StringRef getName() const = 0;
-  /// Adds the passes from the tailor dialect to `phase` (Linalg or LLVM).
-  virtual void buildPipeline(OpPassManager &pm, const TargetOptions &options,
-                             CompilePhase phase) const = 0;
+  /// Adds the passes that take a module from the phase before `phase` to
+  /// `phase`. Targets own the Linalg and LLVM phases (nothing for others).
+  virtual void buildPhasePipeline(OpPassManager &pm,
+                                  const TargetOptions &options,
+                                  CompilePhase phase) const = 0;
 };
 
 /// The registered targets by name ("cpu"); null when unknown.
 const Target *lookupTarget(llvm::StringRef name);
 /// Names of all targets, for --help and error messages.
 std::string listTargets();
+
+/// What the compiler does beyond the target's options.
+struct CompileOptions {
+  std::string target = "cpu";
+  TargetOptions targetOptions;
+  /// Raise exported subgraphs to LLM ops in the raise phase. Off by default
+  /// while the LLM ops have no lowering (tailor-compile --compile-to=raise
+  /// turns it on).
+  bool raise = false;
+};
+
+/// Takes `module` from phase `from` (where it is now) through every phase up
+/// to and including `to`. When `signature` is given, the entry's signature
+/// is read after the optimize phase (failing if it cannot be passed to
+/// compiled code). Diagnostics go to the module's context.
+struct ModelSignature;
+LogicalResult lowerModule(ModuleOp module, const CompileOptions &options,
+                          CompilePhase from, CompilePhase to,
+                          ModelSignature *signature = nullptr);
 
 /// Registers the targets' pipelines as textual pass pipelines
 /// (`tailor-cpu-pipeline`).

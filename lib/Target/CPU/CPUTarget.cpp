@@ -46,14 +46,13 @@ const char *kLLVMPipeline =
 class CPUTarget : public Target {
 public:
   StringRef getName() const override { return "cpu"; }
-  void buildPipeline(OpPassManager &pm, const TargetOptions &options,
-                     CompilePhase phase) const override {
-    if (phase < CompilePhase::Linalg)
-      return;
+  void buildPhasePipeline(OpPassManager &pm, const TargetOptions &options,
+                          CompilePhase phase) const override {
     // The pipelines name registered passes only: parsing cannot fail.
-    if (failed(parsePassPipeline(kLinalgPipeline, pm)))
+    if (phase == CompilePhase::Linalg &&
+        failed(parsePassPipeline(kLinalgPipeline, pm)))
       llvm::report_fatal_error("tailor: bad built-in linalg pipeline");
-    if (phase < CompilePhase::LLVM)
+    if (phase != CompilePhase::LLVM)
       return;
     if (options.optLevel > 0 && failed(parsePassPipeline(kStrategyPipeline, pm)))
       llvm::report_fatal_error("tailor: bad built-in strategy pipeline");
@@ -79,6 +78,7 @@ void mlir::tailor::registerTargetPipelines() {
       "Lower the tailor dialect to the LLVM dialect for the CPU "
       "(tailor-lower-to-linalg, fusion, bufferization, loops, LLVM)",
       [](OpPassManager &pm) {
-        cpuTarget.buildPipeline(pm, TargetOptions(), CompilePhase::LLVM);
+        cpuTarget.buildPhasePipeline(pm, TargetOptions(), CompilePhase::Linalg);
+        cpuTarget.buildPhasePipeline(pm, TargetOptions(), CompilePhase::LLVM);
       });
 }

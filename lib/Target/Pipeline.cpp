@@ -1,0 +1,77 @@
+//===- Pipeline.cpp - The phases of a compilation -------------------------===//
+
+#include "tailor/Target/Signature.h"
+#include "tailor/Target/Target.h"
+
+#include "mlir/Pass/PassRegistry.h"
+#include "llvm/ADT/StringSwitch.h"
+
+using namespace mlir;
+using namespace mlir::tailor;
+
+std::optional<CompilePhase> mlir::tailor::parseCompilePhase(StringRef name) {
+  return llvm::StringSwitch<std::optional<CompilePhase>>(name)
+      .Case("import", CompilePhase::Import)
+      .Case("raise", CompilePhase::Raise)
+      .Case("optimize", CompilePhase::Optimize)
+      .Case("linalg", CompilePhase::Linalg)
+      .Case("llvm", CompilePhase::LLVM)
+      .Default(std::nullopt);
+}
+
+StringRef mlir::tailor::compilePhaseName(CompilePhase phase) {
+  switch (phase) {
+  case CompilePhase::Import: return "import";
+  case CompilePhase::Raise: return "raise";
+  case CompilePhase::Optimize: return "optimize";
+  case CompilePhase::Linalg: return "linalg";
+  case CompilePhase::LLVM: return "llvm";
+  }
+  return "?";
+}
+
+LogicalResult mlir::tailor::lowerModule(ModuleOp module,
+                                        const CompileOptions &options,
+                                        CompilePhase from, CompilePhase to,
+                                        ModelSignature *signature) {
+  const Target *target = lookupTarget(options.target);
+  if (!target)
+    return module.emitError("unknown target '")
+           << options.target << "' (known: " << listTargets() << ")";
+  // The signature as the tailor dialect has it (ONNX dtypes: ui8 is not
+  // i8 yet), with the shapes inference refined.
+  auto readSignature = [&]() -> LogicalResult {
+    if (!signature)
+      return success();
+    auto sig = getModelSignature(module);
+    if (failed(sig))
+      return failure();
+    *signature = std::move(*sig);
+    return success();
+  };
+  if (from == CompilePhase::Optimize && failed(readSignature()))
+    return failure();
+  for (int p = int(from) + 1; p <= int(to); ++p) {
+    auto phase = CompilePhase(p);
+    PassManager pm(module.getContext());
+    // -mlir-timing, -mlir-print-ir-after-all, ... when the tool registered
+    // MLIR's pass-manager options (no-ops otherwise).
+    (void)applyPassManagerCLOptions(pm);
+    (void)applyDefaultTimingPassManagerCLOptions(pm);
+    const char *pipeline = nullptr;
+    if (phase == CompilePhase::Raise && options.raise)
+      pipeline = "func.func(tailor-raise)";
+    else if (phase == CompilePhase::Optimize)
+      pipeline = "func.func(tailor-infer-shapes),canonicalize,cse";
+    if (pipeline && failed(parsePassPipeline(pipeline, pm)))
+      return module.emitError("cannot build the ")
+             << compilePhaseName(phase)
+             << " pipeline (are Tailor's passes registered?)";
+    target->buildPhasePipeline(pm, options.targetOptions, phase);
+    if (failed(pm.run(module)))
+      return failure();
+    if (phase == CompilePhase::Optimize && failed(readSignature()))
+      return failure();
+  }
+  return success();
+}

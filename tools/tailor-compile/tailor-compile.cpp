@@ -1,0 +1,363 @@
+//===- tailor-compile.cpp - Compile a model ahead of time -----------------===//
+//
+//   tailor-compile model.onnx                   -> model.so (code, weights,
+//                                                  descriptor, C runtime)
+//   tailor-compile model.onnx --emit=obj        -> model.o
+//   tailor-compile model.onnx --emit=llvm -o -  LLVM IR on stdout
+//   tailor-compile model.onnx --compile-to=linalg   MLIR after that phase
+//   tailor-compile model.onnx --header model.h  and a C header for the model
+
+#include "tailor/Compiler/AOT.h"
+#include "tailor/Import/OnnxImporter.h"
+#include "tailor/InitTailor.h"
+#include "tailor/Target/Signature.h"
+#include "tailor/Target/Target.h"
+
+#include "mlir/Bytecode/BytecodeWriter.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/InitAllPasses.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Support/FileUtilities.h"
+#include "mlir/Support/Timing.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FileUtilities.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <chrono>
+
+using namespace mlir;
+using namespace mlir::tailor;
+namespace cl = llvm::cl;
+
+static cl::OptionCategory category("tailor-compile options");
+static cl::opt<std::string>
+    inputPath(cl::Positional, cl::Required,
+              cl::desc("<model.onnx | model.onnxtxt | model.mlir | ->"),
+              cl::cat(category));
+static cl::opt<std::string> outputPath(
+    "o",
+    cl::desc("Output file (default: the input's name with .so / .o / .ll / "
+             ".h; MLIR goes to standard output); '-' is standard output"),
+    cl::value_desc("file"), cl::cat(category));
+
+enum class Emit { SharedObject, Object, LLVM, MLIR, Header };
+static cl::opt<Emit> emit(
+    "emit", cl::desc("What to write:"), cl::init(Emit::SharedObject),
+    cl::values(
+        clEnumValN(Emit::SharedObject, "so",
+                   "a shared object with the code, the weights and the C "
+                   "runtime (default; load it with tailor_model_load)"),
+        clEnumValN(Emit::Object, "obj",
+                   "an object file with the code, the weights and the "
+                   "descriptor (link it with libtailor_runtime_embed.a)"),
+        clEnumValN(Emit::LLVM, "llvm", "LLVM IR (after LLVM's optimizer)"),
+        clEnumValN(Emit::MLIR, "mlir",
+                   "MLIR after the --compile-to phase (default llvm)"),
+        clEnumValN(Emit::Header, "header",
+                   "only the C header describing the model's signature")),
+    cl::cat(category));
+static cl::opt<std::string> compileTo(
+    "compile-to",
+    cl::desc("Stop after this phase and write MLIR: import (as imported), "
+             "raise (LLM ops), optimize (tailor-level clean-up), linalg "
+             "(the target's linalg on tensors), llvm (LLVM dialect)"),
+    cl::value_desc("phase"), cl::cat(category));
+static cl::opt<std::string> inputPhase(
+    "input-phase", cl::init("import"),
+    cl::desc("The phase an .mlir input is at (the phases before it are "
+             "skipped)"),
+    cl::value_desc("phase"), cl::cat(category));
+static cl::opt<std::string> pipeline(
+    "pipeline", cl::init("cpu"),
+    cl::desc("Named target pipeline; known: cpu (CUDA and Metal are next)"),
+    cl::value_desc("name"), cl::cat(category));
+static cl::opt<unsigned> optLevel(
+    "O", cl::init(2), cl::Prefix,
+    cl::desc("Optimisation level 0-3 (0: naive loops, no tiling, for "
+             "debugging; 2: default; 3: LLVM's aggressive code generation)"),
+    cl::cat(category));
+static cl::opt<std::string> targetCPU(
+    "target-cpu", cl::init("host"),
+    cl::desc("CPU to generate code for, as LLVM names it (skylake, znver3, "
+             "x86-64-v3, ...); 'host': this machine's CPU and features"),
+    cl::value_desc("name"), cl::cat(category));
+static cl::opt<bool> raise(
+    "raise", cl::init(false),
+    cl::desc("Raise exported subgraphs to LLM ops before lowering (the "
+             "raise phase; --compile-to=raise always raises)"),
+    cl::cat(category));
+static cl::opt<std::string> headerPath(
+    "header",
+    cl::desc("Also write a C header for the model (its signature as "
+             "constants) to this file"),
+    cl::value_desc("file"), cl::cat(category));
+static cl::opt<std::string> headerPrefix(
+    "name",
+    cl::desc("Prefix of the header's macros (default: the input's stem)"),
+    cl::value_desc("prefix"), cl::cat(category));
+static cl::opt<bool> emitBytecode("emit-bytecode", cl::init(false),
+                                  cl::desc("Write MLIR as bytecode"),
+                                  cl::cat(category));
+static cl::opt<bool> quiet("quiet", cl::init(false),
+                           cl::desc("Print no progress on standard error"),
+                           cl::cat(category));
+
+namespace {
+/// Progress on stderr: a line as each step starts (diagnostics of a failing
+/// step follow it), the time of every step in the last line.
+class Progress {
+public:
+  void step(StringRef what, StringRef detail = "") {
+    finish();
+    if (!quiet)
+      llvm::errs() << "tailor-compile: " << what << detail << "\n";
+    name = what.str();
+    start = std::chrono::steady_clock::now();
+    open = true;
+  }
+  void finish() {
+    if (!open)
+      return;
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                             start)
+                   .count();
+    summary += (summary.empty() ? "" : ", ") + name + " " +
+               llvm::formatv("{0:F2}", s).str() + " s";
+    total += s;
+    open = false;
+  }
+  /// "3.41 s (import 0.02 s, ...)"
+  std::string report() {
+    finish();
+    return llvm::formatv("{0:F2}", total).str() + " s (" + summary + ")";
+  }
+
+private:
+  std::chrono::steady_clock::time_point start;
+  std::string name, summary;
+  double total = 0;
+  bool open = false;
+};
+} // namespace
+
+static int error(const Twine &message) {
+  llvm::errs() << "tailor-compile: error: " << message << "\n";
+  return 1;
+}
+
+static std::string defaultOutput(StringRef extension) {
+  if (inputPath == "-")
+    return ("model" + extension).str();
+  SmallString<256> path(llvm::sys::path::filename(inputPath));
+  llvm::sys::path::replace_extension(path, extension);
+  return path.str().str();
+}
+
+/// Writes `text` atomically (or to stdout for "-").
+static bool writeText(StringRef path,
+                      llvm::function_ref<void(raw_ostream &)> write) {
+  llvm::Error err =
+      llvm::writeToOutput(path, [&](raw_ostream &os) -> llvm::Error {
+        write(os);
+        return llvm::Error::success();
+      });
+  if (err) {
+    error("cannot write '" + path + "': " + llvm::toString(std::move(err)));
+    return false;
+  }
+  return true;
+}
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM y(argc, argv);
+  registerPassManagerCLOptions();
+  registerDefaultTimingManagerCLOptions();
+  registerAsmPrinterCLOptions();
+  registerMLIRContextCLOptions();
+  cl::HideUnrelatedOptions(category);
+  cl::ParseCommandLineOptions(
+      argc, argv,
+      "tailor-compile: compile a model ahead of time.\n\n"
+      "Phases: import -> raise -> optimize -> linalg -> llvm -> machine "
+      "code.\nThe default writes <input>.so: the model's code for this CPU, "
+      "its weights as\nread-only data and the C runtime "
+      "(include/tailor-c/tailor.h), loadable with\ntailor_model_load, "
+      "tailor-run, or tailor.load in Python.\n");
+
+  if (optLevel > 3)
+    return error("-O" + Twine(optLevel.getValue()) + ": the level must be 0-3");
+  if (!lookupTarget(pipeline))
+    return error("unknown pipeline '" + pipeline + "' (known: " +
+                 listTargets() + ")");
+  auto from = parseCompilePhase(inputPhase);
+  if (!from)
+    return error("unknown --input-phase '" + inputPhase +
+                 "' (import, raise, optimize, linalg, llvm)");
+  CompilePhase to = CompilePhase::LLVM;
+  if (compileTo.getNumOccurrences()) {
+    auto phase = parseCompilePhase(compileTo);
+    if (!phase)
+      return error("unknown --compile-to phase '" + compileTo +
+                   "' (import, raise, optimize, linalg, llvm)");
+    to = *phase;
+    if (emit.getNumOccurrences() && emit != Emit::MLIR)
+      return error("--compile-to writes MLIR; it cannot be combined with "
+                   "--emit other than mlir");
+    emit = Emit::MLIR;
+  }
+  if (*from > to)
+    return error("--input-phase " + inputPhase + " is past --compile-to " +
+                 compileTo);
+  bool needsSignature =
+      emit == Emit::SharedObject || emit == Emit::Object ||
+      emit == Emit::LLVM || emit == Emit::Header || !headerPath.empty();
+  if (needsSignature && *from > CompilePhase::Optimize)
+    return error("a compiled artifact or header needs the model's signature: "
+                 "the input must be at the optimize phase or before");
+  auto cpu = resolveTargetCPU(targetCPU);
+  if (!cpu)
+    return error(llvm::toString(cpu.takeError()));
+
+  DialectRegistry registry;
+  mlir::registerAllDialects(registry);
+  mlir::registerAllExtensions(registry);
+  mlir::tailor::registerAllDialects(registry);
+  mlir::registerAllPasses();
+  mlir::tailor::registerAllPasses();
+  MLIRContext context(registry);
+  context.loadAllAvailableDialects();
+  llvm::SourceMgr sourceMgr;
+  SourceMgrDiagnosticHandler handler(sourceMgr, &context);
+
+  Progress progress;
+  progress.step("import", " " + inputPath);
+  OwningOpRef<ModuleOp> module;
+  StringRef in(inputPath);
+  if (in.ends_with(".mlir") || in.ends_with(".mlirbc") || in == "-") {
+    std::string message;
+    auto file = openInputFile(inputPath, &message);
+    if (!file)
+      return error(message);
+    sourceMgr.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
+    module = parseSourceFile<ModuleOp>(sourceMgr, &context);
+  } else {
+    if (*from != CompilePhase::Import)
+      return error("--input-phase applies to .mlir inputs only");
+    module = importOnnxFile(inputPath, &context);
+  }
+  if (!module) {
+    progress.finish();
+    return 1;
+  }
+
+  CompileOptions options;
+  options.target = pipeline;
+  options.targetOptions.optLevel = optLevel;
+  options.targetOptions.cpu = *cpu;
+  options.raise = raise || to == CompilePhase::Raise;
+  ModelSignature signature;
+  CompilePhase at = *from;
+  // The signature is read at the optimize phase; a header-only run stops
+  // there.
+  CompilePhase last = emit == Emit::Header ? CompilePhase::Optimize : to;
+  for (int p = int(at) + 1; p <= int(last); ++p) {
+    auto phase = CompilePhase(p);
+    progress.step(compilePhaseName(phase).str());
+    if (failed(lowerModule(*module, options, CompilePhase(p - 1), phase,
+                           needsSignature ? &signature : nullptr))) {
+      progress.finish();
+      return 1;
+    }
+  }
+
+  std::string prefix = headerPrefix.empty()
+                           ? llvm::sys::path::stem(inputPath).str()
+                           : headerPrefix.getValue();
+  auto header = [&] {
+    return generateHeader(signature, prefix,
+                          llvm::sys::path::filename(inputPath));
+  };
+  if (!headerPath.empty() &&
+      !writeText(headerPath, [&](raw_ostream &os) { os << header(); }))
+    return 1;
+
+  switch (emit) {
+  case Emit::MLIR: {
+    progress.finish();
+    std::string out = outputPath.empty() ? "-" : outputPath.getValue();
+    llvm::Error err =
+        llvm::writeToOutput(out, [&](raw_ostream &os) -> llvm::Error {
+          if (emitBytecode && failed(writeBytecodeToFile(*module, os)))
+            return llvm::createStringError("cannot write bytecode");
+          if (!emitBytecode)
+            module->print(os);
+          return llvm::Error::success();
+        });
+    if (err)
+      return error("cannot write '" + out + "': " +
+                   llvm::toString(std::move(err)));
+    return 0;
+  }
+  case Emit::Header: {
+    progress.finish();
+    std::string out =
+        outputPath.empty() ? defaultOutput(".h") : outputPath.getValue();
+    return writeText(out, [&](raw_ostream &os) { os << header(); }) ? 0 : 1;
+  }
+  default:
+    break;
+  }
+
+  AOTOptions aot;
+  aot.target = options.targetOptions;
+  aot.producer = ("tailor-compile " TAILOR_VERSION " (" + pipeline + ", -O" +
+                  Twine(optLevel.getValue()) + ", " + *cpu + ")")
+                     .str();
+  ArtifactKind kind = emit == Emit::Object ? ArtifactKind::Object
+                      : emit == Emit::LLVM ? ArtifactKind::LLVMIR
+                                           : ArtifactKind::SharedObject;
+  StringRef extension = emit == Emit::Object ? ".o"
+                        : emit == Emit::LLVM ? ".ll"
+                                             : ".so";
+  std::string out =
+      outputPath.empty() ? defaultOutput(extension) : outputPath.getValue();
+  progress.step(emit == Emit::LLVM ? "LLVM IR" : "machine code and link");
+  if (out == "-") {
+    if (kind != ArtifactKind::LLVMIR)
+      return error("a binary artifact cannot go to standard output");
+    // writeArtifact writes files: go through a temporary one.
+    SmallString<128> temp;
+    if (llvm::sys::fs::createTemporaryFile("tailor-compile", "ll", temp))
+      return error("cannot create a temporary file");
+    llvm::FileRemover remove(temp);
+    if (llvm::Error err = writeArtifact(*module, signature, aot, kind, temp))
+      return error(llvm::toString(std::move(err)));
+    progress.finish();
+    auto buffer = llvm::MemoryBuffer::getFile(temp);
+    if (!buffer)
+      return error("cannot read '" + temp + "'");
+    llvm::outs() << (*buffer)->getBuffer();
+    return 0;
+  }
+  if (llvm::Error err = writeArtifact(*module, signature, aot, kind, out)) {
+    progress.finish();
+    return error(llvm::toString(std::move(err)));
+  }
+  if (!quiet)
+    llvm::errs() << "tailor-compile: wrote " << out << " ("
+                 << signature.inputs.size() << " inputs, "
+                 << signature.outputs.size() << " outputs) in "
+                 << progress.report() << "\n";
+  return 0;
+}
