@@ -341,7 +341,7 @@ PYBIND11_MODULE(_tailor, m) {
       },
       py::arg("input"), py::arg("output") = py::none(),
       py::arg("emit") = "so", py::arg("opt_level") = 2,
-      py::arg("target_cpu") = "host", py::arg("raise_ops") = false,
+      py::arg("target_cpu") = "host", py::arg("raise_ops") = true,
       py::arg("header") = py::none(),
       "Compiles an .onnx (or tailor-dialect .mlir) model ahead of time into "
       "`output` (default: the input's name with .so). emit: so | obj | llvm "

@@ -73,7 +73,7 @@ def Tailor_AttentionOp : Tailor_LLMOp<"attention", [AttrSizedOperandSegments]> {
     $query `,` $key `,` $value (`mask` `(` $mask^ `)`)?
     (`past` `(` $past_key^ `,` $past_value `)`)? attr-dict `:`
     type($query) `,` type($key) `,` type($value)
-    (`,` type($mask)^)? (`,` type($past_key)^ `,` type($past_value))?
+    (`,` type($mask)^)? (`past` type($past_key)^ `,` type($past_value))?
     `->` type($output)
   }];
   let extraClassDeclaration = [{

@@ -55,8 +55,10 @@ struct FuseElementwisePass
     tensor::CollapseShapeOp::getCanonicalizationPatterns(patterns, ctx);
     ctx->getLoadedDialect<linalg::LinalgDialect>()->getCanonicalizationPatterns(
         patterns);
-    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
-      return signalPassFailure();
+    // As the canonicalizer: not converging within the iteration limit is no
+    // error (reshape propagation can bounce a reshape pair between two
+    // generics, e.g. attention's head regrouping); the IR stays valid.
+    (void)applyPatternsGreedily(getOperation(), std::move(patterns));
   }
 };
 } // namespace

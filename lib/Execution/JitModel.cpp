@@ -39,13 +39,15 @@ using llvm::createStringError;
 JitModel::~JitModel() = default;
 
 FailureOr<std::unique_ptr<JitModel>>
-JitModel::compile(ModuleOp module, const TargetOptions &options) {
+JitModel::compile(ModuleOp module, const TargetOptions &options,
+                  bool raise) {
   std::unique_ptr<JitModel> model(new JitModel());
   using Clock = std::chrono::steady_clock;
   auto t0 = Clock::now();
   ModelSignature signature;
   CompileOptions compileOptions;
   compileOptions.targetOptions = options;
+  compileOptions.raise = raise;
   if (failed(lowerModule(module, compileOptions, CompilePhase::Import,
                          CompilePhase::LLVM, &signature)))
     return failure();

@@ -3,6 +3,7 @@
 #include "tailor/Target/Signature.h"
 #include "tailor/Target/Target.h"
 
+#include "mlir/IR/Diagnostics.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "llvm/ADT/StringSwitch.h"
 
@@ -68,8 +69,24 @@ LogicalResult mlir::tailor::lowerModule(ModuleOp module,
              << compilePhaseName(phase)
              << " pipeline (are Tailor's passes registered?)";
     target->buildPhasePipeline(pm, options.targetOptions, phase);
-    if (failed(pm.run(module)))
+    // A pass may fail without a diagnostic: then say which phase failed.
+    unsigned errors = 0;
+    LogicalResult result = success();
+    {
+      ScopedDiagnosticHandler counter(module.getContext(), [&](Diagnostic &d) {
+        errors += d.getSeverity() == DiagnosticSeverity::Error;
+        return failure(); // and let the previous handler print it
+      });
+      result = pm.run(module);
+    }
+    if (failed(result)) {
+      if (!errors)
+        module.emitError("the ")
+            << compilePhaseName(phase)
+            << " phase failed without a diagnostic (a pass did not "
+               "converge or hit an internal limit)";
       return failure();
+    }
     if (phase == CompilePhase::Optimize && failed(readSignature()))
       return failure();
   }

@@ -4,8 +4,11 @@ JIT (tailor-run --check) on the PyTorch reference data that generate.py
 --reference wrote, and fails when any output differs from PyTorch by more
 than --atol (absolute, default 1e-4) anywhere.
 
-  check_numerics.py --bin BUILD/bin --models DIR [--atol 1e-4] [--raise]
+  check_numerics.py --bin BUILD/bin --models DIR [--atol 1e-4] [--no-raise]
                     [--aot WORKDIR]
+
+--no-raise compiles the ONNX-level ops as imported (the tools raise to LLM
+ops by default).
 
 --aot compiles every model ahead of time (tailor-compile -> WORKDIR/name.so)
 and runs the shared objects instead, through the C runtime.
@@ -23,8 +26,8 @@ def main():
     ap.add_argument("--bin", required=True)
     ap.add_argument("--models", required=True)
     ap.add_argument("--atol", type=float, default=1e-4)
-    ap.add_argument("--raise", dest="do_raise", action="store_true",
-                    help="compile after --tailor-raise")
+    ap.add_argument("--no-raise", dest="no_raise", action="store_true",
+                    help="compile without raising to LLM ops")
     ap.add_argument("--aot", metavar="WORKDIR",
                     help="compile each model to WORKDIR/<name>.so and run that")
     args = ap.parse_args()
@@ -41,8 +44,8 @@ def main():
         if args.aot:
             so = os.path.join(args.aot, name + ".so")
             cmd = [os.path.join(args.bin, "tailor-compile"), model, "-o", so, "--quiet"]
-            if args.do_raise:
-                cmd.append("--raise")
+            if args.no_raise:
+                cmd.append("--raise=false")
             r = subprocess.run(cmd, capture_output=True, text=True)
             if r.returncode != 0:
                 failures += 1
@@ -53,8 +56,8 @@ def main():
         cmd = [os.path.join(args.bin, "tailor-run"), model,
                "--check", os.path.join(args.models, name + ".data"),
                "--rtol", "0", "--atol", str(args.atol)]
-        if args.do_raise and not args.aot:
-            cmd.append("--raise")
+        if args.no_raise and not args.aot:
+            cmd.append("--raise=false")
         r = subprocess.run(cmd, capture_output=True, text=True)
         errs = [float(x) for x in re.findall(r"max abs ([0-9.e+-]+)", r.stdout)]
         worst = max(errs) if errs else float("nan")

@@ -93,9 +93,10 @@ static cl::opt<std::string> targetCPU(
              "x86-64-v3, ...); 'host': this machine's CPU and features"),
     cl::value_desc("name"), cl::cat(category));
 static cl::opt<bool> raise(
-    "raise", cl::init(false),
-    cl::desc("Raise exported subgraphs to LLM ops before lowering (the "
-             "raise phase; --compile-to=raise always raises)"),
+    "raise", cl::init(true),
+    cl::desc("Raise exported subgraphs to LLM ops in the raise phase "
+             "(default on; --raise=false lowers the ONNX-level ops as "
+             "imported)"),
     cl::cat(category));
 static cl::opt<std::string> headerPath(
     "header",

@@ -63,8 +63,10 @@ static cl::opt<double> relTol("rtol", cl::init(1e-3),
 static cl::opt<double> absTol("atol", cl::init(1e-4),
                               cl::desc("Absolute tolerance for --check"),
                               cl::cat(category));
-static cl::opt<bool> raise("raise", cl::init(false),
-                           cl::desc("Run --tailor-raise before compiling"),
+static cl::opt<bool> raise("raise", cl::init(true),
+                           cl::desc("Raise exported subgraphs to LLM ops "
+                                    "before lowering (default on; "
+                                    "--raise=false keeps ONNX-level ops)"),
                            cl::cat(category));
 static cl::opt<unsigned> optLevel("O", cl::init(2), cl::Prefix,
                                   cl::desc("Optimisation level (0-3)"),
@@ -474,16 +476,10 @@ static bool loadModel(LoadedModel &loaded) {
   OwningOpRef<ModuleOp> module = load(context);
   if (!module)
     return false;
-  if (raise) {
-    PassManager pm(&context);
-    if (failed(parsePassPipeline("func.func(tailor-raise)", pm)) ||
-        failed(pm.run(*module)))
-      return false;
-  }
   TargetOptions options;
   options.optLevel = optLevel;
   auto start = std::chrono::steady_clock::now();
-  auto model = JitModel::compile(*module, options);
+  auto model = JitModel::compile(*module, options, raise);
   if (failed(model))
     return false;
   double compileMs = std::chrono::duration<double, std::milli>(

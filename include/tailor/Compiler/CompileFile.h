@@ -20,7 +20,7 @@ struct CompileRequest {
   std::string target = "cpu";
   std::string cpu = "host";
   unsigned optLevel = 2;
-  bool raise = false;
+  bool raise = true;
   std::string producer = "tailor (library)";
 };
 

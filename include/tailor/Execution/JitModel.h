@@ -22,8 +22,10 @@ public:
   ~JitModel();
   /// Lowers `module` (tailor dialect, one public function) through the CPU
   /// pipeline and JIT-compiles it. Diagnostics go to the module's context.
+  /// `raise`: run the raise phase (LLM ops) first.
   static FailureOr<std::unique_ptr<JitModel>>
-  compile(ModuleOp module, const TargetOptions &options = {});
+  compile(ModuleOp module, const TargetOptions &options = {},
+          bool raise = true);
 
   /// Where compile time went, in milliseconds.
   struct Timings {

@@ -59,10 +59,10 @@ std::string listTargets();
 struct CompileOptions {
   std::string target = "cpu";
   TargetOptions targetOptions;
-  /// Raise exported subgraphs to LLM ops in the raise phase. Off by default
-  /// while the LLM ops have no lowering (tailor-compile --compile-to=raise
-  /// turns it on).
-  bool raise = false;
+  /// Raise exported subgraphs to LLM ops in the raise phase (attention
+  /// without repeat_kv copies, fused norms); a subgraph that does not match
+  /// stays at ONNX level.
+  bool raise = true;
 };
 
 /// Takes `module` from phase `from` (where it is now) through every phase up

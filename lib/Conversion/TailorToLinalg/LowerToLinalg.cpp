@@ -44,6 +44,7 @@ void mlir::tailor::populateTailorToLinalgPatterns(
   lowering::populateNormalizationPatterns(converter, patterns);
   lowering::populateIndexingPatterns(converter, patterns);
   lowering::populateRuntimeAxesPatterns(converter, patterns);
+  lowering::populateLLMPatterns(converter, patterns);
 }
 
 namespace {

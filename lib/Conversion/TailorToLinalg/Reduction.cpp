@@ -319,6 +319,55 @@ struct ArgLowering : ConversionPattern {
   bool isMax;
 };
 
+} // namespace
+
+Value lowering::buildSoftmax(OpBuilder &rewriter, Location loc, Value x,
+                             int64_t axis, RankedTensorType type, bool isLog) {
+  int64_t rank = type.getRank();
+  Type elem = type.getElementType();
+  SmallVector<int64_t> keptShape(type.getShape());
+  if (rank)
+    keptShape[axis] = 1;
+  auto keptType = RankedTensorType::get(keptShape, elem);
+  SmallVector<int64_t> axes;
+  if (rank)
+    axes.push_back(axis);
+  Value lowest = scalarConstant(rewriter, loc, elem,
+                                -std::numeric_limits<double>::infinity());
+  Value max = buildReduction(
+      rewriter, loc, x, axes, true, lowest, keptType,
+      [](OpBuilder &b, Location l, Value v, Value acc) {
+        return arith::MaximumFOp::create(b, l, acc, v).getResult();
+      });
+  Value shifted = buildElementwise(
+      rewriter, loc, type, ValueRange{x, max},
+      [](OpBuilder &b, Location l, ValueRange a) {
+        return arith::SubFOp::create(b, l, a[0], a[1]).getResult();
+      });
+  Value exps =
+      buildElementwise(rewriter, loc, type, ValueRange{shifted},
+                       [](OpBuilder &b, Location l, ValueRange a) {
+                         return math::ExpOp::create(b, l, a[0]).getResult();
+                       });
+  Value zero = scalarConstant(rewriter, loc, elem, 0.0);
+  Value sum =
+      buildReduction(rewriter, loc, exps, axes, true, zero, keptType,
+                     [](OpBuilder &b, Location l, Value v, Value acc) {
+                       return arith::AddFOp::create(b, l, acc, v).getResult();
+                     });
+  bool log = isLog;
+  Value r = buildElementwise(
+      rewriter, loc, type, ValueRange{log ? shifted : exps, sum},
+      [log](OpBuilder &b, Location l, ValueRange a) -> Value {
+        if (log)
+          return arith::SubFOp::create(
+              b, l, a[0], math::LogOp::create(b, l, a[1]).getResult());
+        return arith::DivFOp::create(b, l, a[0], a[1]);
+      });
+  return r;
+}
+
+namespace {
 /// Softmax / LogSoftmax along one axis (opset 13 semantics).
 struct SoftmaxLowering : ConversionPattern {
   SoftmaxLowering(const TypeConverter &tc, MLIRContext *ctx, StringRef name,
@@ -338,47 +387,7 @@ struct SoftmaxLowering : ConversionPattern {
         normalizeAxis(op->getAttrOfType<IntegerAttr>("axis").getInt(), rank);
     if (!axis)
       return rewriter.notifyMatchFailure(op, "axis out of range");
-    Type elem = type->getElementType();
-    SmallVector<int64_t> keptShape(type->getShape());
-    if (rank)
-      keptShape[*axis] = 1;
-    auto keptType = RankedTensorType::get(keptShape, elem);
-    SmallVector<int64_t> axes;
-    if (rank)
-      axes.push_back(*axis);
-    Value lowest = scalarConstant(rewriter, loc, elem,
-                                  -std::numeric_limits<double>::infinity());
-    Value max = buildReduction(
-        rewriter, loc, x, axes, true, lowest, keptType,
-        [](OpBuilder &b, Location l, Value v, Value acc) {
-          return arith::MaximumFOp::create(b, l, acc, v).getResult();
-        });
-    Value shifted = buildElementwise(
-        rewriter, loc, *type, ValueRange{x, max},
-        [](OpBuilder &b, Location l, ValueRange a) {
-          return arith::SubFOp::create(b, l, a[0], a[1]).getResult();
-        });
-    Value exps =
-        buildElementwise(rewriter, loc, *type, ValueRange{shifted},
-                         [](OpBuilder &b, Location l, ValueRange a) {
-                           return math::ExpOp::create(b, l, a[0]).getResult();
-                         });
-    Value zero = scalarConstant(rewriter, loc, elem, 0.0);
-    Value sum =
-        buildReduction(rewriter, loc, exps, axes, true, zero, keptType,
-                       [](OpBuilder &b, Location l, Value v, Value acc) {
-                         return arith::AddFOp::create(b, l, acc, v).getResult();
-                       });
-    bool log = isLog;
-    Value r = buildElementwise(
-        rewriter, loc, *type, ValueRange{log ? shifted : exps, sum},
-        [log](OpBuilder &b, Location l, ValueRange a) -> Value {
-          if (log)
-            return arith::SubFOp::create(
-                b, l, a[0], math::LogOp::create(b, l, a[1]).getResult());
-          return arith::DivFOp::create(b, l, a[0], a[1]);
-        });
-    rewriter.replaceOp(op, r);
+    rewriter.replaceOp(op, buildSoftmax(rewriter, loc, x, *axis, *type, isLog));
     return success();
   }
   bool isLog;

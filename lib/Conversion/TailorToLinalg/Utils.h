@@ -96,6 +96,11 @@ Value buildReduction(
     bool keepDims, Value init, RankedTensorType resultType,
     function_ref<Value(OpBuilder &, Location, Value x, Value acc)> combine);
 
+/// softmax (or log-softmax) of `x` along `axis` (max-shifted), as
+/// reductions and elementwise generics.
+Value buildSoftmax(OpBuilder &b, Location loc, Value x, int64_t axis,
+                   RankedTensorType type, bool log = false);
+
 /// Pattern population, one function per family (one file each).
 void populateElementwisePatterns(const TypeConverter &, RewritePatternSet &);
 void populateContractionPatterns(const TypeConverter &, RewritePatternSet &);
@@ -104,6 +109,7 @@ void populateDataMovementPatterns(const TypeConverter &, RewritePatternSet &);
 void populateNormalizationPatterns(const TypeConverter &, RewritePatternSet &);
 void populateIndexingPatterns(const TypeConverter &, RewritePatternSet &);
 void populateRuntimeAxesPatterns(const TypeConverter &, RewritePatternSet &);
+void populateLLMPatterns(const TypeConverter &, RewritePatternSet &);
 
 } // namespace mlir::tailor::lowering
 

@@ -1,6 +1,7 @@
 // tailor-compile's phases, emits and the artifact: a small model at the
 // tailor level (ONNX-named arguments and results).
 // RUN: tailor-compile %s --input-phase=import --compile-to=optimize --quiet | FileCheck %s --check-prefix=OPT
+// RUN: tailor-compile %s --raise=false --compile-to=optimize --quiet | FileCheck %s --check-prefix=NORAISE
 // RUN: tailor-compile %s --compile-to=linalg --quiet | FileCheck %s --check-prefix=LINALG
 // RUN: tailor-compile %s --compile-to=llvm --quiet | FileCheck %s --check-prefix=LLVM
 // RUN: tailor-compile %s --emit=header --name tiny -o - --quiet | FileCheck %s --check-prefix=HEADER
@@ -10,8 +11,11 @@
 // RUN: tailor-run %t.so --dynamic-size 3 | FileCheck %s --check-prefix=EXEC
 
 // OPT-LABEL: func.func @main_graph
-// OPT: tailor.onnx.MatMul
+// OPT: tailor.linear
 // OPT: tailor.onnx.Relu
+
+// NORAISE: tailor.onnx.MatMul
+// NORAISE-NOT: tailor.linear
 
 // LINALG-LABEL: func.func @main_graph
 // LINALG-NOT: tailor.onnx

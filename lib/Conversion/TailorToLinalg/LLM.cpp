@@ -1,0 +1,482 @@
+//===- LLM.cpp - rotary, attention and moe to linalg ----------------------===//
+//
+// The LLM ops that raising produces and that have no ONNX counterpart to
+// borrow a lowering from:
+//  - rotary: rotate_half(x) (or the interleaved pair swap) read with
+//    tensor.extract inside a generic, then x*cos + rot*sin with numpy
+//    broadcasting of cos/sin;
+//  - attention: the past cache concatenated, scores as a contraction whose
+//    key/value maps send query head h to head h floordiv G (grouped-query:
+//    no repeat_kv copy), causal and explicit masks, softmax over the key
+//    axis, then the contraction with the values. The scores [B,H,S,T] are
+//    materialised (no online softmax yet);
+//  - moe: router softmax, top-k (ties to the lower index) as a rank count,
+//    renormalised weights; every expert runs densely on every token and the
+//    weights zero the unselected ones (correct; compute grows by E/k).
+
+#include "Utils.h"
+
+#include "mlir/Dialect/Math/IR/Math.h"
+
+#include <cmath>
+#include <limits>
+
+using namespace mlir;
+using namespace mlir::tailor;
+using namespace mlir::tailor::lowering;
+
+namespace {
+
+Value fconst(OpBuilder &b, Location loc, Type t, double v) {
+  return arith::ConstantOp::create(b, loc, t, b.getFloatAttr(t, v));
+}
+
+SmallVector<utils::IteratorType> iterators(int64_t parallel,
+                                           int64_t reduction = 0) {
+  SmallVector<utils::IteratorType> it(parallel, utils::IteratorType::parallel);
+  it.append(reduction, utils::IteratorType::reduction);
+  return it;
+}
+
+struct RotaryLowering : OpConversionPattern<RotaryOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(RotaryOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    auto type = convertedResultType(*getTypeConverter(), rewriter, op);
+    if (failed(type))
+      return failure();
+    Location loc = op.getLoc();
+    Value x = adaptor.getInput();
+    auto xType = cast<RankedTensorType>(x.getType());
+    int64_t rank = xType.getRank();
+    if (rank < 1)
+      return rewriter.notifyMatchFailure(op, "rank-0 input");
+    bool interleaved = op.getInterleaved();
+    // rot[..., d] = sign(d) * x[..., partner(d)]
+    SmallVector<OpFoldResult> dims = getDims(rewriter, loc, x);
+    Value init = emptyTensor(rewriter, loc, dims, xType.getElementType());
+    AffineMap id = rewriter.getMultiDimIdentityMap(rank);
+    Value lastSize = getDimValue(rewriter, loc, x, rank - 1);
+    auto rot = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{init.getType()}, ValueRange{},
+        ValueRange{init}, ArrayRef<AffineMap>{id}, iterators(rank),
+        [&](OpBuilder &b, Location l, ValueRange) {
+          SmallVector<Value> idx;
+          for (int64_t i = 0; i < rank; ++i)
+            idx.push_back(linalg::IndexOp::create(b, l, i));
+          Value d = idx.back();
+          Value one = arith::ConstantIndexOp::create(b, l, 1);
+          Value two = arith::ConstantIndexOp::create(b, l, 2);
+          Value partner, negate;
+          if (interleaved) {
+            Value odd = arith::CmpIOp::create(
+                b, l, arith::CmpIPredicate::eq,
+                arith::RemUIOp::create(b, l, d, two), one);
+            partner = arith::SelectOp::create(
+                b, l, odd, arith::SubIOp::create(b, l, d, one),
+                arith::AddIOp::create(b, l, d, one));
+            negate = arith::XOrIOp::create(
+                b, l, odd, arith::ConstantIntOp::create(b, l, 1, 1));
+          } else {
+            Value half = arith::DivUIOp::create(b, l, lastSize, two);
+            negate =
+                arith::CmpIOp::create(b, l, arith::CmpIPredicate::ult, d, half);
+            partner = arith::SelectOp::create(
+                b, l, negate, arith::AddIOp::create(b, l, d, half),
+                arith::SubIOp::create(b, l, d, half));
+          }
+          idx.back() = partner;
+          Value v = tensor::ExtractOp::create(b, l, x, idx);
+          Value r = arith::SelectOp::create(b, l, negate,
+                                            arith::NegFOp::create(b, l, v), v);
+          linalg::YieldOp::create(b, l, r);
+        });
+    Value y = buildElementwise(
+        rewriter, loc, *type,
+        ValueRange{x, adaptor.getCos(), rot.getResult(0), adaptor.getSin()},
+        [](OpBuilder &b, Location l, ValueRange a) {
+          Value xc = arith::MulFOp::create(b, l, a[0], a[1]);
+          Value rs = arith::MulFOp::create(b, l, a[2], a[3]);
+          return arith::AddFOp::create(b, l, xc, rs).getResult();
+        });
+    rewriter.replaceOp(op, y);
+    return success();
+  }
+};
+
+/// `past` and `now` concatenated along axis 2 ([B, H, P+T, D]).
+Value concatSeq(OpBuilder &b, Location loc, Value past, Value now) {
+  auto type = cast<RankedTensorType>(now.getType());
+  SmallVector<OpFoldResult> pastDims = getDims(b, loc, past);
+  SmallVector<OpFoldResult> nowDims = getDims(b, loc, now);
+  SmallVector<OpFoldResult> dims = nowDims;
+  Value p = getDimValue(b, loc, past, 2), t = getDimValue(b, loc, now, 2);
+  dims[2] = arith::AddIOp::create(b, loc, p, t).getResult();
+  Value out = emptyTensor(b, loc, dims, type.getElementType());
+  SmallVector<OpFoldResult> zeros(4, b.getIndexAttr(0)),
+      ones(4, b.getIndexAttr(1));
+  out = tensor::InsertSliceOp::create(b, loc, past, out, zeros, pastDims, ones);
+  SmallVector<OpFoldResult> at = zeros;
+  at[2] = p;
+  return tensor::InsertSliceOp::create(b, loc, now, out, at, nowDims, ones);
+}
+
+struct AttentionLowering : OpConversionPattern<AttentionOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(AttentionOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    auto type = convertedResultType(*getTypeConverter(), rewriter, op);
+    if (failed(type))
+      return failure();
+    Location loc = op.getLoc();
+    Value q = adaptor.getQuery(), k = adaptor.getKey(), v = adaptor.getValue();
+    auto qType = cast<RankedTensorType>(q.getType());
+    auto kType = cast<RankedTensorType>(k.getType());
+    if (qType.getRank() != 4 || kType.getRank() != 4)
+      return rewriter.notifyMatchFailure(op, "query/key must be rank 4");
+    int64_t hq = qType.getDimSize(1), hkv = kType.getDimSize(1);
+    if (ShapedType::isDynamic(hq) || ShapedType::isDynamic(hkv) || hkv == 0 ||
+        hq % hkv)
+      return op.emitOpError("needs static head counts with Hq a multiple of "
+                            "Hkv to be lowered (got ")
+             << hq << " and " << hkv << ")";
+    if (adaptor.getPastKey()) {
+      k = concatSeq(rewriter, loc, adaptor.getPastKey(), k);
+      v = concatSeq(rewriter, loc, adaptor.getPastValue(), v);
+    }
+    int64_t group = hq / hkv;
+    Type elem = type->getElementType();
+    MLIRContext *ctx = rewriter.getContext();
+    Value b0 = getDimValue(rewriter, loc, q, 0);
+    Value s = getDimValue(rewriter, loc, q, 2);
+    Value t = getDimValue(rewriter, loc, k, 2);
+    SmallVector<int64_t> scoreShape{
+        qType.getDimSize(0), hq, qType.getDimSize(2),
+        cast<RankedTensorType>(k.getType()).getDimSize(2)};
+    auto scoreType = RankedTensorType::get(scoreShape, elem);
+    SmallVector<OpFoldResult> scoreDims{b0, rewriter.getIndexAttr(hq), s, t};
+    Value zero = fconst(rewriter, loc, elem, 0.0);
+
+    // Query heads grouped by their key/value head: [B, Hq, S, X] is
+    // [B, Hkv, G*S, X] in the same memory (head h = kv * G + g), so both
+    // products are batched contractions over (B, Hkv) that share one
+    // key/value head per group without copying it.
+    auto regroup = [&](Value x, bool toGroups) -> Value {
+      if (group == 1)
+        return x;
+      auto xt = cast<RankedTensorType>(x.getType());
+      int64_t sStatic = qType.getDimSize(2), last = xt.getDimSize(3);
+      int64_t mStatic = ShapedType::isDynamic(sStatic) ? ShapedType::kDynamic
+                                                       : group * sStatic;
+      auto five = RankedTensorType::get(
+          {xt.getDimSize(0), hkv, group, sStatic, last}, elem);
+      SmallVector<OpFoldResult> xDims = getDims(rewriter, loc, x);
+      OpFoldResult sDim = ShapedType::isDynamic(sStatic)
+                              ? OpFoldResult(s)
+                              : OpFoldResult(rewriter.getIndexAttr(sStatic));
+      SmallVector<OpFoldResult> fiveDims{xDims[0], rewriter.getIndexAttr(hkv),
+                                         rewriter.getIndexAttr(group), sDim,
+                                         xDims[3]};
+      SmallVector<ReassociationIndices> heads{{0}, {1, 2}, {3}, {4}},
+          rows{{0}, {1}, {2, 3}, {4}};
+      if (toGroups) {
+        Value e = tensor::ExpandShapeOp::create(rewriter, loc, five, x, heads,
+                                                fiveDims);
+        return tensor::CollapseShapeOp::create(rewriter, loc, e, rows);
+      }
+      (void)mStatic;
+      Value e =
+          tensor::ExpandShapeOp::create(rewriter, loc, five, x, rows, fiveDims);
+      return tensor::CollapseShapeOp::create(rewriter, loc, e, heads);
+    };
+    auto contraction = [&](Value lhs, Value rhs, ArrayRef<AffineMap> maps,
+                           int64_t lastStatic, Value lastSize) {
+      auto lt = cast<RankedTensorType>(lhs.getType());
+      auto resultType = RankedTensorType::get(
+          {lt.getDimSize(0), lt.getDimSize(1), lt.getDimSize(2), lastStatic},
+          elem);
+      SmallVector<OpFoldResult> dims{
+          getDimValue(rewriter, loc, lhs, 0), rewriter.getIndexAttr(hkv),
+          getDimValue(rewriter, loc, lhs, 2), lastSize};
+      return linalg::GenericOp::create(
+                 rewriter, loc, TypeRange{resultType}, ValueRange{lhs, rhs},
+                 ValueRange{castTo(rewriter, loc,
+                                   filledTensor(rewriter, loc, dims, zero),
+                                   resultType)},
+                 maps, iterators(4, 1),
+                 [](OpBuilder &b, Location l, ValueRange a) {
+                   Value m = arith::MulFOp::create(b, l, a[0], a[1]);
+                   linalg::YieldOp::create(
+                       b, l, arith::AddFOp::create(b, l, a[2], m).getResult());
+                 })
+          .getResult(0);
+    };
+    // scores[b,kv,m,j] = sum_d q[b,kv,m,d] * k[b,kv,j,d]
+    AffineExpr bd, h, i, j, d;
+    bindDims(ctx, bd, h, i, j, d);
+    auto map = [&](ArrayRef<AffineExpr> e) {
+      return AffineMap::get(5, 0, e, ctx);
+    };
+    Value scores = regroup(contraction(regroup(q, true), k,
+                                       {map({bd, h, i, d}), map({bd, h, j, d}),
+                                        map({bd, h, i, j})},
+                                       scoreShape[3], t),
+                           false);
+    scores = castTo(rewriter, loc, scores, scoreType);
+    // Scale, causal mask (bottom-right aligned), explicit mask.
+    double scale = op.getEffectiveScale();
+    bool causal = op.getCausal();
+    Value negInf =
+        fconst(rewriter, loc, elem, -std::numeric_limits<double>::infinity());
+    Value offset = arith::SubIOp::create(rewriter, loc, t, s);
+    AffineMap id4 = rewriter.getMultiDimIdentityMap(4);
+    scores = linalg::GenericOp::create(
+                 rewriter, loc, TypeRange{scoreType}, ValueRange{},
+                 ValueRange{scores}, ArrayRef<AffineMap>{id4}, iterators(4),
+                 [&](OpBuilder &b, Location l, ValueRange a) {
+                   Value r = arith::MulFOp::create(b, l, a[0],
+                                                   fconst(b, l, elem, scale));
+                   if (causal) {
+                     Value row = linalg::IndexOp::create(b, l, 2);
+                     Value col = linalg::IndexOp::create(b, l, 3);
+                     Value limit = arith::AddIOp::create(b, l, row, offset);
+                     Value hidden = arith::CmpIOp::create(
+                         b, l, arith::CmpIPredicate::sgt, col, limit);
+                     r = arith::SelectOp::create(b, l, hidden, negInf, r);
+                   }
+                   linalg::YieldOp::create(b, l, r);
+                 })
+                 .getResult(0);
+    if (Value mask = adaptor.getMask()) {
+      bool boolean = isBool(elementTypeOf(op.getMask().getType()));
+      scores = buildElementwise(
+          rewriter, loc, scoreType, ValueRange{scores, mask},
+          [&](OpBuilder &b, Location l, ValueRange a) -> Value {
+            if (boolean)
+              return arith::SelectOp::create(b, l, a[1], a[0], negInf);
+            return arith::AddFOp::create(b, l, a[0], a[1]);
+          },
+          scoreDims);
+    }
+    Value probs = buildSoftmax(rewriter, loc, scores, 3, scoreType);
+
+    // out[b,kv,m,e] = sum_j p[b,kv,m,j] * v[b,kv,j,e]
+    AffineExpr e;
+    bindDims(ctx, bd, h, i, e, j);
+    auto vType = cast<RankedTensorType>(v.getType());
+    Value out = regroup(contraction(regroup(probs, true), v,
+                                    {map({bd, h, i, j}), map({bd, h, j, e}),
+                                     map({bd, h, i, e})},
+                                    vType.getDimSize(3),
+                                    getDimValue(rewriter, loc, v, 3)),
+                        false);
+    out = castTo(rewriter, loc, out, *type);
+    rewriter.replaceOp(op, out);
+    return success();
+  }
+};
+
+struct MoELowering : OpConversionPattern<MoEOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(MoEOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    auto type = convertedResultType(*getTypeConverter(), rewriter, op);
+    if (failed(type))
+      return failure();
+    Location loc = op.getLoc();
+    MLIRContext *ctx = rewriter.getContext();
+    Value x = adaptor.getInput();
+    auto xType = cast<RankedTensorType>(x.getType());
+    auto gType = cast<RankedTensorType>(adaptor.getWGate().getType());
+    int64_t rank = xType.getRank();
+    int64_t dModel = xType.getDimSize(rank - 1), experts = gType.getDimSize(0),
+            ffn = gType.getDimSize(2);
+    if (rank < 1 || ShapedType::isDynamic(dModel) ||
+        ShapedType::isDynamic(experts) || ShapedType::isDynamic(ffn))
+      return op.emitOpError("needs static model, expert and FFN sizes to be "
+                            "lowered");
+    int64_t topK = op.getTopK();
+    if (topK > experts)
+      return op.emitOpError("top_k ")
+             << topK << " exceeds the " << experts << " experts";
+    Type elem = type->getElementType();
+    // Tokens as rows: [N, D].
+    Value rows = x;
+    if (rank == 1) {
+      rows = tensor::ExpandShapeOp::create(
+          rewriter, loc, RankedTensorType::get({1, dModel}, elem), x,
+          SmallVector<ReassociationIndices>{{0, 1}});
+    } else if (rank > 2) {
+      SmallVector<ReassociationIndices> reassoc(1);
+      for (int64_t i = 0; i + 1 < rank; ++i)
+        reassoc[0].push_back(i);
+      reassoc.push_back({rank - 1});
+      rows = tensor::CollapseShapeOp::create(rewriter, loc, x, reassoc);
+    }
+    Value n = getDimValue(rewriter, loc, rows, 0);
+    int64_t nStatic = cast<RankedTensorType>(rows.getType()).getDimSize(0);
+    Value zero = fconst(rewriter, loc, elem, 0.0);
+    AffineExpr a0, a1, a2, a3;
+    auto map = [&](unsigned dims, ArrayRef<AffineExpr> e) {
+      return AffineMap::get(dims, 0, e, ctx);
+    };
+    auto mulAdd = [](OpBuilder &b, Location l, ValueRange a) {
+      Value m = arith::MulFOp::create(b, l, a[0], a[1]);
+      linalg::YieldOp::create(b, l,
+                              arith::AddFOp::create(b, l, a[2], m).getResult());
+    };
+    // Router logits [N, E] and probabilities.
+    auto neType = RankedTensorType::get({nStatic, experts}, elem);
+    SmallVector<OpFoldResult> neDims{n, rewriter.getIndexAttr(experts)};
+    bindDims(ctx, a0, a1, a2);
+    Value logits = linalg::GenericOp::create(
+                       rewriter, loc, TypeRange{neType},
+                       ValueRange{rows, adaptor.getRouter()},
+                       ValueRange{castTo(
+                           rewriter, loc,
+                           filledTensor(rewriter, loc, neDims, zero), neType)},
+                       ArrayRef<AffineMap>{map(3, {a0, a2}), map(3, {a2, a1}),
+                                           map(3, {a0, a1})},
+                       iterators(2, 1), mulAdd)
+                       .getResult(0);
+    Value probs = buildSoftmax(rewriter, loc, logits, 1, neType);
+    // rank[n,e] = #{e' : p[e'] > p[e] or (p[e'] == p[e] and e' < e)};
+    // the weight is p where rank < k, else 0.
+    auto i64 = rewriter.getI64Type();
+    auto rankType = RankedTensorType::get({nStatic, experts}, i64);
+    Value rankInit =
+        filledTensor(rewriter, loc, neDims,
+                     arith::ConstantIntOp::create(rewriter, loc, 0, 64));
+    bindDims(ctx, a0, a1, a2);
+    Value ranks =
+        linalg::GenericOp::create(
+            rewriter, loc, TypeRange{rankType}, ValueRange{probs, probs},
+            ValueRange{castTo(rewriter, loc, rankInit, rankType)},
+            ArrayRef<AffineMap>{map(3, {a0, a1}), map(3, {a0, a2}),
+                                map(3, {a0, a1})},
+            iterators(2, 1),
+            [](OpBuilder &b, Location l, ValueRange a) {
+              Value e = linalg::IndexOp::create(b, l, 1);
+              Value other = linalg::IndexOp::create(b, l, 2);
+              Value gt = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OGT,
+                                               a[1], a[0]);
+              Value eq = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OEQ,
+                                               a[1], a[0]);
+              Value before = arith::CmpIOp::create(
+                  b, l, arith::CmpIPredicate::ult, other, e);
+              Value ahead = arith::OrIOp::create(
+                  b, l, gt, arith::AndIOp::create(b, l, eq, before));
+              Value inc = arith::ExtUIOp::create(b, l, b.getI64Type(), ahead);
+              linalg::YieldOp::create(
+                  b, l, arith::AddIOp::create(b, l, a[2], inc).getResult());
+            })
+            .getResult(0);
+    Value kConst = arith::ConstantIntOp::create(rewriter, loc, topK, 64);
+    Value weights = buildElementwise(
+        rewriter, loc, neType, ValueRange{probs, ranks},
+        [&](OpBuilder &b, Location l, ValueRange a) -> Value {
+          Value keep = arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt,
+                                             a[1], kConst);
+          return arith::SelectOp::create(b, l, keep, a[0], zero);
+        },
+        neDims);
+    if (op.getNormalize()) {
+      auto sumType = RankedTensorType::get({nStatic, 1}, elem);
+      Value sum = buildReduction(
+          rewriter, loc, weights, {1}, true, zero, sumType,
+          [](OpBuilder &b, Location l, Value v, Value acc) {
+            return arith::AddFOp::create(b, l, acc, v).getResult();
+          });
+      weights = buildElementwise(
+          rewriter, loc, neType, ValueRange{weights, sum},
+          [](OpBuilder &b, Location l, ValueRange a) {
+            return arith::DivFOp::create(b, l, a[0], a[1]).getResult();
+          },
+          neDims);
+    }
+    // gate/up [N, E, F] = x · W[e]; h = silu(gate) * up * weight[n, e].
+    auto nefType = RankedTensorType::get({nStatic, experts, ffn}, elem);
+    SmallVector<OpFoldResult> nefDims{n, rewriter.getIndexAttr(experts),
+                                      rewriter.getIndexAttr(ffn)};
+    bindDims(ctx, a0, a1, a2, a3); // n, e, f, d
+    auto project = [&](Value w) {
+      return linalg::GenericOp::create(
+                 rewriter, loc, TypeRange{nefType}, ValueRange{rows, w},
+                 ValueRange{castTo(rewriter, loc,
+                                   filledTensor(rewriter, loc, nefDims, zero),
+                                   nefType)},
+                 ArrayRef<AffineMap>{map(4, {a0, a3}), map(4, {a1, a3, a2}),
+                                     map(4, {a0, a1, a2})},
+                 iterators(3, 1), mulAdd)
+          .getResult(0);
+    };
+    Value gate = project(adaptor.getWGate()), up = project(adaptor.getWUp());
+    bindDims(ctx, a0, a1, a2);
+    AffineMap id3 = rewriter.getMultiDimIdentityMap(3);
+    Value hidden =
+        linalg::GenericOp::create(
+            rewriter, loc, TypeRange{nefType}, ValueRange{gate, up, weights},
+            ValueRange{castTo(rewriter, loc,
+                              emptyTensor(rewriter, loc, nefDims, elem),
+                              nefType)},
+            ArrayRef<AffineMap>{id3, id3, map(3, {a0, a1}), id3}, iterators(3),
+            [&](OpBuilder &b, Location l, ValueRange a) {
+              Value one = fconst(b, l, elem, 1.0);
+              Value sig = arith::DivFOp::create(
+                  b, l, one,
+                  arith::AddFOp::create(
+                      b, l, one,
+                      math::ExpOp::create(b, l,
+                                          arith::NegFOp::create(b, l, a[0]))));
+              Value silu = arith::MulFOp::create(b, l, a[0], sig);
+              Value h = arith::MulFOp::create(b, l, silu, a[1]);
+              linalg::YieldOp::create(
+                  b, l, arith::MulFOp::create(b, l, h, a[2]).getResult());
+            })
+            .getResult(0);
+    // y[n, d] = sum_{e,f} hidden[n, e, f] * w_down[e, f, d]
+    auto ndType = RankedTensorType::get({nStatic, dModel}, elem);
+    SmallVector<OpFoldResult> ndDims{n, rewriter.getIndexAttr(dModel)};
+    bindDims(ctx, a0, a1, a2, a3); // n, d, e, f
+    Value y = linalg::GenericOp::create(
+                  rewriter, loc, TypeRange{ndType},
+                  ValueRange{hidden, adaptor.getWDown()},
+                  ValueRange{castTo(rewriter, loc,
+                                    filledTensor(rewriter, loc, ndDims, zero),
+                                    ndType)},
+                  ArrayRef<AffineMap>{map(4, {a0, a2, a3}),
+                                      map(4, {a2, a3, a1}), map(4, {a0, a1})},
+                  iterators(2, 2), mulAdd)
+                  .getResult(0);
+    if (rank == 2) {
+      rewriter.replaceOp(op, castTo(rewriter, loc, y, *type));
+      return success();
+    }
+    SmallVector<ReassociationIndices> reassoc(1);
+    for (int64_t i = 0; i + 1 < rank; ++i)
+      reassoc[0].push_back(i);
+    reassoc.push_back({rank - 1});
+    if (rank == 1)
+      reassoc = {{0, 1}};
+    SmallVector<OpFoldResult> outDims = getDims(rewriter, loc, x);
+    Value out = rank == 1 ? tensor::CollapseShapeOp::create(rewriter, loc,
+                                                            *type, y, reassoc)
+                                .getResult()
+                          : tensor::ExpandShapeOp::create(rewriter, loc, *type,
+                                                          y, reassoc, outDims)
+                                .getResult();
+    rewriter.replaceOp(op, out);
+    return success();
+  }
+};
+
+} // namespace
+
+void lowering::populateLLMPatterns(const TypeConverter &converter,
+                                   RewritePatternSet &patterns) {
+  patterns.add<RotaryLowering, AttentionLowering, MoELowering>(
+      converter, patterns.getContext());
+}
