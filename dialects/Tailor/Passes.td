@@ -171,6 +171,35 @@ def TailorOutlineKernels : Pass<"tailor-outline-kernels", "ModuleOp"> {
   ];
 }
 
+def TailorPackWeights : Pass<"tailor-pack-weights", "func::FuncOp"> {
+  let summary = "Pack constant matmul weights into column panels";
+  let description = [{
+    A `linalg.matmul` whose right operand is a constant `[K, N]` (a model
+    weight) with `N` a multiple of `panel` reads it as `panel`-wide column
+    blocks; stored row-major, each block is `K` strided reads. This pass
+    stores the weight as `[N/panel, K, panel]` (each block contiguous:
+    one stream from memory, which is what a matrix-vector product at decode
+    time is bound by) and rewrites the product as a contraction over
+    `(m, n/panel, n%panel, k)` whose result `[M, N/panel, panel]` is the
+    same memory as `[M, N]` (a collapse_shape, no copy). The packing is
+    done at compile time; a weight used by several products is packed once.
+  }];
+  let options = [
+    Option<"panel", "panel", "int64_t", /*default=*/"32",
+           "Columns per panel (the micro-kernel's NR)">,
+    Option<"minBytes", "min-bytes", "int64_t", /*default=*/"65536",
+           "Only weights at least this large are packed">
+  ];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect",
+                           "::mlir::arith::ArithDialect"];
+  let statistics = [
+    Statistic<"numPacked", "packed", "Weights packed into panels">,
+    Statistic<"numProducts", "products", "Products rewritten to packed weights">,
+    Statistic<"numBytes", "bytes", "Bytes of weights packed">
+  ];
+}
+
 def TailorFuseElementwise : Pass<"tailor-fuse-elementwise", "func::FuncOp"> {
   let summary = "Fuse elementwise linalg ops, but not into contractions";
   let description = [{

@@ -51,6 +51,9 @@ constexpr StringLiteral kMatMat = "tailor.matmat";
 /// The loop dims of a contraction this strategy handles, or failure.
 struct Dims {
   SmallVector<unsigned> batch;
+  /// The outer N dims among `batch` (e.g. the panel index of a weight
+  /// packed by tailor-pack-weights).
+  SmallVector<unsigned> outerN;
   unsigned m, n, k;
 };
 FailureOr<Dims> contractionDims(linalg::LinalgOp op) {
@@ -71,7 +74,9 @@ FailureOr<Dims> contractionDims(linalg::LinalgOp op) {
   SmallVector<unsigned> batch(dims->batch.begin(), dims->batch.end());
   batch.append(dims->m.begin(), dims->m.end() - 1);
   batch.append(dims->n.begin(), dims->n.end() - 1);
-  return Dims{batch, dims->m.back(), dims->n.back(), dims->k.front()};
+  SmallVector<unsigned> outerN(dims->n.begin(), dims->n.end() - 1);
+  return Dims{batch, outerN, dims->m.back(), dims->n.back(),
+              dims->k.front()};
 }
 
 struct TileContractionsPass
@@ -154,10 +159,13 @@ struct TileContractionsPass
                                        linalg::LinalgOp op, int64_t m,
                                        int64_t n, int64_t k,
                                        bool kBeforeN = false,
-                                       bool forall = false) {
+                                       bool forall = false,
+                                       int64_t nOuter = 1) {
     Dims d = *contractionDims(op);
     SmallVector<OpFoldResult> sizes(op.getNumLoops(),
                                     rewriter.getIndexAttr(1));
+    for (unsigned dim : d.outerN)
+      sizes[dim] = rewriter.getIndexAttr(nOuter);
     sizes[d.m] = rewriter.getIndexAttr(m);
     sizes[d.n] = rewriter.getIndexAttr(n);
     sizes[d.k] = rewriter.getIndexAttr(k);
@@ -204,8 +212,15 @@ struct TileContractionsPass
     // L2 while the register tiles sweep them.
     // With threads, the M x N cache tiles are an scf.forall (each thread
     // owns whole output tiles); K stays sequential inside.
-    auto cache = threads ? tile(rewriter, op, mc, nc, 0, false, /*forall=*/true)
-                         : tile(rewriter, op, mc, nc, kc);
+    // A packed weight ([N/NR, K, NR] panels): N is NR wide, so a cache
+    // tile takes NC/NR panels (the outer N dim) instead.
+    Dims d = *contractionDims(op);
+    int64_t n = op.getStaticLoopRanges()[d.n], nOuter = 1;
+    if (!d.outerN.empty() && !ShapedType::isDynamic(n) && n > 0 && n < nc)
+      nOuter = std::max<int64_t>(1, nc / n);
+    auto cache = threads ? tile(rewriter, op, mc, nc, 0, false,
+                                /*forall=*/true, nOuter)
+                         : tile(rewriter, op, mc, nc, kc, false, false, nOuter);
     if (failed(cache))
       return failure();
     auto inner = cast<linalg::LinalgOp>(cache->tiledOps.back());

@@ -2,6 +2,8 @@
 
 #include "tailor/Target/Weights.h"
 
+#include "tailor/Codegen/ConstantData.h"
+
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
@@ -9,30 +11,13 @@
 using namespace mlir;
 using namespace mlir::tailor;
 
-/// The raw bytes of a dense initializer, or an empty range.
-static ArrayRef<char> rawBytes(Attribute value) {
-  if (auto resource = dyn_cast<DenseResourceElementsAttr>(value)) {
-    if (AsmResourceBlob *blob = resource.getRawHandle().getBlob())
-      return blob->getData();
-    return {};
-  }
-  if (auto dense = dyn_cast<DenseElementsAttr>(value)) {
-    Type elt = dense.getElementType();
-    if (dense.isSplat() || !elt.isIntOrFloat() ||
-        elt.getIntOrFloatBitWidth() % 8 != 0)
-      return {};
-    return dense.getRawData();
-  }
-  return {};
-}
-
 std::vector<ExternalWeight>
 mlir::tailor::externalizeLargeGlobals(ModuleOp module, size_t minBytes) {
   std::vector<ExternalWeight> weights;
   for (auto global : module.getOps<LLVM::GlobalOp>()) {
     if (!global.getConstant() || !global.getValueAttr())
       continue;
-    ArrayRef<char> data = rawBytes(global.getValueAttr());
+    ArrayRef<char> data = getRawConstantBytes(global.getValueAttr());
     if (data.size() < minBytes)
       continue;
     ExternalWeight w;

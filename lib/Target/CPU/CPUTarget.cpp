@@ -15,11 +15,13 @@ const char *kLinalgPipeline =
     "func.func(tailor-infer-shapes),tailor-lower-to-linalg,canonicalize,cse,"
     "func.func(tailor-fuse-elementwise),canonicalize,cse";
 
-/// The code-generation strategy on tensors (-O1 and above): linalg ops
-/// outlined into shared kernel functions (one set for N identical layers),
-/// contractions tiled to the register micro-kernel and vectorized.
+/// The code-generation strategy on tensors (-O1 and above): constant
+/// weights packed into column panels, linalg ops outlined into shared kernel
+/// functions (one set for N identical layers), contractions tiled to the
+/// register micro-kernel and vectorized.
 const char *kStrategyPipeline =
-    "tailor-outline-kernels,func.func(tailor-tile-contractions),"
+    "func.func(tailor-pack-weights),tailor-outline-kernels,"
+    "func.func(tailor-tile-contractions),"
     "canonicalize,cse";
 
 /// Buffers and loops, then LLVM. Vector transfers are unrolled to 1-D,
