@@ -7,7 +7,8 @@ Measures, each with both engines in the same minutes:
   - fp32 MatMul 1024^3 (GFLOPS, % of peak);
   - a LLaMA-style model of ~125M parameters (d_model 768, 12 layers, 12
     heads / 4 KV heads, SwiGLU 2048, vocab 32000; test/models/generate.py):
-    prefill of 1 x 128 tokens, greedy decode from context 128 to 256
+    prefill of 1 x 128 tokens (median of --prefill-runs warm runs after a
+    warm-up, both engines), greedy decode from context 128 to 256
     (tokens/s, % of the DRAM bound: weights read per token / bandwidth);
   - compile time of that model (Tailor's JIT; ONNX Runtime's session load).
 Prints every figure and the ratios; --write-docs PATH writes the table.
@@ -56,6 +57,8 @@ def main():
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--decode-tokens", type=int, default=128)
     ap.add_argument("--prompt", type=int, default=128)
+    ap.add_argument("--prefill-runs", type=int, default=5,
+                    help="prefill: median of N warm runs after one warm-up, both engines")
     ap.add_argument("--skip-model", action="store_true", help="MatMul only")
     ap.add_argument("--write-docs", metavar="PATH")
     args = ap.parse_args()
@@ -100,13 +103,15 @@ def main():
         for th in args.threads:
             t0 = time.time()
             out = sh([run, model, "--generate", str(args.decode_tokens),
-                      "--prompt-length", str(args.prompt), "--num-threads", str(th)])
+                      "--prompt-length", str(args.prompt), "--num-threads", str(th),
+                      "--prefill-runs", str(args.prefill_runs)])
             wall = time.time() - t0
             compile_ms = float(re.search(r"compiled in ([\d.]+) ms", out).group(1))
             t_prefill = float(re.search(r"prefill: ([\d.]+) ms", out).group(1))
             t_decode = float(re.search(r"decode: ([\d.]+) ms/token", out).group(1))
             o = json.loads(sh(["node", os.path.join(bench_dir, "ort.js"), "generate", model,
-                               str(th), str(args.prompt), str(args.decode_tokens)]))
+                               str(th), str(args.prompt), str(args.decode_tokens),
+                               str(args.prefill_runs)]))
             bw = ceil[th][1]
             bound = bw * 1e9 / bytes_per_token
             rows.append((f"prefill 1x{args.prompt} (tokens/s)", th,

@@ -24,7 +24,7 @@ async function matmul(model, threads, runs) {
   return {ms: (now() - t0) / runs, load_ms: loadMs};
 }
 
-async function generate(model, threads, promptLen, newTokens) {
+async function generate(model, threads, promptLen, newTokens, prefillRuns) {
   const [s, loadMs] = await session(model, threads);
   const pasts = s.inputNames.slice(1);
   // Shapes of the past inputs: [batch, kv_heads, past, head_dim].
@@ -40,9 +40,18 @@ async function generate(model, threads, promptLen, newTokens) {
     if (!shape) throw new Error('no shape metadata for ' + name);
     feeds[name] = new ort.Tensor('float32', new Float32Array(0), shape);
   }
-  let t0 = now();
+  // The prefill: one warm-up, then the median of `prefillRuns` runs (the
+  // same protocol as tailor-run --prefill-runs).
   let out = await s.run(feeds);
-  const prefillMs = now() - t0;
+  const times = [];
+  for (let r = 0; r < prefillRuns; r++) {
+    const t = now();
+    out = await s.run(feeds);
+    times.push(now() - t);
+  }
+  times.sort((a, b) => a - b);
+  const prefillMs = times[Math.floor(times.length / 2)];
+  let t0;
   const generated = [];
   t0 = now();
   for (let step = 0; step < newTokens; step++) {
@@ -63,9 +72,9 @@ async function generate(model, threads, promptLen, newTokens) {
 }
 
 (async () => {
-  const [mode, model, threads, a, b] = process.argv.slice(2);
+  const [mode, model, threads, a, b, c] = process.argv.slice(2);
   const r = mode === 'matmul'
       ? await matmul(model, +threads, +a)
-      : await generate(model, +threads, +a, +b);
+      : await generate(model, +threads, +a, +b, +(c || 5));
   console.log(JSON.stringify(r));
 })().catch((e) => { console.error(e.message); process.exit(1); });

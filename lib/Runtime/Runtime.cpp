@@ -10,6 +10,7 @@
 
 #include <dlfcn.h>
 #include <elf.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -193,8 +194,28 @@ size_t tailor_dtype_size(int32_t dtype) {
   }
 }
 
+/// A model allocates and frees its intermediate buffers on every run. With
+/// glibc's defaults, large ones are mmap'ed and unmapped each time and the
+/// heap top is trimmed, so every run faults its pages in again (~8% of a
+/// prefill). Keep them: buffers up to 32 MiB come from the heap, and freed
+/// memory stays with the process. TAILOR_KEEP_MALLOC_DEFAULTS=1 opts out.
+static void tuneAllocator() {
+  static bool done = [] {
+#if defined(__GLIBC__)
+    const char *keep = std::getenv("TAILOR_KEEP_MALLOC_DEFAULTS");
+    if (!keep || std::strcmp(keep, "1") != 0) {
+      mallopt(M_MMAP_THRESHOLD, 32 << 20);
+      mallopt(M_TRIM_THRESHOLD, 1 << 30);
+    }
+#endif
+    return true;
+  }();
+  (void)done;
+}
+
 static tailor_status adopt(const tailor_abi_model *abi, void *handle,
                            const char *what, tailor_model **model) {
+  tuneAllocator();
   if (!abi)
     return fail(TAILOR_INVALID_MODEL, "%s: tailor_model_abi returned null",
                 what);

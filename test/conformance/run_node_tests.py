@@ -48,6 +48,29 @@ EXPECTED_FAILURES = {
     "test_castlike_FLOAT_to_BFLOAT16_expanded": BF16_DATA,
 }
 
+# Runs that are unsupported on purpose, with the reason (the report shows it
+# in place of the compiler's message, which follows it).
+STRING = "string tensors: Tailor compiles numeric models only"
+TRAINING_DROPOUT = ("training-mode Dropout draws random masks; the expected "
+                    "outputs come from numpy's generator, which no compiled "
+                    "model reproduces (inference-mode Dropout is supported)")
+OPTIONAL = "optional and sequence types: not tensors, not compiled"
+KNOWN_UNSUPPORTED = {
+    **{t: STRING for t in (
+        "test_cast_FLOAT_to_STRING", "test_cast_STRING_to_FLOAT",
+        "test_castlike_FLOAT_to_STRING", "test_castlike_FLOAT_to_STRING_expanded",
+        "test_castlike_STRING_to_FLOAT", "test_castlike_STRING_to_FLOAT_expanded")},
+    **{t: TRAINING_DROPOUT for t in (
+        "test_training_dropout", "test_training_dropout_default",
+        "test_training_dropout_default_mask", "test_training_dropout_mask",
+        "test_training_dropout_zero_ratio", "test_training_dropout_zero_ratio_mask")},
+    "test_identity_opt": OPTIONAL,
+    "test_identity_sequence": OPTIONAL,
+    "test_slice_default_axes": ("dynamic variant: without axes, the number of "
+                                "sliced axes is the length of `starts`, known "
+                                "only at run time here (not lowered yet)"),
+}
+
 
 def generate(work):
     out = os.path.join(work, "onnx-tests")
@@ -213,7 +236,11 @@ def main():
             for dyn in (False, True):
                 status, why = results[(name, dyn)]
                 if status != "pass":
-                    why = EXPECTED_FAILURES.get(name, why).replace("|", "\\|")
+                    known = EXPECTED_FAILURES.get(name) or (
+                        KNOWN_UNSUPPORTED.get(name) if status == "unsupported" else None)
+                    if known:
+                        why = known + ": " + why
+                    why = why.replace("|", "\\|")
                     lines.append("| %s | %s | %s | %s |" %
                                  (name, "dynamic" if dyn else "static", status, why))
         tmp = args.report + ".tmp"

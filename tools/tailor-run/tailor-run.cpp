@@ -93,6 +93,11 @@ static cl::opt<unsigned> promptLength(
     cl::desc("Length of a random (seeded) prompt when --prompt is not given"),
     cl::cat(category));
 
+static cl::opt<unsigned> prefillRuns(
+    "prefill-runs", cl::init(1),
+    cl::desc("--generate: time the prefill over N runs after one untimed "
+             "warm-up and print the median (1: a single cold run)"),
+    cl::value_desc("N"), cl::cat(category));
 static cl::opt<float> temperature(
     "temperature", cl::init(0.0f),
     cl::desc("--generate: sampling temperature; 0 = greedy"),
@@ -408,13 +413,23 @@ static int runGenerate(LoadedModel &loaded) {
   };
   std::vector<int64_t> generated;
   const float *logits = nullptr;
-  auto t0 = Clock::now();
-  if (tailor_session_prefill(session, ids.data(), ids.size(), &logits) !=
-      TAILOR_OK) {
-    llvm::errs() << "tailor-run: prefill: " << tailor_last_error() << "\n";
-    return 1;
+  // --prefill-runs N > 1: one warm-up, then the median of N timed runs
+  // (the session is reset between them; the last one stays).
+  std::vector<double> prefillTimes;
+  unsigned runs = std::max(1u, prefillRuns.getValue());
+  for (unsigned r = 0; r < (runs > 1 ? runs + 1 : 1); ++r) {
+    tailor_session_reset(session);
+    auto t0 = Clock::now();
+    if (tailor_session_prefill(session, ids.data(), ids.size(), &logits) !=
+        TAILOR_OK) {
+      llvm::errs() << "tailor-run: prefill: " << tailor_last_error() << "\n";
+      return 1;
+    }
+    if (runs == 1 || r > 0)
+      prefillTimes.push_back(ms(t0, Clock::now()));
   }
-  double prefillMs = ms(t0, Clock::now()), decodeMs = 0;
+  std::sort(prefillTimes.begin(), prefillTimes.end());
+  double prefillMs = prefillTimes[prefillTimes.size() / 2], decodeMs = 0;
   std::vector<int64_t> context = ids;
   for (unsigned step = 0; step < generate; ++step) {
     int64_t next;
@@ -445,7 +460,10 @@ static int runGenerate(LoadedModel &loaded) {
   llvm::outs() << "\n";
   llvm::outs() << "prefill: " << llvm::format("%.3f", prefillMs) << " ms ("
                << llvm::format("%.1f", ids.size() * 1000.0 / prefillMs)
-               << " tokens/s)\n";
+               << " tokens/s)";
+  if (runs > 1)
+    llvm::outs() << " median of " << runs << " warm runs";
+  llvm::outs() << "\n";
   if (steps)
     llvm::outs() << "decode: " << llvm::format("%.3f", decodeMs / steps)
                  << " ms/token (" << llvm::format("%.1f", steps * 1000.0 / decodeMs)

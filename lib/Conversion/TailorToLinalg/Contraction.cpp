@@ -300,10 +300,169 @@ struct LinearLowering : OpConversionPattern<LinearOp> {
     return success();
   }
 };
+/// Einsum: one linalg.generic, a loop per subscript letter (and per
+/// ellipsis dim); letters absent from the output are reductions; a letter
+/// repeated in one operand reads its diagonal.
+struct EinsumLowering : OpConversionPattern<OnnxEinsumOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(OnnxEinsumOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    auto type = convertedResultType(*getTypeConverter(), rewriter, op);
+    if (failed(type))
+      return failure();
+    Location loc = op.getLoc();
+    ValueRange inputs = adaptor.getInputs();
+    std::string eq;
+    for (char c : op.getEquation())
+      if (c != ' ')
+        eq += c;
+    StringRef equation(eq);
+    auto [lhs, rhs] = equation.split("->");
+    bool explicitOut = equation.contains("->");
+    SmallVector<StringRef> terms;
+    lhs.split(terms, ',');
+    if (terms.size() != inputs.size())
+      return op.emitOpError("equation '")
+             << op.getEquation() << "' names " << terms.size()
+             << " operands; the op has " << inputs.size();
+    // Ellipsis dims: as many as the widest operand needs, right-aligned.
+    int64_t ellipsis = 0;
+    SmallVector<SmallVector<char>> letters(terms.size());
+    SmallVector<int64_t> ellipsisOf(terms.size(), -1);
+    for (auto [i, term] : llvm::enumerate(terms)) {
+      int64_t rank = cast<RankedTensorType>(inputs[i].getType()).getRank();
+      size_t dots = term.find("...");
+      int64_t named = 0;
+      for (char c : term)
+        named += llvm::isAlpha(c);
+      if (dots != StringRef::npos) {
+        ellipsisOf[i] = rank - named;
+        ellipsis = std::max(ellipsis, ellipsisOf[i]);
+      } else if (named != rank) {
+        return op.emitOpError("term '") << term << "' has " << named
+                                        << " subscripts for operand " << i
+                                        << " of rank " << rank;
+      }
+      for (char c : term)
+        if (llvm::isAlpha(c))
+          letters[i].push_back(c);
+    }
+    // Loop dims: ellipsis dims 0..E-1, then letters by first appearance.
+    SmallVector<char> order;
+    for (const auto &ls : letters)
+      for (char c : ls)
+        if (!llvm::is_contained(order, c))
+          order.push_back(c);
+    auto dimOf = [&](char c) {
+      return ellipsis + int64_t(llvm::find(order, c) - order.begin());
+    };
+    int64_t numLoops = ellipsis + int64_t(order.size());
+    MLIRContext *ctx = rewriter.getContext();
+    // Output subscripts: explicit, or the ellipsis then the letters used
+    // once, in alphabetical order.
+    SmallVector<AffineExpr> outExprs;
+    SmallVector<bool> isOut(numLoops, false);
+    auto addOut = [&](int64_t d) {
+      outExprs.push_back(getAffineDimExpr(d, ctx));
+      isOut[d] = true;
+    };
+    if (explicitOut) {
+      for (size_t p = 0; p < rhs.size(); ++p) {
+        if (rhs.substr(p).starts_with("...")) {
+          for (int64_t e = 0; e < ellipsis; ++e)
+            addOut(e);
+          p += 2;
+        } else if (llvm::isAlpha(rhs[p])) {
+          if (!llvm::is_contained(order, rhs[p]))
+            return op.emitOpError("output subscript '")
+                   << rhs[p] << "' names no input dim";
+          addOut(dimOf(rhs[p]));
+        }
+      }
+    } else {
+      for (int64_t e = 0; e < ellipsis; ++e)
+        addOut(e);
+      SmallVector<char> once;
+      for (char c : order) {
+        int64_t n = 0;
+        for (const auto &ls : letters)
+          n += llvm::count(ls, c);
+        if (n == 1)
+          once.push_back(c);
+      }
+      llvm::sort(once);
+      for (char c : once)
+        addOut(dimOf(c));
+    }
+    if (int64_t(outExprs.size()) != type->getRank())
+      return op.emitOpError("equation output has ")
+             << outExprs.size() << " dims; the result has rank "
+             << type->getRank();
+    // Operand maps and the loop sizes (from the first operand that has
+    // each dim; a static 1 against a larger size broadcasts).
+    SmallVector<OpFoldResult> loopSize(numLoops);
+    SmallVector<AffineMap> maps;
+    for (auto [i, term] : llvm::enumerate(terms)) {
+      Value in = inputs[i];
+      auto inType = cast<RankedTensorType>(in.getType());
+      SmallVector<int64_t> dims;
+      for (size_t p = 0; p < term.size(); ++p) {
+        if (term.substr(p).starts_with("...")) {
+          for (int64_t e = ellipsis - ellipsisOf[i]; e < ellipsis; ++e)
+            dims.push_back(e);
+          p += 2;
+        } else if (llvm::isAlpha(term[p])) {
+          dims.push_back(dimOf(term[p]));
+        }
+      }
+      for (auto [pos, d] : llvm::enumerate(dims))
+        if (!loopSize[d] || (isConstantIntValue(loopSize[d], 1) &&
+                             inType.getDimSize(pos) != 1))
+          loopSize[d] = getDims(rewriter, loc, in)[pos];
+      SmallVector<AffineExpr> exprs;
+      for (auto [pos, d] : llvm::enumerate(dims))
+        exprs.push_back(inType.getDimSize(pos) == 1
+                            ? getAffineConstantExpr(0, ctx)
+                            : getAffineDimExpr(d, ctx));
+      maps.push_back(AffineMap::get(numLoops, 0, exprs, ctx));
+    }
+    maps.push_back(AffineMap::get(numLoops, 0, outExprs, ctx));
+    SmallVector<OpFoldResult> outDims;
+    for (AffineExpr e : outExprs)
+      outDims.push_back(loopSize[cast<AffineDimExpr>(e).getPosition()]);
+    SmallVector<utils::IteratorType> iterators;
+    for (int64_t d = 0; d < numLoops; ++d)
+      iterators.push_back(isOut[d] ? utils::IteratorType::parallel
+                                   : utils::IteratorType::reduction);
+    Type elem = type->getElementType();
+    bool isF = isFloat(elem);
+    Value init = castTo(rewriter, loc,
+                        filledTensor(rewriter, loc, outDims,
+                                     zeroOf(rewriter, loc,
+                                            elementTypeOf(op.getType()))),
+                        *type);
+    auto generic = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{*type}, inputs, ValueRange{init}, maps,
+        iterators, [&](OpBuilder &b, Location l, ValueRange args) {
+          Value p = args[0];
+          for (Value v : args.drop_front().drop_back())
+            p = isF ? arith::MulFOp::create(b, l, p, v).getResult()
+                    : arith::MulIOp::create(b, l, p, v).getResult();
+          Value acc = args.back();
+          Value r = isF ? arith::AddFOp::create(b, l, acc, p).getResult()
+                        : arith::AddIOp::create(b, l, acc, p).getResult();
+          linalg::YieldOp::create(b, l, r);
+        });
+    rewriter.replaceOp(op, generic.getResult(0));
+    return success();
+  }
+};
 } // namespace
 
 void lowering::populateContractionPatterns(const TypeConverter &converter,
                                            RewritePatternSet &patterns) {
-  patterns.add<MatMulLowering, GemmLowering, LinearLowering>(
+  patterns.add<MatMulLowering, GemmLowering, LinearLowering, EinsumLowering>(
       converter, patterns.getContext());
 }

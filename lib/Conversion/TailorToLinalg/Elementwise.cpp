@@ -258,6 +258,8 @@ void lowering::populateElementwisePatterns(const TypeConverter &converter,
   });
   add(OnnxCeilOp::getOperationName(), unaryF<math::CeilOp>());
   add(OnnxFloorOp::getOperationName(), unaryF<math::FloorOp>());
+  // ONNX Round: to nearest, ties to even.
+  add(OnnxRoundOp::getOperationName(), unaryF<math::RoundEvenOp>());
   add(OnnxSqrtOp::getOperationName(), unaryF<math::SqrtOp>());
   add(OnnxExpOp::getOperationName(), unaryF<math::ExpOp>());
   add(OnnxLogOp::getOperationName(), unaryF<math::LogOp>());

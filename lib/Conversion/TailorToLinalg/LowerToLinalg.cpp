@@ -45,6 +45,9 @@ void mlir::tailor::populateTailorToLinalgPatterns(
   lowering::populateIndexingPatterns(converter, patterns);
   lowering::populateRuntimeAxesPatterns(converter, patterns);
   lowering::populateLLMPatterns(converter, patterns);
+  lowering::populateGatheringPatterns(converter, patterns);
+  lowering::populateQuantizationPatterns(converter, patterns);
+  lowering::populateScatterPatterns(converter, patterns);
 }
 
 namespace {

@@ -110,6 +110,9 @@ void populateNormalizationPatterns(const TypeConverter &, RewritePatternSet &);
 void populateIndexingPatterns(const TypeConverter &, RewritePatternSet &);
 void populateRuntimeAxesPatterns(const TypeConverter &, RewritePatternSet &);
 void populateLLMPatterns(const TypeConverter &, RewritePatternSet &);
+void populateGatheringPatterns(const TypeConverter &, RewritePatternSet &);
+void populateQuantizationPatterns(const TypeConverter &, RewritePatternSet &);
+void populateScatterPatterns(const TypeConverter &, RewritePatternSet &);
 
 } // namespace mlir::tailor::lowering
 

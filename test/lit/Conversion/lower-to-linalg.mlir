@@ -81,10 +81,11 @@ func.func @rms(%x: tensor<?x8xf32>, %w: tensor<8xf32>) -> tensor<?x8xf32> {
 
 // -----
 
-// An op without a lowering is named, at its location.
-func.func @no_lowering(%x: tensor<4xf32>) -> tensor<4xf32> {
-  // expected-error @+1 {{'tailor.onnx.NonZero' has no lowering to linalg yet}}
-  %0 = "tailor.onnx.NonZero"(%x) : (tensor<4xf32>) -> tensor<1x?xi64>
-  %1 = "tailor.onnx.Relu"(%x) : (tensor<4xf32>) -> tensor<4xf32>
-  return %1 : tensor<4xf32>
+// Every ONNX op of the dialect has a lowering; one that refuses its
+// operands names the reason at the op's location.
+func.func @refused(%x: tensor<3x2xf32>, %p: tensor<5xi64>) -> tensor<?x?xf32> {
+  // expected-error @+2 {{needs pads of length 2 * rank (4)}}
+  // expected-error @+1 {{failed to legalize operation 'tailor.onnx.Pad'}}
+  %0 = "tailor.onnx.Pad"(%x, %p) : (tensor<3x2xf32>, tensor<5xi64>) -> tensor<?x?xf32>
+  return %0 : tensor<?x?xf32>
 }
