@@ -200,6 +200,21 @@ def TailorPackWeights : Pass<"tailor-pack-weights", "func::FuncOp"> {
   ];
 }
 
+def TailorAssertToError : Pass<"tailor-assert-to-error", "ModuleOp"> {
+  let summary = "Failed run-time checks call the runtime instead of abort";
+  let description = [{
+    Runs on the LLVM dialect. `cf.assert` becomes `puts(message); abort()`;
+    each such pair becomes a call to `tailor_rt_fail(message)`, which the C
+    runtime turns into an error returned by the run (the message says which
+    check failed), so a bad combination of dynamic input sizes never kills
+    the embedding process.
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+  let statistics = [
+    Statistic<"numRewritten", "rewritten", "Failed-check exits rewritten">
+  ];
+}
+
 def TailorFuseElementwise : Pass<"tailor-fuse-elementwise", "func::FuncOp"> {
   let summary = "Fuse elementwise linalg ops, but not into contractions";
   let description = [{

@@ -49,6 +49,18 @@ typedef struct tailor_abi_model {
   void (*set_num_threads)(int32_t threads);
 } tailor_abi_model;
 
+/** Called by compiled code when a run-time check fails (e.g. two dynamic
+ *  sizes that must broadcast do not); defined by the runtime, which turns
+ *  it into an error of the current run. Never returns. */
+#if defined(__GNUC__)
+__attribute__((noreturn))
+#endif
+void tailor_rt_fail(const char *message);
+/** Exported by a model .so (its embedded runtime): failed checks go to
+ *  `handler` (the loading runtime's tailor_rt_fail) when this copy of the
+ *  runtime is not the one running the model. */
+void tailor_rt_set_fail_handler(void (*handler)(const char *message));
+
 /** The symbol every compiled model exports. */
 const tailor_abi_model *tailor_model_abi(void);
 typedef const tailor_abi_model *(*tailor_model_abi_fn)(void);

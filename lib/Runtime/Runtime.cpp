@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <csetjmp>
 #include <cerrno>
 #include <cmath>
 #include <cstdarg>
@@ -106,6 +107,15 @@ void freeBuffers(const std::vector<Buffer> &buffers,
 
 alignas(64) char emptyData[64];
 
+/// Where a failed run-time check of the running model returns to (set
+/// while the runtime calls a model on this thread), and its message.
+thread_local std::jmp_buf *failJump = nullptr;
+thread_local const char *failMessage = nullptr;
+/// A model .so carries its own copy of this runtime; when another runtime
+/// (libtailor_runtime, the Python module) loaded it and runs it, failed
+/// checks are forwarded to that runtime's tailor_rt_fail.
+void (*failForward)(const char *) = nullptr;
+
 struct FreeDeleter {
   void operator()(char *p) const { free(p); }
 };
@@ -136,7 +146,20 @@ struct tailor_model {
       args.push_back(out.data());
     if (threads > 0 && abi->set_num_threads)
       abi->set_num_threads(threads);
+    // A failed check inside the model (tailor_rt_fail) comes back here.
+    // Only the generated code's frames are skipped (no destructors); the
+    // buffers it had allocated in this run are lost.
+    std::jmp_buf jump;
+    std::jmp_buf *outer = failJump;
+    failJump = &jump;
+    if (setjmp(jump) != 0) {
+      failJump = outer;
+      return fail(TAILOR_SHAPE_MISMATCH,
+                  "the model rejected its inputs at run time: %s",
+                  failMessage ? failMessage : "a check failed");
+    }
     abi->invoke(args.data());
+    failJump = outer;
     results.clear();
     size_t pos = 0;
     for (const tailor_tensor_info &o : outputs) {
@@ -161,6 +184,24 @@ struct tailor_result {
 };
 
 extern "C" {
+
+/// Called by compiled code when a run-time check fails (see the pass
+/// tailor-assert-to-error).
+void tailor_rt_fail(const char *message) {
+  if (failJump) {
+    failMessage = message;
+    std::longjmp(*failJump, 1);
+  }
+  if (failForward && failForward != &tailor_rt_fail)
+    failForward(message);
+  std::fprintf(stderr, "%s\n", message ? message : "tailor: a check failed");
+  std::abort();
+}
+
+/// Set by the runtime that loads this model (see failForward).
+void tailor_rt_set_fail_handler(void (*handler)(const char *)) {
+  failForward = handler;
+}
 
 const char *tailor_last_error(void) { return lastError.c_str(); }
 
@@ -348,8 +389,15 @@ tailor_status tailor_model_load(const char *path, tailor_model **model) {
                 path);
   }
   tailor_status status = adopt(fn(), handle, path, model);
-  if (status != TAILOR_OK)
+  if (status != TAILOR_OK) {
     dlclose(handle);
+    return status;
+  }
+  // The model's failed checks must reach this runtime, which runs it.
+  using SetHandler = void (*)(void (*)(const char *));
+  if (auto set = reinterpret_cast<SetHandler>(
+          dlsym(handle, "tailor_rt_set_fail_handler")))
+    set(&tailor_rt_fail);
   return status;
 }
 

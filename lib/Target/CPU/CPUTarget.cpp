@@ -43,7 +43,7 @@ const char *kLLVMPipeline =
     "convert-math-to-funcs,convert-arith-to-llvm,convert-index-to-llvm,"
     "convert-func-to-llvm,convert-cf-to-llvm,convert-arith-to-llvm,"
     "convert-ub-to-llvm,convert-openmp-to-llvm,"
-    "reconcile-unrealized-casts,canonicalize";
+    "reconcile-unrealized-casts,tailor-assert-to-error,canonicalize";
 
 class CPUTarget : public Target {
 public:
