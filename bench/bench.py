@@ -146,6 +146,10 @@ Measured by `bench/run --write-docs docs/performance.md` on {time.strftime('%Y-%
 `onnxruntime-node`) in the same run. Ratios > 1 favour Tailor (for compile /
 load time: ONNX Runtime's time over Tailor's). Figures on this shared
 machine move by 20-40% between runs; compare only within one table.
+Prefill is the median of {args.prefill_runs} warm runs after one warm-up, for
+both engines; decode is the mean over {args.decode_tokens} greedy steps after
+that prefill (Tailor: the C runtime's session, KV cache kept between steps;
+ONNX Runtime: the presents fed back as pasts).
 
 Machine ceilings (bench/peak.c): {', '.join(f'{t} thread(s): fp32 peak {p:.0f} GFLOPS, DRAM read {b:.1f} GB/s' for t, (p, b) in sorted(ceil.items()))}.
 

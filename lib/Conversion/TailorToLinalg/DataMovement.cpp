@@ -480,7 +480,8 @@ struct SliceLowering : OpConversionPattern<OnnxSliceOp> {
   }
 };
 
-/// Gather along one axis; indices are wrapped (negative) and clamped, so a
+/// Gather along one axis; indices are wrapped (negative) and checked (an
+/// index out of range fails the run), so a
 /// bad index never reads outside the tensor.
 struct GatherLowering : ConversionPattern {
   GatherLowering(const TypeConverter &tc, MLIRContext *ctx, StringRef name)
@@ -522,11 +523,7 @@ struct GatherLowering : ConversionPattern {
         rewriter, loc, TypeRange{*type}, ValueRange{indices}, ValueRange{init},
         maps, iters, [&](OpBuilder &b, Location l, ValueRange args) {
           Value i = toIndex(b, l, args[0], axisSize, /*wrapNegative=*/true);
-          Value zero = arith::ConstantIndexOp::create(b, l, 0);
-          Value last = arith::SubIOp::create(
-              b, l, axisSize, arith::ConstantIndexOp::create(b, l, 1));
-          i = arith::MaxSIOp::create(b, l, i, zero);
-          i = arith::MinSIOp::create(b, l, i, last);
+          i = checkedIndex(b, l, i, axisSize, "Gather");
           SmallVector<Value> idx;
           for (int64_t d = 0; d < axis; ++d)
             idx.push_back(linalg::IndexOp::create(b, l, d));

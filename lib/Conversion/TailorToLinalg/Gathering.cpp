@@ -239,19 +239,14 @@ struct GatherNDLowering : OpConversionPattern<OnnxGatherNDOp> {
           // index = (leading indices dims..., trailing data dims...)
           SmallVector<Value> at(index.begin(), index.begin() + (q - 1));
           SmallVector<Value> src(index.begin(), index.begin() + batch);
-          Value zero = arith::ConstantIndexOp::create(b, l, 0);
           for (int64_t j = 0; j < k; ++j) {
             at.push_back(arith::ConstantIndexOp::create(b, l, j));
             Value v = tensor::ExtractOp::create(b, l, indices, at);
             at.pop_back();
             Value size = dataSizes[batch + j];
             Value i = toIndex(b, l, v, size, /*wrapNegative=*/true);
-            // Out of range is undefined in ONNX: clamp, never read outside.
-            Value last = arith::SubIOp::create(
-                b, l, size, arith::ConstantIndexOp::create(b, l, 1));
-            i = arith::MinSIOp::create(
-                b, l, arith::MaxSIOp::create(b, l, i, zero), last);
-            src.push_back(i);
+            // Out of range (undefined in ONNX) fails the run.
+            src.push_back(checkedIndex(b, l, i, size, "GatherND"));
           }
           src.append(index.begin() + (q - 1), index.end());
           return tensor::ExtractOp::create(b, l, data, src);

@@ -3,13 +3,15 @@
 // GatherElements reads through an index tensor (a linalg.generic whose body
 // extracts); ScatterElements, TopK and CumSum carry their result tensor
 // through scf.for loops (bufferization makes the updates in place).
-// Indices from the graph are wrapped when negative; ScatterElements skips
-// an index that is still out of range, GatherElements clamps it, so a bad
-// index never touches memory outside the tensor.
+// Indices from the graph are wrapped when negative; one still out of range
+// fails the run (cf.assert: an error from the C runtime), and is skipped
+// (ScatterElements) or clamped (GatherElements) on the way, so a bad index
+// never touches memory outside the tensor.
 
 #include "Utils.h"
 
 #include "mlir/Dialect/Arith/Utils/Utils.h"
+#include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
 
@@ -57,9 +59,7 @@ struct GatherElementsLowering : OpConversionPattern<OnnxGatherElementsOp> {
         rewriter, loc, TypeRange{*type}, ValueRange{indices}, ValueRange{init},
         maps, iters, [&](OpBuilder &b, Location l, ValueRange args) {
           Value i = toIndex(b, l, args[0], axisSize, /*wrapNegative=*/true);
-          Value last = arith::SubIOp::create(b, l, axisSize, indexConst(b, l, 1));
-          i = arith::MaxSIOp::create(b, l, i, indexConst(b, l, 0));
-          i = arith::MinSIOp::create(b, l, i, last);
+          i = checkedIndex(b, l, i, axisSize, "GatherElements");
           SmallVector<Value> idx;
           for (int64_t d = 0; d < rank; ++d)
             idx.push_back(d == *axis ? i : linalg::IndexOp::create(b, l, d));
@@ -131,6 +131,8 @@ struct ScatterElementsLowering : OpConversionPattern<OnnxScatterElementsOp> {
           Value hi = arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt, i,
                                            axisSize);
           Value inRange = arith::AndIOp::create(b, l, lo, hi);
+          cf::AssertOp::create(b, l, inRange,
+                               "tailor: ScatterElements index out of range");
           auto ifOp = scf::IfOp::create(
               b, l, inRange,
               [&](OpBuilder &tb, Location tl) {

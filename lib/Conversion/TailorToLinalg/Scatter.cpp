@@ -77,10 +77,8 @@ struct ScatterNDLowering : OpConversionPattern<OnnxScatterNDOp> {
             Value v = tensor::ExtractOp::create(b, l, indices, at);
             at.pop_back();
             Value i = toIndex(b, l, v, dataSizes[j], /*wrapNegative=*/true);
-            // Out of range is undefined in ONNX: clamp, never write outside.
-            Value last = arith::SubIOp::create(b, l, dataSizes[j], c1);
-            i = arith::MinSIOp::create(b, l, arith::MaxSIOp::create(b, l, i, c0),
-                                       last);
+            // Out of range (undefined in ONNX) fails the run.
+            i = checkedIndex(b, l, i, dataSizes[j], "ScatterND");
             dst.push_back(i);
           }
           SmallVector<OpFoldResult> dstSizes(k, b.getIndexAttr(1)),

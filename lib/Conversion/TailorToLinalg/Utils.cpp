@@ -152,6 +152,21 @@ Value lowering::toIndex(OpBuilder &b, Location loc, Value index, Value size,
   return arith::SelectOp::create(b, loc, negative, wrapped, i);
 }
 
+Value lowering::checkedIndex(OpBuilder &b, Location loc, Value i, Value size,
+                             StringRef what) {
+  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+  Value ok = arith::AndIOp::create(
+      b, loc,
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, i, zero),
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, i, size));
+  cf::AssertOp::create(b, loc, ok,
+                       ("tailor: " + what + " index out of range").str());
+  Value last = arith::SubIOp::create(
+      b, loc, size, arith::ConstantIndexOp::create(b, loc, 1));
+  i = arith::MaxSIOp::create(b, loc, i, zero);
+  return arith::MinSIOp::create(b, loc, i, last);
+}
+
 Value lowering::extractIndex(OpBuilder &b, Location loc, Value tensor,
                              int64_t i) {
   Value pos = arith::ConstantIndexOp::create(b, loc, i);

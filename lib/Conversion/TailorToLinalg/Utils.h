@@ -86,6 +86,13 @@ std::optional<int64_t> normalizeAxis(int64_t axis, int64_t rank);
 Value toIndex(OpBuilder &b, Location loc, Value index, Value size,
               bool wrapNegative);
 
+/// `i` (an index, negative values already wrapped) checked against
+/// [0, size): outside it, the run fails with "tailor: <what> index out of
+/// range" (cf.assert, which the CPU target turns into an error of the run);
+/// the result is also clamped, so no path reads or writes outside.
+Value checkedIndex(OpBuilder &b, Location loc, Value i, Value size,
+                   StringRef what);
+
 /// Reads element `i` of a 1-D integer tensor as an index (signed).
 Value extractIndex(OpBuilder &b, Location loc, Value tensor, int64_t i);
 
