@@ -12,6 +12,7 @@
 
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -19,7 +20,8 @@ namespace py = pybind11;
 
 namespace {
 
-py::object errorType;
+// Leaked on purpose: destroying it after the interpreter shut down crashes.
+py::object &errorType = *new py::object();
 
 const char *statusName(tailor_status s) {
   switch (s) {
@@ -168,6 +170,10 @@ public:
       if (!a)
         raise("input " + std::to_string(i) + " is not an array",
               "invalid_argument");
+      // Non-native byte order: converted (the model reads native values).
+      if (!a.dtype().attr("isnative").cast<bool>())
+        a = py::array::ensure(
+            a.attr("astype")(a.dtype().attr("newbyteorder")("=")));
       int32_t dtype = dtypeOf(a.dtype());
       if (!dtype)
         raise("input " + std::to_string(i) + " has numpy dtype " +
@@ -232,37 +238,46 @@ public:
   }
   ~Session() { tailor_session_free(session); }
 
-  py::array logits(const float *row) const {
-    int64_t vocab = tailor_session_vocab_size(session);
-    py::array_t<float> out(vocab);
-    std::memcpy(out.mutable_data(), row, sizeof(float) * vocab);
+  /// Runs `step` under the session's lock without the GIL and returns a
+  /// copy of the last logits taken under the same lock.
+  template <typename F> py::array locked(F &&step) {
+    std::vector<float> copy;
+    tailor_status s;
+    {
+      py::gil_scoped_release release;
+      std::lock_guard<std::mutex> lock(mutex);
+      const float *row = nullptr;
+      s = step(&row);
+      if (s == TAILOR_OK)
+        copy.assign(row, row + tailor_session_vocab_size(session));
+    }
+    check(s);
+    py::array_t<float> out(copy.size());
+    std::memcpy(out.mutable_data(), copy.data(), sizeof(float) * copy.size());
     return out;
   }
   py::array prefill(const std::vector<int64_t> &tokens) {
-    const float *row = nullptr;
-    tailor_status s;
-    {
-      py::gil_scoped_release release;
-      s = tailor_session_prefill(session, tokens.data(), tokens.size(), &row);
-    }
-    check(s);
-    return logits(row);
+    return locked([&](const float **row) {
+      return tailor_session_prefill(session, tokens.data(), tokens.size(),
+                                    row);
+    });
   }
   py::array decodeStep(int64_t token) {
-    const float *row = nullptr;
-    tailor_status s;
-    {
-      py::gil_scoped_release release;
-      s = tailor_session_decode_step(session, token, &row);
-    }
-    check(s);
-    return logits(row);
+    return locked([&](const float **row) {
+      return tailor_session_decode_step(session, token, row);
+    });
   }
-  void reset() { tailor_session_reset(session); }
+  void reset() {
+    py::gil_scoped_release release;
+    std::lock_guard<std::mutex> lock(mutex);
+    tailor_session_reset(session);
+  }
   int64_t length() const { return tailor_session_length(session); }
 
   std::shared_ptr<Model> owner;
   tailor_session *session = nullptr;
+  /// One call at a time: the calls above release the GIL.
+  std::mutex mutex;
 };
 
 std::shared_ptr<Session> Model::session() {

@@ -105,8 +105,9 @@ tailor_status tailor_model_find_input(const tailor_model *model,
                                       const char *name, int32_t *index);
 /** Which compiler, target and options made the model. */
 const char *tailor_model_producer(const tailor_model *model);
-/** Threads for the model's parallel loops; 0 = the OpenMP default (all
- *  cores or OMP_NUM_THREADS). */
+/** Threads for the model's parallel loops, set (OpenMP's
+ *  omp_set_num_threads, on the calling thread) before each run; 0 leaves the
+ *  count as it is (initially OMP_NUM_THREADS or all cores). */
 tailor_status tailor_model_set_num_threads(tailor_model *model,
                                            int32_t threads);
 

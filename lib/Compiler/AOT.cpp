@@ -345,9 +345,9 @@ Error mlir::tailor::writeArtifact(ModuleOp module,
   defineWeights(*llvmModule, weights);
 
   // Every file goes to a temporary name first, renamed when complete.
-  SmallString<256> temp(path);
-  temp += ".tmp%%%%%%";
-  if (std::error_code ec = llvm::sys::fs::createUniqueFile(temp, temp))
+  SmallString<256> model(path), temp;
+  model += ".tmp%%%%%%";
+  if (std::error_code ec = llvm::sys::fs::createUniqueFile(model, temp))
     return createStringError(ec, "cannot write next to '%s'",
                              path.str().c_str());
   llvm::FileRemover removeTemp(temp);

@@ -93,16 +93,34 @@ struct Buffer {
 
 /// Frees each distinct allocated pointer of `buffers` once, except those in
 /// `keep`.
+/// Allocates nothing (it runs in destructors); quadratic in the (small)
+/// number of buffers.
+void freeBuffers(const Buffer *buffers, size_t count,
+                 const void *const *keep = nullptr, size_t keepCount = 0,
+                 const Buffer *extra = nullptr) {
+  auto seen = [&](const void *p, size_t upTo) {
+    for (size_t j = 0; j < keepCount; ++j)
+      if (keep[j] == p)
+        return true;
+    for (size_t j = 0; j < upTo; ++j)
+      if (buffers[j].allocated() == p)
+        return true;
+    return false;
+  };
+  for (size_t i = 0; i < count; ++i) {
+    void *p = buffers[i].allocated();
+    if (p && !seen(p, i))
+      free(p);
+  }
+  if (extra && extra->words.size() >= 3) {
+    void *p = extra->allocated();
+    if (p && !seen(p, count))
+      free(p);
+  }
+}
 void freeBuffers(const std::vector<Buffer> &buffers,
                  const std::vector<void *> &keep = {}) {
-  std::vector<void *> freed = keep;
-  for (const Buffer &b : buffers) {
-    void *p = b.allocated();
-    if (!p || std::find(freed.begin(), freed.end(), p) != freed.end())
-      continue;
-    freed.push_back(p);
-    free(p);
-  }
+  freeBuffers(buffers.data(), buffers.size(), keep.data(), keep.size());
 }
 
 alignas(64) char emptyData[64];
@@ -175,12 +193,7 @@ struct tailor_model {
 
 struct tailor_result {
   std::vector<Buffer> buffers;
-  std::vector<void *> copies; // outputs copied out of an input's memory
-  ~tailor_result() {
-    freeBuffers(buffers, copies);
-    for (void *p : copies)
-      free(p);
-  }
+  ~tailor_result() { freeBuffers(buffers.data(), buffers.size()); }
 };
 
 extern "C" {
@@ -503,6 +516,9 @@ static tailor_status bindInput(const tailor_tensor_info &spec, int32_t index,
     return fail(TAILOR_INVALID_ARGUMENT, "input %d ('%s') has no data", index,
                 spec.name);
   size_t elem = tailor_dtype_size(t.dtype);
+  if (uint64_t(n) > (SIZE_MAX - 63) / elem)
+    return fail(TAILOR_SHAPE_MISMATCH, "input %d ('%s') is too large", index,
+                spec.name);
   char *data = n ? static_cast<char *>(t.data) : emptyData;
   bool contiguous = true;
   if (t.strides && n) {
@@ -586,10 +602,16 @@ tailor_status tailor_model_run(tailor_model *model, const tailor_tensor *inputs,
     if (tailor_status s = model->invoke(words, res->buffers))
       return s;
     // An output inside an input's memory (not expected: the compiler clones
-    // such results) is copied out and never freed.
-    for (Buffer &b : res->buffers) {
-      if (!withinInputs(b.allocated(), words, model->inputs))
-        continue;
+    // such results) is copied out and never freed. Every such output is
+    // marked first, so that a failed copy frees none of the caller's memory.
+    std::vector<size_t> aliased;
+    for (size_t i = 0; i < res->buffers.size(); ++i)
+      if (withinInputs(res->buffers[i].allocated(), words, model->inputs))
+        aliased.push_back(i);
+    for (size_t i : aliased)
+      res->buffers[i].words[0] = 0; // the view stays, nothing to free
+    for (size_t i : aliased) {
+      Buffer &b = res->buffers[i];
       size_t bytes = size_t(b.numElements()) * tailor_dtype_size(b.dtype);
       void *copy = malloc(std::max<size_t>(bytes, 1));
       if (!copy)
@@ -597,7 +619,6 @@ tailor_status tailor_model_run(tailor_model *model, const tailor_tensor *inputs,
       std::memcpy(copy, b.data(), bytes);
       b.words[0] = b.words[1] = reinterpret_cast<int64_t>(copy);
       b.words[2] = 0;
-      res->copies.push_back(copy); // freed once, by the result
     }
     *result = res.release();
     return TAILOR_OK;
@@ -640,14 +661,10 @@ struct tailor_session {
   int64_t vocab = 0;
 
   void release() {
-    std::vector<Buffer> all = past;
-    all.push_back(logits);
-    if (logits.words.size() >= 3)
-      freeBuffers(all);
-    else
-      freeBuffers(past);
+    // No allocation here: it runs in the destructor.
+    freeBuffers(past.data(), past.size(), nullptr, 0, &logits);
     past.clear();
-    logits = Buffer();
+    logits.words.clear();
   }
   ~tailor_session() { release(); }
 
@@ -686,21 +703,53 @@ struct tailor_session {
     std::vector<Buffer> results;
     if (tailor_status s = model->invoke(words, results))
       return s;
-    // The old cache and logits go, unless an output aliases them.
-    std::vector<void *> keep;
+    // Check the results, and reserve what committing needs, before the
+    // session changes: a failure leaves the previous cache in place.
+    auto dropResults = [&] {
+      std::vector<void *> keep;
+      for (const Buffer &b : past)
+        keep.push_back(b.allocated());
+      if (logits.words.size() >= 3)
+        keep.push_back(logits.allocated());
+      freeBuffers(results, keep);
+    };
+    const int64_t *ls = results[0].shape();
+    bool aliasesInput = false;
     for (const Buffer &b : results)
-      keep.push_back(b.allocated());
-    std::vector<Buffer> old = past;
-    if (logits.words.size() >= 3)
-      old.push_back(logits);
-    freeBuffers(old, keep);
-    logits = results[0];
-    past.assign(results.begin() + 1, results.end());
-    const int64_t *ls = logits.shape();
-    if (ls[0] != 1 || ls[1] != int64_t(count) || ls[2] <= 0)
+      aliasesInput |= withinInputs(b.allocated(), words, specs);
+    if (ls[0] != 1 || ls[1] != int64_t(count) || ls[2] <= 0 || aliasesInput) {
+      std::string got = describe(results[0].dtype, 3, ls);
+      dropResults();
+      if (aliasesInput)
+        return fail(TAILOR_INVALID_MODEL,
+                    "an output of the model aliases its token ids");
       return fail(TAILOR_SHAPE_MISMATCH,
                   "the logits are %s; expected float32[1,%zu,vocab]",
-                  describe(logits.dtype, 3, ls).c_str(), count);
+                  got.c_str(), count);
+    }
+    std::vector<void *> keep;
+    std::vector<Buffer> old;
+    try {
+      tokens.reserve(tokens.size() + count);
+      keep.reserve(results.size());
+      old.reserve(past.size() + 1);
+      past.reserve(results.size() - 1);
+      for (const Buffer &b : results)
+        keep.push_back(b.allocated());
+      old = past;
+      if (logits.words.size() >= 3)
+        old.push_back(logits);
+    } catch (...) {
+      dropResults();
+      throw;
+    }
+    // Commit (nothing below allocates): the old cache and logits go,
+    // unless an output aliases them.
+    freeBuffers(old, keep);
+    logits = std::move(results[0]);
+    for (size_t i = 1; i < results.size(); ++i)
+      past.size() >= i ? (void)(past[i - 1] = std::move(results[i]))
+                       : past.push_back(std::move(results[i]));
     vocab = ls[2];
     tokens.insert(tokens.end(), ids, ids + count);
     return TAILOR_OK;
@@ -717,6 +766,8 @@ struct tailor_sampler {
   std::mt19937_64 rng;
   std::vector<float> scratch;
   std::vector<int64_t> order;
+  std::vector<char> seen;
+  std::vector<double> prob;
 
   /// A uniform double in [0, 1), the same on every platform.
   double uniform() { return double(rng() >> 11) * 0x1.0p-53; }
@@ -850,18 +901,24 @@ tailor_status tailor_sampler_sample(tailor_sampler *sampler,
     const tailor_sampling &p = sampler->params;
     std::vector<float> &x = sampler->scratch;
     x.assign(logits, logits + vocab);
+    // NaN logits rank last (a strict weak order for the sorts below).
+    for (float &v : x)
+      if (std::isnan(v))
+        v = -INFINITY;
     // Repetition penalty (CTRL, as Hugging Face applies it): once per
     // distinct token of the context.
-    if (p.repetition_penalty != 1.0f)
+    if (p.repetition_penalty != 1.0f) {
+      std::vector<char> &seen = sampler->seen;
+      seen.assign(size_t(vocab), 0);
       for (size_t i = 0; i < count; ++i) {
         int64_t t = history[i];
-        if (t < 0 || t >= vocab)
+        if (t < 0 || t >= vocab || seen[t])
           continue;
+        seen[t] = 1;
         float &v = x[t];
-        if (std::find(history, history + i, t) != history + i)
-          continue;
         v = v > 0 ? v / p.repetition_penalty : v * p.repetition_penalty;
       }
+    }
     if (p.temperature == 0.0f) {
       *token = std::max_element(x.begin(), x.end()) - x.begin();
       return TAILOR_OK;
@@ -880,11 +937,20 @@ tailor_status tailor_sampler_sample(tailor_sampler *sampler,
     else
       std::sort(order.begin(), order.end(), before);
     order.resize(keep);
-    // Softmax of logit / temperature over the candidates.
-    double top = x[order[0]] / p.temperature, total = 0;
-    std::vector<double> prob(keep);
+    // Softmax of logit / temperature over the candidates (in double, the
+    // maximum subtracted first: a tiny temperature stays finite).
+    double top = x[order[0]], total = 0;
+    if (std::isinf(top)) { // +inf wins outright; all -inf: nothing to weigh
+      *token = order[0];
+      return TAILOR_OK;
+    }
+    std::vector<double> &prob = sampler->prob;
+    prob.assign(size_t(keep), 0.0);
     for (int64_t i = 0; i < keep; ++i)
-      total += prob[i] = std::exp(x[order[i]] / p.temperature - top);
+      total += prob[i] = std::isinf(x[order[i]]) && x[order[i]] < 0
+                             ? 0.0
+                             : std::exp((double(x[order[i]]) - top) /
+                                        double(p.temperature));
     // Nucleus: the smallest prefix whose mass reaches top_p.
     if (p.top_p < 1.0f) {
       double mass = 0;
