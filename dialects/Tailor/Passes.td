@@ -200,6 +200,18 @@ def TailorPackWeights : Pass<"tailor-pack-weights", "func::FuncOp"> {
   ];
 }
 
+def TailorApproximateMath : Pass<"tailor-approximate-math", "func::FuncOp"> {
+  let summary = "Replace exp, erf and tanh with polynomial approximations";
+  let description = [{
+    Upstream MLIR's f32 approximations (range reduction and a minimax
+    polynomial) instead of one libm call per element: plain arithmetic that
+    LLVM vectorizes with the loop around it (softmax, SiLU, GELU).
+  }];
+  let dependentDialects = ["::mlir::math::MathDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::vector::VectorDialect"];
+}
+
 def TailorAssertToError : Pass<"tailor-assert-to-error", "ModuleOp"> {
   let summary = "Failed run-time checks call the runtime instead of abort";
   let description = [{

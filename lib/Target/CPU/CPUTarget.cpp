@@ -20,7 +20,8 @@ const char *kLinalgPipeline =
 /// functions (one set for N identical layers), contractions tiled to the
 /// register micro-kernel and vectorized.
 const char *kStrategyPipeline =
-    "func.func(tailor-pack-weights),tailor-outline-kernels,"
+    "func.func(tailor-pack-weights,tailor-approximate-math),"
+    "tailor-outline-kernels,"
     "func.func(tailor-tile-contractions),"
     "canonicalize,cse";
 
