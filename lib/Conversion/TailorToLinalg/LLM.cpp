@@ -27,10 +27,6 @@ using namespace mlir::tailor::lowering;
 
 namespace {
 
-Value fconst(OpBuilder &b, Location loc, Type t, double v) {
-  return arith::ConstantOp::create(b, loc, t, b.getFloatAttr(t, v));
-}
-
 SmallVector<utils::IteratorType> iterators(int64_t parallel,
                                            int64_t reduction = 0) {
   SmallVector<utils::IteratorType> it(parallel, utils::IteratorType::parallel);
@@ -157,7 +153,7 @@ struct AttentionLowering : OpConversionPattern<AttentionOp> {
         cast<RankedTensorType>(k.getType()).getDimSize(2)};
     auto scoreType = RankedTensorType::get(scoreShape, elem);
     SmallVector<OpFoldResult> scoreDims{b0, rewriter.getIndexAttr(hq), s, t};
-    Value zero = fconst(rewriter, loc, elem, 0.0);
+    Value zero = scalarConstant(rewriter, loc, elem, 0.0);
 
     // Query heads grouped by their key/value head: [B, Hq, S, X] is
     // [B, Hkv, G*S, X] in the same memory (head h = kv * G + g), so both
@@ -229,7 +225,7 @@ struct AttentionLowering : OpConversionPattern<AttentionOp> {
     double scale = op.getEffectiveScale();
     bool causal = op.getCausal();
     Value negInf =
-        fconst(rewriter, loc, elem, -std::numeric_limits<double>::infinity());
+        scalarConstant(rewriter, loc, elem, -std::numeric_limits<double>::infinity());
     Value offset = arith::SubIOp::create(rewriter, loc, t, s);
     AffineMap id4 = rewriter.getMultiDimIdentityMap(4);
     scores = linalg::GenericOp::create(
@@ -237,7 +233,7 @@ struct AttentionLowering : OpConversionPattern<AttentionOp> {
                  ValueRange{scores}, ArrayRef<AffineMap>{id4}, iterators(4),
                  [&](OpBuilder &b, Location l, ValueRange a) {
                    Value r = arith::MulFOp::create(b, l, a[0],
-                                                   fconst(b, l, elem, scale));
+                                                   scalarConstant(b, l, elem, scale));
                    if (causal) {
                      Value row = linalg::IndexOp::create(b, l, 2);
                      Value col = linalg::IndexOp::create(b, l, 3);
@@ -318,7 +314,7 @@ struct MoELowering : OpConversionPattern<MoEOp> {
     }
     Value n = getDimValue(rewriter, loc, rows, 0);
     int64_t nStatic = cast<RankedTensorType>(rows.getType()).getDimSize(0);
-    Value zero = fconst(rewriter, loc, elem, 0.0);
+    Value zero = scalarConstant(rewriter, loc, elem, 0.0);
     AffineExpr a0, a1, a2, a3;
     auto map = [&](unsigned dims, ArrayRef<AffineExpr> e) {
       return AffineMap::get(dims, 0, e, ctx);
@@ -424,7 +420,7 @@ struct MoELowering : OpConversionPattern<MoEOp> {
                               nefType)},
             ArrayRef<AffineMap>{id3, id3, map(3, {a0, a1}), id3}, iterators(3),
             [&](OpBuilder &b, Location l, ValueRange a) {
-              Value one = fconst(b, l, elem, 1.0);
+              Value one = scalarConstant(b, l, elem, 1.0);
               Value sig = arith::DivFOp::create(
                   b, l, one,
                   arith::AddFOp::create(
