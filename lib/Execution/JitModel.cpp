@@ -1,9 +1,9 @@
 //===- JitModel.cpp - Compile a tailor module in memory and run it --------===//
 //
-// The function is called through ExecutionEngine's packed wrapper: every
-// memref argument is expanded into its descriptor words (allocated pointer,
-// aligned pointer, offset, sizes, strides), and the results come back as
-// consecutive descriptors of the same 8-byte words.
+// The function is called through ExecutionEngine's packed wrapper (every
+// memref argument expanded into its descriptor words, the results as
+// consecutive descriptors), which is the `invoke` of the descriptor that
+// abi() hands to the C runtime: runs go through tailor_model_from_abi.
 
 #include "tailor/Execution/JitModel.h"
 
@@ -30,7 +30,6 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <set>
 
 using namespace mlir;
 using namespace mlir::tailor;
@@ -172,103 +171,4 @@ JitModel::compile(ModuleOp module, const TargetOptions &options,
   };
   model->timings = {ms(t0, t1), ms(t1, t2), ms(t2, t3)};
   return model;
-}
-
-llvm::Error JitModel::run(const std::vector<HostTensor> &inputs,
-                          std::vector<HostTensor> &outputs) {
-  if (inputs.size() != inputSpecs.size())
-    return createStringError("the model takes %zu inputs, %zu were given",
-                             inputSpecs.size(), inputs.size());
-  for (auto [spec, t] : llvm::zip(inputSpecs, inputs)) {
-    bool ok = spec.dtype == t.dtype && spec.shape.size() == t.shape.size();
-    for (size_t i = 0; ok && i < t.shape.size(); ++i)
-      ok =
-          t.shape[i] >= 0 && (spec.shape[i] < 0 || spec.shape[i] == t.shape[i]);
-    if (ok)
-      ok = (int64_t)t.data.size() == t.numElements() * dtypeSize(t.dtype);
-    if (!ok)
-      return createStringError("input '%s' is %s; the model expects %s",
-                               spec.name.c_str(),
-                               describe(t.dtype, t.shape).c_str(),
-                               describe(spec.dtype, spec.shape).c_str());
-  }
-
-  // Descriptor words of every input, then room for the results.
-  std::vector<std::vector<int64_t>> descriptors;
-  std::vector<void *> args;
-  for (const HostTensor &t : inputs) {
-    size_t rank = t.shape.size();
-    std::vector<int64_t> words(3 + 2 * rank);
-    auto ptr = reinterpret_cast<int64_t>(t.data.data());
-    words[0] = words[1] = ptr;
-    words[2] = 0;
-    int64_t stride = 1;
-    for (size_t i = rank; i-- > 0;) {
-      words[3 + i] = t.shape[i];
-      words[3 + rank + i] = stride;
-      stride *= t.shape[i];
-    }
-    descriptors.push_back(std::move(words));
-  }
-  for (auto &words : descriptors)
-    for (int64_t &w : words)
-      args.push_back(&w);
-  size_t resultWords = 0;
-  for (const TensorSpec &spec : outputSpecs)
-    resultWords += 3 + 2 * spec.shape.size();
-  std::vector<int64_t> results(std::max<size_t>(resultWords, 1));
-  if (resultWords)
-    args.push_back(results.data());
-
-  if (llvm::Error err = engine->invokePacked(entry, args))
-    return err;
-
-  // Copy the results out (they may be strided views), then free the buffers
-  // the model allocated; a result may alias an input or another result.
-  outputs.clear();
-  std::set<void *> freed;
-  std::set<const void *> inputBuffers;
-  for (const HostTensor &t : inputs)
-    inputBuffers.insert(t.data.data());
-  size_t pos = 0;
-  for (const TensorSpec &spec : outputSpecs) {
-    size_t rank = spec.shape.size();
-    auto *allocated = reinterpret_cast<void *>(results[pos]);
-    auto *aligned = reinterpret_cast<char *>(results[pos + 1]);
-    int64_t offset = results[pos + 2];
-    HostTensor out;
-    out.name = spec.name;
-    out.dtype = spec.dtype;
-    std::vector<int64_t> strides(rank);
-    for (size_t i = 0; i < rank; ++i) {
-      out.shape.push_back(results[pos + 3 + i]);
-      strides[i] = results[pos + 3 + rank + i];
-    }
-    pos += 3 + 2 * rank;
-    int64_t size = dtypeSize(spec.dtype), n = out.numElements();
-    out.data.resize(n * size);
-    const char *base = aligned + offset * size;
-    // Copy whole rows: the innermost dim when it is contiguous (always, for
-    // the identity layouts the CPU pipeline returns), else one element at
-    // a time.
-    int64_t inner = rank && strides[rank - 1] == 1 ? out.shape[rank - 1] : 1;
-    size_t outer = inner == 1 ? rank : rank - 1;
-    std::vector<int64_t> index(outer, 0);
-    for (int64_t e = 0; n > 0 && e < n; e += inner) {
-      int64_t at = 0;
-      for (size_t i = 0; i < outer; ++i)
-        at += index[i] * strides[i];
-      memcpy(out.data.data() + e * size, base + at * size, inner * size);
-      for (size_t i = outer; i-- > 0;) {
-        if (++index[i] < out.shape[i])
-          break;
-        index[i] = 0;
-      }
-    }
-    outputs.push_back(std::move(out));
-    if (allocated && !inputBuffers.count(allocated) &&
-        freed.insert(allocated).second)
-      free(allocated);
-  }
-  return llvm::Error::success();
 }

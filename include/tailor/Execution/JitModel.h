@@ -38,13 +38,9 @@ public:
   const std::vector<TensorSpec> &inputs() const { return inputSpecs; }
   const std::vector<TensorSpec> &outputs() const { return outputSpecs; }
 
-  /// Runs the model. Inputs are matched by position; a count, dtype, rank or
-  /// static-size mismatch is an error (nothing runs).
-  llvm::Error run(const std::vector<HostTensor> &inputs,
-                  std::vector<HostTensor> &outputs);
-
-  /// The model as the C runtime sees it (tailor_model_from_abi); valid as
-  /// long as this object.
+  /// The model as the C runtime sees it: run it through
+  /// tailor_model_from_abi (tailor-c/abi.h) and the runtime's API, which
+  /// checks inputs and owns results. Valid as long as this object.
   const tailor_abi_model *abi() const { return &abiModel; }
 
 private:
