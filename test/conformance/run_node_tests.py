@@ -66,9 +66,6 @@ KNOWN_UNSUPPORTED = {
         "test_training_dropout_zero_ratio", "test_training_dropout_zero_ratio_mask")},
     "test_identity_opt": OPTIONAL,
     "test_identity_sequence": OPTIONAL,
-    "test_slice_default_axes": ("dynamic variant: without axes, the number of "
-                                "sliced axes is the length of `starts`, known "
-                                "only at run time here (not lowered yet)"),
 }
 
 

@@ -451,9 +451,11 @@ struct SliceLowering : OpConversionPattern<OnnxSliceOp> {
       if (!type->isDynamicDim(i))
         sizes[i] = rewriter.getIndexAttr(type->getDimSize(i));
     if (positive) {
-      Value r = tensor::ExtractSliceOp::create(rewriter, loc, *type, data,
-                                               offsets, sizes, strides);
-      rewriter.replaceOp(op, r);
+      // The slice's own type may be more static than the op's (a size the
+      // lowering knows, e.g. an unsliced static dim): cast to the op's.
+      Value r = tensor::ExtractSliceOp::create(rewriter, loc, data, offsets,
+                                               sizes, strides);
+      rewriter.replaceOp(op, castTo(rewriter, loc, r, *type));
       return success();
     }
     Value init = emptyTensor(rewriter, loc, sizes, type->getElementType());

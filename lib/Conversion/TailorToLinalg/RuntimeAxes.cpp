@@ -218,11 +218,40 @@ struct RuntimeAxes : ConversionPattern {
   unsigned axesIndex;
   bool axesOfResult;
 };
+/// Slice without axes slices dims 0..n-1, n the length of `starts`. When
+/// that length is known only at run time, the axes become an explicit
+/// tensor [0, n) computed from it, which RuntimeAxes then switches on.
+struct SliceDefaultAxes : OpConversionPattern<OnnxSliceOp> {
+  SliceDefaultAxes(const TypeConverter &tc, MLIRContext *ctx)
+      : OpConversionPattern(tc, ctx, /*benefit=*/3) {}
+  LogicalResult
+  matchAndRewrite(OnnxSliceOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    auto startsType = dyn_cast<RankedTensorType>(op.getStarts().getType());
+    if (op.getAxes() || !startsType || startsType.getRank() != 1 ||
+        !startsType.isDynamicDim(0))
+      return failure();
+    Location loc = op.getLoc();
+    Type i64 = rewriter.getI64Type();
+    Value n = tensor::DimOp::create(rewriter, loc, op.getStarts(), 0);
+    Value axes = tensor::GenerateOp::create(
+        rewriter, loc, RankedTensorType::get({ShapedType::kDynamic}, i64),
+        ValueRange{n}, [&](OpBuilder &b, Location l, ValueRange index) {
+          tensor::YieldOp::create(
+              b, l, arith::IndexCastOp::create(b, l, i64, index[0]).getResult());
+        });
+    rewriter.replaceOpWithNewOp<OnnxSliceOp>(op, op.getType(), op.getData(),
+                                             op.getStarts(), op.getEnds(), axes,
+                                             op.getSteps());
+    return success();
+  }
+};
 } // namespace
 
 void lowering::populateRuntimeAxesPatterns(const TypeConverter &converter,
                                            RewritePatternSet &patterns) {
   MLIRContext *ctx = patterns.getContext();
+  patterns.add<SliceDefaultAxes>(converter, ctx);
   patterns.add<RuntimeAxes>(converter, ctx, OnnxSliceOp::getOperationName(), 3,
                             false);
   patterns.add<RuntimeAxes>(converter, ctx, OnnxSqueezeOp::getOperationName(),

@@ -26,3 +26,16 @@ func.func @cumsum_runtime_axis(%x: tensor<2x3xf32>, %axis: tensor<i64>) -> tenso
   %0 = "tailor.onnx.CumSum"(%x, %axis) : (tensor<2x3xf32>, tensor<i64>) -> tensor<2x3xf32>
   return %0 : tensor<2x3xf32>
 }
+
+// -----
+
+// Slice without axes and starts of a length known only at run time: the
+// axes [0, n) are generated from that length, then switched on.
+// CHECK-LABEL: func.func @slice_default_axes_dynamic
+// CHECK: tensor.dim %arg1
+// CHECK: tensor.generate
+// CHECK: scf.index_switch
+func.func @slice_default_axes_dynamic(%x: tensor<3x4xf32>, %s: tensor<?xi64>, %e: tensor<?xi64>) -> tensor<?x?xf32> {
+  %0 = "tailor.onnx.Slice"(%x, %s, %e) <{operandSegmentSizes = array<i32: 1, 1, 1, 0, 0>}> : (tensor<3x4xf32>, tensor<?xi64>, tensor<?xi64>) -> tensor<?x?xf32>
+  return %0 : tensor<?x?xf32>
+}
