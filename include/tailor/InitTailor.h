@@ -15,6 +15,10 @@ namespace tailor {
 void registerAllDialects(DialectRegistry &registry);
 /// Registers every Tailor pass (and pipeline) with the global pass registry.
 void registerAllPasses();
+/// What a standalone tool (tailor-run, tailor-compile, the Python module)
+/// needs to import, lower and compile: every upstream dialect, extension
+/// and pass plus Tailor's, added to `registry` (passes registered once).
+void registerToolEnvironment(DialectRegistry &registry);
 } // namespace tailor
 } // namespace mlir
 

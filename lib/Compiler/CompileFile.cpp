@@ -8,9 +8,6 @@
 
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
-#include "mlir/InitAllDialects.h"
-#include "mlir/InitAllExtensions.h"
-#include "mlir/InitAllPasses.h"
 #include "mlir/Parser/Parser.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -20,12 +17,6 @@ using mlir::tailor::CompileOptions;
 
 namespace tailor {
 std::string compileFile(const CompileRequest &request) {
-  static bool registered = [] {
-    mlir::registerAllPasses();
-    mlir::tailor::registerAllPasses();
-    return true;
-  }();
-  (void)registered;
   ArtifactKind kind;
   if (request.emit == "so")
     kind = ArtifactKind::SharedObject;
@@ -46,9 +37,7 @@ std::string compileFile(const CompileRequest &request) {
     return llvm::toString(cpu.takeError());
 
   DialectRegistry registry;
-  mlir::registerAllDialects(registry);
-  mlir::registerAllExtensions(registry);
-  mlir::tailor::registerAllDialects(registry);
+  mlir::tailor::registerToolEnvironment(registry);
   MLIRContext context(registry);
   context.loadAllAvailableDialects();
   std::string diagnostics;

@@ -7,6 +7,9 @@
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/DialectRegistry.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/InitAllPasses.h"
 #include "tailor/Dialect/Tailor.h"
 #include "tailor/Target/Target.h"
 #include "tailor/Transforms/Passes.h"
@@ -19,4 +22,16 @@ void mlir::tailor::registerAllDialects(DialectRegistry &registry) {
 void mlir::tailor::registerAllPasses() {
   registerTailorPasses();
   registerTargetPipelines();
+}
+
+void mlir::tailor::registerToolEnvironment(DialectRegistry &registry) {
+  static bool passes = [] {
+    mlir::registerAllPasses();
+    mlir::tailor::registerAllPasses();
+    return true;
+  }();
+  (void)passes;
+  mlir::registerAllDialects(registry);
+  mlir::registerAllExtensions(registry);
+  mlir::tailor::registerAllDialects(registry);
 }

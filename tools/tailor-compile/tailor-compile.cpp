@@ -15,9 +15,6 @@
 
 #include "mlir/Bytecode/BytecodeWriter.h"
 #include "mlir/IR/MLIRContext.h"
-#include "mlir/InitAllDialects.h"
-#include "mlir/InitAllExtensions.h"
-#include "mlir/InitAllPasses.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
@@ -231,11 +228,7 @@ int main(int argc, char **argv) {
     return error(llvm::toString(cpu.takeError()));
 
   DialectRegistry registry;
-  mlir::registerAllDialects(registry);
-  mlir::registerAllExtensions(registry);
-  mlir::tailor::registerAllDialects(registry);
-  mlir::registerAllPasses();
-  mlir::tailor::registerAllPasses();
+  mlir::tailor::registerToolEnvironment(registry);
   MLIRContext context(registry);
   context.loadAllAvailableDialects();
   llvm::SourceMgr sourceMgr;

@@ -17,9 +17,6 @@
 #include "tailor/InitTailor.h"
 
 #include "mlir/IR/MLIRContext.h"
-#include "mlir/InitAllDialects.h"
-#include "mlir/InitAllExtensions.h"
-#include "mlir/InitAllPasses.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
@@ -483,11 +480,7 @@ static bool loadModel(LoadedModel &loaded) {
     return true;
   }
   DialectRegistry registry;
-  mlir::registerAllDialects(registry);
-  mlir::registerAllExtensions(registry);
-  mlir::tailor::registerAllDialects(registry);
-  mlir::registerAllPasses();
-  mlir::tailor::registerAllPasses();
+  mlir::tailor::registerToolEnvironment(registry);
   static MLIRContext context(registry);
   context.loadAllAvailableDialects();
 
