@@ -69,12 +69,14 @@ def main():
 
     # Ceilings.
     peak_bin = os.path.join(work, "peak")
-    sh(["cc", "-O2", "-mavx512f", "-fopenmp", os.path.join(bench_dir, "peak.c"), "-o", peak_bin])
+    sh(["cc", "-O2", "-fopenmp", os.path.join(bench_dir, "peak.c"), "-o", peak_bin])
     ceil = {}
+    isa = "unknown"
     for line in sh([peak_bin, str(max(args.threads))]).splitlines():
-        m = re.match(r"threads=(\d+) fp32_peak_gflops=([\d.]+) dram_read_gbs=([\d.]+)", line)
+        m = re.match(r"threads=(\d+) fp32_peak_gflops=([\d.]+) dram_read_gbs=([\d.]+) isa=(\w+)", line)
         if m:
             ceil[int(m.group(1))] = (float(m.group(2)), float(m.group(3)))
+            isa = m.group(4)
     rows = []  # (metric, threads, tailor, ort, ratio text, note)
 
     # MatMul 1024^3.
@@ -151,7 +153,7 @@ both engines; decode is the mean over {args.decode_tokens} greedy steps after
 that prefill (Tailor: the C runtime's session, KV cache kept between steps;
 ONNX Runtime: the presents fed back as pasts).
 
-Machine ceilings (bench/peak.c): {', '.join(f'{t} thread(s): fp32 peak {p:.0f} GFLOPS, DRAM read {b:.1f} GB/s' for t, (p, b) in sorted(ceil.items()))}.
+Machine ceilings (bench/peak.c, {isa} vectors): {', '.join(f'{t} thread(s): fp32 peak {p:.0f} GFLOPS, DRAM read {b:.1f} GB/s' for t, (p, b) in sorted(ceil.items()))}.
 
 {table}
 

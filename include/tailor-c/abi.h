@@ -24,7 +24,7 @@ extern "C" {
 #endif
 
 #define TAILOR_ABI_MAGIC 0x524c4954u /* "TILR" */
-#define TAILOR_ABI_VERSION 1u
+#define TAILOR_ABI_VERSION 2u
 
 /** One input or output: ONNX dtype number, rank, sizes (-1 = dynamic). */
 typedef struct tailor_abi_tensor {
@@ -47,6 +47,11 @@ typedef struct tailor_abi_model {
   /** Sets the thread count of the model's parallel loops (OpenMP) for the
    *  calling thread; may be null. */
   void (*set_num_threads)(int32_t threads);
+  /** The instruction-set extensions the code was compiled for, comma
+   *  separated in LLVM's names ("avx2,fma,avx512f"); the runtime refuses to
+   *  run a model whose extensions this CPU lacks. May be null or empty (the
+   *  JIT compiles for the CPU it runs on). */
+  const char *cpu_features;
 } tailor_abi_model;
 
 /** Called by compiled code when a run-time check fails (e.g. two dynamic

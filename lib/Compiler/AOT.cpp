@@ -26,6 +26,7 @@
 #include "llvm/Target/TargetMachine.h"
 #include "llvm/TargetParser/Host.h"
 #include "llvm/TargetParser/SubtargetFeature.h"
+#include "llvm/TargetParser/X86TargetParser.h"
 
 #include <cstdlib>
 
@@ -89,6 +90,29 @@ createTargetMachine(const TargetOptions &options) {
   return machine;
 }
 
+/// The x86 extensions the code for `cpu` may use, among those the runtime
+/// can check before running it (tailor-c/abi.h `cpu_features`).
+static std::string requiredCPUFeatures(StringRef cpu) {
+  static const char *const checked[] = {
+      "avx",      "avx2",     "fma",        "avx512f",   "avx512bw",
+      "avx512dq", "avx512vl", "avx512vnni", "avx512bf16", "avx512fp16",
+      "amx-tile"};
+  llvm::StringMap<bool> enabled;
+  if (cpu.empty() || cpu == "host") {
+    enabled = llvm::sys::getHostCPUFeatures();
+  } else {
+    SmallVector<StringRef> features;
+    llvm::X86::getFeaturesForCPU(cpu, features, /*NeedPlus=*/false);
+    for (StringRef f : features)
+      enabled[f] = true;
+  }
+  std::string list;
+  for (const char *f : checked)
+    if (enabled.lookup(f))
+      list += (list.empty() ? "" : ",") + std::string(f);
+  return list;
+}
+
 /// `void tailor_invoke(void **args)`: loads every argument of `fn` through
 /// its pointer in args, calls `fn`, stores the result through the pointer
 /// after them (MLIR's packed calling convention).
@@ -117,7 +141,8 @@ static llvm::Function *addPackedWrapper(llvm::Module &m, llvm::Function *fn) {
 
 /// The descriptor (tailor-c/abi.h) and `tailor_model_abi()` returning it.
 static void addDescriptor(llvm::Module &m, const ModelSignature &signature,
-                          StringRef producer, llvm::Function *invoke) {
+                          StringRef producer, StringRef cpuFeatures,
+                          llvm::Function *invoke) {
   llvm::LLVMContext &ctx = m.getContext();
   auto *ptr = llvm::PointerType::getUnqual(ctx);
   auto *i32 = llvm::Type::getInt32Ty(ctx);
@@ -157,7 +182,7 @@ static void addDescriptor(llvm::Module &m, const ModelSignature &signature,
       "omp_set_num_threads",
       llvm::FunctionType::get(llvm::Type::getVoidTy(ctx), {i32}, false));
   auto *modelType = llvm::StructType::get(
-      ctx, {i32, i32, ptr, ptr, i32, i32, ptr, ptr, ptr, ptr});
+      ctx, {i32, i32, ptr, ptr, i32, i32, ptr, ptr, ptr, ptr, ptr});
   llvm::Constant *fields[] = {
       llvm::ConstantInt::get(i32, TAILOR_ABI_MAGIC),
       llvm::ConstantInt::get(i32, TAILOR_ABI_VERSION),
@@ -168,7 +193,8 @@ static void addDescriptor(llvm::Module &m, const ModelSignature &signature,
       tensors(signature.inputs),
       tensors(signature.outputs),
       invoke,
-      llvm::cast<llvm::Constant>(setThreads.getCallee())};
+      llvm::cast<llvm::Constant>(setThreads.getCallee()),
+      string(cpuFeatures)};
   auto *descriptor = privateConstant(llvm::ConstantStruct::get(modelType, fields),
                                      ".tailor.model");
   (void)i64;
@@ -337,6 +363,9 @@ Error mlir::tailor::writeArtifact(ModuleOp module,
     return createStringError("the LLVM module has no function '%s'",
                              signature.entry.c_str());
   addDescriptor(*llvmModule, signature, options.producer,
+                (*machine)->getTargetTriple().isX86()
+                    ? requiredCPUFeatures(options.target.cpu)
+                    : std::string(),
                 addPackedWrapper(*llvmModule, entry));
   auto optimize = makeOptimizingTransformer(options.target.optLevel, 0,
                                             machine->get());

@@ -66,7 +66,7 @@ std::string compileFile(const CompileRequest &request) {
   CompileOptions options;
   options.target = request.target;
   options.targetOptions.optLevel = request.optLevel;
-  options.targetOptions.cpu = *cpu;
+  options.targetOptions.cpu = request.cpu; // "host": the host's features
   options.raise = request.raise;
   ModelSignature signature;
   if (failed(lowerModule(*module, options, CompilePhase::Import,

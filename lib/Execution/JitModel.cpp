@@ -133,6 +133,7 @@ JitModel::compile(ModuleOp module, const TargetOptions &options,
   abi.version = TAILOR_ABI_VERSION;
   abi.name = model->entry.c_str();
   abi.producer = "tailor JIT (cpu, host)";
+  abi.cpu_features = ""; // compiled for this CPU
   abi.num_inputs = int32_t(model->abiInputs.size());
   abi.num_outputs = int32_t(model->abiOutputs.size());
   abi.inputs = model->abiInputs.data();

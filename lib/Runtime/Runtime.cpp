@@ -253,6 +253,54 @@ size_t tailor_dtype_size(int32_t dtype) {
 /// heap top is trimmed, so every run faults its pages in again (~8% of a
 /// prefill). Keep them: buffers up to 32 MiB come from the heap, and freed
 /// memory stays with the process. TAILOR_KEEP_MALLOC_DEFAULTS=1 opts out.
+/// Whether this CPU has the x86 extension `name` (LLVM's spelling, as in a
+/// descriptor's cpu_features); true for a name the runtime cannot check.
+static bool cpuHas(const std::string &name) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  if (name == "avx")
+    return __builtin_cpu_supports("avx");
+  if (name == "avx2")
+    return __builtin_cpu_supports("avx2");
+  if (name == "fma")
+    return __builtin_cpu_supports("fma");
+  if (name == "avx512f")
+    return __builtin_cpu_supports("avx512f");
+  if (name == "avx512bw")
+    return __builtin_cpu_supports("avx512bw");
+  if (name == "avx512dq")
+    return __builtin_cpu_supports("avx512dq");
+  if (name == "avx512vl")
+    return __builtin_cpu_supports("avx512vl");
+  if (name == "avx512vnni")
+    return __builtin_cpu_supports("avx512vnni");
+  if (name == "avx512bf16")
+    return __builtin_cpu_supports("avx512bf16");
+  if (name == "avx512fp16")
+    return __builtin_cpu_supports("avx512fp16");
+  if (name == "amx-tile")
+    return __builtin_cpu_supports("amx-tile");
+#endif
+  (void)name;
+  return true;
+}
+
+/// The extensions in the comma-separated `features` this CPU lacks.
+static std::string missingCPUFeatures(const char *features) {
+  std::string missing, name;
+  for (const char *c = features;; ++c) {
+    if (*c && *c != ',') {
+      name += *c;
+      continue;
+    }
+    if (!name.empty() && !cpuHas(name))
+      missing += (missing.empty() ? "" : ",") + name;
+    name.clear();
+    if (!*c)
+      return missing;
+  }
+}
+
 static void tuneAllocator() {
   static bool done = [] {
 #if defined(__GLIBC__)
@@ -282,6 +330,14 @@ static tailor_status adopt(const tailor_abi_model *abi, void *handle,
                 "%s: model ABI version %u; this runtime reads version %u "
                 "(recompile the model with a matching tailor-compile)",
                 what, abi->version, TAILOR_ABI_VERSION);
+  if (abi->cpu_features) {
+    std::string missing = missingCPUFeatures(abi->cpu_features);
+    if (!missing.empty())
+      return fail(TAILOR_INVALID_MODEL,
+                  "%s: compiled for CPU extensions this machine lacks (%s); "
+                  "recompile it here (tailor-compile --target-cpu=host)",
+                  what, missing.c_str());
+  }
   if (!abi->invoke || abi->num_inputs < 0 || abi->num_outputs < 0 ||
       (abi->num_inputs && !abi->inputs) || (abi->num_outputs && !abi->outputs))
     return fail(TAILOR_INVALID_MODEL, "%s: malformed model descriptor", what);

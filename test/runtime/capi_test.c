@@ -8,8 +8,10 @@
  *   BAD.so    files that must fail to load with an error (not a crash)
  *===----------------------------------------------------------------------===*/
 
+#include "tailor-c/abi.h"
 #include "tailor-c/tailor.h"
 
+#include <dlfcn.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -345,6 +347,45 @@ static void testSampler(void) {
   tailor_sampler_free(sm);
 }
 
+/* A model compiled for extensions this CPU lacks is refused at load with
+ * an error naming them (running it would die of SIGILL). */
+static void testForeignCPU(const char *path) {
+  const char *candidates[] = {"avx512f", "avx512fp16", "amx-tile"};
+  const char *missing = NULL;
+  __builtin_cpu_init();
+  if (!__builtin_cpu_supports("avx512f"))
+    missing = candidates[0];
+  else if (!__builtin_cpu_supports("avx512fp16"))
+    missing = candidates[1];
+  else if (!__builtin_cpu_supports("amx-tile"))
+    missing = candidates[2];
+  if (!missing) {
+    printf("testForeignCPU: this CPU has every extension the test can "
+           "name; skipped\n");
+    return;
+  }
+  void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  CHECK(handle != NULL);
+  if (!handle)
+    return;
+  tailor_model_abi_fn get =
+      (tailor_model_abi_fn)dlsym(handle, "tailor_model_abi");
+  CHECK(get != NULL);
+  if (get) {
+    tailor_abi_model abi = *get();
+    CHECK(abi.cpu_features != NULL);
+    char features[128];
+    snprintf(features, sizeof features, "avx2,%s", missing);
+    abi.cpu_features = features;
+    tailor_model *m = NULL;
+    CHECK_STATUS(tailor_model_from_abi(&abi, &m), TAILOR_INVALID_MODEL);
+    CHECK(m == NULL);
+    CHECK(strstr(tailor_last_error(), missing) != NULL);
+    CHECK(strstr(tailor_last_error(), "lacks") != NULL);
+  }
+  dlclose(handle);
+}
+
 int main(int argc, char **argv) {
   if (argc < 5) {
     fprintf(stderr, "usage: %s LM.so PLAIN.so PROMPT TOKENS [BAD.so...]\n",
@@ -355,6 +396,7 @@ int main(int argc, char **argv) {
   size_t n = parseIds(argv[3], prompt, 64), wantCount = parseIds(argv[4], want, 256);
   testLoadErrors(argc - 5, argv + 5);
   testSampler();
+  testForeignCPU(argv[1]);
 
   tailor_model *m = NULL, *again = NULL, *plain = NULL;
   CHECK_STATUS(tailor_model_load(argv[1], &m), TAILOR_OK);

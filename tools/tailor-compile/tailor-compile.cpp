@@ -258,7 +258,7 @@ int main(int argc, char **argv) {
   CompileOptions options;
   options.target = pipeline;
   options.targetOptions.optLevel = optLevel;
-  options.targetOptions.cpu = *cpu;
+  options.targetOptions.cpu = targetCPU; // "host" keeps the host's features
   options.raise = raise || to == CompilePhase::Raise;
   ModelSignature signature;
   CompilePhase at = *from;

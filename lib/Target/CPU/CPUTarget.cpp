@@ -5,6 +5,10 @@
 #include "mlir/Pass/PassRegistry.h"
 #include "tailor/Transforms/Passes.h"
 
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/TargetParser/Host.h"
+#include "llvm/TargetParser/X86TargetParser.h"
+
 using namespace mlir;
 using namespace mlir::tailor;
 
@@ -15,15 +19,41 @@ const char *kLinalgPipeline =
     "func.func(tailor-infer-shapes),tailor-lower-to-linalg,canonicalize,cse,"
     "func.func(tailor-fuse-elementwise),canonicalize,cse";
 
+/// The register micro-kernel that fits the target's vector registers:
+/// MR rows x NR columns of accumulators, NR two vectors wide, leaving
+/// registers for the two weight vectors and the broadcast row value.
+struct MicroKernel {
+  int64_t mr, nr;
+};
+
+/// AVX-512: 32 zmm registers of 16 floats -> 8 x 32 (16 accumulators).
+/// AVX2 (and anything narrower): 16 ymm registers of 8 floats -> 6 x 16
+/// (12 accumulators), the classic Haswell kernel; 8 x 32 there spills.
+MicroKernel microKernelFor(llvm::StringRef cpu) {
+  bool avx512 = false;
+  if (cpu.empty() || cpu == "host") {
+    avx512 = llvm::sys::getHostCPUFeatures().lookup("avx512f");
+  } else {
+    llvm::SmallVector<llvm::StringRef> features;
+    llvm::X86::getFeaturesForCPU(cpu, features, /*NeedPlus=*/false);
+    avx512 = llvm::is_contained(features, "avx512f");
+  }
+  return avx512 ? MicroKernel{8, 32} : MicroKernel{6, 16};
+}
+
 /// The code-generation strategy on tensors (-O1 and above): constant
 /// weights packed into column panels, linalg ops outlined into shared kernel
 /// functions (one set for N identical layers), contractions tiled to the
 /// register micro-kernel and vectorized.
-const char *kStrategyPipeline =
-    "func.func(tailor-pack-weights,tailor-approximate-math),"
-    "tailor-outline-kernels,"
-    "func.func(tailor-tile-contractions),"
-    "canonicalize,cse";
+std::string strategyPipeline(const TargetOptions &options) {
+  MicroKernel kernel = microKernelFor(options.cpu);
+  return ("func.func(tailor-pack-weights{panel=" + llvm::Twine(kernel.nr) +
+          "},tailor-approximate-math),tailor-outline-kernels,"
+          "func.func(tailor-tile-contractions{mr=" +
+          llvm::Twine(kernel.mr) + " nr=" + llvm::Twine(kernel.nr) +
+          "}),canonicalize,cse")
+      .str();
+}
 
 /// Buffers and loops, then LLVM. Vector transfers are unrolled to 1-D,
 /// contractions lowered to outer products (broadcast + FMA). Math without an
@@ -57,7 +87,8 @@ public:
       llvm::report_fatal_error("tailor: bad built-in linalg pipeline");
     if (phase != CompilePhase::LLVM)
       return;
-    if (options.optLevel > 0 && failed(parsePassPipeline(kStrategyPipeline, pm)))
+    if (options.optLevel > 0 &&
+        failed(parsePassPipeline(strategyPipeline(options), pm)))
       llvm::report_fatal_error("tailor: bad built-in strategy pipeline");
     if (failed(parsePassPipeline(kLLVMPipeline, pm)))
       llvm::report_fatal_error("tailor: bad built-in LLVM pipeline");
