@@ -145,7 +145,11 @@ def TailorTileContractions
            "Distribute cache tiles (matrix-vector: column chunks) over "
            "threads with scf.forall (lowered to OpenMP by the CPU pipeline)">,
     Option<"ncThreads", "nc-threads", "int64_t", /*default=*/"256",
-           "Weight columns per thread chunk in the matrix-vector kernel">
+           "Weight columns per thread chunk in the matrix-vector kernel">,
+    Option<"mvTiles", "mv-tiles", "int64_t", /*default=*/"4",
+           "Register tiles (of nr columns, or packed panels) the "
+           "matrix-vector kernel accumulates at once: independent FMA "
+           "chains that keep enough weight loads in flight">
   ];
   let dependentDialects = [
     "::mlir::vector::VectorDialect", "::mlir::scf::SCFDialect",

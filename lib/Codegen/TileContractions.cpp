@@ -280,22 +280,49 @@ struct TileContractionsPass
   /// by reading the weights. K is outside N so that the weights stream row
   /// by row (KR rows at once), never down a column; K and N are peeled.
   LogicalResult tileMatVec(IRRewriter &rewriter, linalg::LinalgOp op) {
+    // `mvTiles` register tiles at once: one 1 x NR tile is only NR/lanes
+    // accumulators, i.e. as many FMA chains, too few to keep the weight
+    // loads in flight. A packed weight gives them as mvTiles panels (the
+    // outer N dim), an unpacked one as mvTiles * NR columns.
+    Dims d = *contractionDims(op);
+    int64_t tiles = std::max<int64_t>(1, mvTiles);
+    // Panels: the largest count up to mvTiles that divides a static panel
+    // count, so that no thread's chunk ends in a dynamic (scalar) remainder.
+    if (d.outerN.size() == 1) {
+      int64_t panels = op.getStaticLoopRanges()[d.outerN.front()];
+      if (!ShapedType::isDynamic(panels) && panels > 0)
+        while (panels % tiles)
+          --tiles;
+    }
+    int64_t nOuter = d.outerN.empty() ? 1 : tiles;
+    int64_t n = d.outerN.empty() ? nr * tiles : nr;
     if (threads) {
-      // Threads share the columns: chunks of `ncThreads` weight columns.
-      auto chunks = tile(rewriter, op, 0, ncThreads, 0, false, /*forall=*/true);
+      // Threads share the columns: chunks of `ncThreads` weight columns
+      // (packed: of `nOuter` panels).
+      auto chunks = tile(rewriter, op, 0, std::max<int64_t>(ncThreads, n), 0, false,
+                         /*forall=*/true, nOuter);
       if (failed(chunks))
         return failure();
       op = cast<linalg::LinalgOp>(chunks->tiledOps.back());
     }
-    auto tiled = tile(rewriter, op, 1, nr, kr, /*kBeforeN=*/true);
+    auto tiled = tile(rewriter, op, 1, n, kr, /*kBeforeN=*/true,
+                      /*forall=*/false, nOuter);
     if (failed(tiled))
       return failure();
     UnitAttr unit = rewriter.getUnitAttr();
     tiled->tiledOps.back()->setAttr(kMicroKernel, unit);
-    // Loops: [batch...] M K N.
+    // Loops: [batch...] M K N, the batch loops in d.batch's order; peel N,
+    // K and the panel loop (a panel count that mvTiles does not divide).
     size_t numLoops = tiled->loops.size();
-    peel(rewriter, tiled->loops[numLoops - 1]);
-    peel(rewriter, tiled->loops[numLoops - 2]);
+    SmallVector<LoopLikeOpInterface> toPeel{tiled->loops[numLoops - 1],
+                                            tiled->loops[numLoops - 2]};
+    for (unsigned dim : d.outerN) {
+      auto pos = llvm::find(d.batch, dim) - d.batch.begin();
+      if (nOuter > 1 && size_t(pos) < numLoops - 3)
+        toPeel.push_back(tiled->loops[pos]);
+    }
+    for (LoopLikeOpInterface loop : toPeel)
+      peel(rewriter, loop);
     return success();
   }
 

@@ -19,12 +19,13 @@ func.func @static_odd_n(%a: tensor<16x8xf32>, %b: tensor<8x40xf32>, %c: tensor<1
 // Dynamic M (rows = batch x sequence): versioned on the row count (row
 // blocks of 128 shared by the threads: scf.forall). Fewer
 // than 8 rows (a decode step): a matrix-vector kernel reading 8 weight rows
-// per step, K outside N. Otherwise full 8-row tiles, then the remaining rows
+// per step, K outside N, over mv-tiles (4) register tiles at once (here
+// clamped to N = 64). Otherwise full 8-row tiles, then the remaining rows
 // one at a time with a static 1 x 32 kernel.
 // CHECK-LABEL: func.func @dynamic_rows
 // CHECK: %[[FEW:.*]] = arith.cmpi slt, %{{.*}}, %c8
 // CHECK: scf.if %[[FEW]]
-// CHECK: vector.contract {{.*}} : vector<1x8xf32>, vector<8x32xf32> into vector<1x32xf32>
+// CHECK: vector.contract {{.*}} : vector<1x8xf32>, vector<8x64xf32> into vector<1x64xf32>
 // CHECK: } else {
 // CHECK: scf.forall
 // CHECK: vector.contract {{.*}} into vector<8x32xf32>
@@ -33,6 +34,29 @@ func.func @static_odd_n(%a: tensor<16x8xf32>, %b: tensor<8x40xf32>, %c: tensor<1
 func.func @dynamic_rows(%a: tensor<?x64xf32>, %b: tensor<64x64xf32>, %c: tensor<?x64xf32>) -> tensor<?x64xf32> {
   %0 = linalg.matmul ins(%a, %b : tensor<?x64xf32>, tensor<64x64xf32>) outs(%c : tensor<?x64xf32>) -> tensor<?x64xf32>
   return %0 : tensor<?x64xf32>
+}
+
+// -----
+
+// A decode step on a packed weight ([N/32, K, 32] panels, 6 of them): the
+// matrix-vector kernel takes as many panels at once as divide their count,
+// up to mv-tiles (4): 3 (8 x 32 weights per step, 3 accumulator tiles), so
+// no chunk of the threads ends in a dynamic remainder.
+// CHECK-LABEL: func.func @packed_matvec
+// CHECK: scf.forall {{.*}} = (0) to (6) step (3)
+// CHECK: vector.contract {{.*}} : vector<1x8xf32>, vector<3x8x32xf32> into vector<1x3x32xf32>
+// CHECK-NOT: linalg.generic
+#x = affine_map<(m, p, k, n) -> (m, k)>
+#w = affine_map<(m, p, k, n) -> (p, k, n)>
+#y = affine_map<(m, p, k, n) -> (m, p, n)>
+func.func @packed_matvec(%a: tensor<1x64xf32>, %b: tensor<6x64x32xf32>, %c: tensor<1x6x32xf32>) -> tensor<1x6x32xf32> {
+  %0 = linalg.generic {indexing_maps = [#x, #w, #y], iterator_types = ["parallel", "parallel", "reduction", "parallel"]} ins(%a, %b : tensor<1x64xf32>, tensor<6x64x32xf32>) outs(%c : tensor<1x6x32xf32>) {
+  ^bb0(%in: f32, %in_0: f32, %out: f32):
+    %1 = arith.mulf %in, %in_0 : f32
+    %2 = arith.addf %out, %1 : f32
+    linalg.yield %2 : f32
+  } -> tensor<1x6x32xf32>
+  return %0 : tensor<1x6x32xf32>
 }
 
 // -----
