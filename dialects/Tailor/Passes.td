@@ -216,6 +216,25 @@ def TailorApproximateMath : Pass<"tailor-approximate-math", "func::FuncOp"> {
                            "::mlir::vector::VectorDialect"];
 }
 
+def TailorReassociateReductions
+    : Pass<"tailor-reassociate-reductions", "func::FuncOp"> {
+  let summary = "Let reductions be summed in any order (vectorizable)";
+  let description = [{
+    A reduction's combiner (`out = out + x`, `out * x`, `max`, `min`) is a
+    serial chain in IEEE order: LLVM cannot vectorize it, so a norm's sum of
+    squares or a softmax's row sum runs one add per 4 cycles. ONNX leaves
+    the order of a reduction unspecified; this pass marks the combiners of
+    every `linalg.generic` with a reduction iterator `reassoc` (contractions
+    too: their scalar remainders), so LLVM sums in vector lanes with several
+    accumulators. The result differs from the sequential order by rounding
+    only (~1 ulp per log2(n) levels).
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect"];
+  let statistics = [
+    Statistic<"numCombiners", "combiners", "Reduction combiners marked reassoc">
+  ];
+}
+
 def TailorAssertToError : Pass<"tailor-assert-to-error", "ModuleOp"> {
   let summary = "Failed run-time checks call the runtime instead of abort";
   let description = [{

@@ -48,7 +48,8 @@ MicroKernel microKernelFor(llvm::StringRef cpu) {
 std::string strategyPipeline(const TargetOptions &options) {
   MicroKernel kernel = microKernelFor(options.cpu);
   return ("func.func(tailor-pack-weights{panel=" + llvm::Twine(kernel.nr) +
-          "},tailor-approximate-math),tailor-outline-kernels,"
+          "},tailor-approximate-math,tailor-reassociate-reductions),"
+          "tailor-outline-kernels,"
           "func.func(tailor-tile-contractions{mr=" +
           llvm::Twine(kernel.mr) + " nr=" + llvm::Twine(kernel.nr) +
           "}),canonicalize,cse")
