@@ -121,12 +121,15 @@ def TailorTileContractions
     `linalg.generic`) is tiled to `mc` x `nc` x `kc` cache tiles, then to an
     `mr` x `nr` register tile with K innermost, one K step per iteration. The M and N loops are peeled, so
     full tiles have static shapes whatever the problem size (dynamic sizes
-    included); a dynamic M remainder (the decode step's single row) runs row
-    by row as a matrix-vector product with K outside N, so the weights are
-    read row-contiguously, `kr` rows at a time. Every static tile becomes one `vector.contract`; a
+    included); a dynamic M remainder of fewer than `mr` rows is switched on
+    its count (a static kernel per count); fewer than `mr` rows in all (a
+    decode step) run as a matrix-vector product with K outside N, so the
+    weights are read row-contiguously, `kr` rows at a time, over `mv-tiles`
+    register tiles at once. Every static tile becomes one `vector.contract`; a
     dynamic N remainder stays a scalar loop nest. The accumulator tile is hoisted out of the K loop, so it
     stays in registers: with the defaults, 8 x 32 f32 = 16 zmm accumulators,
-    8 broadcasts and 2 loads per K step (see ../shared/notes/cpu-codegen.md).
+    8 broadcasts and 2 loads per K step (see ../shared/notes/cpu-codegen.md);
+    the CPU target picks 6 x 16 (12 ymm accumulators) on AVX2-only CPUs.
   }];
   let options = [
     Option<"mr", "mr", "int64_t", /*default=*/"8",

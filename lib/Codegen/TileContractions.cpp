@@ -30,6 +30,7 @@
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Dialect/Vector/Transforms/LoweringPatterns.h"
 #include "mlir/Dialect/Vector/Transforms/VectorRewritePatterns.h"
+#include "mlir/IR/IRMapping.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include "mlir/Transforms/LoopInvariantCodeMotionUtils.h"
@@ -99,6 +100,13 @@ struct TileContractionsPass
     //    MR static rows, the remainder of a dynamic M runs row by row).
     if (failed(forEachMarked(rewriter, kMatMat, [&](linalg::LinalgOp op) {
           return tileCacheAndRows(rewriter, op);
+        })))
+      return signalPassFailure();
+    // 1b. A dynamic remainder of fewer than MR rows (128 = 21 x 6 + 2)
+    //     is switched on its row count: each count gets a static kernel
+    //     (2 rows: twice the FMA chains of a row at a time).
+    if (failed(forEachMarked(rewriter, kRowBlock, [&](linalg::LinalgOp op) {
+          return switchOnRemainderRows(rewriter, op);
         })))
       return signalPassFailure();
     // 2. Register tiles: [rows x NR] with K innermost; N peeled, so every
@@ -326,15 +334,96 @@ struct TileContractionsPass
     return success();
   }
 
+  /// A row block with a dynamic row count (the remainder, fewer than MR
+  /// rows) becomes an scf.index_switch on that count with one static copy
+  /// per count 1..MR-1 (operands cast to the static row count); any other
+  /// count keeps the dynamic op (one row at a time).
+  LogicalResult switchOnRemainderRows(IRRewriter &rewriter,
+                                      linalg::LinalgOp op) {
+    Dims d = *contractionDims(op);
+    UnitAttr unit = rewriter.getUnitAttr();
+    if (!ShapedType::isDynamic(op.getStaticLoopRanges()[d.m]) || mr <= 1) {
+      op->setAttr(kRowBlock, unit);
+      return success();
+    }
+    OpOperand *init = op.getDpsInitOperand(0);
+    std::optional<unsigned> pos = op.getMatchingIndexingMap(init)
+                                      .getResultPosition(
+                                          rewriter.getAffineDimExpr(d.m));
+    if (!pos)
+      return op.emitOpError("has no result dim for its rows");
+    Location loc = op.getLoc();
+    rewriter.setInsertionPoint(op);
+    Value count = tensor::DimOp::create(rewriter, loc, init->get(), *pos);
+    SmallVector<int64_t> cases;
+    for (int64_t r = 1; r < mr; ++r)
+      cases.push_back(r);
+    auto sw = scf::IndexSwitchOp::create(rewriter, loc, op->getResultTypes(),
+                                         count, cases, cases.size());
+    AffineExpr rowsExpr = rewriter.getAffineDimExpr(d.m);
+    auto fill = [&](Region &region, std::optional<int64_t> rows) {
+      Block *block = rewriter.createBlock(&region);
+      rewriter.setInsertionPointToStart(block);
+      IRMapping map;
+      if (rows) {
+        // Operands indexed by the row dim get the static row count.
+        for (OpOperand &operand : op->getOpOperands()) {
+          auto type = dyn_cast<RankedTensorType>(operand.get().getType());
+          if (!type)
+            continue;
+          SmallVector<int64_t> shape(type.getShape());
+          AffineMap m = op.getMatchingIndexingMap(&operand);
+          for (auto [i, e] : llvm::enumerate(m.getResults()))
+            if (e == rowsExpr)
+              shape[i] = *rows;
+          if (shape == type.getShape())
+            continue;
+          map.map(operand.get(),
+                  tensor::CastOp::create(rewriter, loc,
+                                         type.clone(shape), operand.get()));
+        }
+      }
+      Operation *copy = rewriter.clone(*op, map);
+      copy->setAttr(kRowBlock, unit);
+      SmallVector<Value> results;
+      for (auto [value, type] :
+           llvm::zip(copy->getResults(), op->getResultTypes())) {
+        if (rows)
+          value.setType(map.lookup(init->get()).getType());
+        Value result = value;
+        if (result.getType() != type)
+          result = tensor::CastOp::create(rewriter, loc, type, result);
+        results.push_back(result);
+      }
+      scf::YieldOp::create(rewriter, loc, results);
+    };
+    for (auto [i, r] : llvm::enumerate(cases))
+      fill(sw.getCaseRegions()[i], r);
+    fill(sw.getDefaultRegion(), std::nullopt);
+    rewriter.replaceOp(op, sw.getResults());
+    return success();
+  }
+
   LogicalResult tileRegisters(IRRewriter &rewriter, linalg::LinalgOp op) {
     Dims d = *contractionDims(op);
     UnitAttr unit = rewriter.getUnitAttr();
     int64_t rows = op.getStaticLoopRanges()[d.m];
     // A full block, a static remainder, or (dynamic, fewer than MR) the
     // last rows one at a time: [rows x NR] tiles, K innermost one step at
-    // a time, the accumulators in registers.
-    auto tiled =
-        tile(rewriter, op, ShapedType::isDynamic(rows) ? 1 : rows, nr, 1);
+    // a time, the accumulators in registers. A single row of one NR tile
+    // is only NR/lanes FMA chains (latency-bound at a fraction of peak):
+    // over packed panels it takes up to mvTiles panels at once instead.
+    int64_t nOuter = 1;
+    if (ShapedType::isDynamic(rows) && d.outerN.size() == 1) {
+      int64_t panels = op.getStaticLoopRanges()[d.outerN.front()];
+      if (!ShapedType::isDynamic(panels) && panels > 0) {
+        nOuter = std::max<int64_t>(1, mvTiles);
+        while (panels % nOuter)
+          --nOuter;
+      }
+    }
+    auto tiled = tile(rewriter, op, ShapedType::isDynamic(rows) ? 1 : rows,
+                      nr, 1, false, false, nOuter);
     if (failed(tiled))
       return failure();
     tiled->tiledOps.back()->setAttr(kMicroKernel, unit);

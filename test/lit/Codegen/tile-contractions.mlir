@@ -21,7 +21,8 @@ func.func @static_odd_n(%a: tensor<16x8xf32>, %b: tensor<8x40xf32>, %c: tensor<1
 // than 8 rows (a decode step): a matrix-vector kernel reading 8 weight rows
 // per step, K outside N, over mv-tiles (4) register tiles at once (here
 // clamped to N = 64). Otherwise full 8-row tiles, then the remaining rows
-// one at a time with a static 1 x 32 kernel.
+// switched on their count: a static kernel for each of 1..7 rows (the
+// default, never taken, runs a row at a time).
 // CHECK-LABEL: func.func @dynamic_rows
 // CHECK: %[[FEW:.*]] = arith.cmpi slt, %{{.*}}, %c8
 // CHECK: scf.if %[[FEW]]
@@ -29,7 +30,14 @@ func.func @static_odd_n(%a: tensor<16x8xf32>, %b: tensor<8x40xf32>, %c: tensor<1
 // CHECK: } else {
 // CHECK: scf.forall
 // CHECK: vector.contract {{.*}} into vector<8x32xf32>
+// CHECK: scf.index_switch
+// CHECK: case 1 {
 // CHECK: vector.contract {{.*}} : vector<1x1xf32>, vector<1x32xf32> into vector<1x32xf32>
+// CHECK: case 2 {
+// CHECK: vector.contract {{.*}} : vector<2x1xf32>, vector<1x32xf32> into vector<2x32xf32>
+// CHECK: case 7 {
+// CHECK: vector.contract {{.*}} : vector<7x1xf32>, vector<1x32xf32> into vector<7x32xf32>
+// CHECK: default {
 // CHECK-NOT: linalg.matmul
 func.func @dynamic_rows(%a: tensor<?x64xf32>, %b: tensor<64x64xf32>, %c: tensor<?x64xf32>) -> tensor<?x64xf32> {
   %0 = linalg.matmul ins(%a, %b : tensor<?x64xf32>, tensor<64x64xf32>) outs(%c : tensor<?x64xf32>) -> tensor<?x64xf32>
