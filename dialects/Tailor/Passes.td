@@ -78,7 +78,18 @@ def TailorLowerToLinalg : Pass<"tailor-lower-to-linalg", "ModuleOp"> {
 
     An op with no lowering yet is reported at its location (its ONNX node
     name) and the pass fails.
+
+    `tailor.attention` materialises its [B, H, S, T] scores up to
+    `attention-block` keys; with more keys, or a dynamic key count, it is an
+    online softmax over key blocks of that size (flash attention: a running
+    row max and sum, the output rescaled per block), so memory grows with
+    S x block instead of S x T.
   }];
+  let options = [
+    Option<"attentionBlock", "attention-block", "int64_t", /*default=*/"256",
+           "Keys per block of the online-softmax attention (0: always "
+           "materialise the score matrix)">
+  ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::linalg::LinalgDialect",
     "::mlir::tensor::TensorDialect", "::mlir::math::MathDialect",

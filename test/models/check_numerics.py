@@ -28,6 +28,10 @@ def main():
     ap.add_argument("--atol", type=float, default=1e-4)
     ap.add_argument("--no-raise", dest="no_raise", action="store_true",
                     help="compile without raising to LLM ops")
+    ap.add_argument("--attention-block", type=int, default=None,
+                    help="keys per block of the online-softmax attention "
+                         "(0: materialised scores); passed to tailor-compile "
+                         "(--aot) or to the JIT")
     ap.add_argument("--aot", metavar="WORKDIR",
                     help="compile each model to WORKDIR/<name>.so and run that")
     args = ap.parse_args()
@@ -46,6 +50,8 @@ def main():
             cmd = [os.path.join(args.bin, "tailor-compile"), model, "-o", so, "--quiet"]
             if args.no_raise:
                 cmd.append("--raise=false")
+            if args.attention_block is not None:
+                cmd.append(f"--attention-block={args.attention_block}")
             r = subprocess.run(cmd, capture_output=True, text=True)
             if r.returncode != 0:
                 failures += 1
@@ -58,6 +64,9 @@ def main():
                "--rtol", "0", "--atol", str(args.atol)]
         if args.no_raise and not args.aot:
             cmd.append("--raise=false")
+        jit = [] if args.aot or args.attention_block is None else [
+            f"--attention-block={args.attention_block}"]
+        cmd += jit
         r = subprocess.run(cmd, capture_output=True, text=True)
         errs = [float(x) for x in re.findall(r"max abs ([0-9.e+-]+)", r.stdout)]
         worst = max(errs) if errs else float("nan")
@@ -75,7 +84,7 @@ def main():
                 want = json.load(f)
             cmd = [os.path.join(args.bin, "tailor-run"), model,
                    "--generate", str(len(want["tokens"])),
-                   "--prompt", ",".join(map(str, want["prompt"]))]
+                   "--prompt", ",".join(map(str, want["prompt"]))] + jit
             r = subprocess.run(cmd, capture_output=True, text=True)
             m = re.search(r"^generated:(.*)$", r.stdout, re.M)
             got = [int(t) for t in m.group(1).split()] if m else None

@@ -89,6 +89,12 @@ static cl::opt<std::string> targetCPU(
     cl::desc("CPU to generate code for, as LLVM names it (skylake, znver3, "
              "x86-64-v3, ...); 'host': this machine's CPU and features"),
     cl::value_desc("name"), cl::cat(category));
+static cl::opt<int64_t> attentionBlock(
+    "attention-block", cl::init(256),
+    cl::desc("Attention over more keys than this (or a dynamic number) is "
+             "an online softmax over key blocks of this size, never "
+             "materialising the [B,H,S,T] scores; 0: always materialise"),
+    cl::value_desc("keys"), cl::cat(category));
 static cl::opt<bool> raise(
     "raise", cl::init(true),
     cl::desc("Raise exported subgraphs to LLM ops in the raise phase "
@@ -195,6 +201,9 @@ int main(int argc, char **argv) {
 
   if (optLevel > 3)
     return error("-O" + Twine(optLevel.getValue()) + ": the level must be 0-3");
+  if (attentionBlock < 0)
+    return error("--attention-block must be >= 0 (0: materialise the "
+                 "scores)");
   if (!lookupTarget(pipeline))
     return error("unknown pipeline '" + pipeline + "' (known: " +
                  listTargets() + ")");
@@ -258,6 +267,7 @@ int main(int argc, char **argv) {
   CompileOptions options;
   options.target = pipeline;
   options.targetOptions.optLevel = optLevel;
+  options.targetOptions.attentionBlock = attentionBlock;
   options.targetOptions.cpu = targetCPU; // "host" keeps the host's features
   options.raise = raise || to == CompilePhase::Raise;
   ModelSignature signature;

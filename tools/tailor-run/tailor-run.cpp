@@ -68,6 +68,12 @@ static cl::opt<bool> raise("raise", cl::init(true),
 static cl::opt<unsigned> optLevel("O", cl::init(2), cl::Prefix,
                                   cl::desc("Optimisation level (0-3)"),
                                   cl::cat(category));
+static cl::opt<int64_t> attentionBlock(
+    "attention-block", cl::init(256),
+    cl::desc("JIT: attention over more keys than this (or a dynamic number) "
+             "is an online softmax over key blocks of this size; 0: always "
+             "materialise the scores"),
+    cl::value_desc("keys"), cl::cat(category));
 static cl::opt<unsigned> bench("bench", cl::init(0),
                                cl::desc("Time N runs and print latency"),
                                cl::value_desc("N"), cl::cat(category));
@@ -489,6 +495,7 @@ static bool loadModel(LoadedModel &loaded) {
     return false;
   TargetOptions options;
   options.optLevel = optLevel;
+  options.attentionBlock = attentionBlock;
   auto start = std::chrono::steady_clock::now();
   auto model = JitModel::compile(*module, options, raise);
   if (failed(model))
@@ -524,6 +531,10 @@ int main(int argc, char **argv) {
     setenv("OMP_NUM_THREADS", std::to_string(numThreads).c_str(), 1);
   if (optLevel > 3) {
     llvm::errs() << "tailor-run: -O must be 0-3\n";
+    return 2;
+  }
+  if (attentionBlock < 0) {
+    llvm::errs() << "tailor-run: --attention-block must be >= 0\n";
     return 2;
   }
   LoadedModel loaded;

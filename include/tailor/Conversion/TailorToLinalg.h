@@ -13,9 +13,12 @@ public:
   TailorTypeConverter();
 };
 
-/// The patterns of --tailor-lower-to-linalg.
+/// The patterns of --tailor-lower-to-linalg. `attentionBlock`: keys per
+/// block of the online-softmax attention used beyond that many (or a
+/// dynamic number of) keys; 0 always materialises the score matrix.
 void populateTailorToLinalgPatterns(const TypeConverter &converter,
-                                    RewritePatternSet &patterns);
+                                    RewritePatternSet &patterns,
+                                    int64_t attentionBlock = 256);
 } // namespace mlir::tailor
 
 #endif // TAILOR_CONVERSION_TAILORTOLINALG_H

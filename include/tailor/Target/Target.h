@@ -37,6 +37,9 @@ struct TargetOptions {
   unsigned optLevel = 2;
   /// Target CPU name for LLVM ("host" = this machine).
   std::string cpu = "host";
+  /// Keys per block of the online-softmax attention, used beyond that many
+  /// (or a dynamic number of) keys; 0 always materialises the scores.
+  int64_t attentionBlock = 256;
 };
 
 class Target {

@@ -8,8 +8,10 @@
 //  - attention: the past cache concatenated, scores as a contraction whose
 //    key/value maps send query head h to head h floordiv G (grouped-query:
 //    no repeat_kv copy), causal and explicit masks, softmax over the key
-//    axis, then the contraction with the values. The scores [B,H,S,T] are
-//    materialised (no online softmax yet);
+//    axis, then the contraction with the values. Up to `attentionBlock`
+//    keys (static) the scores [B,H,S,T] are materialised; beyond, or with a
+//    dynamic key count, an online softmax (flash attention) walks the keys
+//    in blocks with a running max, sum and rescaled output;
 //  - moe: router softmax, top-k (ties to the lower index) as a rank count,
 //    renormalised weights; every expert runs densely on every token and the
 //    weights zero the unselected ones (correct; compute grows by E/k).
@@ -17,6 +19,7 @@
 #include "Utils.h"
 
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 
 #include <cmath>
 #include <limits>
@@ -119,7 +122,12 @@ Value concatSeq(OpBuilder &b, Location loc, Value past, Value now) {
 }
 
 struct AttentionLowering : OpConversionPattern<AttentionOp> {
-  using OpConversionPattern::OpConversionPattern;
+  AttentionLowering(const TypeConverter &converter, MLIRContext *ctx,
+                    int64_t keyBlock)
+      : OpConversionPattern(converter, ctx), keyBlock(keyBlock) {}
+  /// Keys per block of the online-softmax form; 0 = always materialise.
+  int64_t keyBlock;
+
   LogicalResult
   matchAndRewrite(AttentionOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
@@ -215,6 +223,14 @@ struct AttentionLowering : OpConversionPattern<AttentionOp> {
     auto map = [&](ArrayRef<AffineExpr> e) {
       return AffineMap::get(5, 0, e, ctx);
     };
+    int64_t tStatic = scoreShape[3];
+    if (keyBlock > 0 &&
+        (ShapedType::isDynamic(tStatic) || tStatic > keyBlock)) {
+      Value out = blocked(rewriter, op, adaptor, *type, q, k, v, group, hkv,
+                          regroup, contraction);
+      rewriter.replaceOp(op, out);
+      return success();
+    }
     Value scores = regroup(contraction(regroup(q, true), k,
                                        {map({bd, h, i, d}), map({bd, h, j, d}),
                                         map({bd, h, i, j})},
@@ -271,6 +287,234 @@ struct AttentionLowering : OpConversionPattern<AttentionOp> {
     out = castTo(rewriter, loc, out, *type);
     rewriter.replaceOp(op, out);
     return success();
+  }
+
+  /// Online softmax (flash attention): the keys in blocks of `keyBlock`,
+  /// a running row max `m`, row sum `l` and output `acc` rescaled by
+  /// exp(m_old - m_new) per block, so the scores live one [.., S, block]
+  /// tile at a time instead of [B, H, S, T].
+  template <typename Regroup, typename Contraction>
+  Value blocked(ConversionPatternRewriter &rewriter, AttentionOp op,
+                OpAdaptor adaptor, RankedTensorType outType, Value q, Value k,
+                Value v, int64_t group, int64_t hkv, Regroup &regroup,
+                Contraction &contraction) const {
+    Location loc = op.getLoc();
+    MLIRContext *ctx = rewriter.getContext();
+    Type elem = outType.getElementType();
+    auto qType = cast<RankedTensorType>(q.getType());
+    auto kType = cast<RankedTensorType>(k.getType());
+    auto vType = cast<RankedTensorType>(v.getType());
+    int64_t hq = qType.getDimSize(1);
+    Value b0 = getDimValue(rewriter, loc, q, 0);
+    Value s = getDimValue(rewriter, loc, q, 2);
+    Value t = getDimValue(rewriter, loc, k, 2);
+    Value dv = getDimValue(rewriter, loc, v, 3);
+    OpFoldResult hqDim = rewriter.getIndexAttr(hq);
+    // State: acc [B, Hq, S, Dv], max and sum [B, Hq, S].
+    auto accType = RankedTensorType::get(
+        {qType.getDimSize(0), hq, qType.getDimSize(2), vType.getDimSize(3)},
+        elem);
+    auto rowType = RankedTensorType::get(
+        {qType.getDimSize(0), hq, qType.getDimSize(2)}, elem);
+    SmallVector<OpFoldResult> accDims{b0, hqDim, s, dv}, rowDims{b0, hqDim, s};
+    Value zero = scalarConstant(rewriter, loc, elem, 0.0);
+    Value negInf = scalarConstant(rewriter, loc, elem,
+                                  -std::numeric_limits<double>::infinity());
+    Value acc0 = castTo(rewriter, loc, filledTensor(rewriter, loc, accDims, zero),
+                        accType);
+    Value m0 = castTo(rewriter, loc, filledTensor(rewriter, loc, rowDims, negInf),
+                      rowType);
+    Value l0 = castTo(rewriter, loc, filledTensor(rewriter, loc, rowDims, zero),
+                      rowType);
+    Value qg = regroup(q, true);
+    Value offset = arith::SubIOp::create(rewriter, loc, t, s);
+    double scale = op.getEffectiveScale();
+    bool causal = op.getCausal();
+    Value mask = adaptor.getMask();
+    bool boolean =
+        mask && isBool(elementTypeOf(op.getMask().getType()));
+
+    AffineExpr e0, e1, e2, e3;
+    bindDims(ctx, e0, e1, e2, e3);
+    AffineMap id4 = AffineMap::get(4, 0, {e0, e1, e2, e3}, ctx);
+    AffineMap row4 = AffineMap::get(4, 0, {e0, e1, e2}, ctx);
+    AffineMap id3 = AffineMap::get(3, 0, {e0, e1, e2}, ctx);
+    auto generic = [&](OpBuilder &b, Location l, Value init, ValueRange ins,
+                       ArrayRef<AffineMap> maps, unsigned reductions,
+                       function_ref<Value(OpBuilder &, Location, ValueRange)>
+                           body) {
+      auto rank = cast<RankedTensorType>(init.getType()).getRank();
+      return linalg::GenericOp::create(
+                 b, l, TypeRange{init.getType()}, ins, ValueRange{init}, maps,
+                 iterators(rank + reductions - reductions, reductions),
+                 [&](OpBuilder &nb, Location nl, ValueRange a) {
+                   linalg::YieldOp::create(nb, nl, body(nb, nl, a));
+                 })
+          .getResult(0);
+    };
+
+    Value step = indexConst(rewriter, loc, keyBlock);
+    auto loop = scf::ForOp::create(
+        rewriter, loc, indexConst(rewriter, loc, 0), t, step,
+        ValueRange{acc0, m0, l0},
+        [&](OpBuilder &b, Location l, Value j0, ValueRange state) {
+          // regroup/contraction build with the rewriter: into this body too.
+          OpBuilder::InsertionGuard guard(rewriter);
+          rewriter.setInsertionPointToEnd(b.getInsertionBlock());
+          Value acc = state[0], m = state[1], sum = state[2];
+          Value left = arith::SubIOp::create(b, l, t, j0);
+          Value bc = arith::MinSIOp::create(b, l, left, step);
+          auto slice = [&](Value x) {
+            auto xt = cast<RankedTensorType>(x.getType());
+            SmallVector<OpFoldResult> offsets(4, b.getIndexAttr(0)),
+                sizes = getDims(b, l, x), strides(4, b.getIndexAttr(1));
+            offsets[2] = j0;
+            sizes[2] = bc;
+            auto st = RankedTensorType::get({xt.getDimSize(0), hkv,
+                                             ShapedType::kDynamic,
+                                             xt.getDimSize(3)},
+                                            elem);
+            return tensor::ExtractSliceOp::create(b, l, st, x, offsets, sizes,
+                                                  strides)
+                .getResult();
+          };
+          Value kb = slice(k), vb = slice(v);
+          // Scores of this block, [B, Hq, S, bc]: scaled, masked.
+          AffineExpr bd, h, i, jj, d;
+          bindDims(ctx, bd, h, i, jj, d);
+          auto map5 = [&](ArrayRef<AffineExpr> e) {
+            return AffineMap::get(5, 0, e, ctx);
+          };
+          Value sg = contraction(qg, kb,
+                                 {map5({bd, h, i, d}), map5({bd, h, jj, d}),
+                                  map5({bd, h, i, jj})},
+                                 ShapedType::kDynamic, bc);
+          Value scores = regroup(sg, false);
+          auto blockType = RankedTensorType::get(
+              {qType.getDimSize(0), hq, qType.getDimSize(2),
+               ShapedType::kDynamic},
+              elem);
+          scores = castTo(b, l, scores, blockType);
+          scores = generic(
+              b, l, scores, ValueRange{}, {id4}, 0,
+              [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                Value r = arith::MulFOp::create(
+                    nb, nl, a[0], scalarConstant(nb, nl, elem, scale));
+                if (!causal)
+                  return r;
+                Value row = linalg::IndexOp::create(nb, nl, 2);
+                Value col = arith::AddIOp::create(
+                    nb, nl, linalg::IndexOp::create(nb, nl, 3), j0);
+                Value limit = arith::AddIOp::create(nb, nl, row, offset);
+                Value hidden = arith::CmpIOp::create(
+                    nb, nl, arith::CmpIPredicate::sgt, col, limit);
+                return arith::SelectOp::create(nb, nl, hidden, negInf, r);
+              });
+          if (mask) {
+            // The mask's key axis: this block's columns, unless it
+            // broadcasts (size 1).
+            auto mt = cast<RankedTensorType>(mask.getType());
+            Value maskBlock = mask;
+            int64_t last = mt.getRank() - 1;
+            if (last >= 0 && mt.getDimSize(last) != 1) {
+              Value size = getDimValue(b, l, mask, last);
+              Value one = indexConst(b, l, 1);
+              Value isOne = arith::CmpIOp::create(
+                  b, l, arith::CmpIPredicate::eq, size, one);
+              SmallVector<OpFoldResult> offsets(mt.getRank(),
+                                                b.getIndexAttr(0)),
+                  sizes = getDims(b, l, mask),
+                  strides(mt.getRank(), b.getIndexAttr(1));
+              offsets[last] = arith::SelectOp::create(
+                                  b, l, isOne, indexConst(b, l, 0), j0)
+                                  .getResult();
+              sizes[last] =
+                  arith::SelectOp::create(b, l, isOne, one, bc).getResult();
+              SmallVector<int64_t> shape(mt.getShape());
+              shape[last] = ShapedType::kDynamic;
+              maskBlock = tensor::ExtractSliceOp::create(
+                  b, l, RankedTensorType::get(shape, mt.getElementType()),
+                  mask, offsets, sizes, strides);
+            }
+            SmallVector<OpFoldResult> blockDims{b0, hqDim, s, bc};
+            scores = castTo(
+                b, l,
+                buildElementwise(
+                    b, l, blockType, ValueRange{scores, maskBlock},
+                    [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                      if (boolean)
+                        return arith::SelectOp::create(nb, nl, a[1], a[0],
+                                                       negInf);
+                      return arith::AddFOp::create(nb, nl, a[0], a[1]);
+                    },
+                    blockDims),
+                blockType);
+          }
+          // m_new = max(m, rowmax(scores)); a row with no finite score yet
+          // subtracts 0 instead (exp(-inf - -inf) would be NaN).
+          Value mNew = generic(
+              b, l, m, ValueRange{scores}, {id4, row4}, 1,
+              [](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                return arith::MaximumFOp::create(nb, nl, a[1], a[0]);
+              });
+          auto safe = [&](OpBuilder &nb, Location nl, Value x) -> Value {
+            Value isInf = arith::CmpFOp::create(
+                nb, nl, arith::CmpFPredicate::OEQ, x, negInf);
+            return arith::SelectOp::create(nb, nl, isInf,
+                                           scalarConstant(nb, nl, elem, 0.0), x);
+          };
+          // p = exp(scores - m_new)
+          Value p = generic(
+              b, l, scores, ValueRange{mNew}, {row4, id4}, 0,
+              [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                Value x = arith::SubFOp::create(nb, nl, a[1], safe(nb, nl, a[0]));
+                return math::ExpOp::create(nb, nl, x);
+              });
+          // corr = exp(m - m_new)
+          Value corr = generic(
+              b, l, m, ValueRange{mNew}, {id3, id3}, 0,
+              [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                Value x = arith::SubFOp::create(nb, nl, a[1], safe(nb, nl, a[0]));
+                return math::ExpOp::create(nb, nl, x);
+              });
+          // l_new = l * corr + rowsum(p)
+          Value scaled = generic(
+              b, l, sum, ValueRange{corr}, {id3, id3}, 0,
+              [](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                return arith::MulFOp::create(nb, nl, a[1], a[0]);
+              });
+          Value lNew = generic(
+              b, l, scaled, ValueRange{p}, {id4, row4}, 1,
+              [](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                return arith::AddFOp::create(nb, nl, a[1], a[0]);
+              });
+          // acc_new = acc * corr + p . v_block
+          bindDims(ctx, bd, h, i, d, jj);
+          Value pv = regroup(contraction(regroup(p, true), vb,
+                                         {map5({bd, h, i, jj}),
+                                          map5({bd, h, jj, d}),
+                                          map5({bd, h, i, d})},
+                                         vType.getDimSize(3), dv),
+                             false);
+          pv = castTo(b, l, pv, accType);
+          Value accNew = generic(
+              b, l, acc, ValueRange{corr, pv}, {row4, id4, id4}, 0,
+              [](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                Value x = arith::MulFOp::create(nb, nl, a[2], a[0]);
+                return arith::AddFOp::create(nb, nl, x, a[1]);
+              });
+          scf::YieldOp::create(b, l, ValueRange{accNew, mNew, lNew});
+        });
+    Value acc = loop.getResult(0), sum = loop.getResult(2);
+    // out = acc / l (a row that saw no finite score: 0 / 0 = NaN, as the
+    // exported softmax gives).
+    Value out = generic(
+        rewriter, loc, acc, ValueRange{sum}, {row4, id4}, 0,
+        [](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+          return arith::DivFOp::create(nb, nl, a[1], a[0]);
+        });
+    (void)kType;
+    return castTo(rewriter, loc, out, outType);
   }
 };
 
@@ -472,7 +716,9 @@ struct MoELowering : OpConversionPattern<MoEOp> {
 } // namespace
 
 void lowering::populateLLMPatterns(const TypeConverter &converter,
-                                   RewritePatternSet &patterns) {
-  patterns.add<RotaryLowering, AttentionLowering, MoELowering>(
-      converter, patterns.getContext());
+                                   RewritePatternSet &patterns,
+                                   int64_t attentionBlock) {
+  patterns.add<RotaryLowering, MoELowering>(converter, patterns.getContext());
+  patterns.add<AttentionLowering>(converter, patterns.getContext(),
+                                  attentionBlock);
 }

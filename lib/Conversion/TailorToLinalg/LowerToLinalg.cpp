@@ -36,7 +36,8 @@ TailorTypeConverter::TailorTypeConverter() {
 }
 
 void mlir::tailor::populateTailorToLinalgPatterns(
-    const TypeConverter &converter, RewritePatternSet &patterns) {
+    const TypeConverter &converter, RewritePatternSet &patterns,
+    int64_t attentionBlock) {
   lowering::populateElementwisePatterns(converter, patterns);
   lowering::populateContractionPatterns(converter, patterns);
   lowering::populateReductionPatterns(converter, patterns);
@@ -44,7 +45,7 @@ void mlir::tailor::populateTailorToLinalgPatterns(
   lowering::populateNormalizationPatterns(converter, patterns);
   lowering::populateIndexingPatterns(converter, patterns);
   lowering::populateRuntimeAxesPatterns(converter, patterns);
-  lowering::populateLLMPatterns(converter, patterns);
+  lowering::populateLLMPatterns(converter, patterns, attentionBlock);
   lowering::populateGatheringPatterns(converter, patterns);
   lowering::populateQuantizationPatterns(converter, patterns);
   lowering::populateScatterPatterns(converter, patterns);
@@ -53,12 +54,18 @@ void mlir::tailor::populateTailorToLinalgPatterns(
 namespace {
 struct LowerToLinalgPass
     : mlir::tailor::impl::TailorLowerToLinalgBase<LowerToLinalgPass> {
+  using TailorLowerToLinalgBase::TailorLowerToLinalgBase;
   void runOnOperation() override {
     ModuleOp module = getOperation();
     MLIRContext *ctx = &getContext();
     TailorTypeConverter converter;
     RewritePatternSet patterns(ctx);
-    populateTailorToLinalgPatterns(converter, patterns);
+    if (attentionBlock < 0) {
+      emitError(module.getLoc())
+          << "tailor-lower-to-linalg: attention-block must be >= 0";
+      return signalPassFailure();
+    }
+    populateTailorToLinalgPatterns(converter, patterns, attentionBlock);
     populateFunctionOpInterfaceTypeConversionPattern<func::FuncOp>(patterns,
                                                                    converter);
     populateReturnOpTypeConversionPattern(patterns, converter);

@@ -116,7 +116,10 @@ void populateDataMovementPatterns(const TypeConverter &, RewritePatternSet &);
 void populateNormalizationPatterns(const TypeConverter &, RewritePatternSet &);
 void populateIndexingPatterns(const TypeConverter &, RewritePatternSet &);
 void populateRuntimeAxesPatterns(const TypeConverter &, RewritePatternSet &);
-void populateLLMPatterns(const TypeConverter &, RewritePatternSet &);
+/// `attentionBlock`: keys per block of the online-softmax attention (0:
+/// always materialise the scores).
+void populateLLMPatterns(const TypeConverter &, RewritePatternSet &,
+                         int64_t attentionBlock);
 void populateGatheringPatterns(const TypeConverter &, RewritePatternSet &);
 void populateQuantizationPatterns(const TypeConverter &, RewritePatternSet &);
 void populateScatterPatterns(const TypeConverter &, RewritePatternSet &);

@@ -15,9 +15,14 @@ using namespace mlir::tailor;
 namespace {
 /// The front of every target: result types refined (the lowering needs
 /// ranked types), tailor ops to linalg on tensors, fused.
-const char *kLinalgPipeline =
-    "func.func(tailor-infer-shapes),tailor-lower-to-linalg,canonicalize,cse,"
-    "func.func(tailor-fuse-elementwise),canonicalize,cse";
+std::string linalgPipeline(const TargetOptions &options) {
+  return ("func.func(tailor-infer-shapes),tailor-lower-to-linalg{"
+          "attention-block=" +
+          llvm::Twine(options.attentionBlock) +
+          "},canonicalize,cse,func.func(tailor-fuse-elementwise),canonicalize,"
+          "cse")
+      .str();
+}
 
 /// The register micro-kernel that fits the target's vector registers:
 /// MR rows x NR columns of accumulators, NR two vectors wide, leaving
@@ -60,7 +65,7 @@ std::string strategyPipeline(const TargetOptions &options) {
 /// contractions lowered to outer products (broadcast + FMA). Math without an
 /// LLVM intrinsic (erf) goes to libm.
 const char *kLLVMPipeline =
-    "one-shot-bufferize{bufferize-function-boundaries "
+    "one-shot-bufferize{bufferize-function-boundaries allow-return-allocs-from-loops "
     "function-boundary-type-conversion=identity-layout-map},"
     "drop-equivalent-buffer-results,canonicalize,buffer-deallocation-pipeline,"
     "convert-bufferization-to-memref,func.func(tailor-early-dealloc),"
@@ -84,7 +89,7 @@ public:
                           CompilePhase phase) const override {
     // The pipelines name registered passes only: parsing cannot fail.
     if (phase == CompilePhase::Linalg &&
-        failed(parsePassPipeline(kLinalgPipeline, pm)))
+        failed(parsePassPipeline(linalgPipeline(options), pm)))
       llvm::report_fatal_error("tailor: bad built-in linalg pipeline");
     if (phase != CompilePhase::LLVM)
       return;
