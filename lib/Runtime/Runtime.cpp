@@ -29,6 +29,7 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 // Set in a compiled model's .so (its own descriptor); null elsewhere.
@@ -258,28 +259,22 @@ size_t tailor_dtype_size(int32_t dtype) {
 static bool cpuHas(const std::string &name) {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_cpu_init();
-  if (name == "avx")
-    return __builtin_cpu_supports("avx");
-  if (name == "avx2")
-    return __builtin_cpu_supports("avx2");
-  if (name == "fma")
-    return __builtin_cpu_supports("fma");
-  if (name == "avx512f")
-    return __builtin_cpu_supports("avx512f");
-  if (name == "avx512bw")
-    return __builtin_cpu_supports("avx512bw");
-  if (name == "avx512dq")
-    return __builtin_cpu_supports("avx512dq");
-  if (name == "avx512vl")
-    return __builtin_cpu_supports("avx512vl");
-  if (name == "avx512vnni")
-    return __builtin_cpu_supports("avx512vnni");
-  if (name == "avx512bf16")
-    return __builtin_cpu_supports("avx512bf16");
-  if (name == "avx512fp16")
-    return __builtin_cpu_supports("avx512fp16");
-  if (name == "amx-tile")
-    return __builtin_cpu_supports("amx-tile");
+  // __builtin_cpu_supports takes string literals only: one row each.
+  const std::pair<const char *, bool> known[] = {
+      {"avx", __builtin_cpu_supports("avx")},
+      {"avx2", __builtin_cpu_supports("avx2")},
+      {"fma", __builtin_cpu_supports("fma")},
+      {"avx512f", __builtin_cpu_supports("avx512f")},
+      {"avx512bw", __builtin_cpu_supports("avx512bw")},
+      {"avx512dq", __builtin_cpu_supports("avx512dq")},
+      {"avx512vl", __builtin_cpu_supports("avx512vl")},
+      {"avx512vnni", __builtin_cpu_supports("avx512vnni")},
+      {"avx512bf16", __builtin_cpu_supports("avx512bf16")},
+      {"avx512fp16", __builtin_cpu_supports("avx512fp16")},
+      {"amx-tile", __builtin_cpu_supports("amx-tile")}};
+  for (const auto &[feature, present] : known)
+    if (name == feature)
+      return present;
 #endif
   (void)name;
   return true;
