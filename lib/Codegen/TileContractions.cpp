@@ -307,8 +307,8 @@ struct TileContractionsPass
     if (threads) {
       // Threads share the columns: chunks of `ncThreads` weight columns
       // (packed: of `nOuter` panels).
-      auto chunks = tile(rewriter, op, 0, std::max<int64_t>(ncThreads, n), 0, false,
-                         /*forall=*/true, nOuter);
+      auto chunks = tile(rewriter, op, 0, std::max<int64_t>(ncThreads, n), 0,
+                         false, /*forall=*/true, nOuter);
       if (failed(chunks))
         return failure();
       op = cast<linalg::LinalgOp>(chunks->tiledOps.back());
@@ -408,22 +408,11 @@ struct TileContractionsPass
     Dims d = *contractionDims(op);
     UnitAttr unit = rewriter.getUnitAttr();
     int64_t rows = op.getStaticLoopRanges()[d.m];
-    // A full block, a static remainder, or (dynamic, fewer than MR) the
-    // last rows one at a time: [rows x NR] tiles, K innermost one step at
-    // a time, the accumulators in registers. A single row of one NR tile
-    // is only NR/lanes FMA chains (latency-bound at a fraction of peak):
-    // over packed panels it takes up to mvTiles panels at once instead.
-    int64_t nOuter = 1;
-    if (ShapedType::isDynamic(rows) && d.outerN.size() == 1) {
-      int64_t panels = op.getStaticLoopRanges()[d.outerN.front()];
-      if (!ShapedType::isDynamic(panels) && panels > 0) {
-        nOuter = std::max<int64_t>(1, mvTiles);
-        while (panels % nOuter)
-          --nOuter;
-      }
-    }
-    auto tiled = tile(rewriter, op, ShapedType::isDynamic(rows) ? 1 : rows,
-                      nr, 1, false, false, nOuter);
+    // A full block, a static remainder (switched on its count), or
+    // (dynamic: never taken) the rows one at a time: [rows x NR] tiles, K
+    // innermost one step at a time, the accumulators in registers.
+    auto tiled =
+        tile(rewriter, op, ShapedType::isDynamic(rows) ? 1 : rows, nr, 1);
     if (failed(tiled))
       return failure();
     tiled->tiledOps.back()->setAttr(kMicroKernel, unit);
