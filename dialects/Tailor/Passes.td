@@ -64,6 +64,22 @@ def TailorSummary : Pass<"tailor-summary", "ModuleOp"> {
   ];
 }
 
+def TailorLoRAMerge : Pass<"tailor-lora-merge", "func::FuncOp"> {
+  let summary = "Fold LoRA branches of the graph into their base weights";
+  let description = [{
+    A LoRA-wrapped linear as exported, after raising:
+    `y = linear(x, W) + s * linear(linear(x, A), B)` (A `[K, r]`, B `[r, N]`,
+    the scale `s` = lora_alpha / r, or absent) becomes `linear(x, W')` with
+    `W' = W + s * A.B` computed at compile time in double precision, so the
+    merged model runs at the base model's speed. W, A, B and s must be
+    constants (weights being trained stay unmerged); the base linear may
+    have a bias. Branches that do not match stay as they are.
+  }];
+  let statistics = [
+    Statistic<"numMerged", "merged", "LoRA branches merged">
+  ];
+}
+
 def TailorLowerToLinalg : Pass<"tailor-lower-to-linalg", "ModuleOp"> {
   let summary = "Lower the tailor dialect to linalg, tensor, arith and math";
   let description = [{
