@@ -302,7 +302,6 @@ struct AttentionLowering : OpConversionPattern<AttentionOp> {
     MLIRContext *ctx = rewriter.getContext();
     Type elem = outType.getElementType();
     auto qType = cast<RankedTensorType>(q.getType());
-    auto kType = cast<RankedTensorType>(k.getType());
     auto vType = cast<RankedTensorType>(v.getType());
     int64_t hq = qType.getDimSize(1);
     Value b0 = getDimValue(rewriter, loc, q, 0);
@@ -346,7 +345,7 @@ struct AttentionLowering : OpConversionPattern<AttentionOp> {
       auto rank = cast<RankedTensorType>(init.getType()).getRank();
       return linalg::GenericOp::create(
                  b, l, TypeRange{init.getType()}, ins, ValueRange{init}, maps,
-                 iterators(rank + reductions - reductions, reductions),
+                 iterators(rank, reductions),
                  [&](OpBuilder &nb, Location nl, ValueRange a) {
                    linalg::YieldOp::create(nb, nl, body(nb, nl, a));
                  })
@@ -513,7 +512,6 @@ struct AttentionLowering : OpConversionPattern<AttentionOp> {
         [](OpBuilder &nb, Location nl, ValueRange a) -> Value {
           return arith::DivFOp::create(nb, nl, a[1], a[0]);
         });
-    (void)kType;
     return castTo(rewriter, loc, out, outType);
   }
 };
