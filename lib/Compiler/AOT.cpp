@@ -26,7 +26,6 @@
 #include "llvm/Target/TargetMachine.h"
 #include "llvm/TargetParser/Host.h"
 #include "llvm/TargetParser/SubtargetFeature.h"
-#include "llvm/TargetParser/X86TargetParser.h"
 
 #include <cstdlib>
 
@@ -97,15 +96,7 @@ static std::string requiredCPUFeatures(StringRef cpu) {
       "avx",      "avx2",     "fma",        "avx512f",   "avx512bw",
       "avx512dq", "avx512vl", "avx512vnni", "avx512bf16", "avx512fp16",
       "amx-tile"};
-  llvm::StringMap<bool> enabled;
-  if (cpu.empty() || cpu == "host") {
-    enabled = llvm::sys::getHostCPUFeatures();
-  } else {
-    SmallVector<StringRef> features;
-    llvm::X86::getFeaturesForCPU(cpu, features, /*NeedPlus=*/false);
-    for (StringRef f : features)
-      enabled[f] = true;
-  }
+  llvm::StringMap<bool> enabled = cpuFeatures(cpu);
   std::string list;
   for (const char *f : checked)
     if (enabled.lookup(f))

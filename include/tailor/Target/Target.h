@@ -11,6 +11,8 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/PassManager.h"
 
+#include "llvm/ADT/StringMap.h"
+
 #include <optional>
 
 #include <memory>
@@ -76,6 +78,10 @@ struct ModelSignature;
 LogicalResult lowerModule(ModuleOp module, const CompileOptions &options,
                           CompilePhase from, CompilePhase to,
                           ModelSignature *signature = nullptr);
+
+/// The features of `cpu` ("host": this machine's, as detected; otherwise
+/// LLVM's list for that x86 CPU name), e.g. {"avx2": true, "avx512f": false}.
+llvm::StringMap<bool> cpuFeatures(llvm::StringRef cpu);
 
 /// Registers the targets' pipelines as textual pass pipelines
 /// (`tailor-cpu-pipeline`).

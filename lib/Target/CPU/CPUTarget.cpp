@@ -35,15 +35,8 @@ struct MicroKernel {
 /// AVX2 (and anything narrower): 16 ymm registers of 8 floats -> 6 x 16
 /// (12 accumulators), the classic Haswell kernel; 8 x 32 there spills.
 MicroKernel microKernelFor(llvm::StringRef cpu) {
-  bool avx512 = false;
-  if (cpu.empty() || cpu == "host") {
-    avx512 = llvm::sys::getHostCPUFeatures().lookup("avx512f");
-  } else {
-    llvm::SmallVector<llvm::StringRef> features;
-    llvm::X86::getFeaturesForCPU(cpu, features, /*NeedPlus=*/false);
-    avx512 = llvm::is_contained(features, "avx512f");
-  }
-  return avx512 ? MicroKernel{8, 32} : MicroKernel{6, 16};
+  return cpuFeatures(cpu).lookup("avx512f") ? MicroKernel{8, 32}
+                                             : MicroKernel{6, 16};
 }
 
 /// The code-generation strategy on tensors (-O1 and above): constant
@@ -103,6 +96,17 @@ public:
 
 const CPUTarget cpuTarget;
 } // namespace
+
+llvm::StringMap<bool> mlir::tailor::cpuFeatures(llvm::StringRef cpu) {
+  if (cpu.empty() || cpu == "host")
+    return llvm::sys::getHostCPUFeatures();
+  llvm::SmallVector<llvm::StringRef> names;
+  llvm::X86::getFeaturesForCPU(cpu, names, /*NeedPlus=*/false);
+  llvm::StringMap<bool> features;
+  for (llvm::StringRef f : names)
+    features[f] = true;
+  return features;
+}
 
 const Target *mlir::tailor::lookupTarget(StringRef name) {
   if (name == "cpu")
