@@ -64,19 +64,54 @@ def TailorSummary : Pass<"tailor-summary", "ModuleOp"> {
   ];
 }
 
-def TailorLoRAMerge : Pass<"tailor-lora-merge", "func::FuncOp"> {
-  let summary = "Fold LoRA branches of the graph into their base weights";
+def TailorLoRAMerge : Pass<"tailor-lora-merge", "ModuleOp"> {
+  let summary = "Fold LoRA adapters into their base weights: branches of the "
+                "graph and Hugging Face PEFT adapter files";
   let description = [{
-    A LoRA-wrapped linear as exported, after raising:
-    `y = linear(x, W) + s * linear(linear(x, A), B)` (A `[K, r]`, B `[r, N]`,
-    the scale `s` = lora_alpha / r, or absent) becomes `linear(x, W')` with
-    `W' = W + s * A.B` computed at compile time in double precision, so the
-    merged model runs at the base model's speed. W, A, B and s must be
-    constants (weights being trained stay unmerged); the base linear may
-    have a bias. Branches that do not match stay as they are.
+    Two sources of LoRA deltas, both merged at compile time in double
+    precision so that the merged model runs at the base model's speed:
+
+    1. Branches in the graph. A LoRA-wrapped linear as exported, after
+       raising: `y = linear(x, W) + s * linear(linear(x, A), B)` (A `[K, r]`,
+       B `[r, N]`, the scale `s` = lora_alpha / r, or absent) becomes
+       `linear(x, W + s * A.B)`. W, A, B and s must be constants (weights
+       being trained stay unmerged); the base linear may have a bias.
+       Branches that do not match stay as they are.
+
+    2. PEFT adapters (`adapters`): each a directory written by PEFT's
+       `save_pretrained` (adapter_config.json + adapter_model.safetensors).
+       Every adapted module `M` (tensor `base_model.model.M.lora_A.weight`)
+       is merged into the linears named `M`: a linear's names are its ONNX
+       MatMul/Gemm node's scope (`/model/layers.0/self_attn/q_proj/MatMul`
+       -> `model.layers.0.self_attn.q_proj`) and its weight initializer's
+       name without `.weight`. `module-map` rewrites adapter module names
+       first (`REGEX=>REPLACEMENT`, `\1` for groups, applied in order), for
+       adapters trained on a model whose module names differ from the
+       exported graph's. The delta of adapter i is
+       `weight_i * scale * (B.A)^T` with scale = lora_alpha / r (or
+       / sqrt(r) with use_rslora; rank_pattern / alpha_pattern honoured);
+       fan_in_fan_out changes only how PyTorch stores the base weight, not
+       the graph's `[in, out]` linear weight, so the delta is the same.
+       lora_B.bias is added to the linear's bias (one is created if the
+       linear has none). An adapter module that matches no linear, or one
+       whose shape disagrees, is an error; so is a non-finite merged weight.
   }];
+  let options = [
+    ListOption<"adapters", "adapters", "std::string",
+               "PEFT LoRA adapters to merge: directories with "
+               "adapter_config.json and adapter_model.safetensors (or the "
+               ".safetensors files, their config beside them)">,
+    ListOption<"adapterWeights", "adapter-weights", "double",
+               "Weight of each adapter's delta (default 1 each; one per "
+               "adapter when given)">,
+    ListOption<"moduleMap", "module-map", "std::string",
+               "Rewrites of adapter module names before matching, "
+               "REGEX=>REPLACEMENT (applied in order)">
+  ];
   let statistics = [
-    Statistic<"numMerged", "merged", "LoRA branches merged">
+    Statistic<"numMerged", "merged", "LoRA branches of the graph merged">,
+    Statistic<"numAdapterModules", "adapter-modules",
+              "PEFT adapter modules merged">
   ];
 }
 

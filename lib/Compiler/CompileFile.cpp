@@ -40,6 +40,9 @@ std::string compileFile(const CompileRequest &request) {
   mlir::tailor::registerToolEnvironment(registry);
   MLIRContext context(registry);
   context.loadAllAvailableDialects();
+  // Diagnostics name the ONNX node; a dump of the op (or the whole model)
+  // would bury them.
+  context.printOpOnDiagnostic(false);
   std::string diagnostics;
   llvm::raw_string_ostream os(diagnostics);
   ScopedDiagnosticHandler handler(&context, [&](Diagnostic &d) {

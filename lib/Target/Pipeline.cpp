@@ -2,6 +2,7 @@
 
 #include "tailor/Target/Signature.h"
 #include "tailor/Target/Target.h"
+#include "tailor/Transforms/Passes.h"
 
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/Pass/PassRegistry.h"
@@ -64,6 +65,17 @@ LogicalResult mlir::tailor::lowerModule(ModuleOp module,
       pipeline = "func.func(tailor-raise)";
     else if (phase == CompilePhase::Optimize)
       pipeline = "func.func(tailor-infer-shapes),canonicalize,cse";
+    if (phase == CompilePhase::Optimize && !options.loraAdapters.empty()) {
+      if (!options.raise)
+        return module.emitError("merging LoRA adapters needs the raised "
+                                "linears (do not turn raising off)");
+      TailorLoRAMergeOptions lora;
+      lora.adapters.assign(options.loraAdapters.begin(), options.loraAdapters.end());
+      lora.adapterWeights.assign(options.loraAdapterWeights.begin(),
+                                 options.loraAdapterWeights.end());
+      lora.moduleMap.assign(options.loraModuleMap.begin(), options.loraModuleMap.end());
+      pm.addPass(createTailorLoRAMerge(lora));
+    }
     if (pipeline && failed(parsePassPipeline(pipeline, pm)))
       return module.emitError("cannot build the ")
              << compilePhaseName(phase)

@@ -1,17 +1,26 @@
-//===- LoRAMerge.cpp - LoRA branches folded into base weights -------------===//
+//===- LoRAMerge.cpp - LoRA adapters folded into base weights -------------===//
 //
-// y = linear(x, W [, b]) + s * linear(linear(x, A), B)   (either Add order,
-// either Mul order, or no Mul when s = 1)  ->  linear(x, W + s * A.B [, b]).
-// The product is computed in double precision: the merged weight differs
-// from the exact sum by one f32 rounding, not by a K-long f32 accumulation.
+// Branches of the graph:
+//   y = linear(x, W [, b]) + s * linear(linear(x, A), B)   (either Add order,
+//   either Mul order, or no Mul when s = 1)  ->  linear(x, W + s * A.B [, b]).
+// PEFT adapter files: W += sum_i weight_i * scale_i * (B_i.A_i)^T for the
+// linears named like each adapted module.
+// Products and sums are computed in double precision: the merged weight
+// differs from the exact sum by one f32 rounding, not by a K-long f32
+// accumulation.
 
 #include "tailor/Dialect/Tailor.h"
+#include "tailor/Support/PeftAdapter.h"
 #include "tailor/Transforms/Passes.h"
 
 #include "RaiseUtils.h"
 
 #include "mlir/IR/DialectResourceBlobManager.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+#include "llvm/ADT/MapVector.h"
+#include "llvm/Support/Regex.h"
+
+#include <cmath>
 
 namespace mlir::tailor {
 #define GEN_PASS_DEF_TAILORLORAMERGE
@@ -22,11 +31,14 @@ using namespace mlir;
 using namespace mlir::tailor;
 
 namespace {
-/// The f32 values of a constant [rows, cols] matrix, row-major.
-std::optional<std::vector<float>> matrix(Value v, int64_t rows, int64_t cols) {
+/// The f32 values of a constant [rows, cols] matrix, row-major (with
+/// `vector`, of a constant [cols] vector, rows = 1).
+std::optional<std::vector<float>> matrix(Value v, int64_t rows, int64_t cols,
+                                         bool vector = false) {
   auto type = dyn_cast<RankedTensorType>(v.getType());
-  if (!type || type.getRank() != 2 || type.getDimSize(0) != rows ||
-      type.getDimSize(1) != cols || !type.getElementType().isF32())
+  if (!type || !type.hasStaticShape() || !type.getElementType().isF32() ||
+      type.getShape() != (vector ? ArrayRef<int64_t>{cols}
+                                 : ArrayRef<int64_t>{rows, cols}))
     return std::nullopt;
   ElementsAttr attr = getConstantElements(v);
   if (!attr)
@@ -36,6 +48,37 @@ std::optional<std::vector<float>> matrix(Value v, int64_t rows, int64_t cols) {
     return std::nullopt;
   auto values = dense.getValues<float>();
   return std::vector<float>(values.begin(), values.end());
+}
+
+/// delta[i, c] += scale * sum_j a(i, j) * b(j, c) for i < k, c < n, j < r.
+template <typename A, typename B>
+void addLowRank(std::vector<double> &delta, int64_t k, int64_t n, int64_t r,
+                double scale, A a, B b) {
+  std::vector<double> row(static_cast<size_t>(n));
+  for (int64_t i = 0; i < k; ++i) {
+    std::fill(row.begin(), row.end(), 0.0);
+    for (int64_t j = 0; j < r; ++j) {
+      double aij = a(i, j);
+      for (int64_t c = 0; c < n; ++c)
+        row[c] += aij * b(j, c);
+    }
+    for (int64_t c = 0; c < n; ++c)
+      delta[i * n + c] += scale * row[c];
+  }
+}
+
+/// A constant holding base + delta, rounded once to f32.
+Value mergedConstant(OpBuilder &builder, Location loc, RankedTensorType type,
+                     ArrayRef<float> base, ArrayRef<double> delta) {
+  std::vector<float> merged(base.size());
+  for (size_t i = 0; i < merged.size(); ++i)
+    merged[i] = float(double(base[i]) + delta[i]);
+  auto attr = DenseResourceElementsAttr::get(
+      type, "tailor_lora_merged",
+      HeapAsmResourceBlob::allocateAndCopyInferAlign(ArrayRef<float>(merged),
+                                                     /*dataIsMutable=*/false));
+  return OnnxConstantOp::create(builder, loc, type, attr, nullptr, nullptr,
+                                nullptr, nullptr, nullptr, nullptr);
 }
 
 struct MergeLoRA : OpRewritePattern<OnnxAddOp> {
@@ -88,45 +131,194 @@ struct MergeLoRA : OpRewritePattern<OnnxAddOp> {
     auto b = matrix(up.getWeight(), r, n);
     if (!w || !a || !b)
       return failure();
-    std::vector<float> merged(static_cast<size_t>(k * n));
-    std::vector<double> row(static_cast<size_t>(n));
-    for (int64_t i = 0; i < k; ++i) {
-      std::fill(row.begin(), row.end(), 0.0);
-      for (int64_t j = 0; j < r; ++j) {
-        double aij = (*a)[i * r + j];
-        for (int64_t c = 0; c < n; ++c)
-          row[c] += aij * (*b)[j * n + c];
-      }
-      for (int64_t c = 0; c < n; ++c)
-        merged[i * n + c] = float((*w)[i * n + c] + scale * row[c]);
-    }
-    auto attr = DenseResourceElementsAttr::get(
-        wType, "tailor_lora_merged",
-        HeapAsmResourceBlob::allocateAndCopyInferAlign(
-            ArrayRef<float>(merged), /*dataIsMutable=*/false));
+    std::vector<double> delta(static_cast<size_t>(k * n), 0.0);
+    addLowRank(delta, k, n, r, scale, [&](int64_t i, int64_t j) {
+      return (*a)[i * r + j];
+    }, [&](int64_t j, int64_t c) { return (*b)[j * n + c]; });
     Location loc = FusedLoc::get(rewriter.getContext(),
                                  {base.getLoc(), add.getLoc()});
-    Value weight = OnnxConstantOp::create(rewriter, loc, wType, attr, nullptr,
-                                          nullptr, nullptr, nullptr, nullptr,
-                                          nullptr);
+    Value weight = mergedConstant(rewriter, loc, wType, *w, delta);
     rewriter.replaceOpWithNewOp<LinearOp>(add, add.getType(), base.getInput(),
                                           weight, base.getBias());
     return success();
   }
 };
 
+/// The module paths a linear answers to: the scopes of the MatMul / Gemm
+/// nodes in its location and its weight initializer's name.
+llvm::SmallVector<std::string> linearNames(LinearOp linear) {
+  llvm::SmallVector<std::string> names;
+  auto add = [&](std::string name) {
+    if (!name.empty() && !llvm::is_contained(names, name))
+      names.push_back(std::move(name));
+  };
+  linear.getLoc()->walk([&](Location loc) {
+    if (auto name = dyn_cast<NameLoc>(loc))
+      add(peft::modulePathOfNode(name.getName().getValue()));
+    return WalkResult::advance();
+  });
+  if (Operation *def = linear.getWeight().getDefiningOp())
+    def->getLoc()->walk([&](Location loc) {
+      if (auto name = dyn_cast<NameLoc>(loc))
+        add(peft::modulePathOfWeight(name.getName().getValue()));
+      return WalkResult::advance();
+    });
+  return names;
+}
+
+/// The deltas the adapters add to one linear.
+struct LinearDelta {
+  std::vector<double> weight, bias;
+};
+
 struct LoRAMergePass
     : mlir::tailor::impl::TailorLoRAMergeBase<LoRAMergePass> {
+  using TailorLoRAMergeBase::TailorLoRAMergeBase;
+
   void runOnOperation() override {
+    ModuleOp module = getOperation();
+    if (!adapters.empty() && failed(mergeAdapters(module)))
+      return signalPassFailure();
     RewritePatternSet patterns(&getContext());
     patterns.add<MergeLoRA>(&getContext());
     // Each merge is counted by comparing linear counts before and after.
     unsigned before = 0, after = 0;
-    getOperation().walk([&](LinearOp) { ++before; });
-    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+    module.walk([&](LinearOp) { ++before; });
+    if (failed(applyPatternsGreedily(module, std::move(patterns))))
       return signalPassFailure();
-    getOperation().walk([&](LinearOp) { ++after; });
+    module.walk([&](LinearOp) { ++after; });
     numMerged += (before - after) / 2;
+  }
+
+  LogicalResult mergeAdapters(ModuleOp module) {
+    if (!adapterWeights.empty() && adapterWeights.size() != adapters.size())
+      return emitError(module.getLoc(), "adapter-weights has ")
+             << adapterWeights.size() << " value(s) for " << adapters.size()
+             << " adapter(s); give one weight per adapter or none";
+    // REGEX=>REPLACEMENT rewrites.
+    std::vector<std::pair<std::unique_ptr<llvm::Regex>, std::string>> rewrites;
+    for (const std::string &entry : moduleMap) {
+      auto [pattern, replacement] = StringRef(entry).split("=>");
+      if (pattern.size() == entry.size())
+        return emitError(module.getLoc(), "module-map entry '")
+               << entry << "' is not REGEX=>REPLACEMENT";
+      auto re = std::make_unique<llvm::Regex>(pattern);
+      std::string why;
+      if (!re->isValid(why))
+        return emitError(module.getLoc(), "module-map pattern '")
+               << pattern << "' is not a valid regular expression: " << why;
+      rewrites.emplace_back(std::move(re), replacement.str());
+    }
+
+    // The linears with constant f32 [K, N] weights, by module path.
+    llvm::StringMap<llvm::SmallVector<LinearOp>> byName;
+    module.walk([&](LinearOp linear) {
+      auto type = dyn_cast<RankedTensorType>(linear.getWeight().getType());
+      if (!type || type.getRank() != 2 || !type.hasStaticShape() ||
+          !type.getElementType().isF32() ||
+          !getConstantElements(linear.getWeight()))
+        return;
+      for (std::string &name : linearNames(linear))
+        byName[name].push_back(linear);
+    });
+
+    llvm::MapVector<Operation *, LinearDelta> deltas;
+    for (auto [index, path] : llvm::enumerate(adapters)) {
+      llvm::Expected<peft::Adapter> adapter = peft::readAdapter(path);
+      if (!adapter)
+        return emitError(module.getLoc(), "cannot merge LoRA adapter: ")
+               << llvm::toString(adapter.takeError());
+      double weight = adapterWeights.empty() ? 1.0 : adapterWeights[index];
+      for (const peft::LoRAModule &m : adapter->modules) {
+        std::string name = m.name;
+        for (auto &[re, replacement] : rewrites)
+          name = re->sub(replacement, name);
+        auto it = byName.find(name);
+        if (it == byName.end()) {
+          InFlightDiagnostic diag = emitError(module.getLoc(), "LoRA adapter '")
+                                    << path << "': module '" << m.name << "'";
+          if (name != m.name)
+            diag << " (mapped to '" << name << "')";
+          diag << " is not a linear of the model (unknown target module)";
+          std::vector<StringRef> known;
+          for (auto &entry : byName)
+            known.push_back(entry.getKey());
+          llvm::sort(known);
+          if (!known.empty()) {
+            diag << "; the model's linears are named like '" << known.front()
+                 << "'";
+            if (known.size() > 1)
+              diag << ", '" << known.back() << "'";
+            diag << " (" << known.size()
+                 << " names; module-map rewrites adapter names)";
+          }
+          return diag;
+        }
+        for (LinearOp linear : it->second) {
+          auto type = cast<RankedTensorType>(linear.getWeight().getType());
+          int64_t k = type.getDimSize(0), n = type.getDimSize(1);
+          if (k != m.in || n != m.out)
+            return linear.emitError("LoRA adapter '")
+                   << path << "': module '" << m.name << "' adapts a ["
+                   << m.out << " x " << m.in << "] (out x in) weight, but this "
+                   << "linear's weight is [" << k << " x " << n
+                   << "] (in x out)";
+          LinearDelta &delta = deltas[linear];
+          if (delta.weight.empty())
+            delta.weight.assign(size_t(k * n), 0.0);
+          // (B.A)^T[i, c] = sum_j A[j, i] * B[c, j].
+          int64_t r = m.rank;
+          addLowRank(delta.weight, k, n, r, weight * m.scale,
+                     [&](int64_t i, int64_t j) { return m.a[j * k + i]; },
+                     [&](int64_t j, int64_t c) { return m.b[c * r + j]; });
+          if (!m.bias.empty()) {
+            if (delta.bias.empty())
+              delta.bias.assign(size_t(n), 0.0);
+            for (int64_t c = 0; c < n; ++c)
+              delta.bias[c] += weight * m.scale * m.bias[c];
+          }
+        }
+        ++numAdapterModules;
+      }
+    }
+
+    OpBuilder builder(module.getContext());
+    for (auto &[op, delta] : deltas) {
+      auto linear = cast<LinearOp>(op);
+      builder.setInsertionPoint(linear);
+      auto wType = cast<RankedTensorType>(linear.getWeight().getType());
+      int64_t k = wType.getDimSize(0), n = wType.getDimSize(1);
+      auto w = matrix(linear.getWeight(), k, n);
+      if (!w)
+        return linear.emitError("cannot read this linear's weight to merge a "
+                                "LoRA adapter into it");
+      for (size_t i = 0; i < w->size(); ++i)
+        if (!std::isfinite(double((*w)[i]) + delta.weight[i]))
+          return linear.emitError("merging the LoRA adapters gives a "
+                                  "non-finite weight (NaN or infinity in an "
+                                  "adapter?)");
+      Value weight =
+          mergedConstant(builder, linear.getLoc(), wType, *w, delta.weight);
+      Value bias = linear.getBias();
+      if (!delta.bias.empty()) {
+        auto bType = RankedTensorType::get({n}, wType.getElementType());
+        std::vector<float> old(size_t(n), 0.0f);
+        if (bias) {
+          auto values = matrix(bias, 1, n, /*vector=*/true);
+          if (!values)
+            return linear.emitError("cannot add lora_B.bias to this linear's "
+                                    "bias: it is not a constant [N] tensor");
+          old = std::move(*values);
+        }
+        bias = mergedConstant(builder, linear.getLoc(), bType, old,
+                              delta.bias);
+      }
+      auto merged = LinearOp::create(builder, linear.getLoc(), linear.getType(),
+                                     linear.getInput(), weight, bias);
+      linear.replaceAllUsesWith(merged.getResult());
+      linear.erase();
+    }
+    return success();
   }
 };
 } // namespace

@@ -101,6 +101,23 @@ static cl::opt<bool> raise(
              "(default on; --raise=false lowers the ONNX-level ops as "
              "imported)"),
     cl::cat(category));
+static cl::list<std::string> loraAdapters(
+    "lora-adapter",
+    cl::desc("Merge this PEFT LoRA adapter into the base weights (a "
+             "directory with adapter_config.json and "
+             "adapter_model.safetensors); repeat for several"),
+    cl::value_desc("dir"), cl::cat(category));
+static cl::list<double> loraAdapterWeights(
+    "lora-adapter-weight",
+    cl::desc("Weight of each --lora-adapter's delta, in the same order "
+             "(default 1 each)"),
+    cl::value_desc("w"), cl::cat(category));
+static cl::list<std::string> loraModuleMap(
+    "lora-module-map",
+    cl::desc("Rewrite adapter module names before matching them to the "
+             "graph's linears: REGEX=>REPLACEMENT (\\1 for groups); repeat "
+             "to apply several in order"),
+    cl::value_desc("rule"), cl::cat(category));
 static cl::opt<std::string> headerPath(
     "header",
     cl::desc("Also write a C header for the model (its signature as "
@@ -204,6 +221,12 @@ int main(int argc, char **argv) {
   if (attentionBlock < 0)
     return error("--attention-block must be >= 0 (0: materialise the "
                  "scores)");
+  if (!loraAdapterWeights.empty() &&
+      loraAdapterWeights.size() != loraAdapters.size())
+    return error("--lora-adapter-weight given " +
+                 Twine(loraAdapterWeights.size()) + " time(s) for " +
+                 Twine(loraAdapters.size()) +
+                 " --lora-adapter(s): give one weight per adapter or none");
   if (!lookupTarget(pipeline))
     return error("unknown pipeline '" + pipeline + "' (known: " +
                  listTargets() + ")");
@@ -240,6 +263,9 @@ int main(int argc, char **argv) {
   mlir::tailor::registerToolEnvironment(registry);
   MLIRContext context(registry);
   context.loadAllAvailableDialects();
+  // Diagnostics name the ONNX node; a dump of the op (or the whole model)
+  // would bury them.
+  context.printOpOnDiagnostic(false);
   llvm::SourceMgr sourceMgr;
   SourceMgrDiagnosticHandler handler(sourceMgr, &context);
 
@@ -270,6 +296,9 @@ int main(int argc, char **argv) {
   options.targetOptions.attentionBlock = attentionBlock;
   options.targetOptions.cpu = targetCPU; // "host" keeps the host's features
   options.raise = raise || to == CompilePhase::Raise;
+  options.loraAdapters = loraAdapters;
+  options.loraAdapterWeights = loraAdapterWeights;
+  options.loraModuleMap = loraModuleMap;
   ModelSignature signature;
   CompilePhase at = *from;
   // The signature is read at the optimize phase; a header-only run stops

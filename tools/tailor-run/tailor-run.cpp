@@ -489,6 +489,9 @@ static bool loadModel(LoadedModel &loaded) {
   mlir::tailor::registerToolEnvironment(registry);
   static MLIRContext context(registry);
   context.loadAllAvailableDialects();
+  // Diagnostics name the ONNX node; a dump of the op (or the whole model)
+  // would bury them.
+  context.printOpOnDiagnostic(false);
 
   OwningOpRef<ModuleOp> module = load(context);
   if (!module)

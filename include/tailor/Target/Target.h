@@ -17,6 +17,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace mlir::tailor {
 
@@ -68,6 +69,12 @@ struct CompileOptions {
   /// without repeat_kv copies, fused norms); a subgraph that does not match
   /// stays at ONNX level.
   bool raise = true;
+  /// PEFT LoRA adapters merged into the base weights at the start of the
+  /// optimize phase (tailor-lora-merge's adapters / adapter-weights /
+  /// module-map options).
+  std::vector<std::string> loraAdapters;
+  std::vector<double> loraAdapterWeights;
+  std::vector<std::string> loraModuleMap;
 };
 
 /// Takes `module` from phase `from` (where it is now) through every phase up

@@ -1,4 +1,4 @@
-// RUN: tailor-opt %s --pass-pipeline="builtin.module(func.func(tailor-lora-merge))" --split-input-file | FileCheck %s
+// RUN: tailor-opt %s --pass-pipeline="builtin.module(tailor-lora-merge)" --split-input-file | FileCheck %s
 
 // y = linear(x, W) + 0.5 * linear(linear(x, A), B) with W = 1, A = 1, B = 2
 // (K = 2, r = 1, N = 2): W' = 1 + 0.5 * (1 * 2) = 2 everywhere; the base

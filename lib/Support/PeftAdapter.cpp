@@ -1,0 +1,300 @@
+//===- PeftAdapter.cpp - Hugging Face PEFT LoRA adapters -------------------===//
+
+#include "tailor/Support/PeftAdapter.h"
+#include "tailor/Support/SafeTensors.h"
+
+#include "llvm/ADT/APFloat.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/Support/Endian.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Regex.h"
+
+#include <cmath>
+#include <cstring>
+#include <map>
+
+using namespace mlir::tailor;
+using namespace mlir::tailor::peft;
+using llvm::createStringError;
+using llvm::Error;
+using llvm::Expected;
+using llvm::StringRef;
+
+namespace {
+constexpr StringRef kPrefix = "base_model.model.";
+
+Error fail(const llvm::Twine &where, const llvm::Twine &what) {
+  return createStringError(llvm::inconvertibleErrorCode(),
+                           where + ": " + what);
+}
+
+/// PEFT's get_pattern_key: `pattern` applies to `module` when the module's
+/// name is `(.*\.)?(pattern)`.
+bool patternMatches(StringRef pattern, StringRef module) {
+  llvm::Regex re(("^(.*\\.)?(" + pattern + ")$").str());
+  return re.isValid() && re.match(module);
+}
+
+/// The value for `module` in a rank_pattern / alpha_pattern dictionary.
+std::optional<double> patternValue(const llvm::json::Object *patterns,
+                                   StringRef module) {
+  if (!patterns)
+    return std::nullopt;
+  for (const auto &[key, value] : *patterns)
+    if (patternMatches(key, module))
+      if (std::optional<double> v = value.getAsNumber())
+        return v;
+  return std::nullopt;
+}
+
+/// PEFT's check_target_module_exists: a list names module suffixes, a string
+/// is a regular expression the whole name must match ("all-linear": any).
+bool isTarget(const llvm::json::Value *targets, StringRef module) {
+  if (!targets || targets->kind() == llvm::json::Value::Null)
+    return true;
+  if (std::optional<StringRef> s = targets->getAsString()) {
+    if (*s == "all-linear")
+      return true;
+    llvm::Regex re(("^(" + *s + ")$").str());
+    return re.isValid() && re.match(module);
+  }
+  if (const llvm::json::Array *list = targets->getAsArray()) {
+    for (const llvm::json::Value &t : *list)
+      if (std::optional<StringRef> name = t.getAsString())
+        if (module == *name || module.ends_with(("." + *name).str()))
+          return true;
+    return false;
+  }
+  return true;
+}
+
+/// The tensor's values as f32.
+Expected<std::vector<float>> toFloats(const safetensors::File &file,
+                                      const safetensors::TensorInfo &info,
+                                      StringRef where) {
+  llvm::ArrayRef<char> bytes = file.bytes(info);
+  const char *p = bytes.data();
+  size_t n = size_t(info.numElements());
+  std::vector<float> out(n);
+  using namespace llvm::support::endian;
+  switch (info.dtype) {
+  case safetensors::DType::F32:
+    for (size_t i = 0; i < n; ++i) {
+      uint32_t bits = read32le(p + 4 * i);
+      std::memcpy(&out[i], &bits, 4);
+    }
+    break;
+  case safetensors::DType::F64:
+    for (size_t i = 0; i < n; ++i) {
+      uint64_t bits = read64le(p + 8 * i);
+      double d;
+      std::memcpy(&d, &bits, 8);
+      out[i] = float(d);
+    }
+    break;
+  case safetensors::DType::BF16:
+    for (size_t i = 0; i < n; ++i) {
+      uint32_t bits = uint32_t(read16le(p + 2 * i)) << 16;
+      std::memcpy(&out[i], &bits, 4);
+    }
+    break;
+  case safetensors::DType::F16:
+    for (size_t i = 0; i < n; ++i)
+      out[i] = llvm::APFloat(llvm::APFloat::IEEEhalf(),
+                             llvm::APInt(16, read16le(p + 2 * i)))
+                   .convertToFloat();
+    break;
+  default:
+    return fail(where, "tensor '" + info.name + "' has dtype " +
+                           safetensors::dtypeName(info.dtype) +
+                           " (LoRA weights are F32, F16, BF16 or F64)");
+  }
+  return out;
+}
+
+Expected<llvm::json::Value> readJson(StringRef path) {
+  auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
+  if (!buffer)
+    return fail(path, "cannot read: " + buffer.getError().message());
+  Expected<llvm::json::Value> json = llvm::json::parse((*buffer)->getBuffer());
+  if (!json)
+    return fail(path, "not valid JSON: " + llvm::toString(json.takeError()));
+  if (!json->getAsObject())
+    return fail(path, "not a JSON object");
+  return json;
+}
+} // namespace
+
+Expected<Adapter> mlir::tailor::peft::readAdapter(StringRef path) {
+  llvm::SmallString<256> dir(path), weights(path), configPath;
+  if (llvm::sys::fs::is_directory(path)) {
+    llvm::sys::path::append(weights, "adapter_model.safetensors");
+  } else {
+    dir = llvm::sys::path::parent_path(path);
+    if (dir.empty())
+      dir = ".";
+  }
+  configPath = dir;
+  llvm::sys::path::append(configPath, "adapter_config.json");
+
+  Adapter adapter;
+  adapter.path = path.str();
+  Expected<llvm::json::Value> json = readJson(configPath);
+  if (!json)
+    return json.takeError();
+  const llvm::json::Object &config = *json->getAsObject();
+  auto number = [&](StringRef key, double dflt) -> Expected<double> {
+    const llvm::json::Value *v = config.get(key);
+    if (!v || v->kind() == llvm::json::Value::Null)
+      return dflt;
+    if (std::optional<double> d = v->getAsNumber())
+      return *d;
+    return fail(configPath, "'" + key + "' is not a number");
+  };
+  auto flag = [&](StringRef key) -> Expected<bool> {
+    const llvm::json::Value *v = config.get(key);
+    if (!v || v->kind() == llvm::json::Value::Null)
+      return false;
+    if (std::optional<bool> b = v->getAsBoolean())
+      return *b;
+    return fail(configPath, "'" + key + "' is not true or false");
+  };
+  if (std::optional<StringRef> type = config.getString("peft_type"))
+    if (*type != "LORA")
+      return fail(configPath, "peft_type is '" + *type +
+                                  "'; only LoRA adapters can be merged");
+  Expected<double> r = number("r", 8);
+  if (!r)
+    return r.takeError();
+  Expected<double> alpha = number("lora_alpha", 8);
+  if (!alpha)
+    return alpha.takeError();
+  Expected<bool> rslora = flag("use_rslora");
+  if (!rslora)
+    return rslora.takeError();
+  Expected<bool> fifo = flag("fan_in_fan_out");
+  if (!fifo)
+    return fifo.takeError();
+  Expected<bool> dora = flag("use_dora");
+  if (!dora)
+    return dora.takeError();
+  if (*dora)
+    return fail(configPath, "use_dora: DoRA adapters are not supported yet "
+                            "(their merge rescales each row)");
+  if (std::optional<StringRef> bias = config.getString("bias"))
+    if (*bias != "none")
+      return fail(configPath,
+                  "bias is '" + *bias +
+                      "': adapters that train the base model's biases are "
+                      "not supported yet (use bias \"none\")");
+  if (*r < 1 || *r != std::floor(*r))
+    return fail(configPath, "r must be a positive integer");
+  adapter.r = int64_t(*r);
+  adapter.loraAlpha = *alpha;
+  adapter.useRsLoRA = *rslora;
+  adapter.fanInFanOut = *fifo;
+  const llvm::json::Object *rankPattern = config.getObject("rank_pattern");
+  const llvm::json::Object *alphaPattern = config.getObject("alpha_pattern");
+  const llvm::json::Value *targets = config.get("target_modules");
+
+  Expected<safetensors::File> file = safetensors::File::read(weights);
+  if (!file)
+    return file.takeError();
+
+  // Group the tensors by module: <prefix><module>.lora_{A,B}.{weight,bias}.
+  struct Parts {
+    const safetensors::TensorInfo *a = nullptr, *b = nullptr, *bias = nullptr;
+  };
+  std::map<std::string, Parts> modules;
+  for (const safetensors::TensorInfo &info : file->tensors()) {
+    StringRef key = info.name;
+    if (!key.consume_front(kPrefix))
+      return fail(weights, "tensor '" + info.name +
+                               "' is not a PEFT adapter tensor (names start "
+                               "with '" + kPrefix + "')");
+    const safetensors::TensorInfo **slot = nullptr;
+    Parts &parts = modules[key.rsplit(".lora_").first.str()];
+    if (key.ends_with(".lora_A.weight"))
+      slot = &parts.a;
+    else if (key.ends_with(".lora_B.weight"))
+      slot = &parts.b;
+    else if (key.ends_with(".lora_B.bias"))
+      slot = &parts.bias;
+    if (!slot || !key.contains(".lora_"))
+      return fail(weights,
+                  "tensor '" + info.name +
+                      "' is not a LoRA weight (lora_A.weight, lora_B.weight "
+                      "or lora_B.bias); DoRA magnitudes, embedding LoRA and "
+                      "modules_to_save are not supported yet");
+    *slot = &info;
+  }
+  if (modules.empty())
+    return fail(weights, "the adapter has no LoRA tensors");
+
+  for (auto &[name, parts] : modules) {
+    std::string where = (weights + ": module '" + name + "'").str();
+    if (!parts.a || !parts.b)
+      return fail(where, parts.a ? "has lora_A but no lora_B"
+                                 : "has lora_B but no lora_A");
+    if (!isTarget(targets, name))
+      return fail(where, "is not one of the config's target_modules");
+    LoRAModule m;
+    m.name = name;
+    if (parts.a->shape.size() != 2 || parts.b->shape.size() != 2)
+      return fail(where, "lora_A and lora_B must be matrices");
+    m.rank = parts.a->shape[0];
+    m.in = parts.a->shape[1];
+    m.out = parts.b->shape[0];
+    int64_t rank = int64_t(patternValue(rankPattern, name).value_or(adapter.r));
+    if (m.rank != rank || parts.b->shape[1] != rank)
+      return fail(where, "rank mismatch: lora_A is [" +
+                             llvm::Twine(parts.a->shape[0]) + ", " +
+                             llvm::Twine(parts.a->shape[1]) + "], lora_B is [" +
+                             llvm::Twine(parts.b->shape[0]) + ", " +
+                             llvm::Twine(parts.b->shape[1]) +
+                             "], the config's rank is " + llvm::Twine(rank));
+    if (parts.bias && (parts.bias->shape.size() != 1 ||
+                       parts.bias->shape[0] != m.out))
+      return fail(where, "lora_B.bias must have " + llvm::Twine(m.out) +
+                             " elements");
+    double a = patternValue(alphaPattern, name).value_or(adapter.loraAlpha);
+    m.scale = adapter.useRsLoRA ? a / std::sqrt(double(rank))
+                                : a / double(rank);
+    auto av = toFloats(*file, *parts.a, where);
+    if (!av)
+      return av.takeError();
+    auto bv = toFloats(*file, *parts.b, where);
+    if (!bv)
+      return bv.takeError();
+    m.a = std::move(*av);
+    m.b = std::move(*bv);
+    if (parts.bias) {
+      auto biasv = toFloats(*file, *parts.bias, where);
+      if (!biasv)
+        return biasv.takeError();
+      m.bias = std::move(*biasv);
+    }
+    adapter.modules.push_back(std::move(m));
+  }
+  return adapter;
+}
+
+std::string mlir::tailor::peft::modulePathOfNode(StringRef nodeName) {
+  auto [scope, op] = nodeName.rsplit('/');
+  if (op.empty() || scope.empty() ||
+      !(op.starts_with("MatMul") || op.starts_with("Gemm")))
+    return "";
+  scope = scope.ltrim('/');
+  std::string path = scope.str();
+  std::replace(path.begin(), path.end(), '/', '.');
+  return path;
+}
+
+std::string mlir::tailor::peft::modulePathOfWeight(StringRef name) {
+  if (!name.consume_back(".weight") || name.empty())
+    return "";
+  return name.str();
+}
