@@ -271,6 +271,23 @@ def export(name, family, c, opset, kv_cache, out_dir):
     torch.manual_seed(0)
     model = GPT2(c, kv_cache=kv_cache) if family == "gpt2" else Llama(c, kv_cache=kv_cache)
     model.eval()
+    export_model(model, c, os.path.join(out_dir, name + ".onnx"), opset, kv_cache)
+    params = sum(p.numel() for p in model.parameters())
+    info = {
+        "file": name + ".onnx", "family": family, "opset": opset,
+        "layers": c.layers, "heads": c.heads, "kv_heads": c.kv_heads,
+        "d_model": c.d_model, "vocab": c.vocab, "experts": c.experts,
+        "top_k": c.top_k if c.experts else 0, "lora_rank": c.lora_rank,
+        "kv_cache": kv_cache, "parameters": params,
+        "moe_blocks": c.layers if c.experts else 0,
+        "norm": "layer_norm" if family == "gpt2" else "rms_norm",
+    }
+    return info, model
+
+
+def export_model(model, c, path, opset, kv_cache):
+    """torch.onnx.export with dynamic batch/sequence (and past) axes, written
+    to a temporary name and renamed."""
     batch, seq, past_len = 2, 8, 5
     ids = torch.randint(0, c.vocab, (batch, seq))
     inputs = [ids]
@@ -285,24 +302,12 @@ def export(name, family, c, opset, kv_cache, out_dir):
                 output_names.append(f"present_{kind}.{i}")
                 dynamic[f"past_{kind}.{i}"] = {0: "batch", 2: "past_sequence"}
                 dynamic[f"present_{kind}.{i}"] = {0: "batch", 2: "total_sequence"}
-    path = os.path.join(out_dir, name + ".onnx")
     tmp = path + ".tmp"
     with torch.no_grad():
         torch.onnx.export(model, tuple(inputs), tmp, input_names=input_names,
                           output_names=output_names, dynamic_axes=dynamic,
                           opset_version=opset, do_constant_folding=True)
     os.replace(tmp, path)
-    params = sum(p.numel() for p in model.parameters())
-    info = {
-        "file": name + ".onnx", "family": family, "opset": opset,
-        "layers": c.layers, "heads": c.heads, "kv_heads": c.kv_heads,
-        "d_model": c.d_model, "vocab": c.vocab, "experts": c.experts,
-        "top_k": c.top_k if c.experts else 0, "lora_rank": c.lora_rank,
-        "kv_cache": kv_cache, "parameters": params,
-        "moe_blocks": c.layers if c.experts else 0,
-        "norm": "layer_norm" if family == "gpt2" else "rms_norm",
-    }
-    return info, model
 
 
 def write_tensors(folder, prefix, tensors, names):

@@ -1,0 +1,54 @@
+#!/usr/bin/env python3
+"""tailor-eval on the pretrained tiny model (pretrain.py --size tiny) against
+PyTorch: the compiled fp32 model's held-out perplexity must equal the one
+PyTorch measured on the same windows (info.json) within 1e-4 relative, and a
+model compared with itself must show KL 0 and 100% top-1 agreement."""
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+
+def run(cmd):
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        print(f"FAIL: {' '.join(cmd)}\n{r.stdout}{r.stderr}")
+        sys.exit(1)
+    return r.stdout
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--work", required=True)
+    args = ap.parse_args()
+    os.makedirs(args.work, exist_ok=True)
+    here = os.path.dirname(os.path.abspath(__file__))
+    model_dir = run([sys.executable, os.path.join(here, "pretrain.py"), "--size", "tiny",
+                     "--print-dir"]).strip().splitlines()[-1]
+    info = json.load(open(os.path.join(model_dir, "info.json")))
+    fp32 = os.path.join(args.work, "fp32.so")
+    run([os.path.join(args.bin, "tailor-compile"), os.path.join(model_dir, "model.onnx"),
+         "-o", fp32, "--quiet"])
+    out_json = os.path.join(args.work, "eval.json")
+    print(run([os.path.join(args.bin, "tailor-eval"), fp32, fp32, "--tokens",
+               os.path.join(model_dir, "heldout.npy"), "--json", out_json]).rstrip())
+    results = json.load(open(out_json))["results"]
+    ppl, torch_ppl = results[0]["perplexity"], info["heldout_perplexity"]
+    print(f"perplexity: tailor-eval {ppl:.6f}, PyTorch {torch_ppl:.6f} (uniform 256)")
+    if abs(ppl - torch_ppl) > 1e-4 * torch_ppl:
+        print("FAIL: tailor-eval's perplexity differs from PyTorch's")
+        return 1
+    if torch_ppl > 16:
+        print("FAIL: the pretrained model has not learned enough (perplexity > 16)")
+        return 1
+    if results[1]["kl"] > 1e-9 or results[1]["top1_agreement"] != 1.0:
+        print("FAIL: a model compared with itself must have KL 0 and agree everywhere")
+        return 1
+    print("ok")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,354 @@
+//===- tailor-eval.cpp - Quality and speed of compiled language models ----===//
+//
+// Compares compiled causal LMs (tailor-compile's .so files; the first is the
+// reference, typically fp32) on held-out token windows:
+//   perplexity, mean KL(reference || model) of the next-token
+//   distributions, top-1 agreement with the reference, artifact size, and
+//   (--speed) prefill and decode tokens/s.
+// The models are KV-cache exports (input_ids + past_* -> logits +
+// present_*); windows run as one batch of prompts with an empty past.
+
+#include "tailor-c/tailor.h"
+#include "tailor/Execution/HostTensor.h"
+
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/raw_ostream.h"
+#include "llvm/Support/FormatVariadic.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace cl = llvm::cl;
+using llvm::StringRef;
+
+static cl::OptionCategory category("tailor-eval options");
+static cl::list<std::string>
+    modelPaths(cl::Positional, cl::OneOrMore,
+               cl::desc("<reference.so> [<model.so> ...]"), cl::cat(category));
+static cl::opt<std::string> tokensPath(
+    "tokens", cl::Required,
+    cl::desc("Held-out token windows: an int64 .npy of shape [N, W+1] (tokens "
+             "1..W of each row are predicted from the ones before them), or "
+             "[T] (cut into windows of --window + 1)"),
+    cl::value_desc("file.npy"), cl::cat(category));
+static cl::opt<unsigned> window("window", cl::init(128),
+                                cl::desc("Window length for a 1-D token file"),
+                                cl::cat(category));
+static cl::opt<unsigned> maxWindows(
+    "max-windows", cl::init(0),
+    cl::desc("Evaluate at most this many windows (0: all)"), cl::cat(category));
+static cl::opt<unsigned> batch("batch", cl::init(16),
+                               cl::desc("Windows per run"), cl::cat(category));
+static cl::opt<bool> speed(
+    "speed", cl::init(false),
+    cl::desc("Also time prefill (one prompt of --prompt-length tokens, median "
+             "of 5 warm runs) and greedy decode (--decode tokens)"),
+    cl::cat(category));
+static cl::opt<unsigned> promptLength("prompt-length", cl::init(128),
+                                      cl::desc("--speed: prompt tokens"),
+                                      cl::cat(category));
+static cl::opt<unsigned> decodeTokens("decode", cl::init(128),
+                                      cl::desc("--speed: decode steps"),
+                                      cl::cat(category));
+static cl::opt<int> numThreads(
+    "num-threads", cl::init(0),
+    cl::desc("Threads per model run (0: OMP_NUM_THREADS or all cores)"),
+    cl::cat(category));
+static cl::opt<std::string> jsonPath(
+    "json", cl::desc("Also write the results as JSON to this file"),
+    cl::value_desc("file"), cl::cat(category));
+
+namespace {
+int fail(const llvm::Twine &message) {
+  llvm::errs() << "tailor-eval: " << message << "\n";
+  return 1;
+}
+
+struct Model {
+  std::string path;
+  tailor_model *handle = nullptr;
+  ~Model() {
+    if (handle)
+      tailor_model_unload(handle);
+  }
+};
+
+struct Stats {
+  double nll = 0, kl = 0;
+  int64_t tokens = 0, agree = 0;
+  double prefillTokS = 0, decodeTokS = 0;
+  uint64_t bytes = 0;
+};
+
+/// Runs windows [rows, W] of `tokens` through `model`; returns the logits
+/// [rows, W, V] or an error message.
+llvm::Expected<std::vector<float>> runWindows(tailor_model *model,
+                                              const int64_t *tokens,
+                                              int64_t rows, int64_t w,
+                                              int64_t &vocab) {
+  int32_t numInputs = tailor_model_num_inputs(model);
+  std::vector<tailor_tensor> inputs(numInputs);
+  std::vector<std::vector<int64_t>> shapes(numInputs);
+  float dummy = 0;
+  for (int32_t i = 0; i < numInputs; ++i) {
+    tailor_tensor_info info;
+    if (tailor_model_input_info(model, i, &info) != TAILOR_OK)
+      return llvm::createStringError(tailor_last_error());
+    if (i == 0) {
+      if (info.dtype != TAILOR_INT64 || info.rank != 2)
+        return llvm::createStringError(
+            "input 0 must be int64 token ids [batch, sequence]");
+      shapes[i] = {rows, w};
+      inputs[i] = {TAILOR_INT64, 2, nullptr, nullptr,
+                   const_cast<int64_t *>(tokens)};
+    } else {
+      // An empty past: batch `rows`, the dynamic (sequence) dim 0.
+      if (info.rank != 4)
+        return llvm::createStringError(
+            llvm::Twine("input ") + info.name +
+            " is not a [batch, heads, past, dim] KV cache");
+      shapes[i] = {rows, info.shape[1], 0, info.shape[3]};
+      inputs[i] = {info.dtype, 4, nullptr, nullptr, &dummy};
+    }
+    inputs[i].shape = shapes[i].data();
+  }
+  tailor_result *result = nullptr;
+  if (tailor_model_run(model, inputs.data(), numInputs, &result) != TAILOR_OK)
+    return llvm::createStringError(tailor_last_error());
+  std::unique_ptr<tailor_result, void (*)(tailor_result *)> owner(
+      result, tailor_result_free);
+  tailor_tensor logits;
+  if (tailor_result_output(result, 0, &logits) != TAILOR_OK)
+    return llvm::createStringError(tailor_last_error());
+  if (logits.dtype != TAILOR_FLOAT32 || logits.rank != 3 ||
+      logits.shape[0] != rows || logits.shape[1] != w)
+    return llvm::createStringError("output 0 is not float32 logits [" +
+                                   std::to_string(rows) + ", " +
+                                   std::to_string(w) + ", vocab]");
+  vocab = logits.shape[2];
+  const float *data = static_cast<const float *>(logits.data);
+  return std::vector<float>(data, data + rows * w * vocab);
+}
+
+/// log_softmax of one row, in double.
+void logSoftmax(const float *x, int64_t n, std::vector<double> &out) {
+  out.resize(n);
+  double m = -INFINITY;
+  for (int64_t i = 0; i < n; ++i)
+    m = std::max(m, double(x[i]));
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i)
+    sum += std::exp(double(x[i]) - m);
+  double lse = m + std::log(sum);
+  for (int64_t i = 0; i < n; ++i)
+    out[i] = double(x[i]) - lse;
+}
+
+/// Prefill and decode speed with the runtime's session (batch 1).
+llvm::Error timeModel(tailor_model *model, Stats &stats) {
+  tailor_session *session = nullptr;
+  if (tailor_session_create(model, &session) != TAILOR_OK)
+    return llvm::createStringError(tailor_last_error());
+  std::unique_ptr<tailor_session, void (*)(tailor_session *)> owner(
+      session, tailor_session_free);
+  std::vector<int64_t> prompt(promptLength);
+  for (unsigned i = 0; i < promptLength; ++i)
+    prompt[i] = 32 + (i * 7) % 90; // printable bytes; any ids in range work
+  using Clock = std::chrono::steady_clock;
+  std::vector<double> times;
+  const float *logits = nullptr;
+  for (int r = 0; r < 6; ++r) {
+    tailor_session_reset(session);
+    auto t0 = Clock::now();
+    if (tailor_session_prefill(session, prompt.data(), prompt.size(),
+                               &logits) != TAILOR_OK)
+      return llvm::createStringError(tailor_last_error());
+    if (r)
+      times.push_back(
+          std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  std::sort(times.begin(), times.end());
+  stats.prefillTokS = promptLength / times[times.size() / 2];
+  int64_t vocab = tailor_session_vocab_size(session);
+  auto t0 = Clock::now();
+  for (unsigned s = 0; s < decodeTokens; ++s) {
+    int64_t next = std::max_element(logits, logits + vocab) - logits;
+    if (tailor_session_decode_step(session, next, &logits) != TAILOR_OK)
+      return llvm::createStringError(tailor_last_error());
+  }
+  double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  stats.decodeTokS = decodeTokens / seconds;
+  return llvm::Error::success();
+}
+} // namespace
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  cl::HideUnrelatedOptions(category);
+  cl::ParseCommandLineOptions(
+      argc, argv,
+      "tailor-eval: quality and speed of compiled language models.\n\n"
+      "The first model is the reference (e.g. fp32); for each model prints\n"
+      "perplexity on the held-out windows, the mean KL(reference || model)\n"
+      "of next-token distributions (nats/token), top-1 agreement with the\n"
+      "reference, the artifact size and, with --speed, prefill and decode\n"
+      "tokens/s. Example:\n"
+      "  tailor-compile model.onnx -o fp32.so\n"
+      "  tailor-compile model.onnx --quantize=int8 -o int8.so\n"
+      "  tailor-eval fp32.so int8.so --tokens heldout.npy --speed\n");
+  if (batch == 0)
+    return fail("--batch must be at least 1");
+
+  llvm::Expected<mlir::tailor::HostTensor> tokens =
+      mlir::tailor::readNpyFile(tokensPath);
+  if (!tokens)
+    return fail(llvm::toString(tokens.takeError()));
+  if (tokens->dtype != 7 /*int64*/)
+    return fail(tokensPath + ": tokens must be int64, not " +
+                mlir::tailor::dtypeName(tokens->dtype));
+  const int64_t *ids = reinterpret_cast<const int64_t *>(tokens->data.data());
+  int64_t rows, w;
+  if (tokens->shape.size() == 2) {
+    rows = tokens->shape[0];
+    w = tokens->shape[1] - 1;
+  } else if (tokens->shape.size() == 1) {
+    w = window;
+    rows = w > 0 ? (tokens->shape[0] - 1) / w : 0;
+  } else {
+    return fail(tokensPath + ": expected [N, W+1] windows or [T] tokens");
+  }
+  if (rows <= 0 || w <= 0)
+    return fail(tokensPath + ": not enough tokens for one window");
+  if (maxWindows && rows > int64_t(maxWindows))
+    rows = maxWindows;
+  // Row r of the windows: W + 1 consecutive tokens.
+  int64_t stride = tokens->shape.size() == 2 ? w + 1 : w;
+
+  std::vector<std::unique_ptr<Model>> models;
+  for (const std::string &path : modelPaths) {
+    auto m = std::make_unique<Model>();
+    m->path = path;
+    if (tailor_model_load(path.c_str(), &m->handle) != TAILOR_OK)
+      return fail(path + ": " + tailor_last_error());
+    if (numThreads > 0 &&
+        tailor_model_set_num_threads(m->handle, numThreads) != TAILOR_OK)
+      return fail(tailor_last_error());
+    models.push_back(std::move(m));
+  }
+
+  std::vector<Stats> stats(models.size());
+  for (size_t m = 0; m < models.size(); ++m) {
+    uint64_t size = 0;
+    if (!llvm::sys::fs::file_size(models[m]->path, size))
+      stats[m].bytes = size;
+  }
+  std::vector<int64_t> in, targets;
+  std::vector<double> refLog, logq;
+  int64_t vocab = 0;
+  llvm::errs() << "tailor-eval: " << rows << " windows of " << w
+               << " tokens, " << models.size() << " model(s)\n";
+  for (int64_t r0 = 0; r0 < rows; r0 += batch) {
+    int64_t n = std::min<int64_t>(batch, rows - r0);
+    in.assign(n * w, 0);
+    targets.assign(n * w, 0);
+    for (int64_t r = 0; r < n; ++r)
+      for (int64_t t = 0; t < w; ++t) {
+        in[r * w + t] = ids[(r0 + r) * stride + t];
+        targets[r * w + t] = ids[(r0 + r) * stride + t + 1];
+      }
+    std::vector<std::vector<float>> logits;
+    for (auto &model : models) {
+      auto out = runWindows(model->handle, in.data(), n, w, vocab);
+      if (!out)
+        return fail(model->path + ": " + llvm::toString(out.takeError()));
+      logits.push_back(std::move(*out));
+    }
+    for (int64_t p = 0; p < n * w; ++p) {
+      if (targets[p] < 0 || targets[p] >= vocab)
+        return fail(tokensPath + ": token " + std::to_string(targets[p]) +
+                    " outside the vocabulary (" + std::to_string(vocab) + ")");
+      logSoftmax(&logits[0][p * vocab], vocab, refLog);
+      int64_t refTop = std::max_element(refLog.begin(), refLog.end()) -
+                       refLog.begin();
+      for (size_t m = 0; m < models.size(); ++m) {
+        const std::vector<double> *lp = &refLog;
+        if (m) {
+          logSoftmax(&logits[m][p * vocab], vocab, logq);
+          lp = &logq;
+          double kl = 0;
+          for (int64_t v = 0; v < vocab; ++v)
+            kl += std::exp(refLog[v]) * (refLog[v] - logq[v]);
+          stats[m].kl += kl;
+        }
+        stats[m].nll -= (*lp)[targets[p]];
+        int64_t top = std::max_element(lp->begin(), lp->end()) - lp->begin();
+        stats[m].agree += top == refTop;
+        ++stats[m].tokens;
+      }
+    }
+    if (llvm::errs().is_displayed())
+      llvm::errs() << "\r  " << std::min(rows, r0 + n) << "/" << rows
+                   << " windows";
+  }
+  if (llvm::errs().is_displayed())
+    llvm::errs() << "\n";
+  if (speed)
+    for (size_t m = 0; m < models.size(); ++m)
+      if (llvm::Error e = timeModel(models[m]->handle, stats[m]))
+        return fail(models[m]->path + ": --speed: " +
+                    llvm::toString(std::move(e)));
+
+  double refBytes = stats[0].bytes ? double(stats[0].bytes) : 1.0;
+  llvm::outs() << llvm::format("%-28s %9s %6s %9s %12s %7s", "model",
+                               "size MB", "x ref", "ppl", "KL nats/tok",
+                               "top-1");
+  if (speed)
+    llvm::outs() << llvm::format(" %11s %10s", "prefill t/s", "decode t/s");
+  llvm::outs() << "\n";
+  llvm::json::Array results;
+  for (size_t m = 0; m < models.size(); ++m) {
+    const Stats &s = stats[m];
+    double ppl = std::exp(s.nll / s.tokens);
+    double kl = s.kl / s.tokens, top1 = double(s.agree) / s.tokens;
+    std::string name = llvm::sys::path::filename(models[m]->path).str();
+    llvm::outs() << llvm::format("%-28s %9.2f %6.3f %9.4f %12.3e %6.2f%%",
+                                 name.c_str(), s.bytes / 1e6,
+                                 s.bytes / refBytes, ppl, kl, 100 * top1);
+    if (speed)
+      llvm::outs() << llvm::format(" %11.1f %10.1f", s.prefillTokS,
+                                   s.decodeTokS);
+    llvm::outs() << "\n";
+    llvm::json::Object o{{"model", models[m]->path},
+                         {"bytes", int64_t(s.bytes)},
+                         {"perplexity", ppl},
+                         {"kl", kl},
+                         {"top1_agreement", top1},
+                         {"tokens", s.tokens}};
+    if (speed) {
+      o["prefill_tokens_per_s"] = s.prefillTokS;
+      o["decode_tokens_per_s"] = s.decodeTokS;
+    }
+    results.push_back(std::move(o));
+  }
+  if (!jsonPath.empty()) {
+    llvm::json::Value doc(llvm::json::Object{
+        {"windows", rows}, {"window", w}, {"results", std::move(results)}});
+    // Written to a temporary file and renamed.
+    if (llvm::Error e = llvm::writeToOutput(
+            jsonPath, [&](llvm::raw_ostream &os) -> llvm::Error {
+              os << llvm::formatv("{0:2}", doc) << "\n";
+              return llvm::Error::success();
+            }))
+      return fail(jsonPath + ": " + llvm::toString(std::move(e)));
+  }
+  return 0;
+}
