@@ -115,6 +115,48 @@ def TailorLoRAMerge : Pass<"tailor-lora-merge", "ModuleOp"> {
   ];
 }
 
+def TailorQuantize : Pass<"tailor-quantize", "ModuleOp"> {
+  let summary = "Quantize the weights of linears (post-training)";
+  let description = [{
+    Replaces the constant f32 weight `[K, N]` of each `tailor.linear` by
+    integers and a `!quant.uniform` type that carries the scales:
+
+    ```
+    %q = "tailor.onnx.Constant"() {value = dense_resource<..> : tensor<KxNxi8>}
+    %w = quant.scast %q : tensor<KxNxi8> to
+           tensor<KxNx!quant.uniform<i8<-127:127>:f32:1, {s_0, ..., s_N-1}>>
+    %y = tailor.linear %x, %w
+    ```
+
+    `mode=int8`: weight-only, one scale per output channel (column n),
+    symmetric: `s_n = max_k |W[k, n]| / 127`, `q = round_half_even(W / s)`
+    (../shared/REFERENCE.md section 2.1). The kernels read the integers
+    (`tailor-lower-to-linalg` turns the product into an i8 x f32
+    contraction scaled per column); the weight is never dequantized whole.
+
+    `exclude` names linears to keep in f32, by module path (the same names
+    `tailor-lora-merge` matches: the MatMul node's scope, e.g. `lm_head`, or
+    the weight initializer's name without `.weight`), as regular
+    expressions matched against the whole name. Linears with non-constant or
+    non-f32 weights, and weights smaller than `min-elements`, stay as they
+    are.
+  }];
+  let options = [
+    Option<"mode", "mode", "std::string", /*default=*/"\"int8\"",
+           "What to quantize: int8 (weight-only, per output channel)">,
+    ListOption<"exclude", "exclude", "std::string",
+               "Regular expressions of module names to keep in f32">,
+    Option<"minElements", "min-elements", "int64_t", /*default=*/"0",
+           "Keep weights with fewer elements in f32">
+  ];
+  let dependentDialects = ["::mlir::quant::QuantDialect"];
+  let statistics = [
+    Statistic<"numQuantized", "linears", "linears whose weights were quantized">,
+    Statistic<"numBytesBefore", "bytes-before", "weight bytes before">,
+    Statistic<"numBytesAfter", "bytes-after", "weight bytes after (scales included)">
+  ];
+}
+
 def TailorLowerToLinalg : Pass<"tailor-lower-to-linalg", "ModuleOp"> {
   let summary = "Lower the tailor dialect to linalg, tensor, arith and math";
   let description = [{

@@ -28,9 +28,14 @@ def Tailor_LinearOp : Tailor_LLMOp<"linear"> {
     first, as ONNX MatMul takes it), the optional `bias` has shape `[N]`.
     The result has shape `[..., N]`:
     `y[..., n] = sum_k input[..., k] * weight[k, n] + bias[n]`.
-    All operands and the result have one floating-point element type.
+    All operands and the result have one floating-point element type, except
+    a quantized weight (`--tailor-quantize`): a `!quant.uniform` tensor whose
+    expressed type is that type, per output channel
+    (`!quant.uniform<i8:f32:1, {...}>`, axis 1) or per group of input rows
+    (`!quant.uniform<i4:f32:{0:G, 1:1}, {...}>`); then `weight[k, n]` above
+    is its dequantized value, `scale * (q - zero_point)`.
   }];
-  let arguments = (ins Tailor_FloatTensor:$input, Tailor_FloatTensor:$weight,
+  let arguments = (ins Tailor_FloatTensor:$input, AnyTensor:$weight,
                        Optional<Tailor_FloatTensor>:$bias);
   let results = (outs Tailor_FloatTensor:$output);
 }

@@ -2,6 +2,7 @@
 
 #include "tailor/Dialect/Tailor.h"
 
+#include "mlir/Dialect/Quant/IR/QuantTypes.h"
 #include "mlir/Dialect/Traits.h"
 #include "mlir/IR/TypeUtilities.h"
 
@@ -74,9 +75,30 @@ LogicalResult shaped(Operation *op, Type elementType, ArrayRef<int64_t> dims,
 //===----------------------------------------------------------------------===//
 
 LogicalResult LinearOp::verify() {
-  if (failed(verifySameElementType(*this, {getInput(), getWeight(), getBias()})))
-    return failure();
   Type w = getWeight().getType();
+  if (auto q = dyn_cast<quant::QuantizedType>(getElementTypeOrSelf(w))) {
+    if (q.getExpressedType() != getElementTypeOrSelf(getType()))
+      return emitOpError("quantized weight expresses ")
+             << q.getExpressedType() << ", the result is "
+             << getElementTypeOrSelf(getType());
+    auto perAxis = dyn_cast<quant::UniformQuantizedPerAxisType>(q);
+    auto sub = dyn_cast<quant::UniformQuantizedSubChannelType>(q);
+    bool perColumn = perAxis && perAxis.getQuantizedDimension() == 1;
+    bool grouped = sub && sub.getQuantizedDimensions().size() == 2 &&
+                   sub.getQuantizedDimensions()[0] == 0 &&
+                   sub.getQuantizedDimensions()[1] == 1 &&
+                   sub.getBlockSizes()[1] == 1;
+    if (!perColumn && !grouped)
+      return emitOpError("a quantized weight must be quantized per output "
+                         "channel (axis 1) or per group of input rows "
+                         "({0:G, 1:1}), got ")
+             << q;
+    if (failed(verifySameElementType(*this, {getInput(), getBias()})))
+      return failure();
+  } else if (failed(verifySameElementType(
+                 *this, {getInput(), getWeight(), getBias()}))) {
+    return failure();
+  }
   if (hasRank(w) && rank(w) != 2)
     return emitOpError("weight must be 2-D [in, out], got ") << w;
   if (hasRank(getInput().getType()) && rank(getInput().getType()) == 0)

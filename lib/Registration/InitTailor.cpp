@@ -5,6 +5,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Quant/IR/Quant.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/InitAllDialects.h"
@@ -16,7 +17,8 @@
 
 void mlir::tailor::registerAllDialects(DialectRegistry &registry) {
   registry.insert<TailorDialect, func::FuncDialect, arith::ArithDialect,
-                  tensor::TensorDialect, linalg::LinalgDialect>();
+                  tensor::TensorDialect, linalg::LinalgDialect,
+                  quant::QuantDialect>();
 }
 
 void mlir::tailor::registerAllPasses() {

@@ -76,6 +76,13 @@ LogicalResult mlir::tailor::lowerModule(ModuleOp module,
       lora.moduleMap.assign(options.loraModuleMap.begin(), options.loraModuleMap.end());
       pm.addPass(createTailorLoRAMerge(lora));
     }
+    if (phase == CompilePhase::Optimize && !options.quantize.empty()) {
+      TailorQuantizeOptions quantize;
+      quantize.mode = options.quantize;
+      quantize.exclude.assign(options.quantizeExclude.begin(),
+                              options.quantizeExclude.end());
+      pm.addPass(createTailorQuantize(quantize));
+    }
     if (pipeline && failed(parsePassPipeline(pipeline, pm)))
       return module.emitError("cannot build the ")
              << compilePhaseName(phase)

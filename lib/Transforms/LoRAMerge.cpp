@@ -13,6 +13,7 @@
 #include "tailor/Support/PeftAdapter.h"
 #include "tailor/Transforms/Passes.h"
 
+#include "LinearNames.h"
 #include "RaiseUtils.h"
 
 #include "mlir/IR/DialectResourceBlobManager.h"
@@ -143,28 +144,6 @@ struct MergeLoRA : OpRewritePattern<OnnxAddOp> {
     return success();
   }
 };
-
-/// The module paths a linear answers to: the scopes of the MatMul / Gemm
-/// nodes in its location and its weight initializer's name.
-llvm::SmallVector<std::string> linearNames(LinearOp linear) {
-  llvm::SmallVector<std::string> names;
-  auto add = [&](std::string name) {
-    if (!name.empty() && !llvm::is_contained(names, name))
-      names.push_back(std::move(name));
-  };
-  linear.getLoc()->walk([&](Location loc) {
-    if (auto name = dyn_cast<NameLoc>(loc))
-      add(peft::modulePathOfNode(name.getName().getValue()));
-    return WalkResult::advance();
-  });
-  if (Operation *def = linear.getWeight().getDefiningOp())
-    def->getLoc()->walk([&](Location loc) {
-      if (auto name = dyn_cast<NameLoc>(loc))
-        add(peft::modulePathOfWeight(name.getName().getValue()));
-      return WalkResult::advance();
-    });
-  return names;
-}
 
 /// The deltas the adapters add to one linear.
 struct LinearDelta {

@@ -2,7 +2,9 @@
 """tailor-eval on the pretrained tiny model (pretrain.py --size tiny) against
 PyTorch: the compiled fp32 model's held-out perplexity must equal the one
 PyTorch measured on the same windows (info.json) within 1e-4 relative, and a
-model compared with itself must show KL 0 and 100% top-1 agreement."""
+model compared with itself must show KL 0 and 100% top-1 agreement. Then
+the compressed variants (tailor-compile --quantize=int8) against the fp32
+reference: KL(fp32 || int8) <= 1e-3 nats/token (the issue's bar)."""
 import argparse
 import json
 import os
@@ -31,8 +33,11 @@ def main():
     fp32 = os.path.join(args.work, "fp32.so")
     run([os.path.join(args.bin, "tailor-compile"), os.path.join(model_dir, "model.onnx"),
          "-o", fp32, "--quiet"])
+    int8 = os.path.join(args.work, "int8.so")
+    run([os.path.join(args.bin, "tailor-compile"), os.path.join(model_dir, "model.onnx"),
+         "-o", int8, "--quiet", "--quantize=int8"])
     out_json = os.path.join(args.work, "eval.json")
-    print(run([os.path.join(args.bin, "tailor-eval"), fp32, fp32, "--tokens",
+    print(run([os.path.join(args.bin, "tailor-eval"), fp32, fp32, int8, "--tokens",
                os.path.join(model_dir, "heldout.npy"), "--json", out_json]).rstrip())
     results = json.load(open(out_json))["results"]
     ppl, torch_ppl = results[0]["perplexity"], info["heldout_perplexity"]
@@ -45,6 +50,10 @@ def main():
         return 1
     if results[1]["kl"] > 1e-9 or results[1]["top1_agreement"] != 1.0:
         print("FAIL: a model compared with itself must have KL 0 and agree everywhere")
+        return 1
+    q = results[2]
+    if q["kl"] > 1e-3 or q["kl"] <= 0 or q["bytes"] >= 0.5 * results[0]["bytes"]:
+        print("FAIL: int8 must have 0 < KL <= 1e-3 and less than half the fp32 size")
         return 1
     print("ok")
     return 0

@@ -118,6 +118,16 @@ static cl::list<std::string> loraModuleMap(
              "graph's linears: REGEX=>REPLACEMENT (\\1 for groups); repeat "
              "to apply several in order"),
     cl::value_desc("rule"), cl::cat(category));
+static cl::opt<std::string> quantize(
+    "quantize",
+    cl::desc("Quantize the linears' weights (tailor-quantize): int8 = "
+             "weight-only, one scale per output channel"),
+    cl::value_desc("mode"), cl::cat(category));
+static cl::list<std::string> quantizeExclude(
+    "quantize-exclude",
+    cl::desc("Keep the linears whose module name matches this regular "
+             "expression in f32 (e.g. lm_head); repeat for several"),
+    cl::value_desc("regex"), cl::cat(category));
 static cl::opt<std::string> headerPath(
     "header",
     cl::desc("Also write a C header for the model (its signature as "
@@ -299,6 +309,8 @@ int main(int argc, char **argv) {
   options.loraAdapters = loraAdapters;
   options.loraAdapterWeights = loraAdapterWeights;
   options.loraModuleMap = loraModuleMap;
+  options.quantize = quantize;
+  options.quantizeExclude = quantizeExclude;
   ModelSignature signature;
   CompilePhase at = *from;
   // The signature is read at the optimize phase; a header-only run stops

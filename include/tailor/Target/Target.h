@@ -75,6 +75,10 @@ struct CompileOptions {
   std::vector<std::string> loraAdapters;
   std::vector<double> loraAdapterWeights;
   std::vector<std::string> loraModuleMap;
+  /// tailor-quantize's mode ("" = no quantization) and exclusions, run in
+  /// the optimize phase after the LoRA merge.
+  std::string quantize;
+  std::vector<std::string> quantizeExclude;
 };
 
 /// Takes `module` from phase `from` (where it is now) through every phase up

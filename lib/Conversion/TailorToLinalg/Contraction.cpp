@@ -8,6 +8,8 @@
 #include "Utils.h"
 
 #include "mlir/Dialect/Arith/Utils/Utils.h"
+#include "mlir/Dialect/Quant/IR/Quant.h"
+#include "mlir/Dialect/Quant/IR/QuantTypes.h"
 #include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
@@ -288,6 +290,9 @@ struct LinearLowering : OpConversionPattern<LinearOp> {
     if (failed(type))
       return failure();
     Location loc = op.getLoc();
+    Type wElem = getElementTypeOrSelf(op.getWeight().getType());
+    if (auto q = dyn_cast<quant::QuantizedType>(wElem))
+      return lowerQuantized(op, adaptor, q, *type, rewriter);
     Value y = buildMatmul(rewriter, loc, adaptor.getInput(),
                           adaptor.getWeight(), *type);
     if (adaptor.getBias())
@@ -299,7 +304,57 @@ struct LinearLowering : OpConversionPattern<LinearOp> {
     rewriter.replaceOp(op, y);
     return success();
   }
+
+  /// A per-output-channel weight: y = (x . q) * s[n] (+ b[n]). The product
+  /// reads the integers (linalg.matmul converts them in its body); the
+  /// scale is applied once per output, not per weight.
+  LogicalResult lowerQuantized(LinearOp op, OpAdaptor adaptor,
+                               quant::QuantizedType q, RankedTensorType type,
+                               ConversionPatternRewriter &rewriter) const {
+    auto perAxis = dyn_cast<quant::UniformQuantizedPerAxisType>(q);
+    if (!perAxis || perAxis.getQuantizedDimension() != 1 ||
+        llvm::any_of(perAxis.getZeroPoints(), [](int64_t z) { return z; }))
+      return op.emitOpError("has no lowering yet for the quantized weight ")
+             << q << " (lowered: symmetric per output channel)";
+    Location loc = op.getLoc();
+    Value y = buildMatmul(rewriter, loc, adaptor.getInput(),
+                          adaptor.getWeight(), type);
+    SmallVector<float> scales(perAxis.getScales().begin(),
+                              perAxis.getScales().end());
+    auto scaleType = RankedTensorType::get({int64_t(scales.size())},
+                                           type.getElementType());
+    Value s = arith::ConstantOp::create(
+        rewriter, loc, DenseElementsAttr::get(scaleType, ArrayRef<float>(scales)));
+    SmallVector<Value> inputs{y, s};
+    if (adaptor.getBias())
+      inputs.push_back(adaptor.getBias());
+    y = buildElementwise(
+        rewriter, loc, type, inputs,
+        [](OpBuilder &b, Location l, ValueRange args) {
+          Value r = arith::MulFOp::create(b, l, args[0], args[1]);
+          if (args.size() > 2)
+            r = arith::AddFOp::create(b, l, r, args[2]);
+          return r;
+        });
+    rewriter.replaceOp(op, y);
+    return success();
+  }
 };
+
+/// quant.scast: a quantized value is its storage integers after lowering.
+struct StorageCastLowering : OpConversionPattern<quant::StorageCastOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(quant::StorageCastOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Type to = getTypeConverter()->convertType(op.getType());
+    if (!to || to != adaptor.getInput().getType())
+      return rewriter.notifyMatchFailure(op, "not a storage-type cast");
+    rewriter.replaceOp(op, adaptor.getInput());
+    return success();
+  }
+};
+
 /// Einsum: one linalg.generic, a loop per subscript letter (and per
 /// ellipsis dim); letters absent from the output are reductions; a letter
 /// repeated in one operand reads its diagonal.
@@ -463,6 +518,7 @@ struct EinsumLowering : OpConversionPattern<OnnxEinsumOp> {
 
 void lowering::populateContractionPatterns(const TypeConverter &converter,
                                            RewritePatternSet &patterns) {
-  patterns.add<MatMulLowering, GemmLowering, LinearLowering, EinsumLowering>(
+  patterns.add<MatMulLowering, GemmLowering, LinearLowering, EinsumLowering,
+               StorageCastLowering>(
       converter, patterns.getContext());
 }

@@ -8,6 +8,8 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Func/Transforms/FuncConversions.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Quant/IR/Quant.h"
+#include "mlir/Dialect/Quant/IR/QuantTypes.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "tailor/Transforms/Passes.h"
 
@@ -24,6 +26,10 @@ TailorTypeConverter::TailorTypeConverter() {
   addConversion(
       [](IntegerType type) -> Type { return lowering::signlessType(type); });
   addConversion([](RankedTensorType type) -> Type {
+    // Quantized values are their storage integers (the scales live in the
+    // type; the ops that consume them read them from there).
+    if (auto q = dyn_cast<quant::QuantizedType>(type.getElementType()))
+      return type.clone(q.getStorageType());
     return type.clone(lowering::signlessType(type.getElementType()));
   });
   auto materialize = [](OpBuilder &b, Type type, ValueRange inputs,
@@ -76,6 +82,7 @@ struct LowerToLinalgPass
                            tensor::TensorDialect, math::MathDialect,
                            scf::SCFDialect, cf::ControlFlowDialect>();
     target.addIllegalDialect<TailorDialect>();
+    target.addIllegalOp<quant::StorageCastOp>();
     target.addLegalOp<ModuleOp>();
     // Ops of other dialects (already-lowered code, a host compiler's own
     // ops) are left alone.

@@ -1,0 +1,146 @@
+//===- Quantize.cpp - Post-training quantization of linear weights --------===//
+//
+// int8 weight-only, per output channel, symmetric (round to nearest, ties to
+// even): the weight constant becomes i8 integers behind a quant.scast to
+// !quant.uniform<i8<-127:127>:f32:1, {scales}>. The lowering reads the
+// integers; nothing here dequantizes.
+
+#include "tailor/Dialect/Tailor.h"
+#include "tailor/Transforms/Passes.h"
+
+#include "LinearNames.h"
+
+#include "mlir/Dialect/Quant/IR/Quant.h"
+#include "mlir/Dialect/Quant/IR/QuantTypes.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
+#include "llvm/Support/Regex.h"
+
+#include <cmath>
+
+namespace mlir::tailor {
+#define GEN_PASS_DEF_TAILORQUANTIZE
+#include "dialects/Tailor/Passes.h.inc"
+} // namespace mlir::tailor
+
+using namespace mlir;
+using namespace mlir::tailor;
+
+namespace {
+/// The values of a constant f32 [K, N] weight, row-major.
+std::optional<std::vector<float>> weightValues(Value weight) {
+  ElementsAttr attr = getConstantElements(weight);
+  if (!attr)
+    return std::nullopt;
+  if (auto resource = dyn_cast<DenseResourceElementsAttr>(attr)) {
+    AsmResourceBlob *blob = resource.getRawHandle().getBlob();
+    if (!blob ||
+        blob->getData().size() != size_t(attr.getNumElements()) * 4)
+      return std::nullopt;
+    std::vector<float> out(attr.getNumElements());
+    std::memcpy(out.data(), blob->getData().data(), out.size() * 4);
+    return out;
+  }
+  DenseElementsAttr dense = toDenseElements(attr);
+  if (!dense)
+    return std::nullopt;
+  auto values = dense.getValues<float>();
+  return std::vector<float>(values.begin(), values.end());
+}
+
+struct QuantizePass : mlir::tailor::impl::TailorQuantizeBase<QuantizePass> {
+  using TailorQuantizeBase::TailorQuantizeBase;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    if (mode != "int8") {
+      emitError(module.getLoc())
+          << "tailor-quantize: unknown mode '" << mode
+          << "' (known: int8)";
+      return signalPassFailure();
+    }
+    std::vector<std::unique_ptr<llvm::Regex>> excluded;
+    for (const std::string &pattern : exclude) {
+      auto re = std::make_unique<llvm::Regex>("^(" + pattern + ")$");
+      std::string why;
+      if (!re->isValid(why)) {
+        emitError(module.getLoc())
+            << "tailor-quantize: exclude pattern '" << pattern
+            << "' is not a valid regular expression: " << why;
+        return signalPassFailure();
+      }
+      excluded.push_back(std::move(re));
+    }
+    SmallVector<LinearOp> linears;
+    module.walk([&](LinearOp linear) {
+      auto type = dyn_cast<RankedTensorType>(linear.getWeight().getType());
+      if (!type || type.getRank() != 2 || !type.hasStaticShape() ||
+          !type.getElementType().isF32() ||
+          type.getNumElements() < minElements ||
+          !getConstantElements(linear.getWeight()))
+        return;
+      for (const std::string &name : linearNames(linear))
+        for (auto &re : excluded)
+          if (re->match(name))
+            return;
+      linears.push_back(linear);
+    });
+    DenseMap<Value, Value> done; // a weight shared by linears: once
+    OpBuilder builder(module.getContext());
+    for (LinearOp linear : linears) {
+      Value weight = linear.getWeight();
+      Value quantized = done.lookup(weight);
+      if (!quantized) {
+        builder.setInsertionPointAfterValue(weight);
+        quantized = quantizeInt8(builder, weight);
+        if (!quantized)
+          continue;
+        done[weight] = quantized;
+      }
+      linear.getWeightMutable().assign(quantized);
+      ++numQuantized;
+    }
+    for (auto &[weight, quantized] : done)
+      if (weight.use_empty())
+        weight.getDefiningOp()->erase();
+  }
+
+  /// i8 integers and per-column scales for the constant [K, N] `weight`.
+  Value quantizeInt8(OpBuilder &b, Value weight) {
+    auto type = cast<RankedTensorType>(weight.getType());
+    int64_t k = type.getDimSize(0), n = type.getDimSize(1);
+    std::optional<std::vector<float>> w = weightValues(weight);
+    if (!w)
+      return {};
+    std::vector<double> scales(n, 0.0);
+    for (int64_t r = 0; r < k; ++r)
+      for (int64_t c = 0; c < n; ++c)
+        scales[c] = std::max(scales[c], std::fabs(double((*w)[r * n + c])));
+    for (double &s : scales)
+      s = s > 0 ? s / 127.0 : 1.0; // an all-zero column: any scale
+    std::vector<int8_t> q(size_t(k * n));
+    for (int64_t r = 0; r < k; ++r)
+      for (int64_t c = 0; c < n; ++c) {
+        double v = std::nearbyint(double((*w)[r * n + c]) / scales[c]);
+        q[r * n + c] = int8_t(std::clamp(v, -127.0, 127.0));
+      }
+    MLIRContext *ctx = b.getContext();
+    Location loc = weight.getLoc();
+    auto storage = RankedTensorType::get({k, n}, IntegerType::get(ctx, 8));
+    auto attr = DenseResourceElementsAttr::get(
+        storage, "tailor_int8",
+        HeapAsmResourceBlob::allocateAndCopyInferAlign(ArrayRef<int8_t>(q),
+                                                       /*dataIsMutable=*/false));
+    Value ints = OnnxConstantOp::create(b, loc, storage, attr, nullptr, nullptr,
+                                        nullptr, nullptr, nullptr, nullptr);
+    auto qtype = quant::UniformQuantizedPerAxisType::get(
+        quant::QuantizationFlags::Signed, IntegerType::get(ctx, 8),
+        type.getElementType(), scales, SmallVector<int64_t>(n, 0),
+        /*quantizedDimension=*/1, /*storageTypeMin=*/-127,
+        /*storageTypeMax=*/127);
+    numBytesBefore += k * n * 4;
+    numBytesAfter += k * n + n * 4;
+    return quant::StorageCastOp::create(
+        b, loc, RankedTensorType::get({k, n}, qtype), ints);
+  }
+};
+} // namespace

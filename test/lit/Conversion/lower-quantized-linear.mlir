@@ -1,0 +1,32 @@
+// RUN: tailor-opt %s --tailor-lower-to-linalg --split-input-file -verify-diagnostics | FileCheck %s
+
+// A per-channel int8 weight: the product reads the i8 integers (linalg.matmul
+// converts them in its body), then one multiply by the scales per output,
+// fused with the bias.
+// CHECK-LABEL: func.func @int8
+// CHECK: %[[Q:.*]] = arith.constant dense<{{\[\[}}127, -127, 64], [32, 64, -127]]> : tensor<2x3xi8>
+// CHECK: linalg.matmul ins(%arg0, %[[Q]] : tensor<?x2xf32>, tensor<2x3xi8>)
+// CHECK: %[[S:.*]] = arith.constant dense<[0.00787401571, 0.0157480314, 0.00787401571]> : tensor<3xf32>
+// CHECK: linalg.generic {{.*}} ins(%{{.*}}, %[[S]], %{{.*}} : tensor<?x3xf32>, tensor<3xf32>, tensor<3xf32>)
+// CHECK: arith.mulf
+// CHECK: arith.addf
+// CHECK-NOT: quant.
+func.func @int8(%x: tensor<?x2xf32>) -> tensor<?x3xf32> {
+  %q = "tailor.onnx.Constant"() <{value = dense<[[127, -127, 64], [32, 64, -127]]> : tensor<2x3xi8>}> : () -> tensor<2x3xi8>
+  %w = quant.scast %q : tensor<2x3xi8> to tensor<2x3x!quant.uniform<i8<-127:127>:f32:1, {0.0078740157480314959,0.015748031496062992,0.0078740157480314959}>>
+  %b = "tailor.onnx.Constant"() <{value = dense<[1.0, 2.0, 3.0]> : tensor<3xf32>}> : () -> tensor<3xf32>
+  %0 = tailor.linear %x, %w, %b : (tensor<?x2xf32>, tensor<2x3x!quant.uniform<i8<-127:127>:f32:1, {0.0078740157480314959,0.015748031496062992,0.0078740157480314959}>>, tensor<3xf32>) -> tensor<?x3xf32>
+  return %0 : tensor<?x3xf32>
+}
+
+// -----
+
+// Zero points are not lowered yet: a clear error at the linear.
+func.func @asymmetric(%x: tensor<?x2xf32>) -> tensor<?x2xf32> {
+  %q = "tailor.onnx.Constant"() <{value = dense<1> : tensor<2x2xi8>}> : () -> tensor<2x2xi8>
+  %w = quant.scast %q : tensor<2x2xi8> to tensor<2x2x!quant.uniform<i8:f32:1, {0.5:3,0.5:3}>>
+  // expected-error@+2 {{has no lowering yet for the quantized weight}}
+  // expected-error@+1 {{failed to legalize}}
+  %0 = tailor.linear %x, %w : (tensor<?x2xf32>, tensor<2x2x!quant.uniform<i8:f32:1, {0.5:3,0.5:3}>>) -> tensor<?x2xf32>
+  return %0 : tensor<?x2xf32>
+}
