@@ -1,6 +1,6 @@
 // ONNX Runtime CPU side of bench/run. Prints one JSON object.
 //   node ort.js matmul MODEL THREADS RUNS
-//   node ort.js generate MODEL THREADS PROMPT_LEN NEW_TOKENS
+//   node ort.js generate MODEL THREADS PROMPT_LEN NEW_TOKENS [PREFILL_RUNS [VOCAB]]
 const ort = require('onnxruntime-node');
 
 function now() { return Number(process.hrtime.bigint()) / 1e6; }
@@ -24,14 +24,14 @@ async function matmul(model, threads, runs) {
   return {ms: (now() - t0) / runs, load_ms: loadMs};
 }
 
-async function generate(model, threads, promptLen, newTokens, prefillRuns) {
+async function generate(model, threads, promptLen, newTokens, prefillRuns, vocabSize) {
   const [s, loadMs] = await session(model, threads);
   const pasts = s.inputNames.slice(1);
   // Shapes of the past inputs: [batch, kv_heads, past, head_dim].
   const meta = s.inputMetadata || [];
   const feeds = {};
   let ids = [];
-  for (let i = 0; i < promptLen; i++) ids.push(BigInt((i * 7919) % 32000));
+  for (let i = 0; i < promptLen; i++) ids.push(BigInt((i * 7919) % vocabSize));
   const idsTensor = (v) => new ort.Tensor('int64', BigInt64Array.from(v), [1, v.length]);
   feeds[s.inputNames[0]] = idsTensor(ids);
   for (const [i, name] of pasts.entries()) {
@@ -72,9 +72,9 @@ async function generate(model, threads, promptLen, newTokens, prefillRuns) {
 }
 
 (async () => {
-  const [mode, model, threads, a, b, c] = process.argv.slice(2);
+  const [mode, model, threads, a, b, c, d] = process.argv.slice(2);
   const r = mode === 'matmul'
       ? await matmul(model, +threads, +a)
-      : await generate(model, +threads, +a, +b, +(c || 5));
+      : await generate(model, +threads, +a, +b, +(c || 5), +(d || 32000));
   console.log(JSON.stringify(r));
 })().catch((e) => { console.error(e.message); process.exit(1); });

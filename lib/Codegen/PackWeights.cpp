@@ -6,6 +6,7 @@
 //   y = collapse_shape(y3)  (the same memory)
 // The result is still a contraction (m; b, j; k) that the CPU strategy
 // tiles: b is iterated like a batch dim, j is the register tile's NR.
+// f32 and i8 (per-channel int8) weights; the i8 body converts to f32.
 
 #include "tailor/Codegen/ConstantData.h"
 #include "tailor/Transforms/Passes.h"
@@ -50,10 +51,10 @@ struct PackWeightsPass
     auto cst = weight.getDefiningOp<arith::ConstantOp>();
     auto type = dyn_cast<RankedTensorType>(weight.getType());
     if (!cst || !type || !type.hasStaticShape() || type.getRank() != 2 ||
-        !type.getElementType().isF32())
+        !(type.getElementType().isF32() || type.getElementType().isInteger(8)))
       return {};
     int64_t k = type.getDimSize(0), n = type.getDimSize(1);
-    const int64_t elem = 4;
+    const int64_t elem = type.getElementType().getIntOrFloatBitWidth() / 8;
     if (n % panel || n == panel || k * n * elem < minBytes)
       return {};
     ArrayRef<char> raw = mlir::tailor::getRawConstantBytes(cst.getValue());
@@ -152,7 +153,10 @@ struct PackWeightsPass
         ArrayRef<AffineMap>{lhsMap, AffineMap::get(numLoops, 0, {nb, k, j}, ctx),
                             AffineMap::get(numLoops, 0, outExprs, ctx)},
         iterators, [](OpBuilder &nb, Location l, ValueRange a) {
-          Value p = arith::MulFOp::create(nb, l, a[0], a[1]);
+          Value w = a[1];
+          if (isa<IntegerType>(w.getType())) // an int8 weight
+            w = arith::SIToFPOp::create(nb, l, a[0].getType(), w);
+          Value p = arith::MulFOp::create(nb, l, a[0], w);
           linalg::YieldOp::create(nb, l,
                                   arith::AddFOp::create(nb, l, a[2], p)
                                       .getResult());

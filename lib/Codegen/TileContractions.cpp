@@ -1,7 +1,8 @@
 //===- TileContractions.cpp - Register-tiled, vectorized contractions -----===//
 //
 // The CPU strategy for matrix products (../shared/notes/cpu-codegen.md), on
-// every f32 linalg contraction (extra M/N dims are iterated like batch dims):
+// every f32 linalg contraction, or f32 x i8 (a per-channel int8 weight,
+// converted in the kernel), extra M/N dims iterated like batch dims:
 //  0. the row count decides the path, at run time when it is dynamic:
 //     fewer than MR rows (a decode step) -> matrix-vector, else matrix-matrix;
 //  1. matrix-matrix: MC x NC cache tiles shared by the threads (scf.forall ->
@@ -65,9 +66,13 @@ FailureOr<Dims> contractionDims(linalg::LinalgOp op) {
   if (failed(dims) || dims->m.empty() || dims->n.empty() ||
       dims->k.size() != 1)
     return failure();
-  if (!llvm::all_of(op->getOperandTypes(), [](Type t) {
-        return cast<ShapedType>(t).getElementType().isF32();
-      }))
+  // f32 throughout, or an i8 right operand (a weight quantized per output
+  // channel: the body converts it to f32 before the multiply).
+  auto elementType = [&](unsigned i) {
+    return cast<ShapedType>(op->getOperand(i).getType()).getElementType();
+  };
+  if (!elementType(0).isF32() || !elementType(2).isF32() ||
+      !(elementType(1).isF32() || elementType(1).isInteger(8)))
     return failure();
   // Several M (or N) dims, e.g. [batch, sequence] rows once reshapes were
   // folded into the product: the innermost one is the register tile's M,

@@ -14,8 +14,11 @@
 #include "tailor/Transforms/Passes.h"
 
 #include "LinearNames.h"
+#include "QuantizedWeights.h"
 #include "RaiseUtils.h"
 
+#include "mlir/Dialect/Quant/IR/Quant.h"
+#include "mlir/Dialect/Quant/IR/QuantTypes.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include "llvm/ADT/MapVector.h"
@@ -191,11 +194,16 @@ struct LoRAMergePass
 
     // The linears with constant f32 [K, N] weights, by module path.
     llvm::StringMap<llvm::SmallVector<LinearOp>> byName;
+    // An int8 weight (tailor-quantize) is merged in full precision and
+    // re-quantized.
     module.walk([&](LinearOp linear) {
       auto type = dyn_cast<RankedTensorType>(linear.getWeight().getType());
+      bool f32 = type && type.getElementType().isF32() &&
+                 getConstantElements(linear.getWeight());
+      bool int8 = type && isa<quant::QuantizedType>(type.getElementType()) &&
+                  linear.getWeight().getDefiningOp<quant::StorageCastOp>();
       if (!type || type.getRank() != 2 || !type.hasStaticShape() ||
-          !type.getElementType().isF32() ||
-          !getConstantElements(linear.getWeight()))
+          !(f32 || int8))
         return;
       for (std::string &name : linearNames(linear))
         byName[name].push_back(linear);
@@ -267,20 +275,32 @@ struct LoRAMergePass
       builder.setInsertionPoint(linear);
       auto wType = cast<RankedTensorType>(linear.getWeight().getType());
       int64_t k = wType.getDimSize(0), n = wType.getDimSize(1);
-      auto w = matrix(linear.getWeight(), k, n);
+      bool quantized = isa<quant::QuantizedType>(wType.getElementType());
+      auto w = quantized ? dequantizeInt8Weight(linear.getWeight())
+                         : matrix(linear.getWeight(), k, n);
       if (!w)
         return linear.emitError("cannot read this linear's weight to merge a "
-                                "LoRA adapter into it");
+                                "LoRA adapter into it (merged: f32 weights "
+                                "and int8 per-channel weights)");
       for (size_t i = 0; i < w->size(); ++i)
         if (!std::isfinite(double((*w)[i]) + delta.weight[i]))
           return linear.emitError("merging the LoRA adapters gives a "
                                   "non-finite weight (NaN or infinity in an "
                                   "adapter?)");
-      Value weight =
-          mergedConstant(builder, linear.getLoc(), wType, *w, delta.weight);
+      Value weight;
+      if (quantized) {
+        std::vector<float> merged(w->size());
+        for (size_t i = 0; i < merged.size(); ++i)
+          merged[i] = float(double((*w)[i]) + delta.weight[i]);
+        weight = buildInt8Weight(builder, linear.getLoc(), merged, k, n);
+      } else {
+        weight = mergedConstant(builder, linear.getLoc(), wType, *w,
+                                delta.weight);
+      }
       Value bias = linear.getBias();
       if (!delta.bias.empty()) {
-        auto bType = RankedTensorType::get({n}, wType.getElementType());
+        auto bType =
+            RankedTensorType::get({n}, getElementTypeOrSelf(linear.getType()));
         std::vector<float> old(size_t(n), 0.0f);
         if (bias) {
           auto values = matrix(bias, 1, n, /*vector=*/true);

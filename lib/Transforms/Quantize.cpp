@@ -9,6 +9,7 @@
 #include "tailor/Transforms/Passes.h"
 
 #include "LinearNames.h"
+#include "QuantizedWeights.h"
 
 #include "mlir/Dialect/Quant/IR/Quant.h"
 #include "mlir/Dialect/Quant/IR/QuantTypes.h"
@@ -47,6 +48,65 @@ std::optional<std::vector<float>> weightValues(Value weight) {
   return std::vector<float>(values.begin(), values.end());
 }
 
+} // namespace
+
+Value mlir::tailor::buildInt8Weight(OpBuilder &b, Location loc,
+                                    ArrayRef<float> w, int64_t k, int64_t n) {
+  std::vector<double> scales(n, 0.0);
+  for (int64_t r = 0; r < k; ++r)
+    for (int64_t c = 0; c < n; ++c)
+      scales[c] = std::max(scales[c], std::fabs(double(w[r * n + c])));
+  for (double &s : scales)
+    s = s > 0 ? s / 127.0 : 1.0; // an all-zero column: any scale
+  std::vector<int8_t> q(size_t(k * n));
+  for (int64_t r = 0; r < k; ++r)
+    for (int64_t c = 0; c < n; ++c) {
+      double v = std::nearbyint(double(w[r * n + c]) / scales[c]);
+      q[r * n + c] = int8_t(std::clamp(v, -127.0, 127.0));
+    }
+  MLIRContext *ctx = b.getContext();
+  Type f32 = Float32Type::get(ctx);
+  auto storage = RankedTensorType::get({k, n}, IntegerType::get(ctx, 8));
+  auto attr = DenseResourceElementsAttr::get(
+      storage, "tailor_int8",
+      HeapAsmResourceBlob::allocateAndCopyInferAlign(ArrayRef<int8_t>(q),
+                                                     /*dataIsMutable=*/false));
+  Value ints = OnnxConstantOp::create(b, loc, storage, attr, nullptr, nullptr,
+                                      nullptr, nullptr, nullptr, nullptr);
+  auto qtype = quant::UniformQuantizedPerAxisType::get(
+      quant::QuantizationFlags::Signed, IntegerType::get(ctx, 8), f32, scales,
+      SmallVector<int64_t>(n, 0), /*quantizedDimension=*/1,
+      /*storageTypeMin=*/-127, /*storageTypeMax=*/127);
+  return quant::StorageCastOp::create(
+      b, loc, RankedTensorType::get({k, n}, qtype), ints);
+}
+
+std::optional<std::vector<float>>
+mlir::tailor::dequantizeInt8Weight(Value weight) {
+  auto type = dyn_cast<RankedTensorType>(weight.getType());
+  auto cast = weight.getDefiningOp<quant::StorageCastOp>();
+  if (!type || !cast || type.getRank() != 2 || !type.hasStaticShape())
+    return std::nullopt;
+  auto q = dyn_cast<quant::UniformQuantizedPerAxisType>(type.getElementType());
+  if (!q || q.getQuantizedDimension() != 1 ||
+      !q.getStorageType().isInteger(8) || !q.getExpressedType().isF32())
+    return std::nullopt;
+  ElementsAttr attr = getConstantElements(cast.getInput());
+  auto resource = dyn_cast_or_null<DenseResourceElementsAttr>(attr);
+  AsmResourceBlob *blob = resource ? resource.getRawHandle().getBlob() : nullptr;
+  int64_t k = type.getDimSize(0), n = type.getDimSize(1);
+  if (!blob || blob->getData().size() != size_t(k * n))
+    return std::nullopt;
+  const int8_t *data = reinterpret_cast<const int8_t *>(blob->getData().data());
+  std::vector<float> w(size_t(k * n));
+  for (int64_t r = 0; r < k; ++r)
+    for (int64_t c = 0; c < n; ++c)
+      w[r * n + c] = float(double(data[r * n + c]) * q.getScales()[c] -
+                           double(q.getZeroPoints()[c]) * q.getScales()[c]);
+  return w;
+}
+
+namespace {
 struct QuantizePass : mlir::tailor::impl::TailorQuantizeBase<QuantizePass> {
   using TailorQuantizeBase::TailorQuantizeBase;
 
@@ -107,40 +167,13 @@ struct QuantizePass : mlir::tailor::impl::TailorQuantizeBase<QuantizePass> {
   /// i8 integers and per-column scales for the constant [K, N] `weight`.
   Value quantizeInt8(OpBuilder &b, Value weight) {
     auto type = cast<RankedTensorType>(weight.getType());
-    int64_t k = type.getDimSize(0), n = type.getDimSize(1);
     std::optional<std::vector<float>> w = weightValues(weight);
     if (!w)
       return {};
-    std::vector<double> scales(n, 0.0);
-    for (int64_t r = 0; r < k; ++r)
-      for (int64_t c = 0; c < n; ++c)
-        scales[c] = std::max(scales[c], std::fabs(double((*w)[r * n + c])));
-    for (double &s : scales)
-      s = s > 0 ? s / 127.0 : 1.0; // an all-zero column: any scale
-    std::vector<int8_t> q(size_t(k * n));
-    for (int64_t r = 0; r < k; ++r)
-      for (int64_t c = 0; c < n; ++c) {
-        double v = std::nearbyint(double((*w)[r * n + c]) / scales[c]);
-        q[r * n + c] = int8_t(std::clamp(v, -127.0, 127.0));
-      }
-    MLIRContext *ctx = b.getContext();
-    Location loc = weight.getLoc();
-    auto storage = RankedTensorType::get({k, n}, IntegerType::get(ctx, 8));
-    auto attr = DenseResourceElementsAttr::get(
-        storage, "tailor_int8",
-        HeapAsmResourceBlob::allocateAndCopyInferAlign(ArrayRef<int8_t>(q),
-                                                       /*dataIsMutable=*/false));
-    Value ints = OnnxConstantOp::create(b, loc, storage, attr, nullptr, nullptr,
-                                        nullptr, nullptr, nullptr, nullptr);
-    auto qtype = quant::UniformQuantizedPerAxisType::get(
-        quant::QuantizationFlags::Signed, IntegerType::get(ctx, 8),
-        type.getElementType(), scales, SmallVector<int64_t>(n, 0),
-        /*quantizedDimension=*/1, /*storageTypeMin=*/-127,
-        /*storageTypeMax=*/127);
+    int64_t k = type.getDimSize(0), n = type.getDimSize(1);
     numBytesBefore += k * n * 4;
     numBytesAfter += k * n + n * 4;
-    return quant::StorageCastOp::create(
-        b, loc, RankedTensorType::get({k, n}, qtype), ints);
+    return buildInt8Weight(b, weight.getLoc(), *w, k, n);
   }
 };
 } // namespace

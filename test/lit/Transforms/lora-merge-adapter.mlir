@@ -30,6 +30,14 @@
 // TWO: tailor.linear %arg0, %[[QW]]
 // TWO: tailor_lora_merged: "0x0400000000008040000080400000804000008040"
 
+// Into an int8 model (tailor-quantize first): W = 1 is stored as 127 with
+// scale 1/127; the merge dequantizes it, adds the delta 1 in full precision
+// and re-quantizes 2 -> 127 with scale 2/127 (not an int merge).
+// RUN: tailor-opt %s --pass-pipeline="builtin.module(tailor-quantize,tailor-lora-merge{adapters=%t/a})" | FileCheck %s --check-prefix=INT8
+// INT8-NOT: 0.0078740157480314959
+// INT8: %[[W:.*]] = quant.scast %{{.*}} : tensor<2x2xi8> to tensor<2x2x!quant.uniform<i8<-127:127>:f32:1, {0.015748031496062992,0.015748031496062992}>>
+// INT8: tailor.linear %arg0, %[[W]]
+
 func.func @adapted(%x: tensor<?x2xf32>) -> tensor<?x2xf32> {
   %w = "tailor.onnx.Constant"() <{value = dense<1.0> : tensor<2x2xf32>}> : () -> tensor<2x2xf32> loc("onnx::MatMul_7")
   %h = "tailor.onnx.Constant"() <{value = dense<1.0> : tensor<2x2xf32>}> : () -> tensor<2x2xf32> loc("lm_head.weight")

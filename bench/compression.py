@@ -1,0 +1,150 @@
+#!/usr/bin/python3
+"""Compression benchmark (bench/run-compression): quality, size and speed of
+compressed variants of the pretrained test model, against its fp32 form and
+ONNX Runtime fp32 on the same machine, in one run.
+
+The model: test/models/pretrain.py --size small (a 12.8M-parameter
+byte-level LLaMA pretrained on Debian's GNU manuals; cached). For each
+variant (tailor-compile options), tailor-eval measures on the held-out
+windows: perplexity, mean KL(fp32 || variant) per token, top-1 agreement,
+artifact size, prefill (1 x --prompt tokens) and greedy decode tokens/s.
+ONNX Runtime runs the fp32 ONNX model (prefill, decode) in the same run.
+--write-docs PATH replaces the results section of docs/compression.md.
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PY = "/usr/bin/python3"
+
+# name -> tailor-compile options
+VARIANTS = [
+    ("fp32", []),
+    ("int8 weight-only (RTN, per channel)", ["--quantize=int8"]),
+]
+BEGIN, END = "<!-- bench:compression:begin -->", "<!-- bench:compression:end -->"
+
+
+def sh(cmd):
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit(f"bench: failed: {' '.join(cmd)}\n{r.stdout}{r.stderr}")
+    return r.stdout
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--work", default=None, help="scratch (default BUILD/bench/compression)")
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--prompt", type=int, default=128)
+    ap.add_argument("--decode-tokens", type=int, default=128)
+    ap.add_argument("--size", default="small", help="pretrain.py --size")
+    ap.add_argument("--write-docs", metavar="PATH")
+    args = ap.parse_args()
+    work = args.work or os.path.join(args.build, "bench", "compression")
+    os.makedirs(work, exist_ok=True)
+    bin_dir = os.path.join(args.build, "bin")
+    print("== bench: the pretrained model (trained once, then cached)", flush=True)
+    model_dir = sh([PY, os.path.join(ROOT, "test", "models", "pretrain.py"), "--size", args.size,
+                    "--print-dir"]).strip().splitlines()[-1]
+    info = json.load(open(os.path.join(model_dir, "info.json")))
+    onnx = os.path.join(model_dir, "model.onnx")
+    heldout = os.path.join(model_dir, "heldout.npy")
+
+    artifacts = []
+    for name, options in VARIANTS:
+        so = os.path.join(work, re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") + ".so")
+        print(f"== bench: compile {name}", flush=True)
+        t0 = time.time()
+        sh([os.path.join(bin_dir, "tailor-compile"), onnx, "-o", so, "--quiet"] + options)
+        artifacts.append((name, options, so, time.time() - t0))
+
+    # Quality (once) and speed (per thread count) with tailor-eval.
+    speed = {}
+    quality = None
+    for th in args.threads:
+        print(f"== bench: tailor-eval, {th} thread(s)", flush=True)
+        out_json = os.path.join(work, f"eval-{th}.json")
+        cmd = [os.path.join(bin_dir, "tailor-eval")] + [a[2] for a in artifacts] + [
+            "--tokens", heldout, "--speed", "--num-threads", str(th),
+            "--prompt-length", str(args.prompt), "--decode", str(args.decode_tokens),
+            "--json", out_json]
+        if quality is not None:
+            cmd += ["--max-windows", "1"]  # quality measured once
+        print(sh(cmd).rstrip())
+        results = json.load(open(out_json))["results"]
+        if quality is None:
+            quality = results
+        speed[th] = results
+    ort = {}
+    for th in args.threads:
+        print(f"== bench: ONNX Runtime fp32, {th} thread(s)", flush=True)
+        ort[th] = json.loads(sh(["node", os.path.join(ROOT, "bench", "ort.js"), "generate", onnx,
+                                 str(th), str(args.prompt), str(args.decode_tokens), "5",
+                                 str(256)]))
+
+    ref_bytes = quality[0]["bytes"]
+    lines = ["| variant | size MB | x fp32 | perplexity | KL(fp32 ‖ v) nats/token | top-1 agreement | "
+             + " | ".join(f"prefill tok/s {t}T (x ORT)" for t in args.threads) + " | "
+             + " | ".join(f"decode tok/s {t}T (x ORT)" for t in args.threads) + " |",
+             "|---" * (6 + 2 * len(args.threads)) + "|"]
+    for i, (name, options, so, secs) in enumerate(artifacts):
+        q = quality[i]
+        cells = [name, f"{q['bytes'] / 1e6:.2f}", f"{q['bytes'] / ref_bytes:.3f}",
+                 f"{q['perplexity']:.4f}", f"{q['kl']:.2e}" if i else "0",
+                 f"{100 * q['top1_agreement']:.2f}%"]
+        for th in args.threads:
+            p = speed[th][i]["prefill_tokens_per_s"]
+            cells.append(f"{p:.0f} ({p / (args.prompt * 1000 / ort[th]['prefill_ms']):.2f}x)")
+        for th in args.threads:
+            d = speed[th][i]["decode_tokens_per_s"]
+            cells.append(f"{d:.0f} ({d / (1000 / ort[th]['decode_ms']):.2f}x)")
+        lines.append("| " + " | ".join(cells) + " |")
+    ort_line = "ONNX Runtime fp32: " + "; ".join(
+        f"{t}T prefill {args.prompt * 1000 / ort[t]['prefill_ms']:.0f} tok/s, decode "
+        f"{1000 / ort[t]['decode_ms']:.0f} tok/s" for t in args.threads)
+    onnx_mb = os.path.getsize(onnx) / 1e6
+    table = "\n".join(lines)
+    print()
+    print(table)
+    print(ort_line + f"; the fp32 ONNX file is {onnx_mb:.2f} MB")
+
+    if args.write_docs:
+        cpu = sh(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"]).strip()
+        section = f"""{BEGIN}
+Measured by `bench/run-compression --write-docs docs/compression.md` on
+{time.strftime('%Y-%m-%d')} ({cpu}, {os.cpu_count()} cores). Model:
+`pretrain.py --size {info['size']}`, {info['parameters'] / 1e6:.1f}M parameters (byte-level LLaMA,
+{info['config']['model']['layers']} layers, d_model {info['config']['model']['d_model']}),
+held-out perplexity {info['heldout_perplexity']:.3f} in PyTorch (uniform: 256);
+{quality[0]['tokens']} held-out tokens. Sizes are the compiled `.so` files (code,
+weights, runtime). Speeds: tailor-eval `--speed` (prefill 1 x {args.prompt}, median of
+5; greedy decode of {args.decode_tokens} tokens) and ONNX Runtime 1.30 CPU
+(npm `onnxruntime-node`) on the fp32 ONNX model in the same run; ratios > 1
+favour Tailor.
+
+{table}
+
+{ort_line}; the fp32 ONNX file is {onnx_mb:.2f} MB.
+{END}"""
+        text = open(args.write_docs).read() if os.path.exists(args.write_docs) else ""
+        if BEGIN in text and END in text:
+            text = text[:text.index(BEGIN)] + section + text[text.index(END) + len(END):]
+        else:
+            text += "\n## Results\n\n" + section + "\n"
+        tmp = args.write_docs + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, args.write_docs)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

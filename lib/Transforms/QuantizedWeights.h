@@ -1,0 +1,30 @@
+//===- QuantizedWeights.h - int8 weights behind quant.scast -----*- C++ -*-===//
+//
+// The int8 per-output-channel weight form tailor-quantize produces, shared
+// with the passes that must rewrite such weights (tailor-lora-merge merges
+// into them in full precision, then re-quantizes).
+
+#ifndef TAILOR_TRANSFORMS_QUANTIZEDWEIGHTS_H
+#define TAILOR_TRANSFORMS_QUANTIZEDWEIGHTS_H
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/Value.h"
+
+#include <optional>
+#include <vector>
+
+namespace mlir::tailor {
+
+/// i8 integers (symmetric, one scale per column, round half to even) of the
+/// f32 [K, N] matrix `w` (row-major) as a tailor.onnx.Constant behind a
+/// quant.scast to tensor<KxNx!quant.uniform<i8<-127:127>:f32:1, {...}>>.
+Value buildInt8Weight(OpBuilder &b, Location loc, ArrayRef<float> w, int64_t k,
+                      int64_t n);
+
+/// The f32 values of such a weight (a quant.scast of a constant, per-axis
+/// along columns), row-major; std::nullopt for anything else.
+std::optional<std::vector<float>> dequantizeInt8Weight(Value weight);
+
+} // namespace mlir::tailor
+
+#endif // TAILOR_TRANSFORMS_QUANTIZEDWEIGHTS_H
