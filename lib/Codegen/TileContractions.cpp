@@ -453,6 +453,9 @@ struct TileContractionsPass
       RewritePatternSet patterns(ctx);
       vector::populateVectorTransferPermutationMapLoweringPatterns(patterns);
       vector::populateVectorReductionToContractPatterns(patterns);
+      // An int8 weight's conversion (sitofp) moves before the broadcast, so
+      // the broadcast folds into the contract and each weight converts once.
+      vector::populateSinkVectorOpsPatterns(patterns);
       tensor::populateFoldTensorSubsetIntoVectorTransferPatterns(patterns);
       if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
         return failure();

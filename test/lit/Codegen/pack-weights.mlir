@@ -1,4 +1,5 @@
 // RUN: tailor-opt %s --pass-pipeline="builtin.module(func.func(tailor-pack-weights{min-bytes=0}))" --split-input-file | FileCheck %s
+// RUN: tailor-opt %s --pass-pipeline="builtin.module(func.func(tailor-pack-weights{min-bytes=0 panel=4}))" --split-input-file | FileCheck %s --check-prefix=PANEL4
 // RUN: not tailor-opt %s --pass-pipeline="builtin.module(func.func(tailor-pack-weights{min-bytes=0 panel=0}))" --split-input-file -o /dev/null 2>&1 | FileCheck %s --check-prefix=BADPANEL
 
 // BADPANEL: tailor-pack-weights: panel must be >= 1
@@ -34,4 +35,24 @@ func.func @untouched(%x: tensor<4x2xf32>, %w: tensor<2x64xf32>, %i48: tensor<4x4
   %1 = linalg.matmul ins(%x, %w : tensor<4x2xf32>, tensor<2x64xf32>) outs(%i64 : tensor<4x64xf32>) -> tensor<4x64xf32>
   %2 = linalg.matmul ins(%x, %c32 : tensor<4x2xf32>, tensor<2x32xf32>) outs(%i32 : tensor<4x32xf32>) -> tensor<4x32xf32>
   return %0, %1, %2 : tensor<4x48xf32>, tensor<4x64xf32>, tensor<4x32xf32>
+}
+
+// -----
+
+// An int8 weight (per-channel quantized) packs the same way, one byte per
+// element; the contraction converts it to f32 before the multiply.
+// (Panels of 4 here; with the default 32 the 8 columns stay unpacked.)
+// CHECK-LABEL: func.func @int8
+// CHECK: linalg.matmul
+// PANEL4-LABEL: func.func @int8
+// PANEL4: %[[W:.*]] = arith.constant dense_resource<tailor_packed{{.*}}> : tensor<2x1x4xi8>
+// PANEL4: linalg.generic
+// PANEL4-SAME: ins(%{{.*}}, %[[W]] : tensor<?x1xf32>, tensor<2x1x4xi8>)
+// PANEL4: arith.sitofp %{{.*}} : i8 to f32
+// PANEL4: arith.mulf
+// PANEL4: tailor_packed{{.*}}: "0x400000000001020304050607"
+func.func @int8(%x: tensor<?x1xf32>, %init: tensor<?x8xf32>) -> tensor<?x8xf32> {
+  %w = arith.constant dense<[[0, 1, 2, 3, 4, 5, 6, 7]]> : tensor<1x8xi8>
+  %0 = linalg.matmul ins(%x, %w : tensor<?x1xf32>, tensor<1x8xi8>) outs(%init : tensor<?x8xf32>) -> tensor<?x8xf32>
+  return %0 : tensor<?x8xf32>
 }

@@ -94,3 +94,17 @@ func.func @int_untouched(%a: tensor<8x8xi32>, %b: tensor<8x8xi32>, %c: tensor<8x
 // threads=false: no scf.forall, the cache tiles are sequential loops.
 // RUN: tailor-opt %s --tailor-tile-contractions=threads=false --split-input-file | FileCheck %s --check-prefix=SEQ
 // SEQ-NOT: scf.forall
+
+// -----
+
+// An int8 weight (per-channel quantized): the same register tiles; each
+// weight row is converted once (sitofp before the broadcast) and the
+// contraction is the f32 one.
+// CHECK-LABEL: func.func @int8_weight
+// CHECK: %[[Q:.*]] = vector.transfer_read {{.*}} : tensor<8x32xi8>, vector<1x32xi8>
+// CHECK: %[[W:.*]] = arith.sitofp %[[Q]] : vector<1x32xi8> to vector<1x32xf32>
+// CHECK: vector.contract {{.*}} %[[W]], %{{.*}} : vector<8x1xf32>, vector<1x32xf32> into vector<8x32xf32>
+func.func @int8_weight(%a: tensor<16x8xf32>, %b: tensor<8x32xi8>, %c: tensor<16x32xf32>) -> tensor<16x32xf32> {
+  %0 = linalg.matmul ins(%a, %b : tensor<16x8xf32>, tensor<8x32xi8>) outs(%c : tensor<16x32xf32>) -> tensor<16x32xf32>
+  return %0 : tensor<16x32xf32>
+}
