@@ -42,10 +42,16 @@ def TailorRaise : Pass<"tailor-raise", "func::FuncOp"> {
        weights scattered over the experts, a weighted sum of SwiGLU experts)
        -> `moe`, with the expert weights stacked into `[E, D, F]` tensors.
 
+    5. A QDQ weight, `MatMul(x, DequantizeLinear(q, scale[, zero_point]))`
+       with a constant int8 `q` [K, N] and a per-column (axis 1) or
+       per-tensor scale -> `linear` over `quant.scast` of `q` to a per-axis
+       `!quant.uniform` type (the form `tailor-quantize` produces).
+
     Raising is an optimisation: a subgraph that does not match exactly stays
     at ONNX level and remains correct.
   }];
-  let dependentDialects = ["::mlir::tailor::TailorDialect"];
+  let dependentDialects = ["::mlir::tailor::TailorDialect",
+                           "::mlir::quant::QuantDialect"];
 }
 
 def TailorSummary : Pass<"tailor-summary", "ModuleOp"> {

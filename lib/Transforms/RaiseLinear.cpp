@@ -2,23 +2,103 @@
 
 #include "RaiseUtils.h"
 
+#include "mlir/Dialect/Quant/IR/Quant.h"
+#include "mlir/Dialect/Quant/IR/QuantTypes.h"
+
 using namespace mlir;
 using namespace mlir::tailor;
 using namespace mlir::tailor::raise;
 
 namespace {
-/// MatMul(x, W) with a constant 2-D W, and its bias Add when that is the
-/// MatMul's only user, become one tailor.linear.
+/// The values of a constant: a scalar or 1-D tensor of `n` (a scalar is
+/// repeated), as doubles.
+std::optional<SmallVector<double>> perChannel(Value v, int64_t n) {
+  ElementsAttr attr = getConstantElements(v);
+  if (!attr)
+    return std::nullopt;
+  DenseElementsAttr dense = toDenseElements(attr);
+  auto type = cast<ShapedType>(attr.getType());
+  if (!dense || !(type.getRank() == 0 ||
+                  (type.getRank() == 1 && type.getDimSize(0) == n)))
+    return std::nullopt;
+  SmallVector<double> out;
+  Type elt = type.getElementType();
+  if (isa<FloatType>(elt)) {
+    for (APFloat f : dense.getValues<APFloat>())
+      out.push_back(f.convertToDouble());
+  } else if (elt.isInteger(8)) {
+    for (APInt i : dense.getValues<APInt>())
+      out.push_back(double(i.getSExtValue()));
+  } else {
+    return std::nullopt;
+  }
+  if (out.size() == 1)
+    out.assign(n, out.front());
+  return out;
+}
+
+/// A weight imported from an ONNX QDQ model, DequantizeLinear(q, scale
+/// [, zero_point]) of a constant int8 [K, N] q with a per-tensor scale or
+/// one per output column (axis 1): the integers behind a quant.scast to a
+/// per-axis !quant.uniform type, so that the linear reads them as
+/// tailor-quantize's weights. Null otherwise.
+Value quantizedWeight(PatternRewriter &rewriter, Value w) {
+  auto dq = w.getDefiningOp<OnnxDequantizeLinearOp>();
+  if (!dq || !getConstantElements(dq.getX()))
+    return {};
+  auto qType = dyn_cast<RankedTensorType>(dq.getX().getType());
+  if (!qType || qType.getRank() != 2 || !qType.hasStaticShape() ||
+      !qType.getElementType().isSignlessInteger(8) ||
+      !getElementTypeOrSelf(dq.getType()).isF32())
+    return {};
+  int64_t axis = int64_t(dq.getAxis());
+  if (axis < 0)
+    axis += 2;
+  int64_t n = qType.getDimSize(1);
+  auto scaleType = cast<ShapedType>(dq.getXScale().getType());
+  if (scaleType.getRank() == 1 && axis != 1)
+    return {}; // per input row: not a per-output-channel weight
+  auto scales = perChannel(dq.getXScale(), n);
+  if (!scales || llvm::any_of(*scales, [](double s) { return !(s > 0); }))
+    return {};
+  SmallVector<int64_t> zeros(n, 0);
+  if (Value zp = dq.getXZeroPoint()) {
+    auto z = perChannel(zp, n);
+    if (!z || !getElementTypeOrSelf(zp.getType()).isSignlessInteger(8))
+      return {};
+    for (int64_t c = 0; c < n; ++c)
+      zeros[c] = int64_t((*z)[c]);
+  }
+  MLIRContext *ctx = rewriter.getContext();
+  auto type = quant::UniformQuantizedPerAxisType::get(
+      quant::QuantizationFlags::Signed, IntegerType::get(ctx, 8),
+      Float32Type::get(ctx), *scales, zeros, /*quantizedDimension=*/1,
+      /*storageTypeMin=*/-128, /*storageTypeMax=*/127);
+  return quant::StorageCastOp::create(rewriter, dq.getLoc(),
+                                      qType.clone(type), dq.getX());
+}
+
+/// MatMul(x, W) with a constant 2-D W (or a DequantizeLinear of constant
+/// int8, from a QDQ model), and its bias Add when that is the MatMul's only
+/// user, become one tailor.linear.
 struct MatMulToLinear : OpRewritePattern<OnnxMatMulOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(OnnxMatMulOp op,
                                 PatternRewriter &rewriter) const override {
     Value x = op.getA(), w = op.getB();
     // A 1-D x is a vector-matrix product, not a linear layer.
-    if (!isWeight(w, 2) || rankOf(x) < 2 ||
+    if (rankOf(x) < 2 ||
         getElementTypeOrSelf(x.getType()) != getElementTypeOrSelf(w.getType()))
       return rewriter.notifyMatchFailure(op, "not x · constant 2-D weight");
-    int64_t outFeatures = cast<RankedTensorType>(w.getType()).getDimSize(1);
+    Value quantized;
+    if (!isWeight(w, 2)) {
+      rewriter.setInsertionPoint(op);
+      quantized = quantizedWeight(rewriter, w);
+      if (!quantized)
+        return rewriter.notifyMatchFailure(op, "not x · constant 2-D weight");
+    }
+    int64_t outFeatures =
+        cast<RankedTensorType>((quantized ? quantized : w).getType()).getDimSize(1);
     Operation *replaced = op;
     Value bias;
     if (op->hasOneUse()) {
@@ -38,7 +118,7 @@ struct MatMulToLinear : OpRewritePattern<OnnxMatMulOp> {
                        : rewriter.getFusedLoc({op.getLoc(), replaced->getLoc()});
     rewriter.setInsertionPoint(replaced);
     auto linear = LinearOp::create(rewriter, loc, replaced->getResult(0).getType(),
-                                   x, w, bias);
+                                   x, quantized ? quantized : w, bias);
     rewriter.replaceOp(replaced, linear.getResult());
     if (replaced != op.getOperation())
       rewriter.eraseOp(op);

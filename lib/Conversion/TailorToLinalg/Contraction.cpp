@@ -281,6 +281,42 @@ struct GemmLowering : OpConversionPattern<OnnxGemmOp> {
   }
 };
 
+/// sum_k x[..., k] as [..., 1].
+static Value rowSums(OpBuilder &b, Location loc, Value x) {
+  auto type = cast<RankedTensorType>(x.getType());
+  int64_t rank = type.getRank();
+  SmallVector<OpFoldResult> dims = getDims(b, loc, x);
+  dims.pop_back();
+  Value init = filledTensor(b, loc, dims, zeroOf(b, loc, type.getElementType()));
+  MLIRContext *ctx = b.getContext();
+  SmallVector<AffineExpr> outExprs;
+  for (int64_t i = 0; i + 1 < rank; ++i)
+    outExprs.push_back(getAffineDimExpr(i, ctx));
+  SmallVector<utils::IteratorType> iterators(rank - 1,
+                                             utils::IteratorType::parallel);
+  iterators.push_back(utils::IteratorType::reduction);
+  Value sums =
+      linalg::GenericOp::create(
+          b, loc, TypeRange{init.getType()}, ValueRange{x}, ValueRange{init},
+          ArrayRef<AffineMap>{AffineMap::getMultiDimIdentityMap(rank, ctx),
+                              AffineMap::get(rank, 0, outExprs, ctx)},
+          iterators,
+          [](OpBuilder &nb, Location l, ValueRange a) {
+            linalg::YieldOp::create(
+                nb, l, arith::AddFOp::create(nb, l, a[1], a[0]).getResult());
+          })
+          .getResult(0);
+  SmallVector<int64_t> shape(type.getShape());
+  shape.back() = 1;
+  SmallVector<ReassociationIndices> reassoc;
+  for (int64_t i = 0; i + 2 < rank; ++i)
+    reassoc.push_back({i});
+  reassoc.push_back({rank - 2, rank - 1});
+  dims.push_back(b.getIndexAttr(1));
+  return tensor::ExpandShapeOp::create(b, loc, type.clone(shape), sums,
+                                       reassoc, dims);
+}
+
 struct LinearLowering : OpConversionPattern<LinearOp> {
   using OpConversionPattern::OpConversionPattern;
   LogicalResult
@@ -313,27 +349,42 @@ struct LinearLowering : OpConversionPattern<LinearOp> {
                                ConversionPatternRewriter &rewriter) const {
     auto perAxis = dyn_cast<quant::UniformQuantizedPerAxisType>(q);
     if (!perAxis || perAxis.getQuantizedDimension() != 1 ||
-        llvm::any_of(perAxis.getZeroPoints(), [](int64_t z) { return z; }))
+        !perAxis.getStorageType().isInteger(8) || !perAxis.isSigned())
       return op.emitOpError("has no lowering yet for the quantized weight ")
-             << q << " (lowered: symmetric per output channel)";
+             << q << " (lowered: int8 per output channel)";
     Location loc = op.getLoc();
-    Value y = buildMatmul(rewriter, loc, adaptor.getInput(),
-                          adaptor.getWeight(), type);
-    SmallVector<float> scales(perAxis.getScales().begin(),
-                              perAxis.getScales().end());
-    auto scaleType = RankedTensorType::get({int64_t(scales.size())},
-                                           type.getElementType());
-    Value s = arith::ConstantOp::create(
-        rewriter, loc, DenseElementsAttr::get(scaleType, ArrayRef<float>(scales)));
-    SmallVector<Value> inputs{y, s};
+    Value x = adaptor.getInput();
+    Value y = buildMatmul(rewriter, loc, x, adaptor.getWeight(), type);
+    auto vector = [&](auto values) {
+      SmallVector<float> v(values.begin(), values.end());
+      auto t = RankedTensorType::get({int64_t(v.size())}, type.getElementType());
+      return arith::ConstantOp::create(
+          rewriter, loc, DenseElementsAttr::get(t, ArrayRef<float>(v)));
+    };
+    // y = s[n] * (sum_k x[k] q[k, n] - z[n] * sum_k x[k]) (+ b[n]): a zero
+    // point costs one row sum of x, not a pass over the weight.
+    bool zeroPoints =
+        llvm::any_of(perAxis.getZeroPoints(), [](int64_t z) { return z; });
+    SmallVector<Value> inputs{y, vector(perAxis.getScales())};
+    if (zeroPoints) {
+      inputs.push_back(vector(perAxis.getZeroPoints()));
+      inputs.push_back(rowSums(rewriter, loc, x));
+    }
     if (adaptor.getBias())
       inputs.push_back(adaptor.getBias());
     y = buildElementwise(
         rewriter, loc, type, inputs,
-        [](OpBuilder &b, Location l, ValueRange args) {
-          Value r = arith::MulFOp::create(b, l, args[0], args[1]);
-          if (args.size() > 2)
-            r = arith::AddFOp::create(b, l, r, args[2]);
+        [&](OpBuilder &b, Location l, ValueRange args) {
+          Value acc = args[0];
+          unsigned next = 2;
+          if (zeroPoints) {
+            Value zx = arith::MulFOp::create(b, l, args[2], args[3]);
+            acc = arith::SubFOp::create(b, l, acc, zx);
+            next = 4;
+          }
+          Value r = arith::MulFOp::create(b, l, acc, args[1]);
+          if (args.size() > next)
+            r = arith::AddFOp::create(b, l, r, args[next]);
           return r;
         });
     rewriter.replaceOp(op, y);

@@ -21,12 +21,31 @@ func.func @int8(%x: tensor<?x2xf32>) -> tensor<?x3xf32> {
 
 // -----
 
-// Zero points are not lowered yet: a clear error at the linear.
-func.func @asymmetric(%x: tensor<?x2xf32>) -> tensor<?x2xf32> {
+// Zero points (an imported QDQ weight): y = s * (x.q - z * sum_k x) -- one
+// row sum of x, never a pass over the weight.
+// CHECK-LABEL: func.func @zero_points
+// CHECK: linalg.matmul
+// CHECK: %[[SUM:.*]] = linalg.generic {{.*}}iterator_types = ["parallel", "reduction"]
+// CHECK: tensor.expand_shape %[[SUM]]
+// CHECK: linalg.generic
+// CHECK: arith.mulf
+// CHECK: arith.subf
+// CHECK: arith.mulf
+func.func @zero_points(%x: tensor<?x2xf32>) -> tensor<?x2xf32> {
   %q = "tailor.onnx.Constant"() <{value = dense<1> : tensor<2x2xi8>}> : () -> tensor<2x2xi8>
   %w = quant.scast %q : tensor<2x2xi8> to tensor<2x2x!quant.uniform<i8:f32:1, {0.5:3,0.5:3}>>
+  %0 = tailor.linear %x, %w : (tensor<?x2xf32>, tensor<2x2x!quant.uniform<i8:f32:1, {0.5:3,0.5:3}>>) -> tensor<?x2xf32>
+  return %0 : tensor<?x2xf32>
+}
+
+// -----
+
+// Other storage types are not lowered yet: a clear error at the linear.
+func.func @uint8(%x: tensor<?x2xf32>) -> tensor<?x2xf32> {
+  %q = "tailor.onnx.Constant"() <{value = dense<1> : tensor<2x2xi16>}> : () -> tensor<2x2xi16>
+  %w = quant.scast %q : tensor<2x2xi16> to tensor<2x2x!quant.uniform<i16:f32:1, {0.5,0.5}>>
   // expected-error@+2 {{has no lowering yet for the quantized weight}}
   // expected-error@+1 {{failed to legalize}}
-  %0 = tailor.linear %x, %w : (tensor<?x2xf32>, tensor<2x2x!quant.uniform<i8:f32:1, {0.5:3,0.5:3}>>) -> tensor<?x2xf32>
+  %0 = tailor.linear %x, %w : (tensor<?x2xf32>, tensor<2x2x!quant.uniform<i16:f32:1, {0.5,0.5}>>) -> tensor<?x2xf32>
   return %0 : tensor<?x2xf32>
 }

@@ -64,3 +64,42 @@ func.func @not_embedding(%ids: tensor<3xi64>) -> tensor<10x3xf32> {
   %0 = "tailor.onnx.Gather"(%t, %ids) {axis = 1 : i64} : (tensor<10x4xf32>, tensor<3xi64>) -> tensor<10x3xf32>
   return %0 : tensor<10x3xf32>
 }
+
+// -----
+
+// An ONNX QDQ weight: MatMul(x, DequantizeLinear(int8 q, scale[N], zp[N],
+// axis 1)) -> linear over the integers behind a per-axis !quant.uniform
+// (scales and zero points in the type); a per-tensor scale is repeated
+// per column.
+// CHECK-LABEL: func.func @qdq
+// CHECK: %[[W:.*]] = quant.scast %{{.*}} : tensor<2x2xi8> to tensor<2x2x!quant.uniform<i8:f32:1, {5.000000e-01:1,2.500000e-01:-2}>>
+// CHECK: tailor.linear %arg0, %[[W]]
+// CHECK: %[[W2:.*]] = quant.scast %{{.*}} : tensor<2x2xi8> to tensor<2x2x!quant.uniform<i8:f32:1, {1.250000e-01,1.250000e-01}>>
+// CHECK: tailor.linear %{{.*}}, %[[W2]]
+// CHECK-NOT: DequantizeLinear
+func.func @qdq(%x: tensor<3x2xf32>) -> tensor<3x2xf32> {
+  %q = "tailor.onnx.Constant"() <{value = dense<[[1, 2], [3, 4]]> : tensor<2x2xi8>}> : () -> tensor<2x2xi8>
+  %s = "tailor.onnx.Constant"() <{value = dense<[0.5, 0.25]> : tensor<2xf32>}> : () -> tensor<2xf32>
+  %z = "tailor.onnx.Constant"() <{value = dense<[1, -2]> : tensor<2xi8>}> : () -> tensor<2xi8>
+  %s2 = "tailor.onnx.Constant"() <{value = dense<0.125> : tensor<f32>}> : () -> tensor<f32>
+  %w = "tailor.onnx.DequantizeLinear"(%q, %s, %z) <{axis = 1 : i64}> : (tensor<2x2xi8>, tensor<2xf32>, tensor<2xi8>) -> tensor<2x2xf32>
+  %0 = "tailor.onnx.MatMul"(%x, %w) : (tensor<3x2xf32>, tensor<2x2xf32>) -> tensor<3x2xf32>
+  %w2 = "tailor.onnx.DequantizeLinear"(%q, %s2) <{axis = 1 : i64}> : (tensor<2x2xi8>, tensor<f32>) -> tensor<2x2xf32>
+  %1 = "tailor.onnx.MatMul"(%0, %w2) : (tensor<3x2xf32>, tensor<2x2xf32>) -> tensor<3x2xf32>
+  return %1 : tensor<3x2xf32>
+}
+
+// -----
+
+// Scales per input row (axis 0) are not a per-output-channel weight: the
+// MatMul stays.
+// CHECK-LABEL: func.func @qdq_rows
+// CHECK: tailor.onnx.DequantizeLinear
+// CHECK: tailor.onnx.MatMul
+func.func @qdq_rows(%x: tensor<3x2xf32>) -> tensor<3x2xf32> {
+  %q = "tailor.onnx.Constant"() <{value = dense<[[1, 2], [3, 4]]> : tensor<2x2xi8>}> : () -> tensor<2x2xi8>
+  %s = "tailor.onnx.Constant"() <{value = dense<[0.5, 0.25]> : tensor<2xf32>}> : () -> tensor<2xf32>
+  %w = "tailor.onnx.DequantizeLinear"(%q, %s) <{axis = 0 : i64}> : (tensor<2x2xi8>, tensor<2xf32>) -> tensor<2x2xf32>
+  %0 = "tailor.onnx.MatMul"(%x, %w) : (tensor<3x2xf32>, tensor<2x2xf32>) -> tensor<3x2xf32>
+  return %0 : tensor<3x2xf32>
+}
