@@ -26,6 +26,9 @@ PY = "/usr/bin/python3"
 VARIANTS = [
     ("fp32", []),
     ("int8 weight-only (RTN, per channel)", ["--quantize=int8"]),
+    ("pruned 50% unstructured (magnitude)", ["--prune=unstructured", "--prune-sparsity=0.5"]),
+    ("pruned 2:4 (magnitude)", ["--prune=2:4"]),
+    ("pruned 25% FFN channels (magnitude)", ["--prune=ffn-channels", "--prune-sparsity=0.25"]),
 ]
 BEGIN, END = "<!-- bench:compression:begin -->", "<!-- bench:compression:end -->"
 

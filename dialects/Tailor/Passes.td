@@ -163,6 +163,47 @@ def TailorQuantize : Pass<"tailor-quantize", "ModuleOp"> {
   ];
 }
 
+def TailorPrune : Pass<"tailor-prune", "ModuleOp"> {
+  let summary = "Prune linear weights: unstructured, N:M, or whole FFN channels";
+  let description = [{
+    Scores weights by magnitude (`method=magnitude`; Wanda needs calibration
+    activations: not yet) and removes the lowest-scoring ones:
+
+    - `pattern=unstructured`: per linear, the `sparsity` fraction of weights
+      with the smallest |w| become 0 (the dense kernels run them as they are:
+      zeros do not pay on this CPU without sparse kernels);
+    - `pattern=2:4` (any `N:M`): in every M consecutive input weights of an
+      output, the M - N smallest become 0 (`sparsity` is implied);
+    - `pattern=ffn-channels`: structured. In a SwiGLU block
+      `linear(swiglu(linear(x, Wg), linear(x, Wu)), Wd)` or a GELU block
+      `linear(gelu(linear(x, W1, b1)), W2, b2)`, the `sparsity` fraction of
+      hidden channels f with the smallest score ||Wg[:, f]|| ||Wu[:, f]||
+      ||Wd[f, :]|| (||W1[:, f]|| ||W2[f, :]||) is removed: every weight, bias
+      and intermediate shape shrinks (kept channels rounded to a multiple of
+      `multiple`, default 16, for the kernels' register tiles).
+
+    `exclude` keeps linears by module name (regular expressions, as for
+    tailor-quantize).
+  }];
+  let options = [
+    Option<"method", "method", "std::string", /*default=*/"\"magnitude\"",
+           "How weights are scored: magnitude">,
+    Option<"pattern", "pattern", "std::string", /*default=*/"\"unstructured\"",
+           "unstructured, N:M (e.g. 2:4) or ffn-channels">,
+    Option<"sparsity", "sparsity", "double", /*default=*/"0.5",
+           "Fraction of weights (ffn-channels: of hidden channels) removed, "
+           "in [0, 1)">,
+    Option<"multiple", "multiple", "int64_t", /*default=*/"16",
+           "ffn-channels: kept channels are a multiple of this">,
+    ListOption<"exclude", "exclude", "std::string",
+               "Regular expressions of module names to leave alone">
+  ];
+  let statistics = [
+    Statistic<"numZeroed", "zeroed", "weights set to zero">,
+    Statistic<"numChannels", "channels-removed", "FFN channels removed">
+  ];
+}
+
 def TailorLowerToLinalg : Pass<"tailor-lower-to-linalg", "ModuleOp"> {
   let summary = "Lower the tailor dialect to linalg, tensor, arith and math";
   let description = [{

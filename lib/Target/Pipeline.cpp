@@ -76,6 +76,12 @@ LogicalResult mlir::tailor::lowerModule(ModuleOp module,
       lora.moduleMap.assign(options.loraModuleMap.begin(), options.loraModuleMap.end());
       pm.addPass(createTailorLoRAMerge(lora));
     }
+    if (phase == CompilePhase::Optimize && !options.prune.empty()) {
+      TailorPruneOptions prune;
+      prune.pattern = options.prune;
+      prune.sparsity = options.pruneSparsity;
+      pm.addPass(createTailorPrune(prune));
+    }
     if (phase == CompilePhase::Optimize && !options.quantize.empty()) {
       TailorQuantizeOptions quantize;
       quantize.mode = options.quantize;

@@ -4,7 +4,9 @@ PyTorch: the compiled fp32 model's held-out perplexity must equal the one
 PyTorch measured on the same windows (info.json) within 1e-4 relative, and a
 model compared with itself must show KL 0 and 100% top-1 agreement. Then
 the compressed variants (tailor-compile --quantize=int8) against the fp32
-reference: KL(fp32 || int8) <= 1e-3 nats/token (the issue's bar)."""
+reference: KL(fp32 || int8) <= 1e-3 nats/token (the issue's bar); 25% of the
+FFN channels pruned (tailor-compile --prune=ffn-channels, smaller shapes)
+must compile, run and stay close (KL < 0.1, a smaller artifact)."""
 import argparse
 import json
 import os
@@ -36,8 +38,11 @@ def main():
     int8 = os.path.join(args.work, "int8.so")
     run([os.path.join(args.bin, "tailor-compile"), os.path.join(model_dir, "model.onnx"),
          "-o", int8, "--quiet", "--quantize=int8"])
+    ffn = os.path.join(args.work, "ffn75.so")
+    run([os.path.join(args.bin, "tailor-compile"), os.path.join(model_dir, "model.onnx"),
+         "-o", ffn, "--quiet", "--prune=ffn-channels", "--prune-sparsity=0.25"])
     out_json = os.path.join(args.work, "eval.json")
-    print(run([os.path.join(args.bin, "tailor-eval"), fp32, fp32, int8, "--tokens",
+    print(run([os.path.join(args.bin, "tailor-eval"), fp32, fp32, int8, ffn, "--tokens",
                os.path.join(model_dir, "heldout.npy"), "--json", out_json]).rstrip())
     results = json.load(open(out_json))["results"]
     ppl, torch_ppl = results[0]["perplexity"], info["heldout_perplexity"]
@@ -54,6 +59,10 @@ def main():
     q = results[2]
     if q["kl"] > 1e-3 or q["kl"] <= 0 or q["bytes"] >= 0.5 * results[0]["bytes"]:
         print("FAIL: int8 must have 0 < KL <= 1e-3 and less than half the fp32 size")
+        return 1
+    p = results[3]
+    if not (0 < p["kl"] < 0.1) or p["bytes"] >= results[0]["bytes"]:
+        print("FAIL: ffn-channels pruning must give 0 < KL < 0.1 and a smaller artifact")
         return 1
     print("ok")
     return 0

@@ -128,6 +128,17 @@ static cl::list<std::string> quantizeExclude(
     cl::desc("Keep the linears whose module name matches this regular "
              "expression in f32 (e.g. lm_head); repeat for several"),
     cl::value_desc("regex"), cl::cat(category));
+static cl::opt<std::string> prune(
+    "prune",
+    cl::desc("Prune the linears' weights by magnitude (tailor-prune): "
+             "unstructured, N:M (e.g. 2:4) or ffn-channels (removes hidden "
+             "channels of SwiGLU / GELU blocks: smaller shapes)"),
+    cl::value_desc("pattern"), cl::cat(category));
+static cl::opt<double> pruneSparsity(
+    "prune-sparsity", cl::init(0.5),
+    cl::desc("--prune: fraction of weights (ffn-channels: of channels) "
+             "removed, in [0, 1)"),
+    cl::value_desc("s"), cl::cat(category));
 static cl::opt<std::string> headerPath(
     "header",
     cl::desc("Also write a C header for the model (its signature as "
@@ -310,6 +321,8 @@ int main(int argc, char **argv) {
   options.loraAdapterWeights = loraAdapterWeights;
   options.loraModuleMap = loraModuleMap;
   options.quantize = quantize;
+  options.prune = prune;
+  options.pruneSparsity = pruneSparsity;
   options.quantizeExclude = quantizeExclude;
   ModelSignature signature;
   CompilePhase at = *from;

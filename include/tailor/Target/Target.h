@@ -79,6 +79,10 @@ struct CompileOptions {
   /// the optimize phase after the LoRA merge.
   std::string quantize;
   std::vector<std::string> quantizeExclude;
+  /// tailor-prune's pattern ("" = no pruning) and sparsity, run in the
+  /// optimize phase before quantization.
+  std::string prune;
+  double pruneSparsity = 0.5;
 };
 
 /// Takes `module` from phase `from` (where it is now) through every phase up

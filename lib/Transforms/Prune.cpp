@@ -1,0 +1,314 @@
+//===- Prune.cpp - Magnitude pruning of linear weights --------------------===//
+//
+// Unstructured and N:M pruning zero weights in place (new constants);
+// ffn-channels removes whole hidden channels of SwiGLU / GELU blocks, so
+// every dependent weight, bias and shape shrinks.
+
+#include "tailor/Dialect/Tailor.h"
+#include "tailor/Transforms/Passes.h"
+
+#include "LinearNames.h"
+
+#include "mlir/IR/DialectResourceBlobManager.h"
+#include "llvm/Support/Regex.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+namespace mlir::tailor {
+#define GEN_PASS_DEF_TAILORPRUNE
+#include "dialects/Tailor/Passes.h.inc"
+} // namespace mlir::tailor
+
+using namespace mlir;
+using namespace mlir::tailor;
+
+namespace {
+/// The f32 values of a constant, row-major.
+std::optional<std::vector<float>> values(Value v) {
+  auto type = dyn_cast<RankedTensorType>(v.getType());
+  if (!type || !type.hasStaticShape() || !type.getElementType().isF32())
+    return std::nullopt;
+  ElementsAttr attr = getConstantElements(v);
+  if (!attr)
+    return std::nullopt;
+  if (auto resource = dyn_cast<DenseResourceElementsAttr>(attr)) {
+    AsmResourceBlob *blob = resource.getRawHandle().getBlob();
+    if (!blob || blob->getData().size() != size_t(type.getNumElements()) * 4)
+      return std::nullopt;
+    std::vector<float> out(type.getNumElements());
+    std::memcpy(out.data(), blob->getData().data(), out.size() * 4);
+    return out;
+  }
+  DenseElementsAttr dense = toDenseElements(attr);
+  if (!dense)
+    return std::nullopt;
+  auto range = dense.getValues<float>();
+  return std::vector<float>(range.begin(), range.end());
+}
+
+Value constant(OpBuilder &b, Location loc, ArrayRef<int64_t> shape,
+               ArrayRef<float> data) {
+  auto type = RankedTensorType::get(shape, b.getF32Type());
+  auto attr = DenseResourceElementsAttr::get(
+      type, "tailor_pruned",
+      HeapAsmResourceBlob::allocateAndCopyInferAlign(data,
+                                                     /*dataIsMutable=*/false));
+  return OnnxConstantOp::create(b, loc, type, attr, nullptr, nullptr, nullptr,
+                                nullptr, nullptr, nullptr);
+}
+
+/// `x`'s type with its last dim set to `n`.
+Type withLastDim(Type t, int64_t n) {
+  auto r = cast<RankedTensorType>(t);
+  SmallVector<int64_t> shape(r.getShape());
+  shape.back() = n;
+  return r.clone(shape);
+}
+
+struct PrunePass : mlir::tailor::impl::TailorPruneBase<PrunePass> {
+  using TailorPruneBase::TailorPruneBase;
+
+  std::vector<std::shared_ptr<llvm::Regex>> excluded;
+
+  bool isExcluded(LinearOp linear) {
+    for (const std::string &name : linearNames(linear))
+      for (auto &re : excluded)
+        if (re->match(name))
+          return true;
+    return false;
+  }
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    auto fail = [&](const Twine &message) {
+      emitError(module.getLoc()) << "tailor-prune: " << message;
+      signalPassFailure();
+    };
+    if (method != "magnitude")
+      return fail("unknown method '" + method +
+                  "' (known: magnitude; wanda needs calibration "
+                  "activations, not yet)");
+    if (!(sparsity >= 0.0 && sparsity < 1.0))
+      return fail("sparsity must be in [0, 1), got " +
+                  std::to_string(double(sparsity)));
+    if (multiple < 1)
+      return fail("multiple must be >= 1");
+    for (const std::string &pattern : exclude) {
+      auto re = std::make_shared<llvm::Regex>("^(" + pattern + ")$");
+      std::string why;
+      if (!re->isValid(why))
+        return fail("exclude pattern '" + pattern +
+                    "' is not a valid regular expression: " + why);
+      excluded.push_back(std::move(re));
+    }
+    if (pattern == "ffn-channels")
+      return pruneChannels(module);
+    int64_t n = 0, m = 0;
+    if (pattern != "unstructured") {
+      auto [ns, ms] = StringRef(pattern).split(':');
+      if (ns.getAsInteger(10, n) || ms.getAsInteger(10, m) || n < 1 ||
+          m <= n)
+        return fail("unknown pattern '" + pattern +
+                    "' (unstructured, N:M with 0 < N < M, ffn-channels)");
+    }
+    SmallVector<LinearOp> linears;
+    module.walk([&](LinearOp linear) {
+      if (!isExcluded(linear) && values(linear.getWeight()))
+        linears.push_back(linear);
+    });
+    OpBuilder b(module.getContext());
+    for (LinearOp linear : linears) {
+      auto type = cast<RankedTensorType>(linear.getWeight().getType());
+      int64_t k = type.getDimSize(0), cols = type.getDimSize(1);
+      std::vector<float> w = *values(linear.getWeight());
+      if (m) {
+        if (k % m)
+          continue; // K not a multiple of M: left dense
+        // Per output column, groups of M consecutive inputs (rows).
+        std::vector<int64_t> idx(m);
+        for (int64_t c = 0; c < cols; ++c)
+          for (int64_t r0 = 0; r0 < k; r0 += m) {
+            std::iota(idx.begin(), idx.end(), 0);
+            std::stable_sort(idx.begin(), idx.end(), [&](int64_t a, int64_t z) {
+              return std::fabs(w[(r0 + a) * cols + c]) <
+                     std::fabs(w[(r0 + z) * cols + c]);
+            });
+            for (int64_t i = 0; i < m - n; ++i)
+              w[(r0 + idx[i]) * cols + c] = 0.0f;
+          }
+        numZeroed += k * cols / m * (m - n);
+      } else {
+        int64_t drop = int64_t(std::floor(sparsity * double(w.size())));
+        if (drop == 0)
+          continue;
+        std::vector<int64_t> order(w.size());
+        std::iota(order.begin(), order.end(), 0);
+        std::nth_element(order.begin(), order.begin() + drop, order.end(),
+                         [&](int64_t a, int64_t z) {
+                           return std::fabs(w[a]) < std::fabs(w[z]);
+                         });
+        for (int64_t i = 0; i < drop; ++i)
+          w[order[i]] = 0.0f;
+        numZeroed += drop;
+      }
+      b.setInsertionPoint(linear);
+      linear.getWeightMutable().assign(
+          constant(b, linear.getWeight().getLoc(), type.getShape(), w));
+    }
+  }
+
+  /// The hidden channels to keep, by descending score, back in order.
+  SmallVector<int64_t> keep(ArrayRef<double> scores) {
+    int64_t f = scores.size();
+    int64_t kept = f - int64_t(std::llround(sparsity * double(f)));
+    kept = std::max<int64_t>(multiple, kept / multiple * multiple);
+    if (kept >= f)
+      return {};
+    SmallVector<int64_t> order(f);
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t z) {
+      return scores[a] > scores[z];
+    });
+    order.resize(kept);
+    llvm::sort(order);
+    return order;
+  }
+
+  /// Columns `cols` of the [k, n] matrix `w`.
+  static std::vector<float> columns(ArrayRef<float> w, int64_t k, int64_t n,
+                                    ArrayRef<int64_t> cols) {
+    std::vector<float> out;
+    out.reserve(k * cols.size());
+    for (int64_t r = 0; r < k; ++r)
+      for (int64_t c : cols)
+        out.push_back(w[r * n + c]);
+    return out;
+  }
+
+  static std::vector<float> rows(ArrayRef<float> w, int64_t n,
+                                 ArrayRef<int64_t> which) {
+    std::vector<float> out;
+    out.reserve(which.size() * n);
+    for (int64_t r : which)
+      out.insert(out.end(), w.begin() + r * n, w.begin() + (r + 1) * n);
+    return out;
+  }
+
+  /// ||column c|| of [k, n] `w`, and ||row r|| of [f, n].
+  static std::vector<double> columnNorms(ArrayRef<float> w, int64_t k,
+                                         int64_t n) {
+    std::vector<double> s(n, 0.0);
+    for (int64_t r = 0; r < k; ++r)
+      for (int64_t c = 0; c < n; ++c)
+        s[c] += double(w[r * n + c]) * w[r * n + c];
+    for (double &v : s)
+      v = std::sqrt(v);
+    return s;
+  }
+  static std::vector<double> rowNorms(ArrayRef<float> w, int64_t f,
+                                      int64_t n) {
+    std::vector<double> s(f, 0.0);
+    for (int64_t r = 0; r < f; ++r)
+      for (int64_t c = 0; c < n; ++c)
+        s[r] += double(w[r * n + c]) * w[r * n + c];
+    for (double &v : s)
+      v = std::sqrt(v);
+    return s;
+  }
+
+  /// An up-projection of a block: a linear with a constant [D, F] weight
+  /// (and optional constant bias) used only by `user`.
+  static bool isUp(LinearOp l, Operation *user) {
+    return l && l->hasOneUse() && *l->user_begin() == user &&
+           getConstantElements(l.getWeight()) &&
+           (!l.getBias() || getConstantElements(l.getBias()));
+  }
+
+  void pruneChannels(ModuleOp module) {
+    SmallVector<Operation *> acts;
+    module.walk([&](Operation *op) {
+      if (isa<SwiGLUOp, GeluOp>(op))
+        acts.push_back(op);
+    });
+    OpBuilder b(module.getContext());
+    for (Operation *act : acts) {
+      if (!act->hasOneUse())
+        continue;
+      auto down = dyn_cast<LinearOp>(*act->user_begin());
+      if (!down || down.getInput() != act->getResult(0) ||
+          !getConstantElements(down.getWeight()) || isExcluded(down))
+        continue;
+      SmallVector<LinearOp> ups;
+      for (Value in : act->getOperands().take_front(isa<SwiGLUOp>(act) ? 2 : 1))
+        ups.push_back(in.getDefiningOp<LinearOp>());
+      if (!llvm::all_of(ups, [&](LinearOp l) {
+            return isUp(l, act) && !isExcluded(l);
+          }))
+        continue;
+      if (isa<GeluOp>(act) && act->getNumOperands() != 1)
+        continue;
+      auto dType = cast<RankedTensorType>(down.getWeight().getType());
+      int64_t f = dType.getDimSize(0), d = dType.getDimSize(1);
+      auto wd = values(down.getWeight());
+      if (!wd)
+        continue;
+      std::vector<double> score = rowNorms(*wd, f, d);
+      SmallVector<std::vector<float>> upW;
+      bool ok = true;
+      for (LinearOp up : ups) {
+        auto t = cast<RankedTensorType>(up.getWeight().getType());
+        auto w = values(up.getWeight());
+        if (!w || t.getDimSize(1) != f) {
+          ok = false;
+          break;
+        }
+        std::vector<double> norms = columnNorms(*w, t.getDimSize(0), f);
+        for (int64_t c = 0; c < f; ++c)
+          score[c] *= norms[c];
+        upW.push_back(std::move(*w));
+      }
+      if (!ok)
+        continue;
+      SmallVector<int64_t> kept = keep(score);
+      if (kept.empty())
+        continue;
+      int64_t fk = kept.size();
+      b.setInsertionPoint(act);
+      SmallVector<Value> newUps;
+      for (auto [up, w] : llvm::zip(ups, upW)) {
+        int64_t k = cast<RankedTensorType>(up.getWeight().getType()).getDimSize(0);
+        Value weight = constant(b, up.getWeight().getLoc(), {k, fk},
+                                columns(w, k, f, kept));
+        Value bias;
+        if (up.getBias()) {
+          auto bv = values(up.getBias());
+          if (!bv)
+            return signalPassFailure();
+          bias = constant(b, up.getBias().getLoc(), {fk},
+                          columns(*bv, 1, f, kept));
+        }
+        newUps.push_back(LinearOp::create(
+            b, up.getLoc(), withLastDim(up.getType(), fk), up.getInput(),
+            weight, bias));
+      }
+      Operation *newAct = b.clone(*act);
+      newAct->setOperands(newUps);
+      newAct->getResult(0).setType(withLastDim(act->getResult(0).getType(), fk));
+      Value downW = constant(b, down.getWeight().getLoc(), {fk, d},
+                             rows(*wd, d, kept));
+      b.setInsertionPoint(down);
+      auto newDown = LinearOp::create(b, down.getLoc(), down.getType(),
+                                      newAct->getResult(0), downW,
+                                      down.getBias());
+      down.replaceAllUsesWith(newDown.getResult());
+      down.erase();
+      act->erase();
+      for (LinearOp up : ups)
+        up.erase();
+      numChannels += f - fk;
+    }
+  }
+};
+} // namespace
