@@ -166,8 +166,10 @@ def TailorQuantize : Pass<"tailor-quantize", "ModuleOp"> {
 def TailorPrune : Pass<"tailor-prune", "ModuleOp"> {
   let summary = "Prune linear weights: unstructured, N:M, or whole FFN channels";
   let description = [{
-    Scores weights by magnitude (`method=magnitude`; Wanda needs calibration
-    activations: not yet) and removes the lowest-scoring ones:
+    Scores weights by magnitude (`method=magnitude`, |w|) or by Wanda
+    (`method=wanda`, |w[k, n]| * ||x_k||, the input channel's activation
+    norm from `calibration`, a tailor-calibrate file; weights compete within
+    each output, as in the paper) and removes the lowest-scoring ones:
 
     - `pattern=unstructured`: per linear, the `sparsity` fraction of weights
       with the smallest |w| become 0 (the dense kernels run them as they are:
@@ -187,7 +189,9 @@ def TailorPrune : Pass<"tailor-prune", "ModuleOp"> {
   }];
   let options = [
     Option<"method", "method", "std::string", /*default=*/"\"magnitude\"",
-           "How weights are scored: magnitude">,
+           "How weights are scored: magnitude or wanda (needs calibration)">,
+    Option<"calibration", "calibration", "std::string", /*default=*/"",
+           "tailor-calibrate's statistics (.safetensors) for wanda">,
     Option<"pattern", "pattern", "std::string", /*default=*/"\"unstructured\"",
            "unstructured, N:M (e.g. 2:4) or ffn-channels">,
     Option<"sparsity", "sparsity", "double", /*default=*/"0.5",
@@ -202,6 +206,27 @@ def TailorPrune : Pass<"tailor-prune", "ModuleOp"> {
     Statistic<"numZeroed", "zeroed", "weights set to zero">,
     Statistic<"numChannels", "channels-removed", "FFN channels removed">
   ];
+}
+
+def TailorInstrumentLinears : Pass<"tailor-instrument-linears", "ModuleOp"> {
+  let summary = "Return statistics of every linear's input (calibration)";
+  let description = [{
+    For each linear with a constant f32 weight [K, N], appends results to
+    the entry function computed from the linear's input x (all leading dims
+    flattened into rows r): `sum_r x[r, k]^2` ([K], named
+    `calib:<key>:sumsq`) and, with `hessian`, `sum_r x[r, i] x[r, j]`
+    ([K, K], `calib:<key>:hessian`). `<key>` is the linear's module name
+    (else `linear.<i>`). `tailor-calibrate` runs the instrumented model over
+    calibration tokens and sums these into a safetensors file that
+    tailor-prune (Wanda) reads.
+  }];
+  let options = [
+    Option<"hessian", "hessian", "bool", /*default=*/"false",
+           "Also return x^T x per linear (GPTQ)">
+  ];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect",
+                           "::mlir::arith::ArithDialect"];
 }
 
 def TailorLowerToLinalg : Pass<"tailor-lower-to-linalg", "ModuleOp"> {

@@ -80,6 +80,10 @@ LogicalResult mlir::tailor::lowerModule(ModuleOp module,
       TailorPruneOptions prune;
       prune.pattern = options.prune;
       prune.sparsity = options.pruneSparsity;
+      prune.method = options.pruneMethod;
+      prune.calibration = options.calibration;
+      prune.exclude.assign(options.pruneExclude.begin(),
+                           options.pruneExclude.end());
       pm.addPass(createTailorPrune(prune));
     }
     if (phase == CompilePhase::Optimize && !options.quantize.empty()) {

@@ -14,6 +14,7 @@
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/SmallVector.h"
+#include "llvm/ADT/StringSet.h"
 
 #include <string>
 
@@ -37,6 +38,30 @@ inline llvm::SmallVector<std::string> linearNames(LinearOp linear) {
       return WalkResult::advance();
     });
   return names;
+}
+
+/// The linears with constant f32 [K, N] weights in walk order, each with
+/// the key calibration statistics are stored under (tailor-calibrate,
+/// tailor-prune method=wanda): its first module name, else "linear.<i>"
+/// (its position in this list).
+inline llvm::SmallVector<std::pair<LinearOp, std::string>>
+calibratedLinears(Operation *root) {
+  llvm::SmallVector<std::pair<LinearOp, std::string>> out;
+  llvm::StringSet<> seen;
+  root->walk([&](LinearOp linear) {
+    auto type = dyn_cast<RankedTensorType>(linear.getWeight().getType());
+    if (!type || type.getRank() != 2 || !type.hasStaticShape() ||
+        !type.getElementType().isF32() ||
+        !getConstantElements(linear.getWeight()))
+      return;
+    llvm::SmallVector<std::string> names = linearNames(linear);
+    std::string key = names.empty() || seen.contains(names.front())
+                          ? "linear." + std::to_string(out.size())
+                          : names.front();
+    seen.insert(key);
+    out.emplace_back(linear, key);
+  });
+  return out;
 }
 
 } // namespace mlir::tailor

@@ -8,11 +8,14 @@
 #include "tailor/Transforms/Passes.h"
 
 #include "LinearNames.h"
+#include "tailor/Support/SafeTensors.h"
 
 #include "mlir/IR/DialectResourceBlobManager.h"
 #include "llvm/Support/Regex.h"
 
 #include <algorithm>
+#include <cstring>
+#include <map>
 #include <cmath>
 #include <numeric>
 
@@ -71,6 +74,8 @@ struct PrunePass : mlir::tailor::impl::TailorPruneBase<PrunePass> {
   using TailorPruneBase::TailorPruneBase;
 
   std::vector<std::shared_ptr<llvm::Regex>> excluded;
+  /// Wanda: ||x_k|| per input channel, by linear key.
+  std::map<std::string, std::vector<double>> norms;
 
   bool isExcluded(LinearOp linear) {
     for (const std::string &name : linearNames(linear))
@@ -86,10 +91,32 @@ struct PrunePass : mlir::tailor::impl::TailorPruneBase<PrunePass> {
       emitError(module.getLoc()) << "tailor-prune: " << message;
       signalPassFailure();
     };
-    if (method != "magnitude")
-      return fail("unknown method '" + method +
-                  "' (known: magnitude; wanda needs calibration "
-                  "activations, not yet)");
+    if (method != "magnitude" && method != "wanda")
+      return fail("unknown method '" + method + "' (magnitude, wanda)");
+    if (method == "wanda") {
+      if (calibration.empty())
+        return fail("method=wanda needs calibration statistics "
+                    "(calibration=FILE from tailor-calibrate)");
+      if (pattern == "ffn-channels")
+        return fail("method=wanda prunes weights (unstructured or N:M), "
+                    "not ffn-channels");
+      auto file = safetensors::File::read(calibration);
+      if (!file)
+        return fail("cannot read calibration: " +
+                    llvm::toString(file.takeError()));
+      for (const safetensors::TensorInfo &t : file->tensors()) {
+        StringRef name(t.name);
+        if (!name.consume_back(".sumsq") || t.dtype != safetensors::DType::F32 ||
+            t.shape.size() != 1)
+          continue;
+        std::vector<float> v(t.numElements());
+        std::memcpy(v.data(), file->bytes(t).data(), v.size() * 4);
+        norms[name.str()] = std::vector<double>(v.begin(), v.end());
+      }
+      for (auto &[key, v] : norms)
+        for (double &x : v)
+          x = std::sqrt(std::max(x, 0.0));
+    }
     if (!(sparsity >= 0.0 && sparsity < 1.0))
       return fail("sparsity must be in [0, 1), got " +
                   std::to_string(double(sparsity)));
@@ -113,16 +140,36 @@ struct PrunePass : mlir::tailor::impl::TailorPruneBase<PrunePass> {
         return fail("unknown pattern '" + pattern +
                     "' (unstructured, N:M with 0 < N < M, ffn-channels)");
     }
-    SmallVector<LinearOp> linears;
-    module.walk([&](LinearOp linear) {
-      if (!isExcluded(linear) && values(linear.getWeight()))
-        linears.push_back(linear);
-    });
+    SmallVector<std::pair<LinearOp, std::string>> linears;
+    for (auto &[linear, key] : calibratedLinears(module))
+      if (!isExcluded(linear))
+        linears.emplace_back(linear, key);
     OpBuilder b(module.getContext());
-    for (LinearOp linear : linears) {
+    for (auto &[linear, key] : linears) {
       auto type = cast<RankedTensorType>(linear.getWeight().getType());
       int64_t k = type.getDimSize(0), cols = type.getDimSize(1);
-      std::vector<float> w = *values(linear.getWeight());
+      auto maybe = values(linear.getWeight());
+      if (!maybe)
+        continue;
+      std::vector<float> w = std::move(*maybe);
+      // The score of w[r, c]: |w| (magnitude) or |w| * ||x_r|| (Wanda).
+      std::vector<double> score(w.size());
+      if (method == "wanda") {
+        auto it = norms.find(key);
+        if (it == norms.end() || int64_t(it->second.size()) != k) {
+          linear.emitError("tailor-prune: the calibration file has no ")
+              << (it == norms.end() ? "" : "matching ")
+              << "statistics for linear '" << key << "' (" << k
+              << " inputs); was it calibrated on this model?";
+          return signalPassFailure();
+        }
+        for (int64_t r = 0; r < k; ++r)
+          for (int64_t c = 0; c < cols; ++c)
+            score[r * cols + c] = std::fabs(w[r * cols + c]) * it->second[r];
+      } else {
+        for (size_t i = 0; i < w.size(); ++i)
+          score[i] = std::fabs(w[i]);
+      }
       if (m) {
         if (k % m)
           continue; // K not a multiple of M: left dense
@@ -132,14 +179,30 @@ struct PrunePass : mlir::tailor::impl::TailorPruneBase<PrunePass> {
           for (int64_t r0 = 0; r0 < k; r0 += m) {
             std::iota(idx.begin(), idx.end(), 0);
             std::stable_sort(idx.begin(), idx.end(), [&](int64_t a, int64_t z) {
-              return std::fabs(w[(r0 + a) * cols + c]) <
-                     std::fabs(w[(r0 + z) * cols + c]);
+              return score[(r0 + a) * cols + c] < score[(r0 + z) * cols + c];
             });
             for (int64_t i = 0; i < m - n; ++i)
               w[(r0 + idx[i]) * cols + c] = 0.0f;
           }
         numZeroed += k * cols / m * (m - n);
+      } else if (method == "wanda") {
+        // Per output (column): the lowest-scoring sparsity * K inputs.
+        int64_t drop = int64_t(std::floor(sparsity * double(k)));
+        if (drop == 0)
+          continue;
+        std::vector<int64_t> order(k);
+        for (int64_t c = 0; c < cols; ++c) {
+          std::iota(order.begin(), order.end(), 0);
+          std::nth_element(order.begin(), order.begin() + drop, order.end(),
+                           [&](int64_t a, int64_t z) {
+                             return score[a * cols + c] < score[z * cols + c];
+                           });
+          for (int64_t i = 0; i < drop; ++i)
+            w[order[i] * cols + c] = 0.0f;
+        }
+        numZeroed += drop * cols;
       } else {
+        // Magnitude: per layer, as WANDA's prune_magnitude baseline.
         int64_t drop = int64_t(std::floor(sparsity * double(w.size())));
         if (drop == 0)
           continue;
@@ -147,7 +210,7 @@ struct PrunePass : mlir::tailor::impl::TailorPruneBase<PrunePass> {
         std::iota(order.begin(), order.end(), 0);
         std::nth_element(order.begin(), order.begin() + drop, order.end(),
                          [&](int64_t a, int64_t z) {
-                           return std::fabs(w[a]) < std::fabs(w[z]);
+                           return score[a] < score[z];
                          });
         for (int64_t i = 0; i < drop; ++i)
           w[order[i]] = 0.0f;

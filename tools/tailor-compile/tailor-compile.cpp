@@ -139,6 +139,21 @@ static cl::opt<double> pruneSparsity(
     cl::desc("--prune: fraction of weights (ffn-channels: of channels) "
              "removed, in [0, 1)"),
     cl::value_desc("s"), cl::cat(category));
+static cl::opt<std::string> pruneMethod(
+    "prune-method", cl::init("magnitude"),
+    cl::desc("--prune: magnitude (|w|) or wanda (|w| x the input channel's "
+             "activation norm; needs --calibration)"),
+    cl::value_desc("method"), cl::cat(category));
+static cl::list<std::string> pruneExclude(
+    "prune-exclude",
+    cl::desc("--prune: leave the linears whose module name matches this "
+             "regular expression (e.g. lm_head); repeat for several"),
+    cl::value_desc("regex"), cl::cat(category));
+static cl::opt<std::string> calibration(
+    "calibration",
+    cl::desc("Activation statistics from tailor-calibrate (.safetensors), "
+             "for --prune-method=wanda"),
+    cl::value_desc("file"), cl::cat(category));
 static cl::opt<std::string> headerPath(
     "header",
     cl::desc("Also write a C header for the model (its signature as "
@@ -323,6 +338,9 @@ int main(int argc, char **argv) {
   options.quantize = quantize;
   options.prune = prune;
   options.pruneSparsity = pruneSparsity;
+  options.pruneMethod = pruneMethod;
+  options.pruneExclude = pruneExclude;
+  options.calibration = calibration;
   options.quantizeExclude = quantizeExclude;
   ModelSignature signature;
   CompilePhase at = *from;

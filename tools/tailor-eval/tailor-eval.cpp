@@ -10,6 +10,7 @@
 
 #include "tailor-c/tailor.h"
 #include "tailor/Execution/HostTensor.h"
+#include "tailor/Execution/TokenWindows.h"
 
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
@@ -96,39 +97,11 @@ llvm::Expected<std::vector<float>> runWindows(tailor_model *model,
                                               const int64_t *tokens,
                                               int64_t rows, int64_t w,
                                               int64_t &vocab) {
-  int32_t numInputs = tailor_model_num_inputs(model);
-  std::vector<tailor_tensor> inputs(numInputs);
-  std::vector<std::vector<int64_t>> shapes(numInputs);
-  float dummy = 0;
-  for (int32_t i = 0; i < numInputs; ++i) {
-    tailor_tensor_info info;
-    if (tailor_model_input_info(model, i, &info) != TAILOR_OK)
-      return llvm::createStringError(tailor_last_error());
-    if (i == 0) {
-      if (info.dtype != TAILOR_INT64 || info.rank != 2)
-        return llvm::createStringError(
-            "input 0 must be int64 token ids [batch, sequence]");
-      shapes[i] = {rows, w};
-      inputs[i] = {TAILOR_INT64, 2, nullptr, nullptr,
-                   const_cast<int64_t *>(tokens)};
-    } else {
-      // An empty past: batch `rows`, the dynamic (sequence) dim 0.
-      if (info.rank != 4)
-        return llvm::createStringError(
-            llvm::Twine("input ") + info.name +
-            " is not a [batch, heads, past, dim] KV cache");
-      shapes[i] = {rows, info.shape[1], 0, info.shape[3]};
-      inputs[i] = {info.dtype, 4, nullptr, nullptr, &dummy};
-    }
-    inputs[i].shape = shapes[i].data();
-  }
-  tailor_result *result = nullptr;
-  if (tailor_model_run(model, inputs.data(), numInputs, &result) != TAILOR_OK)
-    return llvm::createStringError(tailor_last_error());
-  std::unique_ptr<tailor_result, void (*)(tailor_result *)> owner(
-      result, tailor_result_free);
+  auto result = mlir::tailor::runTokenWindows(model, tokens, rows, w);
+  if (!result)
+    return result.takeError();
   tailor_tensor logits;
-  if (tailor_result_output(result, 0, &logits) != TAILOR_OK)
+  if (tailor_result_output(result->get(), 0, &logits) != TAILOR_OK)
     return llvm::createStringError(tailor_last_error());
   if (logits.dtype != TAILOR_FLOAT32 || logits.rank != 3 ||
       logits.shape[0] != rows || logits.shape[1] != w)

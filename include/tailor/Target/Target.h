@@ -83,6 +83,10 @@ struct CompileOptions {
   /// optimize phase before quantization.
   std::string prune;
   double pruneSparsity = 0.5;
+  std::string pruneMethod = "magnitude";
+  std::vector<std::string> pruneExclude;
+  /// tailor-calibrate's statistics, for the passes that need activations.
+  std::string calibration;
 };
 
 /// Takes `module` from phase `from` (where it is now) through every phase up

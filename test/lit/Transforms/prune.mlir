@@ -4,11 +4,15 @@
 // RUN: not tailor-opt %s --pass-pipeline="builtin.module(tailor-prune{sparsity=1.0})" --split-input-file 2>&1 | FileCheck %s --check-prefix=SPARSITY
 // RUN: not tailor-opt %s --pass-pipeline="builtin.module(tailor-prune{sparsity=-0.1})" --split-input-file 2>&1 | FileCheck %s --check-prefix=SPARSITY
 // RUN: not tailor-opt %s --pass-pipeline="builtin.module(tailor-prune{pattern=4:2})" --split-input-file 2>&1 | FileCheck %s --check-prefix=PATTERN
-// RUN: not tailor-opt %s --pass-pipeline="builtin.module(tailor-prune{method=wanda})" --split-input-file 2>&1 | FileCheck %s --check-prefix=METHOD
+// RUN: not tailor-opt %s --pass-pipeline="builtin.module(tailor-prune{method=obs})" --split-input-file 2>&1 | FileCheck %s --check-prefix=METHOD
+// RUN: not tailor-opt %s --pass-pipeline="builtin.module(tailor-prune{method=wanda})" --split-input-file 2>&1 | FileCheck %s --check-prefix=WANDA
+// RUN: not tailor-opt %s --pass-pipeline="builtin.module(tailor-prune{method=wanda calibration=%t.missing})" --split-input-file 2>&1 | FileCheck %s --check-prefix=NOFILE
 
 // SPARSITY: error: tailor-prune: sparsity must be in [0, 1)
 // PATTERN: error: tailor-prune: unknown pattern '4:2'
-// METHOD: error: tailor-prune: unknown method 'wanda'
+// METHOD: error: tailor-prune: unknown method 'obs' (magnitude, wanda)
+// WANDA: error: tailor-prune: method=wanda needs calibration statistics
+// NOFILE: error: tailor-prune: cannot read calibration:
 
 // W [4, 2] = [[1, -8], [-2, 7], [3, -6], [-4, 5]] (column 0: |1|..|4|,
 // column 1: |8|..|5|). Unstructured 50%: the 4 smallest |w| (1, -2, 3, -4)

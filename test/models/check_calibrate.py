@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""tailor-calibrate against PyTorch on the pretrained tiny model: the
+per-channel sums of squares of every linear's input over the calibration
+windows must equal PyTorch's (forward hooks on the same model, its weights
+read back from the ONNX file) within 1e-4 relative; with --hessian, x^T x
+too. Then 50% unstructured pruning by magnitude and by Wanda (from those
+statistics), lm_head kept: both must run and lose some perplexity; their
+perplexities are printed (on these small byte-level models Wanda does not
+beat magnitude: see docs/compression.md)."""
+import argparse
+import json
+import os
+import re
+import struct
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import torch
+from onnx import numpy_helper
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import generate  # noqa: E402
+
+
+def run(cmd):
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        print(f"FAIL: {' '.join(cmd)}\n{r.stdout}{r.stderr}")
+        sys.exit(1)
+    return r.stdout
+
+
+def read_safetensors(path):
+    data = open(path, "rb").read()
+    n = struct.unpack("<Q", data[:8])[0]
+    header = json.loads(data[8:8 + n])
+    out = {}
+    for name, t in header.items():
+        if name == "__metadata__":
+            continue
+        b, e = t["data_offsets"]
+        out[name] = np.frombuffer(data[8 + n + b:8 + n + e], dtype=np.float32).reshape(t["shape"])
+    return out, header.get("__metadata__", {})
+
+
+def torch_model(model_dir):
+    """The pretrained Llama with the ONNX file's weights (MatMul weights are
+    stored transposed, [in, out], and named after their node's scope)."""
+    info = json.load(open(os.path.join(model_dir, "info.json")))
+    c = generate.Config(vocab=256, **info["config"]["model"])
+    model = generate.Llama(c)
+    m = onnx.load(os.path.join(model_dir, "model.onnx"))
+    inits = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for name, p in params.items():
+            if name in inits:
+                p.copy_(torch.from_numpy(inits[name].copy()))
+        for node in m.graph.node:
+            mm = re.fullmatch(r"/(.*)/MatMul", node.name)
+            if node.op_type == "MatMul" and mm and node.input[1] in inits:
+                key = mm.group(1).replace("/", ".") + ".weight"
+                params[key].copy_(torch.from_numpy(inits[node.input[1]].T.copy()))
+    model.eval()
+    return model
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--work", required=True)
+    args = ap.parse_args()
+    os.makedirs(args.work, exist_ok=True)
+    model_dir = run([sys.executable, os.path.join(HERE, "pretrain.py"), "--size", "tiny",
+                     "--print-dir"]).strip().splitlines()[-1]
+    onnx_path = os.path.join(model_dir, "model.onnx")
+    calib = np.load(os.path.join(model_dir, "calib.npy"))[:32]
+    np.save(os.path.join(args.work, "calib32.npy"), calib)
+    stats_path = os.path.join(args.work, "calib.safetensors")
+    run([os.path.join(args.bin, "tailor-calibrate"), onnx_path, "--tokens",
+         os.path.join(args.work, "calib32.npy"), "-o", stats_path, "--hessian"])
+    stats, meta = read_safetensors(stats_path)
+
+    model = torch_model(model_dir)
+    sums, hess = {}, {}
+
+    def hook(name):
+        def fn(mod, inp, out):
+            x = inp[0].reshape(-1, inp[0].shape[-1]).double()
+            sums[name] = sums.get(name, 0) + (x * x).sum(0)
+            hess[name] = hess.get(name, 0) + x.T @ x
+        return fn
+    for name, mod in model.named_modules():
+        if isinstance(mod, torch.nn.Linear):
+            mod.register_forward_hook(hook(name))
+    with torch.no_grad():
+        model(torch.from_numpy(calib[:, :-1]))
+    worst = 0.0
+    for name in sums:
+        for kind, ref in (("sumsq", sums[name]), ("hessian", hess[name])):
+            got = stats.get(f"{name}.{kind}")
+            if got is None:
+                print(f"FAIL: tailor-calibrate has no {name}.{kind}")
+                return 1
+            ref = ref.numpy()
+            err = float(np.abs(got - ref).max() / max(np.abs(ref).max(), 1e-30))
+            worst = max(worst, err)
+    print(f"{len(sums)} linears, rows {meta.get('rows')}: worst relative difference to "
+          f"PyTorch {worst:.2e}")
+    if worst > 1e-4:
+        print("FAIL: the statistics differ from PyTorch's")
+        return 1
+
+    # Wanda vs magnitude, 50% unstructured.
+    full_stats = os.path.join(args.work, "calib-all.safetensors")
+    run([os.path.join(args.bin, "tailor-calibrate"), onnx_path, "--tokens",
+         os.path.join(model_dir, "calib.npy"), "-o", full_stats])
+    sos = []
+    for method in ("magnitude", "wanda"):
+        so = os.path.join(args.work, f"{method}.so")
+        extra = ["--calibration", full_stats] if method == "wanda" else []
+        run([os.path.join(args.bin, "tailor-compile"), onnx_path, "-o", so, "--quiet",
+             "--prune=unstructured", "--prune-sparsity=0.5", f"--prune-method={method}",
+             "--prune-exclude", "lm_head"] + extra)
+        sos.append(so)
+    fp32 = os.path.join(args.work, "fp32.so")
+    run([os.path.join(args.bin, "tailor-compile"), onnx_path, "-o", fp32, "--quiet"])
+    out_json = os.path.join(args.work, "eval.json")
+    print(run([os.path.join(args.bin, "tailor-eval"), fp32] + sos +
+              ["--tokens", os.path.join(model_dir, "heldout.npy"), "--json", out_json]).rstrip())
+    r = json.load(open(out_json))["results"]
+    base = r[0]["perplexity"]
+    if not all(base < x["perplexity"] < 2 * base for x in r[1:]):
+        print("FAIL: a 50%-pruned model must lose some, not most, of its perplexity")
+        return 1
+    print(f"ok: 50% pruned perplexity: magnitude {r[1]['perplexity']:.4f}, "
+          f"Wanda {r[2]['perplexity']:.4f} (fp32 {r[0]['perplexity']:.4f})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
