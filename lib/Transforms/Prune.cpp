@@ -178,8 +178,12 @@ struct PrunePass : mlir::tailor::impl::TailorPruneBase<PrunePass> {
         for (int64_t c = 0; c < cols; ++c)
           for (int64_t r0 = 0; r0 < k; r0 += m) {
             std::iota(idx.begin(), idx.end(), 0);
-            std::stable_sort(idx.begin(), idx.end(), [&](int64_t a, int64_t z) {
-              return score[(r0 + a) * cols + c] < score[(r0 + z) * cols + c];
+            // Ties keep the earlier input (a total order: std::sort is
+            // deterministic).
+            std::sort(idx.begin(), idx.end(), [&](int64_t a, int64_t z) {
+              double sa = score[(r0 + a) * cols + c],
+                     sz = score[(r0 + z) * cols + c];
+              return sa < sz || (sa == sz && a > z);
             });
             for (int64_t i = 0; i < m - n; ++i)
               w[(r0 + idx[i]) * cols + c] = 0.0f;
@@ -231,8 +235,8 @@ struct PrunePass : mlir::tailor::impl::TailorPruneBase<PrunePass> {
       return {};
     SmallVector<int64_t> order(f);
     std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t z) {
-      return scores[a] > scores[z];
+    std::sort(order.begin(), order.end(), [&](int64_t a, int64_t z) {
+      return scores[a] > scores[z] || (scores[a] == scores[z] && a < z);
     });
     order.resize(kept);
     llvm::sort(order);
@@ -259,23 +263,13 @@ struct PrunePass : mlir::tailor::impl::TailorPruneBase<PrunePass> {
     return out;
   }
 
-  /// ||column c|| of [k, n] `w`, and ||row r|| of [f, n].
-  static std::vector<double> columnNorms(ArrayRef<float> w, int64_t k,
-                                         int64_t n) {
-    std::vector<double> s(n, 0.0);
+  /// The L2 norm of every row (`byRow`) or column of the [k, n] `w`.
+  static std::vector<double> l2Norms(ArrayRef<float> w, int64_t k, int64_t n,
+                                     bool byRow) {
+    std::vector<double> s(byRow ? k : n, 0.0);
     for (int64_t r = 0; r < k; ++r)
       for (int64_t c = 0; c < n; ++c)
-        s[c] += double(w[r * n + c]) * w[r * n + c];
-    for (double &v : s)
-      v = std::sqrt(v);
-    return s;
-  }
-  static std::vector<double> rowNorms(ArrayRef<float> w, int64_t f,
-                                      int64_t n) {
-    std::vector<double> s(f, 0.0);
-    for (int64_t r = 0; r < f; ++r)
-      for (int64_t c = 0; c < n; ++c)
-        s[r] += double(w[r * n + c]) * w[r * n + c];
+        s[byRow ? r : c] += double(w[r * n + c]) * w[r * n + c];
     for (double &v : s)
       v = std::sqrt(v);
     return s;
@@ -317,7 +311,7 @@ struct PrunePass : mlir::tailor::impl::TailorPruneBase<PrunePass> {
       auto wd = values(down.getWeight());
       if (!wd)
         continue;
-      std::vector<double> score = rowNorms(*wd, f, d);
+      std::vector<double> score = l2Norms(*wd, f, d, /*byRow=*/true);
       SmallVector<std::vector<float>> upW;
       bool ok = true;
       for (LinearOp up : ups) {
@@ -327,9 +321,10 @@ struct PrunePass : mlir::tailor::impl::TailorPruneBase<PrunePass> {
           ok = false;
           break;
         }
-        std::vector<double> norms = columnNorms(*w, t.getDimSize(0), f);
+        std::vector<double> cols =
+            l2Norms(*w, t.getDimSize(0), f, /*byRow=*/false);
         for (int64_t c = 0; c < f; ++c)
-          score[c] *= norms[c];
+          score[c] *= cols[c];
         upW.push_back(std::move(*w));
       }
       if (!ok)

@@ -12,7 +12,6 @@ import json
 import os
 import re
 import struct
-import subprocess
 import sys
 
 import numpy as np
@@ -23,14 +22,7 @@ from onnx import numpy_helper
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import generate  # noqa: E402
-
-
-def run(cmd):
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode != 0:
-        print(f"FAIL: {' '.join(cmd)}\n{r.stdout}{r.stderr}")
-        sys.exit(1)
-    return r.stdout
+from checks import run  # noqa: E402
 
 
 def read_safetensors(path):

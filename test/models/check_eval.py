@@ -10,16 +10,10 @@ must compile, run and stay close (KL < 0.1, a smaller artifact)."""
 import argparse
 import json
 import os
-import subprocess
 import sys
 
-
-def run(cmd):
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode != 0:
-        print(f"FAIL: {' '.join(cmd)}\n{r.stdout}{r.stderr}")
-        sys.exit(1)
-    return r.stdout
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checks import run  # noqa: E402
 
 
 def main():
