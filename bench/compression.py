@@ -61,8 +61,15 @@ def main():
     onnx = os.path.join(model_dir, "model.onnx")
     heldout = os.path.join(model_dir, "heldout.npy")
 
+    # A LoRA adapter (PEFT format, r=16 on every linear) merged at compile
+    # time: the merged model must run at the base model's speed.
+    adapter = os.path.join(work, "lora-r16")
+    sh([PY, os.path.join(ROOT, "test", "models", "peft_adapter.py"), "--for-pretrained",
+        model_dir, adapter])
+    variants = VARIANTS[:1] + [("fp32 + LoRA r=16 merged (PEFT file)", ["--lora-adapter", adapter])] \
+        + VARIANTS[1:]
     artifacts = []
-    for name, options in VARIANTS:
+    for name, options in variants:
         so = os.path.join(work, re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") + ".so")
         print(f"== bench: compile {name}", flush=True)
         t0 = time.time()

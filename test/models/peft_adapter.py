@@ -3,6 +3,9 @@
 llama-opset17 model, and PyTorch's outputs of the model with them merged.
 
   peft_adapter.py OUT_DIR
+  peft_adapter.py --for-pretrained MODEL_DIR OUT_DIR
+      (a random r=16 adapter on every linear of a pretrain.py model, for
+      bench/run-compression's merged-speed row)
   peft_adapter.py --write DIR CONFIG_JSON TENSORS_JSON [--truncate BYTES]
       (lit tests: a small adapter from JSON; TENSORS_JSON maps names to
       [shape, fill value, dtype F32 or BF16]; --truncate cuts the
@@ -124,9 +127,28 @@ def write_small(args):
     return 0
 
 
+def for_pretrained(model_dir, out):
+    info = json.load(open(os.path.join(model_dir, "info.json")))
+    c = generate.Config(vocab=256, **info["config"]["model"])
+    d, kvd = c.d_model, c.kv_heads * c.head_dim
+    modules = {}
+    for i in range(c.layers):
+        for name, d_in, d_out in (("q", d, d), ("k", d, kvd), ("v", d, kvd), ("o", d, d),
+                                  ("mlp.gate", d, c.ffn), ("mlp.up", d, c.ffn),
+                                  ("mlp.down", c.ffn, d)):
+            modules[f"blocks.{i}.{name}"] = (None, d_in, d_out)
+    make_adapter(out, peft_config(r=16, lora_alpha=32,
+                                  target_modules=["q", "k", "v", "o", "gate", "up", "down"]),
+                 modules, torch.float32, torch.Generator().manual_seed(3))
+    print(f"wrote a {len(modules)}-module adapter for {model_dir} to {out}")
+    return 0
+
+
 def main():
     if sys.argv[1] == "--write":
         return write_small(sys.argv[2:])
+    if sys.argv[1] == "--for-pretrained":
+        return for_pretrained(sys.argv[2], sys.argv[3])
     out = sys.argv[1]
     name = "llama-opset17"
     family, c, opset, kv_cache = generate.variants()[name]
