@@ -208,6 +208,32 @@ private:
 };
 } // namespace
 
+/// Bytes of the module's constant tensors (the weights): element count x
+/// element width, rounded up to bytes.
+static uint64_t constantBytes(ModuleOp module) {
+  uint64_t bytes = 0;
+  module.walk([&](Operation *op) {
+    if (op->getNumOperands() != 0 || op->getNumResults() != 1 ||
+        !op->hasTrait<OpTrait::ConstantLike>())
+      return;
+    auto type = dyn_cast<RankedTensorType>(op->getResult(0).getType());
+    if (!type || !type.hasStaticShape())
+      return;
+    Type elt = type.getElementType();
+    unsigned bits = elt.isIntOrFloat() ? elt.getIntOrFloatBitWidth() : 32;
+    bytes += (uint64_t(type.getNumElements()) * bits + 7) / 8;
+  });
+  return bytes;
+}
+
+static std::string formatBytes(uint64_t bytes) {
+  if (bytes >= 1000000)
+    return llvm::formatv("{0:f2} MB", bytes / 1e6).str();
+  if (bytes >= 1000)
+    return llvm::formatv("{0:f1} kB", bytes / 1e3).str();
+  return std::to_string(bytes) + " B";
+}
+
 static int error(const Twine &message) {
   llvm::errs() << "tailor-compile: error: " << message << "\n";
   return 1;
@@ -347,14 +373,29 @@ int main(int argc, char **argv) {
   // The signature is read at the optimize phase; a header-only run stops
   // there.
   CompilePhase last = emit == Emit::Header ? CompilePhase::Optimize : to;
+  // The optimize phase is where LoRA merging, pruning and quantization
+  // change the weights: say what they did to their size.
+  bool compresses = !options.loraAdapters.empty() ||
+                    !options.quantize.empty() || !options.prune.empty();
   for (int p = int(at) + 1; p <= int(last); ++p) {
     auto phase = CompilePhase(p);
     progress.step(compilePhaseName(phase).str());
+    uint64_t before = 0;
+    if (phase == CompilePhase::Optimize && compresses && !quiet)
+      before = constantBytes(*module);
     if (failed(lowerModule(*module, options, CompilePhase(p - 1), phase,
                            needsSignature ? &signature : nullptr))) {
       progress.finish();
       return 1;
     }
+    if (phase == CompilePhase::Optimize && compresses && !quiet)
+      llvm::errs() << "tailor-compile: weights " << formatBytes(before)
+                   << " -> " << formatBytes(constantBytes(*module))
+                   << " (constants after "
+                   << (options.loraAdapters.empty() ? "" : "LoRA merge, ")
+                   << (options.prune.empty() ? "" : "pruning, ")
+                   << (options.quantize.empty() ? "" : "quantization, ")
+                   << "clean-up)\n";
   }
 
   std::string prefix = headerPrefix.empty()

@@ -9,6 +9,9 @@
 // RUN: tailor-compile %s --emit=obj -o %t.o --quiet && llvm-nm %t.o | FileCheck %s --check-prefix=OBJ
 // RUN: tailor-compile %s -O0 -o %t.so 2>&1 | FileCheck %s --check-prefix=PROGRESS
 // RUN: tailor-run %t.so --dynamic-size 3 | FileCheck %s --check-prefix=EXEC
+// RUN: tailor-compile %s --quantize=int8 --compile-to=optimize -o %t.q.mlir 2>&1 | FileCheck %s --check-prefix=QUANT
+// RUN: FileCheck %s --check-prefix=QUANTIR < %t.q.mlir
+// RUN: not tailor-compile %s --quantize=int3 --compile-to=optimize -o %t.bad.mlir 2>&1 | FileCheck %s --check-prefix=BADQUANT
 
 // OPT-LABEL: func.func @main_graph
 // OPT: tailor.linear
@@ -41,6 +44,12 @@
 // PROGRESS: tailor-compile: linalg
 // PROGRESS: tailor-compile: machine code and link
 // PROGRESS: tailor-compile: wrote {{.*}}.so (1 inputs, 1 outputs) in {{[0-9.]+}} s (import {{.*}}, linalg {{.*}}, machine code and link {{[0-9.]+}} s)
+
+// The weights' size after compression (32 f32 bytes -> 8 i8 bytes; the
+// scales live in the type).
+// QUANT: tailor-compile: weights 32 B -> 8 B (constants after quantization, clean-up)
+// QUANTIR: quant.scast %{{.*}} : tensor<4x2xi8> to tensor<4x2x!quant.uniform<i8<-127:127>:f32:1
+// BADQUANT: error: tailor-quantize: unknown mode 'int3' (known: int8)
 
 // EXEC: loaded {{.*}}.so (tailor-compile {{.*}} -O0
 // EXEC: y: float32[3,2] =
