@@ -140,6 +140,13 @@ def TailorQuantize : Pass<"tailor-quantize", "ModuleOp"> {
     (`tailor-lower-to-linalg` turns the product into an i8 x f32
     contraction scaled per column); the weight is never dequantized whole.
 
+    `mode=int4`: weight-only, one scale per `group-size` consecutive input
+    rows of each output column (`!quant.uniform<i8<-8:7>:f32:{0:G, 1:1},
+    {...}>`: 4-bit values, stored one per byte until the kernels unpack
+    nibbles), symmetric `s = max|w| / 7` or asymmetric (`s = (max - min) /
+    15`, a zero point per group). A group size that does not divide K is an
+    error naming the linear.
+
     `exclude` names linears to keep in f32, by module path (the same names
     `tailor-lora-merge` matches: the MatMul node's scope, e.g. `lm_head`, or
     the weight initializer's name without `.weight`), as regular
@@ -149,7 +156,13 @@ def TailorQuantize : Pass<"tailor-quantize", "ModuleOp"> {
   }];
   let options = [
     Option<"mode", "mode", "std::string", /*default=*/"\"int8\"",
-           "What to quantize: int8 (weight-only, per output channel)">,
+           "What to quantize: int8 (weight-only, per output channel) or "
+           "int4 (weight-only, per group of group-size input rows)">,
+    Option<"groupSize", "group-size", "int64_t", /*default=*/"128",
+           "int4: input rows per scale (32, 64, 128, ...); must divide K">,
+    Option<"symmetric", "symmetric", "bool", /*default=*/"true",
+           "int4: symmetric (q in [-8, 7], no zero point) or asymmetric "
+           "(min/max range, a zero point per group)">,
     ListOption<"exclude", "exclude", "std::string",
                "Regular expressions of module names to keep in f32">,
     Option<"minElements", "min-elements", "int64_t", /*default=*/"0",

@@ -89,6 +89,8 @@ LogicalResult mlir::tailor::lowerModule(ModuleOp module,
     if (phase == CompilePhase::Optimize && !options.quantize.empty()) {
       TailorQuantizeOptions quantize;
       quantize.mode = options.quantize;
+      quantize.groupSize = options.quantizeGroupSize;
+      quantize.symmetric = options.quantizeSymmetric;
       quantize.exclude.assign(options.quantizeExclude.begin(),
                               options.quantizeExclude.end());
       pm.addPass(createTailorQuantize(quantize));

@@ -112,10 +112,15 @@ struct QuantizePass : mlir::tailor::impl::TailorQuantizeBase<QuantizePass> {
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    if (mode != "int8") {
+    if (mode != "int8" && mode != "int4") {
       emitError(module.getLoc())
           << "tailor-quantize: unknown mode '" << mode
-          << "' (known: int8)";
+          << "' (known: int8, int4)";
+      return signalPassFailure();
+    }
+    if (mode == "int4" && groupSize < 1) {
+      emitError(module.getLoc())
+          << "tailor-quantize: group-size must be >= 1, got " << int64_t(groupSize);
       return signalPassFailure();
     }
     std::vector<std::unique_ptr<llvm::Regex>> excluded;
@@ -151,7 +156,18 @@ struct QuantizePass : mlir::tailor::impl::TailorQuantizeBase<QuantizePass> {
       Value quantized = done.lookup(weight);
       if (!quantized) {
         builder.setInsertionPointAfterValue(weight);
-        quantized = quantizeInt8(builder, weight);
+        if (mode == "int4") {
+          int64_t k = cast<RankedTensorType>(weight.getType()).getDimSize(0);
+          if (k % groupSize) {
+            linear.emitError("tailor-quantize: group-size ")
+                << int64_t(groupSize) << " does not divide this linear's " << k
+                << " inputs";
+            return signalPassFailure();
+          }
+          quantized = quantizeInt4(builder, weight);
+        } else {
+          quantized = quantizeInt8(builder, weight);
+        }
         if (!quantized)
           continue;
         done[weight] = quantized;
@@ -162,6 +178,71 @@ struct QuantizePass : mlir::tailor::impl::TailorQuantizeBase<QuantizePass> {
     for (auto &[weight, quantized] : done)
       if (weight.use_empty())
         weight.getDefiningOp()->erase();
+  }
+
+  /// 4-bit integers (stored in i8) with a scale (and, asymmetric, a zero
+  /// point) per group of `groupSize` rows of each column.
+  Value quantizeInt4(OpBuilder &b, Value weight) {
+    auto type = cast<RankedTensorType>(weight.getType());
+    std::optional<std::vector<float>> w = weightValues(weight);
+    if (!w)
+      return {};
+    int64_t k = type.getDimSize(0), n = type.getDimSize(1);
+    int64_t groups = k / groupSize;
+    std::vector<float> scales(groups * n);
+    std::vector<int8_t> zeros(groups * n, 0), q(k * n);
+    for (int64_t g = 0; g < groups; ++g)
+      for (int64_t c = 0; c < n; ++c) {
+        double lo = 0, hi = 0;
+        for (int64_t r = g * groupSize; r < (g + 1) * groupSize; ++r) {
+          lo = std::min(lo, double((*w)[r * n + c]));
+          hi = std::max(hi, double((*w)[r * n + c]));
+        }
+        double s;
+        int64_t z = 0;
+        if (symmetric) {
+          s = std::max(-lo, hi) / 7.0;
+        } else {
+          s = (hi - lo) / 15.0;
+        }
+        if (!(s > 0))
+          s = 1.0;
+        s = double(float(s)); // the kernels multiply by the f32 scale
+        if (!symmetric)
+          z = int64_t(std::clamp(std::nearbyint(-8.0 - lo / s), -8.0, 7.0));
+        scales[g * n + c] = float(s);
+        zeros[g * n + c] = int8_t(z);
+        for (int64_t r = g * groupSize; r < (g + 1) * groupSize; ++r) {
+          double v = std::nearbyint(double((*w)[r * n + c]) / s) + double(z);
+          q[r * n + c] = int8_t(std::clamp(v, -8.0, 7.0));
+        }
+      }
+    MLIRContext *ctx = b.getContext();
+    Location loc = weight.getLoc();
+    Type i8 = IntegerType::get(ctx, 8);
+    auto storage = RankedTensorType::get({k, n}, i8);
+    auto attr = DenseResourceElementsAttr::get(
+        storage, "tailor_int4",
+        HeapAsmResourceBlob::allocateAndCopyInferAlign(ArrayRef<int8_t>(q),
+                                                       /*dataIsMutable=*/false));
+    Value ints = OnnxConstantOp::create(b, loc, storage, attr, nullptr,
+                                        nullptr, nullptr, nullptr, nullptr,
+                                        nullptr);
+    auto scaleAttr = DenseElementsAttr::get(
+        RankedTensorType::get({groups, n}, type.getElementType()),
+        ArrayRef<float>(scales));
+    auto zeroAttr = DenseElementsAttr::get(
+        RankedTensorType::get({groups, n}, i8), ArrayRef<int8_t>(zeros));
+    auto qtype = quant::UniformQuantizedSubChannelType::getChecked(
+        [&] { return emitError(loc); }, quant::QuantizationFlags::Signed, i8,
+        type.getElementType(), scaleAttr, zeroAttr, {0, 1}, {groupSize, 1},
+        /*storageTypeMin=*/-8, /*storageTypeMax=*/7);
+    if (!qtype)
+      return {};
+    numBytesBefore += k * n * 4;
+    numBytesAfter += k * n / 2 + groups * n * (symmetric ? 4 : 5);
+    return quant::StorageCastOp::create(
+        b, loc, RankedTensorType::get({k, n}, qtype), ints);
   }
 
   /// i8 integers and per-column scales for the constant [K, N] `weight`.

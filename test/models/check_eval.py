@@ -6,7 +6,8 @@ model compared with itself must show KL 0 and 100% top-1 agreement. Then
 the compressed variants (tailor-compile --quantize=int8) against the fp32
 reference: KL(fp32 || int8) <= 1e-3 nats/token (the issue's bar); 25% of the
 FFN channels pruned (tailor-compile --prune=ffn-channels, smaller shapes)
-must compile, run and stay close (KL < 0.1, a smaller artifact)."""
+must compile, run and stay close (KL < 0.1, a smaller artifact); int4 in
+groups of 32 (RTN): KL between int8's and 0.05."""
 import argparse
 import json
 import os
@@ -32,11 +33,14 @@ def main():
     int8 = os.path.join(args.work, "int8.so")
     run([os.path.join(args.bin, "tailor-compile"), os.path.join(model_dir, "model.onnx"),
          "-o", int8, "--quiet", "--quantize=int8"])
+    int4 = os.path.join(args.work, "int4.so")
+    run([os.path.join(args.bin, "tailor-compile"), os.path.join(model_dir, "model.onnx"),
+         "-o", int4, "--quiet", "--quantize=int4", "--quantize-group-size=32"])
     ffn = os.path.join(args.work, "ffn75.so")
     run([os.path.join(args.bin, "tailor-compile"), os.path.join(model_dir, "model.onnx"),
          "-o", ffn, "--quiet", "--prune=ffn-channels", "--prune-sparsity=0.25"])
     out_json = os.path.join(args.work, "eval.json")
-    print(run([os.path.join(args.bin, "tailor-eval"), fp32, fp32, int8, ffn, "--tokens",
+    print(run([os.path.join(args.bin, "tailor-eval"), fp32, fp32, int8, ffn, int4, "--tokens",
                os.path.join(model_dir, "heldout.npy"), "--json", out_json]).rstrip())
     results = json.load(open(out_json))["results"]
     ppl, torch_ppl = results[0]["perplexity"], info["heldout_perplexity"]
@@ -57,6 +61,10 @@ def main():
     p = results[3]
     if not (0 < p["kl"] < 0.1) or p["bytes"] >= results[0]["bytes"]:
         print("FAIL: ffn-channels pruning must give 0 < KL < 0.1 and a smaller artifact")
+        return 1
+    q4 = results[4]
+    if not (q["kl"] < q4["kl"] < 0.05):
+        print("FAIL: int4 (groups of 32) must have KL above int8's and below 0.05")
         return 1
     print("ok")
     return 0

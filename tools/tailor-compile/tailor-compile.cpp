@@ -121,8 +121,19 @@ static cl::list<std::string> loraModuleMap(
 static cl::opt<std::string> quantize(
     "quantize",
     cl::desc("Quantize the linears' weights (tailor-quantize): int8 = "
-             "weight-only, one scale per output channel"),
+             "weight-only, one scale per output channel; int4 = weight-only, "
+             "one scale per --quantize-group-size input rows"),
     cl::value_desc("mode"), cl::cat(category));
+static cl::opt<int64_t> quantizeGroupSize(
+    "quantize-group-size", cl::init(128),
+    cl::desc("--quantize=int4: input rows per scale (must divide every "
+             "quantized linear's K)"),
+    cl::value_desc("G"), cl::cat(category));
+static cl::opt<bool> quantizeAsymmetric(
+    "quantize-asymmetric", cl::init(false),
+    cl::desc("--quantize=int4: min/max range with a zero point per group "
+             "(default: symmetric)"),
+    cl::cat(category));
 static cl::list<std::string> quantizeExclude(
     "quantize-exclude",
     cl::desc("Keep the linears whose module name matches this regular "
@@ -368,6 +379,8 @@ int main(int argc, char **argv) {
   options.pruneExclude = pruneExclude;
   options.calibration = calibration;
   options.quantizeExclude = quantizeExclude;
+  options.quantizeGroupSize = quantizeGroupSize;
+  options.quantizeSymmetric = !quantizeAsymmetric;
   ModelSignature signature;
   CompilePhase at = *from;
   // The signature is read at the optimize phase; a header-only run stops

@@ -79,6 +79,8 @@ struct CompileOptions {
   /// the optimize phase after the LoRA merge.
   std::string quantize;
   std::vector<std::string> quantizeExclude;
+  int64_t quantizeGroupSize = 128;
+  bool quantizeSymmetric = true;
   /// tailor-prune's pattern ("" = no pruning) and sparsity, run in the
   /// optimize phase before quantization.
   std::string prune;

@@ -341,12 +341,165 @@ struct LinearLowering : OpConversionPattern<LinearOp> {
     return success();
   }
 
+  /// A weight with a scale (and zero point) per group of G input rows:
+  ///   P[r, g, n] = sum_j x[r, g*G + j] * q[g*G + j, n]   (a contraction
+  ///                with the group as a batch dim: the integers are read,
+  ///                converted in the kernel)
+  ///   y[r, n] = sum_g s[g, n] * (P[r, g, n] - z[g, n] * X[r, g]) (+ b[n])
+  /// with X[r, g] the group sums of x (only with zero points).
+  LogicalResult lowerGrouped(LinearOp op, OpAdaptor adaptor,
+                             quant::UniformQuantizedSubChannelType q,
+                             RankedTensorType type,
+                             ConversionPatternRewriter &rewriter) const {
+    auto wType = cast<RankedTensorType>(adaptor.getWeight().getType());
+    int64_t k = wType.getDimSize(0), n = wType.getDimSize(1);
+    int64_t g = q.getBlockSizes()[0];
+    if (!q.getStorageType().isInteger(8) || !q.isSigned() || g <= 0 ||
+        k % g || q.getBlockSizes()[1] != 1)
+      return op.emitOpError("has no lowering yet for the quantized weight ")
+             << q << " (lowered: int8 storage, groups of rows dividing K)";
+    int64_t groups = k / g;
+    Location loc = op.getLoc();
+    MLIRContext *ctx = rewriter.getContext();
+    Type f32 = type.getElementType();
+    Value x = adaptor.getInput();
+    auto xType = cast<RankedTensorType>(x.getType());
+    int64_t rank = xType.getRank();
+    SmallVector<OpFoldResult> xDims = getDims(rewriter, loc, x);
+    if (rank > 2) {
+      ReassociationIndices lead;
+      for (int64_t i = 0; i + 1 < rank; ++i)
+        lead.push_back(i);
+      x = tensor::CollapseShapeOp::create(rewriter, loc, x,
+                                          {lead, ReassociationIndices{rank - 1}});
+    }
+    OpFoldResult rows = getDims(rewriter, loc, x)[0];
+    int64_t rowsStatic = cast<RankedTensorType>(x.getType()).getDimSize(0);
+    // x [R, K] -> [R, groups, G]; q [K, N] -> [groups, G, N].
+    Value x3 = tensor::ExpandShapeOp::create(
+        rewriter, loc, RankedTensorType::get({rowsStatic, groups, g}, f32), x,
+        {ReassociationIndices{0}, ReassociationIndices{1, 2}},
+        ArrayRef<OpFoldResult>{rows, rewriter.getIndexAttr(groups),
+                               rewriter.getIndexAttr(g)});
+    Value q3 = tensor::ExpandShapeOp::create(
+        rewriter, loc,
+        RankedTensorType::get({groups, g, n}, wType.getElementType()),
+        adaptor.getWeight(),
+        {ReassociationIndices{0, 1}, ReassociationIndices{2}});
+    AffineExpr r = getAffineDimExpr(0, ctx), gi = getAffineDimExpr(1, ctx),
+               c = getAffineDimExpr(2, ctx), j = getAffineDimExpr(3, ctx);
+    using IT = utils::IteratorType;
+    Value pInit = filledTensor(
+        rewriter, loc,
+        {rows, rewriter.getIndexAttr(groups), rewriter.getIndexAttr(n)},
+        zeroOf(rewriter, loc, f32));
+    Value p =
+        linalg::GenericOp::create(
+            rewriter, loc, TypeRange{pInit.getType()}, ValueRange{x3, q3},
+            ValueRange{pInit},
+            ArrayRef<AffineMap>{AffineMap::get(4, 0, {r, gi, j}, ctx),
+                                AffineMap::get(4, 0, {gi, j, c}, ctx),
+                                AffineMap::get(4, 0, {r, gi, c}, ctx)},
+            ArrayRef<IT>{IT::parallel, IT::parallel, IT::parallel,
+                         IT::reduction},
+            [](OpBuilder &b, Location l, ValueRange a) {
+              Value w = arith::SIToFPOp::create(b, l, a[0].getType(), a[1]);
+              Value m = arith::MulFOp::create(b, l, a[0], w);
+              linalg::YieldOp::create(
+                  b, l, arith::AddFOp::create(b, l, a[2], m).getResult());
+            })
+            .getResult(0);
+    auto constant = [&](DenseElementsAttr values, Type elt) -> Value {
+      SmallVector<float> v;
+      if (isa<FloatType>(values.getElementType()))
+        for (APFloat f : values.getValues<APFloat>())
+          v.push_back(float(f.convertToDouble()));
+      else
+        for (APInt i : values.getValues<APInt>())
+          v.push_back(float(i.getSExtValue()));
+      return arith::ConstantOp::create(
+          rewriter, loc,
+          DenseElementsAttr::get(RankedTensorType::get({groups, n}, elt),
+                                 ArrayRef<float>(v)));
+    };
+    Value scales = constant(q.getScales(), f32);
+    bool zeroPoints = llvm::any_of(q.getZeroPoints().getValues<APInt>(),
+                                   [](const APInt &z) { return !z.isZero(); });
+    SmallVector<Value> ins{p, scales};
+    SmallVector<AffineMap> maps{AffineMap::get(3, 0, {r, gi, c}, ctx),
+                                AffineMap::get(3, 0, {gi, c}, ctx)};
+    if (zeroPoints) {
+      // X[r, g] = sum_j x[r, g, j]
+      Value xsInit = filledTensor(
+          rewriter, loc, {rows, rewriter.getIndexAttr(groups)},
+          zeroOf(rewriter, loc, f32));
+      Value xs =
+          linalg::GenericOp::create(
+              rewriter, loc, TypeRange{xsInit.getType()}, ValueRange{x3},
+              ValueRange{xsInit},
+              ArrayRef<AffineMap>{
+                  AffineMap::get(3, 0, {r, gi, c}, ctx),
+                  AffineMap::get(3, 0, {r, gi}, ctx)},
+              ArrayRef<IT>{IT::parallel, IT::parallel, IT::reduction},
+              [](OpBuilder &b, Location l, ValueRange a) {
+                linalg::YieldOp::create(
+                    b, l, arith::AddFOp::create(b, l, a[1], a[0]).getResult());
+              })
+              .getResult(0);
+      ins.push_back(constant(q.getZeroPoints(), f32));
+      ins.push_back(xs);
+      maps.push_back(AffineMap::get(3, 0, {gi, c}, ctx));
+      maps.push_back(AffineMap::get(3, 0, {r, gi}, ctx));
+    }
+    Value yInit = filledTensor(rewriter, loc, {rows, rewriter.getIndexAttr(n)},
+                               zeroOf(rewriter, loc, f32));
+    maps.push_back(AffineMap::get(3, 0, {r, c}, ctx));
+    Value y =
+        linalg::GenericOp::create(
+            rewriter, loc, TypeRange{yInit.getType()}, ins, ValueRange{yInit},
+            maps, ArrayRef<IT>{IT::parallel, IT::reduction, IT::parallel},
+            [&](OpBuilder &b, Location l, ValueRange a) {
+              Value acc = a[0];
+              if (zeroPoints)
+                acc = arith::SubFOp::create(
+                    b, l, acc, arith::MulFOp::create(b, l, a[2], a[3]));
+              Value t = arith::MulFOp::create(b, l, acc, a[1]);
+              linalg::YieldOp::create(
+                  b, l,
+                  arith::AddFOp::create(b, l, a.back(), t).getResult());
+            })
+            .getResult(0);
+    if (rank > 2) {
+      SmallVector<OpFoldResult> shape(xDims.begin(), xDims.end() - 1);
+      shape.push_back(rewriter.getIndexAttr(n));
+      SmallVector<int64_t> staticShape(xType.getShape());
+      staticShape.back() = n;
+      ReassociationIndices lead;
+      for (int64_t i = 0; i + 1 < rank; ++i)
+        lead.push_back(i);
+      y = tensor::ExpandShapeOp::create(
+          rewriter, loc, RankedTensorType::get(staticShape, f32), y,
+          {lead, ReassociationIndices{rank - 1}}, shape);
+    }
+    y = castTo(rewriter, loc, y, type);
+    if (adaptor.getBias())
+      y = buildElementwise(
+          rewriter, loc, type, ValueRange{y, adaptor.getBias()},
+          [](OpBuilder &b, Location l, ValueRange args) {
+            return arith::AddFOp::create(b, l, args[0], args[1]).getResult();
+          });
+    rewriter.replaceOp(op, y);
+    return success();
+  }
+
   /// A per-output-channel weight: y = (x . q) * s[n] (+ b[n]). The product
   /// reads the integers (linalg.matmul converts them in its body); the
   /// scale is applied once per output, not per weight.
   LogicalResult lowerQuantized(LinearOp op, OpAdaptor adaptor,
                                quant::QuantizedType q, RankedTensorType type,
                                ConversionPatternRewriter &rewriter) const {
+    if (auto sub = dyn_cast<quant::UniformQuantizedSubChannelType>(q))
+      return lowerGrouped(op, adaptor, sub, type, rewriter);
     auto perAxis = dyn_cast<quant::UniformQuantizedPerAxisType>(q);
     if (!perAxis || perAxis.getQuantizedDimension() != 1 ||
         !perAxis.getStorageType().isInteger(8) || !perAxis.isSigned())

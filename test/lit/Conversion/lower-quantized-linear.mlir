@@ -40,6 +40,25 @@ func.func @zero_points(%x: tensor<?x2xf32>) -> tensor<?x2xf32> {
 
 // -----
 
+// A weight with a scale per group of 2 rows (int4 values in i8): the
+// product runs per group (the group a batch dim of the contraction, the
+// integers converted in the body), then the groups are scaled and summed.
+// CHECK-LABEL: func.func @grouped
+// CHECK: %[[X3:.*]] = tensor.expand_shape %{{.*}} {{\[\[}}0], [1, 2]] output_shape [%{{.*}}, 2, 2] : tensor<?x4xf32> into tensor<?x2x2xf32>
+// CHECK: %[[Q3:.*]] = tensor.expand_shape %{{.*}} {{\[\[}}0, 1], [2]] output_shape [2, 2, 3] : tensor<4x3xi8> into tensor<2x2x3xi8>
+// CHECK: %[[P:.*]] = linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel", "reduction"]{{.*}} ins(%[[X3]], %[[Q3]] : tensor<?x2x2xf32>, tensor<2x2x3xi8>)
+// CHECK: arith.sitofp
+// CHECK: %[[S:.*]] = arith.constant dense<{{\[\[}}5.000000e-01, 5.000000e-01, 5.000000e-01], [2.500000e-01, 2.500000e-01, 2.500000e-01]]> : tensor<2x3xf32>
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "reduction", "parallel"]{{.*}} ins(%[[P]], %[[S]] : tensor<?x2x3xf32>, tensor<2x3xf32>)
+func.func @grouped(%x: tensor<?x4xf32>) -> tensor<?x3xf32> {
+  %q = "tailor.onnx.Constant"() <{value = dense<1> : tensor<4x3xi8>}> : () -> tensor<4x3xi8>
+  %w = quant.scast %q : tensor<4x3xi8> to tensor<4x3x!quant.uniform<i8<-8:7>:f32:{0:2, 1:1}, {{0.5, 0.5, 0.5}, {0.25, 0.25, 0.25}}>>
+  %0 = tailor.linear %x, %w : (tensor<?x4xf32>, tensor<4x3x!quant.uniform<i8<-8:7>:f32:{0:2, 1:1}, {{0.5, 0.5, 0.5}, {0.25, 0.25, 0.25}}>>) -> tensor<?x3xf32>
+  return %0 : tensor<?x3xf32>
+}
+
+// -----
+
 // Other storage types are not lowered yet: a clear error at the linear.
 func.func @uint8(%x: tensor<?x2xf32>) -> tensor<?x2xf32> {
   %q = "tailor.onnx.Constant"() <{value = dense<1> : tensor<2x2xi16>}> : () -> tensor<2x2xi16>

@@ -2,6 +2,9 @@
 // RUN: tailor-opt %s --pass-pipeline="builtin.module(tailor-quantize{exclude=lm_.*})" --split-input-file | FileCheck %s --check-prefix=EXCLUDE
 // RUN: not tailor-opt %s --pass-pipeline="builtin.module(tailor-quantize{mode=int3})" --split-input-file 2>&1 | FileCheck %s --check-prefix=MODE
 // RUN: not tailor-opt %s --pass-pipeline="builtin.module(tailor-quantize{exclude=(})" --split-input-file 2>&1 | FileCheck %s --check-prefix=REGEX
+// RUN: tailor-opt %s --pass-pipeline="builtin.module(tailor-quantize{mode=int4 group-size=2})" --split-input-file | FileCheck %s --check-prefix=INT4
+// RUN: tailor-opt %s --pass-pipeline="builtin.module(tailor-quantize{mode=int4 group-size=2 symmetric=false})" --split-input-file | FileCheck %s --check-prefix=ASYM
+// RUN: not tailor-opt %s --pass-pipeline="builtin.module(tailor-quantize{mode=int4 group-size=3})" --split-input-file 2>&1 | FileCheck %s --check-prefix=GROUP
 
 // int8 per output channel, symmetric: column maxima 1, 2, 1 -> scales
 // 1/127, 2/127, 1/127; q = round_half_even(W / s): 0.25 * 127 = 31.75 -> 32,
@@ -39,5 +42,27 @@ func.func @shared(%x: tensor<4x2xf32>, %v: tensor<2x2xf32>) -> (tensor<4x2xf32>,
   return %0, %1, %2 : tensor<4x2xf32>, tensor<4x2xf32>, tensor<4x2xf32>
 }
 
-// MODE: error: tailor-quantize: unknown mode 'int3' (known: int8)
+// MODE: error: tailor-quantize: unknown mode 'int3' (known: int8, int4)
+// GROUP: error: tailor-quantize: group-size 3 does not divide this linear's 2 inputs
 // REGEX: error: tailor-quantize: exclude pattern '(' is not a valid regular expression
+
+// -----
+
+// int4, groups of 2 rows: W = [[1, -8], [-2, 7], [3, -6], [-4, 5]].
+// Symmetric: s = max|w| / 7 per group and column (2/7, 8/7; 4/7, 6/7),
+// q = round(w / s) in [-8, 7], one byte per value for now.
+// Asymmetric: s = (max - min) / 15 with 0 in the range, z = round(-8 -
+// min / s): column 0 of group 0 is [-2, 1]: s = 0.2, z = 2, q = 7, -8.
+// CHECK-LABEL: func.func @int4
+// EXCLUDE-LABEL: func.func @int4
+// INT4-LABEL: func.func @int4
+// INT4: quant.scast %{{.*}} : tensor<4x2xi8> to tensor<4x2x!quant.uniform<i8<-8:7>:f32:{0:2, 1:1}, {{\{\{}}0.285714298, 1.14285719}, {0.571428597, 0.857142865}}>>
+// INT4: tailor_int4: "0x0100000003F9F90605F9F906"
+// ASYM-LABEL: func.func @int4
+// ASYM: quant.scast %{{.*}} : tensor<4x2xi8> to tensor<4x2x!quant.uniform<i8<-8:7>:f32:{0:2, 1:1}, {{\{\{}}2.000000e-01:2, 1.000000e+00}, {0.466666669:1, 0.733333349}}>>
+// ASYM: tailor_int4: "0x0100000007F8F80707F8F807"
+func.func @int4(%x: tensor<?x4xf32>) -> tensor<?x2xf32> {
+  %w = "tailor.onnx.Constant"() <{value = dense<[[1.0, -8.0], [-2.0, 7.0], [3.0, -6.0], [-4.0, 5.0]]> : tensor<4x2xf32>}> : () -> tensor<4x2xf32>
+  %0 = tailor.linear %x, %w : (tensor<?x4xf32>, tensor<4x2xf32>) -> tensor<?x2xf32>
+  return %0 : tensor<?x2xf32>
+}
