@@ -19,4 +19,9 @@ config.substitutions.append(("%python", config.python))
 config.substitutions.append(("%inputs", os.path.join(config.test_source_root, "Inputs")))
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.add_tool_substitutions(
-    ["tailor-opt", "tailor-import", "tailor-run", "tailor-compile"], [config.tailor_tools_dir])
+    ["tailor-opt", "tailor-import", "tailor-run", "tailor-compile", "tailor-eval",
+     "tailor-calibrate"], [config.tailor_tools_dir])
+# The sanitizer build has only some tools: tests of the others say so.
+for tool in ("tailor-eval", "tailor-calibrate"):
+    if os.path.exists(os.path.join(config.tailor_tools_dir, tool)):
+        config.available_features.add(tool)
