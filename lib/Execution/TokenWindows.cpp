@@ -1,7 +1,9 @@
 //===- TokenWindows.cpp - Run a causal LM over windows of tokens ----------===//
 
 #include "tailor/Execution/TokenWindows.h"
+#include "tailor/Execution/HostTensor.h"
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -41,4 +43,40 @@ llvm::Expected<ResultPtr> mlir::tailor::runTokenWindows(tailor_model *model,
   if (tailor_model_run(model, inputs.data(), numInputs, &result) != TAILOR_OK)
     return llvm::createStringError(tailor_last_error());
   return ResultPtr(result, tailor_result_free);
+}
+
+llvm::Expected<TokenWindowSet>
+mlir::tailor::readTokenWindows(const std::string &path, int64_t window,
+                               int64_t maxRows) {
+  auto fail = [&](const std::string &what) {
+    return llvm::createStringError(path + ": " + what);
+  };
+  llvm::Expected<HostTensor> tokens = readNpyFile(path);
+  if (!tokens)
+    return tokens.takeError();
+  if (tokens->dtype != 7 /*int64*/)
+    return fail("tokens must be int64, not " + dtypeName(tokens->dtype));
+  const int64_t *ids = reinterpret_cast<const int64_t *>(tokens->data.data());
+  TokenWindowSet set;
+  int64_t stride;
+  if (tokens->shape.size() == 2) {
+    set.rows = tokens->shape[0];
+    set.width = tokens->shape[1] - 1;
+    stride = set.width + 1;
+  } else if (tokens->shape.size() == 1) {
+    set.width = window;
+    set.rows = window > 0 ? (tokens->shape[0] - 1) / window : 0;
+    stride = window;
+  } else {
+    return fail("expected [N, W+1] windows or [T] tokens");
+  }
+  if (set.rows <= 0 || set.width <= 0)
+    return fail("not enough tokens for one window");
+  if (maxRows > 0 && set.rows > maxRows)
+    set.rows = maxRows;
+  set.ids.resize(set.rows * (set.width + 1));
+  for (int64_t r = 0; r < set.rows; ++r)
+    std::copy(ids + r * stride, ids + r * stride + set.width + 1,
+              set.ids.begin() + r * (set.width + 1));
+  return set;
 }

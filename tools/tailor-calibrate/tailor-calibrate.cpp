@@ -11,7 +11,6 @@
 
 #include "tailor-c/abi.h"
 #include "tailor-c/tailor.h"
-#include "tailor/Execution/HostTensor.h"
 #include "tailor/Execution/JitModel.h"
 #include "tailor/Execution/TokenWindows.h"
 #include "tailor/Import/OnnxImporter.h"
@@ -41,7 +40,8 @@ static cl::opt<std::string> modelPath(cl::Positional, cl::Required,
 static cl::opt<std::string> tokensPath(
     "tokens", cl::Required,
     cl::desc("Calibration token windows: int64 .npy [N, W+1] (tokens 0..W-1 "
-             "of each row are run), as test/models/pretrain.py writes"),
+             "of each row are run), as test/models/pretrain.py writes, or "
+             "tokens [T] (windows of 128)"),
     cl::value_desc("file.npy"), cl::cat(category));
 static cl::opt<std::string> outputPath("o", cl::Required,
                                        cl::desc("Output .safetensors file"),
@@ -76,16 +76,10 @@ int main(int argc, char **argv) {
       "\\\n      --calibration=calib.safetensors -o pruned.so\n");
   if (batch == 0)
     return fail("--batch must be at least 1");
-  auto tokens = readNpyFile(tokensPath);
-  if (!tokens)
-    return fail(llvm::toString(tokens.takeError()));
-  if (tokens->dtype != 7 || tokens->shape.size() != 2 ||
-      tokens->shape[1] < 2 || tokens->shape[0] < 1)
-    return fail(tokensPath + ": expected int64 windows [N, W+1]");
-  int64_t rows = tokens->shape[0], w = tokens->shape[1] - 1;
-  if (maxWindows && rows > int64_t(maxWindows))
-    rows = maxWindows;
-  const int64_t *ids = reinterpret_cast<const int64_t *>(tokens->data.data());
+  auto windows = readTokenWindows(tokensPath, /*window=*/128, maxWindows);
+  if (!windows)
+    return fail(llvm::toString(windows.takeError()));
+  int64_t rows = windows->rows, w = windows->width;
 
   DialectRegistry registry;
   registerToolEnvironment(registry);
@@ -150,7 +144,7 @@ int main(int argc, char **argv) {
     int64_t n = std::min<int64_t>(batch, rows - r0);
     in.resize(n * w);
     for (int64_t r = 0; r < n; ++r)
-      std::memcpy(&in[r * w], ids + (r0 + r) * (w + 1), w * sizeof(int64_t));
+      std::memcpy(&in[r * w], windows->row(r0 + r), w * sizeof(int64_t));
     auto result = runTokenWindows(model, in.data(), n, w);
     if (!result)
       return fail(llvm::toString(result.takeError()));

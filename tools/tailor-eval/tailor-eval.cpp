@@ -9,7 +9,6 @@
 // present_*); windows run as one batch of prompts with an empty past.
 
 #include "tailor-c/tailor.h"
-#include "tailor/Execution/HostTensor.h"
 #include "tailor/Execution/TokenWindows.h"
 
 #include "llvm/Support/CommandLine.h"
@@ -191,30 +190,11 @@ int main(int argc, char **argv) {
   if (batch == 0)
     return fail("--batch must be at least 1");
 
-  llvm::Expected<mlir::tailor::HostTensor> tokens =
-      mlir::tailor::readNpyFile(tokensPath);
-  if (!tokens)
-    return fail(llvm::toString(tokens.takeError()));
-  if (tokens->dtype != 7 /*int64*/)
-    return fail(tokensPath + ": tokens must be int64, not " +
-                mlir::tailor::dtypeName(tokens->dtype));
-  const int64_t *ids = reinterpret_cast<const int64_t *>(tokens->data.data());
-  int64_t rows, w;
-  if (tokens->shape.size() == 2) {
-    rows = tokens->shape[0];
-    w = tokens->shape[1] - 1;
-  } else if (tokens->shape.size() == 1) {
-    w = window;
-    rows = w > 0 ? (tokens->shape[0] - 1) / w : 0;
-  } else {
-    return fail(tokensPath + ": expected [N, W+1] windows or [T] tokens");
-  }
-  if (rows <= 0 || w <= 0)
-    return fail(tokensPath + ": not enough tokens for one window");
-  if (maxWindows && rows > int64_t(maxWindows))
-    rows = maxWindows;
-  // Row r of the windows: W + 1 consecutive tokens.
-  int64_t stride = tokens->shape.size() == 2 ? w + 1 : w;
+  auto windows =
+      mlir::tailor::readTokenWindows(tokensPath, window, maxWindows);
+  if (!windows)
+    return fail(llvm::toString(windows.takeError()));
+  int64_t rows = windows->rows, w = windows->width;
 
   std::vector<std::unique_ptr<Model>> models;
   for (const std::string &path : modelPaths) {
@@ -245,8 +225,8 @@ int main(int argc, char **argv) {
     targets.assign(n * w, 0);
     for (int64_t r = 0; r < n; ++r)
       for (int64_t t = 0; t < w; ++t) {
-        in[r * w + t] = ids[(r0 + r) * stride + t];
-        targets[r * w + t] = ids[(r0 + r) * stride + t + 1];
+        in[r * w + t] = windows->row(r0 + r)[t];
+        targets[r * w + t] = windows->row(r0 + r)[t + 1];
       }
     std::vector<std::vector<float>> logits;
     for (auto &model : models) {

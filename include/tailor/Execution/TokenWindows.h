@@ -14,10 +14,28 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <vector>
 
 namespace mlir::tailor {
 
 using ResultPtr = std::unique_ptr<tailor_result, void (*)(tailor_result *)>;
+
+/// Token windows for evaluation or calibration: `rows` rows of `width` + 1
+/// tokens (row-major in `ids`); tokens 0..width-1 of a row are the input,
+/// 1..width the next-token targets.
+struct TokenWindowSet {
+  std::vector<int64_t> ids;
+  int64_t rows = 0, width = 0;
+  const int64_t *row(int64_t r) const { return ids.data() + r * (width + 1); }
+};
+
+/// Reads an int64 .npy of windows [N, W+1], or of tokens [T] cut into
+/// consecutive windows of `window` (+1 overlapping target); at most
+/// `maxRows` rows (0: all). Errors name the file.
+llvm::Expected<TokenWindowSet> readTokenWindows(const std::string &path,
+                                                int64_t window,
+                                                int64_t maxRows);
 
 /// Runs `model` on `rows` windows of `w` tokens (`ids`, row-major).
 llvm::Expected<ResultPtr> runTokenWindows(tailor_model *model,
