@@ -8,6 +8,7 @@
 #include "tailor/Transforms/Passes.h"
 
 #include "LinearNames.h"
+#include "QuantizedWeights.h"
 #include "tailor/Support/SafeTensors.h"
 
 #include "mlir/IR/DialectResourceBlobManager.h"
@@ -28,29 +29,6 @@ using namespace mlir;
 using namespace mlir::tailor;
 
 namespace {
-/// The f32 values of a constant, row-major.
-std::optional<std::vector<float>> values(Value v) {
-  auto type = dyn_cast<RankedTensorType>(v.getType());
-  if (!type || !type.hasStaticShape() || !type.getElementType().isF32())
-    return std::nullopt;
-  ElementsAttr attr = getConstantElements(v);
-  if (!attr)
-    return std::nullopt;
-  if (auto resource = dyn_cast<DenseResourceElementsAttr>(attr)) {
-    AsmResourceBlob *blob = resource.getRawHandle().getBlob();
-    if (!blob || blob->getData().size() != size_t(type.getNumElements()) * 4)
-      return std::nullopt;
-    std::vector<float> out(type.getNumElements());
-    std::memcpy(out.data(), blob->getData().data(), out.size() * 4);
-    return out;
-  }
-  DenseElementsAttr dense = toDenseElements(attr);
-  if (!dense)
-    return std::nullopt;
-  auto range = dense.getValues<float>();
-  return std::vector<float>(range.begin(), range.end());
-}
-
 Value constant(OpBuilder &b, Location loc, ArrayRef<int64_t> shape,
                ArrayRef<float> data) {
   auto type = RankedTensorType::get(shape, b.getF32Type());
@@ -148,7 +126,7 @@ struct PrunePass : mlir::tailor::impl::TailorPruneBase<PrunePass> {
     for (auto &[linear, key] : linears) {
       auto type = cast<RankedTensorType>(linear.getWeight().getType());
       int64_t k = type.getDimSize(0), cols = type.getDimSize(1);
-      auto maybe = values(linear.getWeight());
+      auto maybe = constantFloats(linear.getWeight());
       if (!maybe)
         continue;
       std::vector<float> w = std::move(*maybe);
@@ -308,7 +286,7 @@ struct PrunePass : mlir::tailor::impl::TailorPruneBase<PrunePass> {
         continue;
       auto dType = cast<RankedTensorType>(down.getWeight().getType());
       int64_t f = dType.getDimSize(0), d = dType.getDimSize(1);
-      auto wd = values(down.getWeight());
+      auto wd = constantFloats(down.getWeight());
       if (!wd)
         continue;
       std::vector<double> score = l2Norms(*wd, f, d, /*byRow=*/true);
@@ -316,7 +294,7 @@ struct PrunePass : mlir::tailor::impl::TailorPruneBase<PrunePass> {
       bool ok = true;
       for (LinearOp up : ups) {
         auto t = cast<RankedTensorType>(up.getWeight().getType());
-        auto w = values(up.getWeight());
+        auto w = constantFloats(up.getWeight());
         if (!w || t.getDimSize(1) != f) {
           ok = false;
           break;
@@ -341,7 +319,7 @@ struct PrunePass : mlir::tailor::impl::TailorPruneBase<PrunePass> {
                                 columns(w, k, f, kept));
         Value bias;
         if (up.getBias()) {
-          auto bv = values(up.getBias());
+          auto bv = constantFloats(up.getBias());
           if (!bv)
             return signalPassFailure();
           bias = constant(b, up.getBias().getLoc(), {fk},

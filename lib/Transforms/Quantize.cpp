@@ -26,18 +26,19 @@ namespace mlir::tailor {
 using namespace mlir;
 using namespace mlir::tailor;
 
-namespace {
-/// The values of a constant f32 [K, N] weight, row-major.
-std::optional<std::vector<float>> weightValues(Value weight) {
-  ElementsAttr attr = getConstantElements(weight);
+std::optional<std::vector<float>>
+mlir::tailor::constantFloats(Value value) {
+  auto type = dyn_cast<RankedTensorType>(value.getType());
+  if (!type || !type.hasStaticShape() || !type.getElementType().isF32())
+    return std::nullopt;
+  ElementsAttr attr = getConstantElements(value);
   if (!attr)
     return std::nullopt;
   if (auto resource = dyn_cast<DenseResourceElementsAttr>(attr)) {
     AsmResourceBlob *blob = resource.getRawHandle().getBlob();
-    if (!blob ||
-        blob->getData().size() != size_t(attr.getNumElements()) * 4)
+    if (!blob || blob->getData().size() != size_t(type.getNumElements()) * 4)
       return std::nullopt;
-    std::vector<float> out(attr.getNumElements());
+    std::vector<float> out(type.getNumElements());
     std::memcpy(out.data(), blob->getData().data(), out.size() * 4);
     return out;
   }
@@ -47,8 +48,6 @@ std::optional<std::vector<float>> weightValues(Value weight) {
   auto values = dense.getValues<float>();
   return std::vector<float>(values.begin(), values.end());
 }
-
-} // namespace
 
 Value mlir::tailor::buildInt8Weight(OpBuilder &b, Location loc,
                                     ArrayRef<float> w, int64_t k, int64_t n) {
@@ -184,7 +183,7 @@ struct QuantizePass : mlir::tailor::impl::TailorQuantizeBase<QuantizePass> {
   /// point) per group of `groupSize` rows of each column.
   Value quantizeInt4(OpBuilder &b, Value weight) {
     auto type = cast<RankedTensorType>(weight.getType());
-    std::optional<std::vector<float>> w = weightValues(weight);
+    std::optional<std::vector<float>> w = constantFloats(weight);
     if (!w)
       return {};
     int64_t k = type.getDimSize(0), n = type.getDimSize(1);
@@ -248,7 +247,7 @@ struct QuantizePass : mlir::tailor::impl::TailorQuantizeBase<QuantizePass> {
   /// i8 integers and per-column scales for the constant [K, N] `weight`.
   Value quantizeInt8(OpBuilder &b, Value weight) {
     auto type = cast<RankedTensorType>(weight.getType());
-    std::optional<std::vector<float>> w = weightValues(weight);
+    std::optional<std::vector<float>> w = constantFloats(weight);
     if (!w)
       return {};
     int64_t k = type.getDimSize(0), n = type.getDimSize(1);

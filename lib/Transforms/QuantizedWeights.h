@@ -1,7 +1,8 @@
 //===- QuantizedWeights.h - int8 weights behind quant.scast -----*- C++ -*-===//
 //
-// The int8 per-output-channel weight form tailor-quantize produces, shared
-// with the passes that must rewrite such weights (tailor-lora-merge merges
+// Constant weights as the compression passes read and write them: f32
+// values, and the int8 per-output-channel form tailor-quantize produces,
+// shared with the passes that must rewrite such weights (tailor-lora-merge merges
 // into them in full precision, then re-quantizes).
 
 #ifndef TAILOR_TRANSFORMS_QUANTIZEDWEIGHTS_H
@@ -14,6 +15,10 @@
 #include <vector>
 
 namespace mlir::tailor {
+
+/// The values of a constant f32 tensor (a tailor.onnx.Constant, dense or
+/// resource), row-major; std::nullopt for anything else.
+std::optional<std::vector<float>> constantFloats(Value value);
 
 /// i8 integers (symmetric, one scale per column, round half to even) of the
 /// f32 [K, N] matrix `w` (row-major) as a tailor.onnx.Constant behind a
