@@ -26,8 +26,10 @@ PY = "/usr/bin/python3"
 VARIANTS = [
     ("fp32", []),
     ("int8 weight-only (RTN, per channel)", ["--quantize=int8"]),
-    ("int4 g128 symmetric (RTN; unpacked, 1 byte/value)", ["--quantize=int4"]),
-    ("int4 g128 asymmetric (RTN; unpacked)", ["--quantize=int4", "--quantize-asymmetric"]),
+    ("int4 g128 symmetric (RTN; W4A8 kernel)", ["--quantize=int4"]),
+    ("int4 g128 asymmetric (RTN; W4A8 kernel)", ["--quantize=int4", "--quantize-asymmetric"]),
+    ("int4 g128 symmetric (RTN; f32 activations)", ["--quantize=int4",
+                                                   "--int4-activations=f32"]),
     ("pruned 50% unstructured (magnitude)", ["--prune=unstructured", "--prune-sparsity=0.5"]),
     ("pruned 2:4 (magnitude)", ["--prune=2:4"]),
     ("pruned 25% FFN channels (magnitude)", ["--prune=ffn-channels", "--prune-sparsity=0.25"]),

@@ -266,7 +266,12 @@ def TailorLowerToLinalg : Pass<"tailor-lower-to-linalg", "ModuleOp"> {
   let options = [
     Option<"attentionBlock", "attention-block", "int64_t", /*default=*/"256",
            "Keys per block of the online-softmax attention (0: always "
-           "materialise the score matrix)">
+           "materialise the score matrix)">,
+    Option<"int4Activations", "int4-activations", "std::string",
+           /*default=*/"\"int8\"",
+           "Activations of a linear with constant int4 weights: int8 (quantized "
+           "per row and weight group at run time, integer micro-kernel "
+           "tailor_q4_matmul) or f32 (exact, the group contraction)">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::linalg::LinalgDialect",
@@ -319,6 +324,10 @@ def TailorTileContractions
     stays in registers: with the defaults, 8 x 32 f32 = 16 zmm accumulators,
     8 broadcasts and 2 loads per K step (see ../shared/notes/cpu-codegen.md);
     the CPU target picks 6 x 16 (12 ymm accumulators) on AVX2-only CPUs.
+
+    A `linalg.generic` that a micro-kernel computes (`library_call`
+    `tailor_*`, e.g. the int4 product) is only split for the threads: an
+    `scf.forall` over chunks of `kernel-columns` output columns, each a call.
   }];
   let options = [
     Option<"mr", "mr", "int64_t", /*default=*/"8",
@@ -341,7 +350,10 @@ def TailorTileContractions
     Option<"mvTiles", "mv-tiles", "int64_t", /*default=*/"4",
            "Register tiles (of nr columns, or packed panels) the "
            "matrix-vector kernel accumulates at once: independent FMA "
-           "chains that keep enough weight loads in flight">
+           "chains that keep enough weight loads in flight">,
+    Option<"kernelColumns", "kernel-columns", "int64_t", /*default=*/"64",
+           "Output columns per thread chunk of a micro-kernel call "
+           "(a multiple of 8)">
   ];
   let dependentDialects = [
     "::mlir::vector::VectorDialect", "::mlir::scf::SCFDialect",
@@ -457,6 +469,28 @@ def TailorFuseElementwise : Pass<"tailor-fuse-elementwise", "func::FuncOp"> {
                            "::mlir::math::MathDialect",
                            "::mlir::tensor::TensorDialect",
                            "::mlir::affine::AffineDialect"];
+}
+
+def TailorLowerLibraryCalls
+    : Pass<"tailor-lower-library-calls", "ModuleOp"> {
+  let summary = "Turn micro-kernel generics (library_call tailor_*) on "
+                "buffers into calls";
+  let description = [{
+    After bufferization: every `linalg.generic` whose `library_call` names
+    one of Tailor's micro-kernels (lib/Runtime/UKernels.c) becomes a
+    `func.call` of it with its memref operands (cast to fully dynamic
+    strided layouts), through upstream's LinalgToStandard pattern; the
+    callee is declared with `llvm.emit_c_interface` (the kernel receives
+    memref descriptors). Operand ranks and element types are checked
+    against the kernel's signature first: a mismatch, or an unknown
+    `tailor_*` name, is an error at the op. Other linalg ops, library_call
+    or not, are left alone.
+  }];
+  let dependentDialects = ["::mlir::func::FuncDialect",
+                           "::mlir::memref::MemRefDialect"];
+  let statistics = [
+    Statistic<"numCalls", "calls", "Micro-kernel calls emitted">
+  ];
 }
 
 def TailorEarlyDealloc : Pass<"tailor-early-dealloc", "func::FuncOp"> {

@@ -6,7 +6,8 @@
 // strategy (tailor-tile-contractions) cannot tile them into its micro-kernel
 // - they run as scalar loop nests. This pass applies the same fusion and
 // reshape-propagation patterns, except into a consumer that is a
-// contraction: the producer then stays a separate elementwise kernel.
+// contraction: the producer then stays a separate elementwise kernel;
+// generics computed by a micro-kernel (library_call) are left as they are.
 // Powers with a constant exponent become multiplications or square roots.
 
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
@@ -30,6 +31,17 @@ bool intoContraction(OpOperand *fused) {
   return consumer && linalg::isaContractionOpInterface(consumer);
 }
 
+/// A generic that a micro-kernel computes (library_call): its operands'
+/// shapes are the kernel's ABI, so nothing fuses into or out of it and no
+/// reshape moves through it.
+bool touchesLibraryCall(OpOperand *fused) {
+  auto isCall = [](Operation *op) {
+    auto generic = dyn_cast_or_null<linalg::GenericOp>(op);
+    return generic && generic.getLibraryCall();
+  };
+  return isCall(fused->getOwner()) || isCall(fused->get().getDefiningOp());
+}
+
 struct FuseElementwisePass
     : mlir::tailor::impl::TailorFuseElementwiseBase<FuseElementwisePass> {
   void runOnOperation() override {
@@ -40,8 +52,8 @@ struct FuseElementwisePass
       // As upstream's default: only fuse a producer with a single user...
       if (!producer || !producer->hasOneUse())
         return false;
-      // ...and never into a contraction.
-      return !intoContraction(fused);
+      // ...and never into a contraction or a micro-kernel call.
+      return !intoContraction(fused) && !touchesLibraryCall(fused);
     };
     linalg::populateElementwiseOpsFusionPatterns(patterns, control);
     linalg::populateFoldReshapeOpsByExpansionPatterns(patterns, control);

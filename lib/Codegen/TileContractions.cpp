@@ -91,6 +91,8 @@ struct TileContractionsPass
 
   void runOnOperation() override {
     IRRewriter rewriter(&getContext());
+    if (threads && failed(splitLibraryCalls(rewriter)))
+      return signalPassFailure();
     // 0. Fewer rows than MR (a decode step) take a matrix-vector path: a
     //    dynamic row count is tested at run time.
     if (failed(forEachMarked(rewriter, StringRef(), [&](linalg::LinalgOp op) {
@@ -123,6 +125,40 @@ struct TileContractionsPass
     // 3. Vectorize the static kernels, keep accumulators in registers.
     if (failed(vectorizeMicroKernels(rewriter)))
       return signalPassFailure();
+  }
+
+  /// Micro-kernel calls (generics with a `tailor_*` library_call whose loop
+  /// 1 is the 8-column tile, see Contraction.cpp): chunks of kernelColumns
+  /// columns shared by the threads, each chunk one call.
+  LogicalResult splitLibraryCalls(IRRewriter &rewriter) {
+    if (kernelColumns < 8 || kernelColumns % 8) {
+      getOperation().emitError(
+          "tailor-tile-contractions: kernel-columns must be a positive "
+          "multiple of 8");
+      return failure();
+    }
+    SmallVector<linalg::GenericOp> calls;
+    getOperation().walk([&](linalg::GenericOp op) {
+      std::optional<StringRef> name = op.getLibraryCall();
+      if (name && name->starts_with("tailor_") && op.getNumLoops() > 1 &&
+          op.hasPureTensorSemantics())
+        calls.push_back(op);
+    });
+    for (linalg::GenericOp op : calls) {
+      SmallVector<OpFoldResult> sizes(op.getNumLoops(),
+                                      rewriter.getIndexAttr(0));
+      sizes[1] = rewriter.getIndexAttr(kernelColumns / 8);
+      scf::SCFTilingOptions options;
+      options.setTileSizes(sizes);
+      options.setLoopType(scf::SCFTilingOptions::LoopType::ForallOp);
+      rewriter.setInsertionPoint(op);
+      auto tiled =
+          scf::tileUsingSCF(rewriter, cast<TilingInterface>(*op), options);
+      if (failed(tiled))
+        return op.emitOpError("could not be split into thread chunks");
+      rewriter.replaceOp(op, tiled->replacements);
+    }
+    return success();
   }
 
   /// Runs `fn` on every contraction carrying `marker` (every contraction

@@ -35,6 +35,11 @@ using namespace mlir;
 using namespace mlir::tailor;
 using llvm::createStringError;
 
+// The micro-kernels of lib/Runtime/UKernels.c (in tailor_runtime) that the
+// generated code calls by name; their C interfaces take memref descriptors.
+extern "C" void _mlir_ciface_tailor_q4_matmul();
+extern "C" void _mlir_ciface_tailor_q4z_matmul();
+
 JitModel::~JitModel() = default;
 
 FailureOr<std::unique_ptr<JitModel>>
@@ -111,6 +116,12 @@ JitModel::compile(ModuleOp module, const TargetOptions &options,
     llvm::orc::SymbolMap map;
     for (auto [name, buffer] : llvm::zip(model->weightSymbols, model->weights))
       map[interner(name)] = {llvm::orc::ExecutorAddr::fromPtr(buffer.get()),
+                             llvm::JITSymbolFlags::Exported};
+    for (auto [name, fn] :
+         {std::pair{"_mlir_ciface_tailor_q4_matmul",
+                    &_mlir_ciface_tailor_q4_matmul},
+          {"_mlir_ciface_tailor_q4z_matmul", &_mlir_ciface_tailor_q4z_matmul}})
+      map[interner(name)] = {llvm::orc::ExecutorAddr::fromPtr(fn),
                              llvm::JITSymbolFlags::Exported};
     return map;
   });

@@ -134,6 +134,12 @@ static cl::opt<bool> quantizeAsymmetric(
     cl::desc("--quantize=int4: min/max range with a zero point per group "
              "(default: symmetric)"),
     cl::cat(category));
+static cl::opt<std::string> int4Activations(
+    "int4-activations", cl::init("int8"),
+    cl::desc("Activations of the int4 linears: int8 = quantized per row and "
+             "weight group at run time, integer micro-kernel (fast; as "
+             "llama.cpp's Q4 x Q8); f32 = exact, a float group contraction"),
+    cl::value_desc("int8|f32"), cl::cat(category));
 static cl::list<std::string> quantizeExclude(
     "quantize-exclude",
     cl::desc("Keep the linears whose module name matches this regular "
@@ -291,6 +297,9 @@ int main(int argc, char **argv) {
 
   if (optLevel > 3)
     return error("-O" + Twine(optLevel.getValue()) + ": the level must be 0-3");
+  if (int4Activations != "int8" && int4Activations != "f32")
+    return error("--int4-activations must be int8 or f32, not '" +
+                 int4Activations + "'");
   if (attentionBlock < 0)
     return error("--attention-block must be >= 0 (0: materialise the "
                  "scores)");
@@ -367,6 +376,7 @@ int main(int argc, char **argv) {
   options.target = pipeline;
   options.targetOptions.optLevel = optLevel;
   options.targetOptions.attentionBlock = attentionBlock;
+  options.targetOptions.int4Activations = int4Activations;
   options.targetOptions.cpu = targetCPU; // "host" keeps the host's features
   options.raise = raise || to == CompilePhase::Raise;
   options.loraAdapters = loraAdapters;

@@ -16,9 +16,12 @@ public:
 /// The patterns of --tailor-lower-to-linalg. `attentionBlock`: keys per
 /// block of the online-softmax attention used beyond that many (or a
 /// dynamic number of) keys; 0 always materialises the score matrix.
+/// `int4Kernel`: constant int4 weights run in the int8-activation
+/// micro-kernel (else the f32 group contraction).
 void populateTailorToLinalgPatterns(const TypeConverter &converter,
                                     RewritePatternSet &patterns,
-                                    int64_t attentionBlock = 256);
+                                    int64_t attentionBlock = 256,
+                                    bool int4Kernel = true);
 } // namespace mlir::tailor
 
 #endif // TAILOR_CONVERSION_TAILORTOLINALG_H

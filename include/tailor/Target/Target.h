@@ -43,6 +43,9 @@ struct TargetOptions {
   /// Keys per block of the online-softmax attention, used beyond that many
   /// (or a dynamic number of) keys; 0 always materialises the scores.
   int64_t attentionBlock = 256;
+  /// Activations of linears with constant int4 weights: "int8" (quantized
+  /// at run time, integer micro-kernel) or "f32" (exact group contraction).
+  std::string int4Activations = "int8";
 };
 
 class Target {

@@ -13,6 +13,9 @@
 #include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+
+#include <cstring>
 
 using namespace mlir;
 using namespace mlir::tailor;
@@ -318,7 +321,11 @@ static Value rowSums(OpBuilder &b, Location loc, Value x) {
 }
 
 struct LinearLowering : OpConversionPattern<LinearOp> {
-  using OpConversionPattern::OpConversionPattern;
+  LinearLowering(const TypeConverter &converter, MLIRContext *ctx,
+                 bool int4Kernel)
+      : OpConversionPattern(converter, ctx), int4Kernel(int4Kernel) {}
+  /// int4 weights of a constant go to the int8-activation micro-kernel.
+  bool int4Kernel;
   LogicalResult
   matchAndRewrite(LinearOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
@@ -358,9 +365,7 @@ struct LinearLowering : OpConversionPattern<LinearOp> {
         k % g || q.getBlockSizes()[1] != 1)
       return op.emitOpError("has no lowering yet for the quantized weight ")
              << q << " (lowered: int8 storage, groups of rows dividing K)";
-    int64_t groups = k / g;
     Location loc = op.getLoc();
-    MLIRContext *ctx = rewriter.getContext();
     Type f32 = type.getElementType();
     Value x = adaptor.getInput();
     auto xType = cast<RankedTensorType>(x.getType());
@@ -375,6 +380,279 @@ struct LinearLowering : OpConversionPattern<LinearOp> {
     }
     OpFoldResult rows = getDims(rewriter, loc, x)[0];
     int64_t rowsStatic = cast<RankedTensorType>(x.getType()).getDimSize(0);
+    Value y;
+    if (int4Kernel)
+      y = int4KernelProduct(rewriter, loc, x, rows, adaptor.getWeight(), q);
+    if (!y)
+      y = groupedProduct(rewriter, loc, x, rows, rowsStatic,
+                         adaptor.getWeight(), q);
+    if (rank > 2) {
+      SmallVector<OpFoldResult> shape(xDims.begin(), xDims.end() - 1);
+      shape.push_back(rewriter.getIndexAttr(n));
+      SmallVector<int64_t> staticShape(xType.getShape());
+      staticShape.back() = n;
+      ReassociationIndices lead;
+      for (int64_t i = 0; i + 1 < rank; ++i)
+        lead.push_back(i);
+      y = tensor::ExpandShapeOp::create(
+          rewriter, loc, RankedTensorType::get(staticShape, f32), y,
+          {lead, ReassociationIndices{rank - 1}}, shape);
+    }
+    y = castTo(rewriter, loc, y, type);
+    if (adaptor.getBias())
+      y = buildElementwise(
+          rewriter, loc, type, ValueRange{y, adaptor.getBias()},
+          [](OpBuilder &b, Location l, ValueRange args) {
+            return arith::AddFOp::create(b, l, args[0], args[1]).getResult();
+          });
+    rewriter.replaceOp(op, y);
+    return success();
+  }
+
+  /// The int4 micro-kernel product for x [R, K] (null when the weight does
+  /// not qualify: not a constant, values or zero points outside [-8, 7], K,
+  /// N or the group not multiples of 8):
+  ///   1. the activations quantized per row and group of G to int8:
+  ///        a[r, g] = max_j |x[r, g, j]|, xs = a / 127,
+  ///        xq[r, g, j] = round(x[r, g, j] * 127 / a)   (0 where a = 0)
+  ///   2. one linalg.generic {library_call = "tailor_q4_matmul"} (q4z with
+  ///      zero points) over the weight packed here, tiles of 8 columns with
+  ///      two rows per byte (u = q + 8, see lib/Runtime/UKernels.c):
+  ///        y[r, t, c] += xs[r, g] * ws[t, g, c] * xq[r, k] * (u[k, n] - z)
+  ///      with k = kb*8 + h*4 + i, g = kb / (G/8), n = t*8 + c. Its body is
+  ///      that formula (what a loop lowering computes); the CPU pipeline
+  ///      calls the micro-kernel, which sums the products in integers.
+  Value int4KernelProduct(ConversionPatternRewriter &rewriter, Location loc,
+                          Value x, OpFoldResult rows, Value weight,
+                          quant::UniformQuantizedSubChannelType q) const {
+    auto wType = cast<RankedTensorType>(weight.getType());
+    auto xType = cast<RankedTensorType>(x.getType());
+    int64_t k = wType.getDimSize(0), n = wType.getDimSize(1);
+    int64_t g = q.getBlockSizes()[0];
+    auto cst = weight.getDefiningOp<arith::ConstantOp>();
+    if (!cst || !xType.getElementType().isF32() || !wType.hasStaticShape() ||
+        q.getStorageTypeMin() < -8 || q.getStorageTypeMax() > 7 || k % 8 ||
+        n % 8 || g % 8 || k % g)
+      return {};
+    SmallVector<int8_t> values;
+    if (auto dense = dyn_cast<DenseIntElementsAttr>(cst.getValue()))
+      values.assign(dense.getValues<int8_t>().begin(),
+                    dense.getValues<int8_t>().end());
+    else if (auto res = dyn_cast<DenseI8ResourceElementsAttr>(cst.getValue()))
+      if (std::optional<ArrayRef<int8_t>> data = res.tryGetAsArrayRef())
+        values.assign(data->begin(), data->end());
+    SmallVector<int64_t> zeros;
+    for (APInt z : q.getZeroPoints().getValues<APInt>())
+      zeros.push_back(z.getSExtValue());
+    SmallVector<float> scales;
+    for (APFloat f : q.getScales().getValues<APFloat>())
+      scales.push_back(float(f.convertToDouble()));
+    int64_t groups = k / g, tiles = n / 8, blocks = k / 8;
+    auto inRange = [](int64_t v) { return v >= -8 && v <= 7; };
+    if (int64_t(values.size()) != k * n ||
+        int64_t(scales.size()) != groups * n ||
+        int64_t(zeros.size()) != groups * n || !llvm::all_of(values, inRange) ||
+        !llvm::all_of(zeros, inRange))
+      return {};
+    bool zeroPoints = llvm::any_of(zeros, [](int64_t z) { return z; });
+    // The packed operands, tile-major (a thread's columns are contiguous).
+    auto blob = [&](ArrayRef<int64_t> shape, Type elt, auto fill) -> Value {
+      int64_t count = 1;
+      for (int64_t d : shape)
+        count *= d;
+      size_t bytes = size_t(count) * (elt.getIntOrFloatBitWidth() / 8);
+      AsmResourceBlob data = HeapAsmResourceBlob::allocate(bytes, 64);
+      fill(data.getMutableData());
+      return arith::ConstantOp::create(
+          rewriter, loc,
+          DenseResourceElementsAttr::get(RankedTensorType::get(shape, elt),
+                                         "tailor_int4", std::move(data)));
+    };
+    Type i8 = rewriter.getI8Type(), f32 = rewriter.getF32Type();
+    Value wp = blob({tiles, blocks, 8, 4}, i8, [&](MutableArrayRef<char> out) {
+      for (int64_t t = 0; t < tiles; ++t)
+        for (int64_t kb = 0; kb < blocks; ++kb)
+          for (int64_t c = 0; c < 8; ++c)
+            for (int64_t i = 0; i < 4; ++i) {
+              int64_t col = t * 8 + c, row = kb * 8 + i;
+              unsigned lo = values[row * n + col] + 8,
+                       hi = values[(row + 4) * n + col] + 8;
+              out[((t * blocks + kb) * 8 + c) * 4 + i] = char(lo | hi << 4);
+            }
+    });
+    auto perTile = [&](auto value) {
+      return [&, value](MutableArrayRef<char> out) {
+        for (int64_t t = 0; t < tiles; ++t)
+          for (int64_t gi = 0; gi < groups; ++gi)
+            for (int64_t c = 0; c < 8; ++c)
+              value(out, (t * groups + gi) * 8 + c, gi * n + t * 8 + c);
+      };
+    };
+    Value ws = blob({tiles, groups, 8}, f32,
+                    perTile([&](MutableArrayRef<char> out, int64_t at,
+                                int64_t from) {
+                      std::memcpy(out.data() + at * 4, &scales[from], 4);
+                    }));
+    Value wz;
+    if (zeroPoints)
+      wz = blob({tiles, groups, 8}, i8,
+                perTile([&](MutableArrayRef<char> out, int64_t at,
+                            int64_t from) { out[at] = char(zeros[from] + 8); }));
+
+    // 1. Activations to int8 per row and group.
+    MLIRContext *ctx = rewriter.getContext();
+    using IT = utils::IteratorType;
+    AffineExpr d0 = getAffineDimExpr(0, ctx), d1 = getAffineDimExpr(1, ctx);
+    int64_t rowsStatic = xType.getDimSize(0);
+    Value x3 = tensor::ExpandShapeOp::create(
+        rewriter, loc, RankedTensorType::get({rowsStatic, groups, g}, f32), x,
+        {ReassociationIndices{0}, ReassociationIndices{1, 2}},
+        ArrayRef<OpFoldResult>{rows, rewriter.getIndexAttr(groups),
+                               rewriter.getIndexAttr(g)});
+    SmallVector<OpFoldResult> rowGroups{rows, rewriter.getIndexAttr(groups)};
+    Value amax =
+        linalg::GenericOp::create(
+            rewriter, loc,
+            TypeRange{RankedTensorType::get({rowsStatic, groups}, f32)},
+            ValueRange{x3},
+            ValueRange{filledTensor(rewriter, loc, rowGroups,
+                                    zeroOf(rewriter, loc, f32))},
+            ArrayRef<AffineMap>{AffineMap::getMultiDimIdentityMap(3, ctx),
+                                AffineMap::get(3, 0, {d0, d1}, ctx)},
+            ArrayRef<IT>{IT::parallel, IT::parallel, IT::reduction},
+            [](OpBuilder &b, Location l, ValueRange a) {
+              Value m = arith::MaxNumFOp::create(
+                  b, l, a[1], math::AbsFOp::create(b, l, a[0]));
+              linalg::YieldOp::create(b, l, m);
+            })
+            .getResult(0);
+    auto rowGroupType = RankedTensorType::get({rowsStatic, groups}, f32);
+    auto scalesOp = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{rowGroupType, rowGroupType}, ValueRange{amax},
+        ValueRange{emptyTensor(rewriter, loc, rowGroups, f32),
+                   emptyTensor(rewriter, loc, rowGroups, f32)},
+        SmallVector<AffineMap>(3, AffineMap::getMultiDimIdentityMap(2, ctx)),
+        ArrayRef<IT>{IT::parallel, IT::parallel},
+        [](OpBuilder &b, Location l, ValueRange a) {
+          Type t = a[0].getType();
+          Value c127 = arith::ConstantOp::create(b, l, b.getFloatAttr(t, 127));
+          Value zero = arith::ConstantOp::create(b, l, b.getFloatAttr(t, 0));
+          Value scale = arith::DivFOp::create(b, l, a[0], c127);
+          Value positive = arith::CmpFOp::create(
+              b, l, arith::CmpFPredicate::OGT, a[0], zero);
+          Value inv = arith::SelectOp::create(
+              b, l, positive, arith::DivFOp::create(b, l, c127, a[0]), zero);
+          linalg::YieldOp::create(b, l, ValueRange{scale, inv});
+        });
+    Value xs = scalesOp.getResult(0), inv = scalesOp.getResult(1);
+    SmallVector<OpFoldResult> xDims3{rows, rewriter.getIndexAttr(groups),
+                                     rewriter.getIndexAttr(g)};
+    Value xq3 =
+        linalg::GenericOp::create(
+            rewriter, loc,
+            TypeRange{RankedTensorType::get({rowsStatic, groups, g}, i8)},
+            ValueRange{x3, inv}, ValueRange{emptyTensor(rewriter, loc, xDims3, i8)},
+            ArrayRef<AffineMap>{AffineMap::getMultiDimIdentityMap(3, ctx),
+                                AffineMap::get(3, 0, {d0, d1}, ctx),
+                                AffineMap::getMultiDimIdentityMap(3, ctx)},
+            ArrayRef<IT>{IT::parallel, IT::parallel, IT::parallel},
+            [](OpBuilder &b, Location l, ValueRange a) {
+              Type t = a[0].getType();
+              Value v = math::RoundEvenOp::create(
+                  b, l, arith::MulFOp::create(b, l, a[0], a[1]));
+              v = arith::MinNumFOp::create(
+                  b, l, v,
+                  arith::ConstantOp::create(b, l, b.getFloatAttr(t, 127)));
+              v = arith::MaxNumFOp::create(
+                  b, l, v,
+                  arith::ConstantOp::create(b, l, b.getFloatAttr(t, -127)));
+              linalg::YieldOp::create(
+                  b, l, arith::FPToSIOp::create(b, l, a[2].getType(), v)
+                            .getResult());
+            })
+            .getResult(0);
+    Value xq = tensor::CollapseShapeOp::create(
+        rewriter, loc, xq3,
+        {ReassociationIndices{0}, ReassociationIndices{1, 2}});
+    Value xq4 = tensor::ExpandShapeOp::create(
+        rewriter, loc, RankedTensorType::get({rowsStatic, blocks, 2, 4}, i8),
+        xq, {ReassociationIndices{0}, ReassociationIndices{1, 2, 3}},
+        ArrayRef<OpFoldResult>{rows, rewriter.getIndexAttr(blocks),
+                               rewriter.getIndexAttr(2),
+                               rewriter.getIndexAttr(4)});
+
+    // 2. The micro-kernel product: loops (r, t, c, kb, h, i).
+    AffineExpr r = getAffineDimExpr(0, ctx), t = getAffineDimExpr(1, ctx),
+               c = getAffineDimExpr(2, ctx), kb = getAffineDimExpr(3, ctx),
+               h = getAffineDimExpr(4, ctx), i = getAffineDimExpr(5, ctx);
+    AffineExpr group = kb.floorDiv(g / 8);
+    SmallVector<Value> ins{xq4, xs, wp, ws};
+    SmallVector<AffineMap> maps{AffineMap::get(6, 0, {r, kb, h, i}, ctx),
+                                AffineMap::get(6, 0, {r, group}, ctx),
+                                AffineMap::get(6, 0, {t, kb, c, i}, ctx),
+                                AffineMap::get(6, 0, {t, group, c}, ctx)};
+    if (wz) {
+      ins.push_back(wz);
+      maps.push_back(AffineMap::get(6, 0, {t, group, c}, ctx));
+    }
+    maps.push_back(AffineMap::get(6, 0, {r, t, c}, ctx));
+    auto yType = RankedTensorType::get({rowsStatic, tiles, 8}, f32);
+    Value yInit = filledTensor(
+        rewriter, loc,
+        {rows, rewriter.getIndexAttr(tiles), rewriter.getIndexAttr(8)},
+        zeroOf(rewriter, loc, f32));
+    auto product = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{yType}, ins, ValueRange{yInit}, maps,
+        ArrayRef<IT>{IT::parallel, IT::parallel, IT::parallel, IT::reduction,
+                     IT::reduction, IT::reduction},
+        [&](OpBuilder &b, Location l, ValueRange a) {
+          // u = h ? byte >> 4 : byte & 15; d = u - z
+          Value byte = a[2];
+          Type bt = byte.getType(), it = b.getI32Type();
+          Value high = arith::CmpIOp::create(
+              b, l, arith::CmpIPredicate::ne,
+              linalg::IndexOp::create(b, l, 4),
+              arith::ConstantIndexOp::create(b, l, 0));
+          Value u = arith::SelectOp::create(
+              b, l, high,
+              arith::ShRUIOp::create(
+                  b, l, byte,
+                  arith::ConstantOp::create(b, l, b.getIntegerAttr(bt, 4))),
+              arith::AndIOp::create(
+                  b, l, byte,
+                  arith::ConstantOp::create(b, l, b.getIntegerAttr(bt, 15))));
+          Value z = wz ? arith::ExtUIOp::create(b, l, it, a[4]).getResult()
+                       : arith::ConstantOp::create(b, l, b.getI32IntegerAttr(8))
+                             .getResult();
+          Value d = arith::SubIOp::create(
+              b, l, arith::ExtUIOp::create(b, l, it, u), z);
+          Type ft = a.back().getType();
+          Value p = arith::MulFOp::create(
+              b, l, arith::SIToFPOp::create(b, l, ft, a[0]),
+              arith::SIToFPOp::create(b, l, ft, d));
+          p = arith::MulFOp::create(
+              b, l, p, arith::MulFOp::create(b, l, a[1], a[3]));
+          linalg::YieldOp::create(
+              b, l, arith::AddFOp::create(b, l, a.back(), p).getResult());
+        });
+    product.setLibraryCallAttr(rewriter.getStringAttr(
+        wz ? "tailor_q4z_matmul" : "tailor_q4_matmul"));
+    return tensor::CollapseShapeOp::create(
+        rewriter, loc, product.getResult(0),
+        {ReassociationIndices{0}, ReassociationIndices{1, 2}});
+  }
+
+  /// y[r, n] = sum_g s[g, n] * (P[r, g, n] - z[g, n] * X[r, g]) for x [R, K]
+  /// (see lowerGrouped).
+  Value groupedProduct(ConversionPatternRewriter &rewriter, Location loc,
+                       Value x, OpFoldResult rows, int64_t rowsStatic,
+                       Value weight,
+                       quant::UniformQuantizedSubChannelType q) const {
+    MLIRContext *ctx = rewriter.getContext();
+    auto wType = cast<RankedTensorType>(weight.getType());
+    int64_t k = wType.getDimSize(0), n = wType.getDimSize(1);
+    int64_t g = q.getBlockSizes()[0], groups = k / g;
+    Type f32 = rewriter.getF32Type();
     // x [R, K] -> [R, groups, G]; q [K, N] -> [groups, G, N].
     Value x3 = tensor::ExpandShapeOp::create(
         rewriter, loc, RankedTensorType::get({rowsStatic, groups, g}, f32), x,
@@ -384,7 +662,7 @@ struct LinearLowering : OpConversionPattern<LinearOp> {
     Value q3 = tensor::ExpandShapeOp::create(
         rewriter, loc,
         RankedTensorType::get({groups, g, n}, wType.getElementType()),
-        adaptor.getWeight(),
+        weight,
         {ReassociationIndices{0, 1}, ReassociationIndices{2}});
     AffineExpr r = getAffineDimExpr(0, ctx), gi = getAffineDimExpr(1, ctx),
                c = getAffineDimExpr(2, ctx), j = getAffineDimExpr(3, ctx);
@@ -469,27 +747,7 @@ struct LinearLowering : OpConversionPattern<LinearOp> {
                   arith::AddFOp::create(b, l, a.back(), t).getResult());
             })
             .getResult(0);
-    if (rank > 2) {
-      SmallVector<OpFoldResult> shape(xDims.begin(), xDims.end() - 1);
-      shape.push_back(rewriter.getIndexAttr(n));
-      SmallVector<int64_t> staticShape(xType.getShape());
-      staticShape.back() = n;
-      ReassociationIndices lead;
-      for (int64_t i = 0; i + 1 < rank; ++i)
-        lead.push_back(i);
-      y = tensor::ExpandShapeOp::create(
-          rewriter, loc, RankedTensorType::get(staticShape, f32), y,
-          {lead, ReassociationIndices{rank - 1}}, shape);
-    }
-    y = castTo(rewriter, loc, y, type);
-    if (adaptor.getBias())
-      y = buildElementwise(
-          rewriter, loc, type, ValueRange{y, adaptor.getBias()},
-          [](OpBuilder &b, Location l, ValueRange args) {
-            return arith::AddFOp::create(b, l, args[0], args[1]).getResult();
-          });
-    rewriter.replaceOp(op, y);
-    return success();
+    return y;
   }
 
   /// A per-output-channel weight: y = (x . q) * s[n] (+ b[n]). The product
@@ -721,8 +979,9 @@ struct EinsumLowering : OpConversionPattern<OnnxEinsumOp> {
 } // namespace
 
 void lowering::populateContractionPatterns(const TypeConverter &converter,
-                                           RewritePatternSet &patterns) {
-  patterns.add<MatMulLowering, GemmLowering, LinearLowering, EinsumLowering,
-               StorageCastLowering>(
-      converter, patterns.getContext());
+                                           RewritePatternSet &patterns,
+                                           bool int4Kernel) {
+  patterns.add<MatMulLowering, GemmLowering, EinsumLowering,
+               StorageCastLowering>(converter, patterns.getContext());
+  patterns.add<LinearLowering>(converter, patterns.getContext(), int4Kernel);
 }

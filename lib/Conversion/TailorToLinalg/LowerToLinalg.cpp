@@ -43,9 +43,9 @@ TailorTypeConverter::TailorTypeConverter() {
 
 void mlir::tailor::populateTailorToLinalgPatterns(
     const TypeConverter &converter, RewritePatternSet &patterns,
-    int64_t attentionBlock) {
+    int64_t attentionBlock, bool int4Kernel) {
   lowering::populateElementwisePatterns(converter, patterns);
-  lowering::populateContractionPatterns(converter, patterns);
+  lowering::populateContractionPatterns(converter, patterns, int4Kernel);
   lowering::populateReductionPatterns(converter, patterns);
   lowering::populateDataMovementPatterns(converter, patterns);
   lowering::populateNormalizationPatterns(converter, patterns);
@@ -71,7 +71,15 @@ struct LowerToLinalgPass
           << "tailor-lower-to-linalg: attention-block must be >= 0";
       return signalPassFailure();
     }
-    populateTailorToLinalgPatterns(converter, patterns, attentionBlock);
+    if (int4Activations != "int8" && int4Activations != "f32") {
+      emitError(module.getLoc())
+          << "tailor-lower-to-linalg: int4-activations must be int8 or f32, "
+             "not '"
+          << int4Activations << "'";
+      return signalPassFailure();
+    }
+    populateTailorToLinalgPatterns(converter, patterns, attentionBlock,
+                                   int4Activations == "int8");
     populateFunctionOpInterfaceTypeConversionPattern<func::FuncOp>(patterns,
                                                                    converter);
     populateReturnOpTypeConversionPattern(patterns, converter);

@@ -110,7 +110,8 @@ Value buildSoftmax(OpBuilder &b, Location loc, Value x, int64_t axis,
 
 /// Pattern population, one function per family (one file each).
 void populateElementwisePatterns(const TypeConverter &, RewritePatternSet &);
-void populateContractionPatterns(const TypeConverter &, RewritePatternSet &);
+void populateContractionPatterns(const TypeConverter &, RewritePatternSet &,
+                                 bool int4Kernel);
 void populateReductionPatterns(const TypeConverter &, RewritePatternSet &);
 void populateDataMovementPatterns(const TypeConverter &, RewritePatternSet &);
 void populateNormalizationPatterns(const TypeConverter &, RewritePatternSet &);

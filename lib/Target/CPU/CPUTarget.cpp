@@ -19,6 +19,7 @@ std::string linalgPipeline(const TargetOptions &options) {
   return ("func.func(tailor-infer-shapes),tailor-lower-to-linalg{"
           "attention-block=" +
           llvm::Twine(options.attentionBlock) +
+          " int4-activations=" + options.int4Activations +
           "},canonicalize,cse,func.func(tailor-fuse-elementwise),canonicalize,"
           "cse")
       .str();
@@ -62,6 +63,7 @@ const char *kLLVMPipeline =
     "function-boundary-type-conversion=identity-layout-map},"
     "drop-equivalent-buffer-results,canonicalize,buffer-deallocation-pipeline,"
     "convert-bufferization-to-memref,func.func(tailor-early-dealloc),"
+    "tailor-lower-library-calls,"
     "convert-linalg-to-loops,convert-vector-to-scf{full-unroll=true "
     "target-rank=1},scf-forall-to-parallel,convert-scf-to-openmp,"
     "lower-affine,canonicalize,cse,"

@@ -43,3 +43,35 @@ func.func @fuse_chain(%x: tensor<4x8xf32>, %y: tensor<4x8xf32>, %e: tensor<4x8xf
   } -> tensor<4x8xf32>
   return %s : tensor<4x8xf32>
 }
+
+// -----
+
+// A generic that a micro-kernel computes (library_call) keeps its operands:
+// the elementwise producer (x * 2) stays a kernel of its own, and the
+// collapse of its result does not move through it.
+#id2 = affine_map<(i, j) -> (i, j)>
+#row = affine_map<(i, j) -> (i)>
+// CHECK-LABEL: func.func @library_call
+// CHECK: %[[P:.*]] = linalg.generic {{.*}} ins(%arg0 : tensor<4x8xf32>)
+// CHECK: arith.mulf
+// CHECK: %[[C:.*]] = linalg.generic {{.*}}library_call = "tailor_q4_matmul"} ins(%[[P]] : tensor<4x8xf32>)
+// CHECK: tensor.collapse_shape %[[C]]
+func.func @library_call(%x: tensor<4x8xf32>, %y: tensor<4x1xf32>) -> tensor<4xf32> {
+  %e = tensor.empty() : tensor<4x8xf32>
+  %two = arith.constant 2.0 : f32
+  %p = linalg.generic {indexing_maps = [#id2, #id2], iterator_types = ["parallel", "parallel"]}
+      ins(%x : tensor<4x8xf32>) outs(%e : tensor<4x8xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %m = arith.mulf %a, %two : f32
+    linalg.yield %m : f32
+  } -> tensor<4x8xf32>
+  %c = linalg.generic {indexing_maps = [#id2, affine_map<(i, j) -> (i, 0)>],
+                       iterator_types = ["parallel", "reduction"], library_call = "tailor_q4_matmul"}
+      ins(%p : tensor<4x8xf32>) outs(%y : tensor<4x1xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %s = arith.addf %a, %o : f32
+    linalg.yield %s : f32
+  } -> tensor<4x1xf32>
+  %r = tensor.collapse_shape %c [[0, 1]] : tensor<4x1xf32> into tensor<4xf32>
+  return %r : tensor<4xf32>
+}
