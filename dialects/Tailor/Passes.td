@@ -147,6 +147,17 @@ def TailorQuantize : Pass<"tailor-quantize", "ModuleOp"> {
     15`, a zero point per group). A group size that does not divide K is an
     error naming the linear.
 
+    `method` (int4): `rtn` rounds each weight to nearest. `gptq` (Frantar
+    et al.) quantizes the input rows in order and spreads each row's
+    rounding error over the rows not yet quantized through the upper
+    Cholesky factor of (X^T X + damp * mean(diag) I)^-1, group parameters
+    taken from the updated weights as each group starts. `awq` (Lin et al.)
+    scales input channel k by s_k = rms_k^alpha (rms from diag(X^T X)),
+    quantizes diag(s) W by RTN and divides the input by s (a constant
+    `tailor.onnx.Mul` before the linear); alpha is the grid point with the
+    least output error sum_n d_n^T (X^T X) d_n. Both read X^T X per linear
+    from `calibration` (tailor-calibrate --hessian on the same model).
+
     `exclude` names linears to keep in f32, by module path (the same names
     `tailor-lora-merge` matches: the MatMul node's scope, e.g. `lm_head`, or
     the weight initializer's name without `.weight`), as regular
@@ -163,6 +174,16 @@ def TailorQuantize : Pass<"tailor-quantize", "ModuleOp"> {
     Option<"symmetric", "symmetric", "bool", /*default=*/"true",
            "int4: symmetric (q in [-8, 7], no zero point) or asymmetric "
            "(min/max range, a zero point per group)">,
+    Option<"method", "method", "std::string", /*default=*/"\"rtn\"",
+           "int4: rtn (round to nearest), gptq (error feedback through "
+           "(X^T X)^-1) or awq (activation-aware input-channel scales); gptq "
+           "and awq need calibration">,
+    Option<"calibration", "calibration", "std::string", /*default=*/"",
+           "Statistics from tailor-calibrate --hessian (X^T X per linear)">,
+    Option<"damp", "damp", "double", /*default=*/"0.01",
+           "gptq: fraction of mean(diag(X^T X)) added to its diagonal">,
+    Option<"awqGrid", "awq-grid", "int64_t", /*default=*/"20",
+           "awq: grid points for the scale exponent alpha in [0, 1)">,
     ListOption<"exclude", "exclude", "std::string",
                "Regular expressions of module names to keep in f32">,
     Option<"minElements", "min-elements", "int64_t", /*default=*/"0",

@@ -91,6 +91,8 @@ LogicalResult mlir::tailor::lowerModule(ModuleOp module,
       quantize.mode = options.quantize;
       quantize.groupSize = options.quantizeGroupSize;
       quantize.symmetric = options.quantizeSymmetric;
+      quantize.method = options.quantizeMethod;
+      quantize.calibration = options.calibration;
       quantize.exclude.assign(options.quantizeExclude.begin(),
                               options.quantizeExclude.end());
       pm.addPass(createTailorQuantize(quantize));

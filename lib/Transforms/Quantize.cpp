@@ -14,9 +14,13 @@
 #include "mlir/Dialect/Quant/IR/Quant.h"
 #include "mlir/Dialect/Quant/IR/QuantTypes.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
+#include "tailor/Support/SafeTensors.h"
+#include "llvm/ADT/StringMap.h"
 #include "llvm/Support/Regex.h"
 
 #include <cmath>
+#include <cstring>
+#include <limits>
 
 namespace mlir::tailor {
 #define GEN_PASS_DEF_TAILORQUANTIZE
@@ -122,6 +126,52 @@ struct QuantizePass : mlir::tailor::impl::TailorQuantizeBase<QuantizePass> {
           << "tailor-quantize: group-size must be >= 1, got " << int64_t(groupSize);
       return signalPassFailure();
     }
+    if (method != "rtn" && method != "gptq" && method != "awq") {
+      emitError(module.getLoc()) << "tailor-quantize: unknown method '"
+                                 << method << "' (known: rtn, gptq, awq)";
+      return signalPassFailure();
+    }
+    if (method != "rtn" && mode != "int4") {
+      emitError(module.getLoc())
+          << "tailor-quantize: method=" << method << " is for mode=int4";
+      return signalPassFailure();
+    }
+    if (method != "rtn" && calibration.empty()) {
+      emitError(module.getLoc())
+          << "tailor-quantize: method=" << method
+          << " needs calibration statistics (calibration=FILE from "
+             "tailor-calibrate --hessian)";
+      return signalPassFailure();
+    }
+    if (!(damp > 0) || awqGrid < 1) {
+      emitError(module.getLoc())
+          << "tailor-quantize: damp must be > 0 and awq-grid >= 1";
+      return signalPassFailure();
+    }
+    // X^T X per linear (tailor-calibrate --hessian), by calibration key.
+    llvm::StringMap<std::vector<double>> hessians;
+    if (method != "rtn") {
+      auto file = safetensors::File::read(calibration);
+      if (!file) {
+        emitError(module.getLoc()) << "tailor-quantize: cannot read "
+                                      "calibration: "
+                                   << llvm::toString(file.takeError());
+        return signalPassFailure();
+      }
+      for (const safetensors::TensorInfo &t : file->tensors()) {
+        StringRef name(t.name);
+        if (!name.consume_back(".hessian") ||
+            t.dtype != safetensors::DType::F32 || t.shape.size() != 2 ||
+            t.shape[0] != t.shape[1])
+          continue;
+        std::vector<float> v(t.numElements());
+        std::memcpy(v.data(), file->bytes(t).data(), v.size() * 4);
+        hessians[name] = std::vector<double>(v.begin(), v.end());
+      }
+    }
+    llvm::DenseMap<Operation *, std::string> keys;
+    for (auto &[linear, key] : calibratedLinears(module))
+      keys[linear.getOperation()] = key;
     std::vector<std::unique_ptr<llvm::Regex>> excluded;
     for (const std::string &pattern : exclude) {
       auto re = std::make_unique<llvm::Regex>("^(" + pattern + ")$");
@@ -149,11 +199,28 @@ struct QuantizePass : mlir::tailor::impl::TailorQuantizeBase<QuantizePass> {
       linears.push_back(linear);
     });
     DenseMap<Value, Value> done; // a weight shared by linears: once
+    DenseMap<Value, std::vector<float>> inputScales; // AWQ
     OpBuilder builder(module.getContext());
     for (LinearOp linear : linears) {
       Value weight = linear.getWeight();
       Value quantized = done.lookup(weight);
       if (!quantized) {
+        const std::vector<double> *h = nullptr;
+        int64_t k = cast<RankedTensorType>(weight.getType()).getDimSize(0);
+        if (method != "rtn") {
+          auto it = hessians.find(keys.lookup(linear.getOperation()));
+          if (it == hessians.end() ||
+              int64_t(it->second.size()) != k * k) {
+            linear.emitError("tailor-quantize: the calibration file has no ")
+                << (it == hessians.end() ? "" : "matching ")
+                << "X^T X for linear '" << keys.lookup(linear.getOperation())
+                << "' (" << k
+                << " inputs); was it calibrated on this model with "
+                   "--hessian?";
+            return signalPassFailure();
+          }
+          h = &it->second;
+        }
         builder.setInsertionPointAfterValue(weight);
         if (mode == "int4") {
           int64_t k = cast<RankedTensorType>(weight.getType()).getDimSize(0);
@@ -163,7 +230,10 @@ struct QuantizePass : mlir::tailor::impl::TailorQuantizeBase<QuantizePass> {
                 << " inputs";
             return signalPassFailure();
           }
-          quantized = quantizeInt4(builder, weight);
+          std::vector<float> scale;
+          quantized = quantizeInt4(builder, weight, h, scale);
+          if (!scale.empty())
+            inputScales[weight] = std::move(scale);
         } else {
           quantized = quantizeInt8(builder, weight);
         }
@@ -172,6 +242,26 @@ struct QuantizePass : mlir::tailor::impl::TailorQuantizeBase<QuantizePass> {
         done[weight] = quantized;
       }
       linear.getWeightMutable().assign(quantized);
+      auto scale = inputScales.find(weight);
+      if (scale != inputScales.end()) {
+        // AWQ: x / s before the linear (fused into the activations' own
+        // elementwise work by the lowering).
+        std::vector<float> inverse(scale->second.size());
+        for (size_t i = 0; i < inverse.size(); ++i)
+          inverse[i] = 1.0f / scale->second[i];
+        builder.setInsertionPoint(linear);
+        Location loc = linear.getLoc();
+        auto vecType = RankedTensorType::get({int64_t(inverse.size())},
+                                             builder.getF32Type());
+        Value factors = OnnxConstantOp::create(
+            builder, loc, vecType,
+            DenseElementsAttr::get(vecType, ArrayRef<float>(inverse)), nullptr,
+            nullptr, nullptr, nullptr, nullptr, nullptr);
+        Value input = linear.getInput();
+        Value scaled =
+            OnnxMulOp::create(builder, loc, input.getType(), input, factors);
+        linear.getInputMutable().assign(scaled);
+      }
       ++numQuantized;
     }
     for (auto &[weight, quantized] : done)
@@ -179,59 +269,321 @@ struct QuantizePass : mlir::tailor::impl::TailorQuantizeBase<QuantizePass> {
         weight.getDefiningOp()->erase();
   }
 
-  /// 4-bit integers (stored in i8) with a scale (and, asymmetric, a zero
-  /// point) per group of `groupSize` rows of each column.
-  Value quantizeInt4(OpBuilder &b, Value weight) {
-    auto type = cast<RankedTensorType>(weight.getType());
-    std::optional<std::vector<float>> w = constantFloats(weight);
-    if (!w)
-      return {};
-    int64_t k = type.getDimSize(0), n = type.getDimSize(1);
+  /// Scale and zero point of one group from its range (RTN's rule, also
+  /// GPTQ's and AWQ's).
+  std::pair<double, int64_t> groupParams(double lo, double hi) const {
+    lo = std::min(lo, 0.0);
+    hi = std::max(hi, 0.0);
+    double s = symmetric ? std::max(-lo, hi) / 7.0 : (hi - lo) / 15.0;
+    if (!(s > 0))
+      s = 1.0;
+    s = double(float(s)); // the kernels multiply by the f32 scale
+    int64_t z = 0;
+    if (!symmetric)
+      z = int64_t(std::clamp(std::nearbyint(-8.0 - lo / s), -8.0, 7.0));
+    return {s, z};
+  }
+  static int8_t quantizeValue(double w, double s, int64_t z) {
+    return int8_t(std::clamp(std::nearbyint(w / s) + double(z), -8.0, 7.0));
+  }
+
+  /// The int4 form of a [K, N] weight: integers, scales and zero points per
+  /// group, and (AWQ) a factor per input channel the input is divided by.
+  struct Int4Weight {
+    std::vector<int8_t> q;
+    std::vector<float> scales;
+    std::vector<int8_t> zeros;
+    std::vector<float> inputScale;
+  };
+
+  /// Round to nearest, per group of rows of each column.
+  Int4Weight roundToNearest(const std::vector<double> &w, int64_t k,
+                            int64_t n) const {
     int64_t groups = k / groupSize;
-    std::vector<float> scales(groups * n);
-    std::vector<int8_t> zeros(groups * n, 0), q(k * n);
+    Int4Weight out{std::vector<int8_t>(k * n), std::vector<float>(groups * n),
+                   std::vector<int8_t>(groups * n, 0), {}};
     for (int64_t g = 0; g < groups; ++g)
       for (int64_t c = 0; c < n; ++c) {
         double lo = 0, hi = 0;
         for (int64_t r = g * groupSize; r < (g + 1) * groupSize; ++r) {
-          lo = std::min(lo, double((*w)[r * n + c]));
-          hi = std::max(hi, double((*w)[r * n + c]));
+          lo = std::min(lo, w[r * n + c]);
+          hi = std::max(hi, w[r * n + c]);
         }
-        double s;
-        int64_t z = 0;
-        if (symmetric) {
-          s = std::max(-lo, hi) / 7.0;
-        } else {
-          s = (hi - lo) / 15.0;
-        }
-        if (!(s > 0))
-          s = 1.0;
-        s = double(float(s)); // the kernels multiply by the f32 scale
-        if (!symmetric)
-          z = int64_t(std::clamp(std::nearbyint(-8.0 - lo / s), -8.0, 7.0));
-        scales[g * n + c] = float(s);
-        zeros[g * n + c] = int8_t(z);
-        for (int64_t r = g * groupSize; r < (g + 1) * groupSize; ++r) {
-          double v = std::nearbyint(double((*w)[r * n + c]) / s) + double(z);
-          q[r * n + c] = int8_t(std::clamp(v, -8.0, 7.0));
-        }
+        auto [scale, z] = groupParams(lo, hi);
+        out.scales[g * n + c] = float(scale);
+        out.zeros[g * n + c] = int8_t(z);
+        for (int64_t r = g * groupSize; r < (g + 1) * groupSize; ++r)
+          out.q[r * n + c] = quantizeValue(w[r * n + c], scale, z);
       }
+    return out;
+  }
+
+  /// GPTQ (Frantar et al. 2023, ../shared/REFERENCE.md): rows of W (inputs)
+  /// quantized in order; each row's rounding error, weighted by the upper
+  /// Cholesky factor U of H^-1 (H = X^T X + damp), is spread over the rows
+  /// not yet quantized. Group parameters come from the updated weights when
+  /// a group starts (as the reference implementation without static
+  /// groups). Returns nothing when H is not positive definite.
+  std::optional<Int4Weight> gptq(std::vector<double> w, std::vector<double> h,
+                                 int64_t k, int64_t n) const {
+    for (int64_t i = 0; i < k; ++i)
+      if (h[i * k + i] <= 0) { // an input never seen: its row is irrelevant
+        h[i * k + i] = 1;
+        for (int64_t c = 0; c < n; ++c)
+          w[i * n + c] = 0;
+      }
+    double mean = 0;
+    for (int64_t i = 0; i < k; ++i)
+      mean += h[i * k + i] / double(k);
+    for (int64_t i = 0; i < k; ++i)
+      h[i * k + i] += damp * mean;
+    // H = L L^T, then H^-1 from L, then H^-1 = U^T U (U upper).
+    auto cholesky = [k](std::vector<double> &a) {
+      for (int64_t j = 0; j < k; ++j) {
+        double d = a[j * k + j];
+        for (int64_t p = 0; p < j; ++p)
+          d -= a[j * k + p] * a[j * k + p];
+        if (!(d > 0))
+          return false;
+        d = std::sqrt(d);
+        a[j * k + j] = d;
+        for (int64_t i = j + 1; i < k; ++i) {
+          double v = a[i * k + j];
+          for (int64_t p = 0; p < j; ++p)
+            v -= a[i * k + p] * a[j * k + p];
+          a[i * k + j] = v / d;
+        }
+        for (int64_t i = 0; i < j; ++i)
+          a[i * k + j] = 0;
+      }
+      return true;
+    };
+    if (!cholesky(h))
+      return std::nullopt;
+    // inv(L) by forward substitution, then H^-1 = inv(L)^T inv(L).
+    std::vector<double> li(k * k, 0.0);
+    for (int64_t j = 0; j < k; ++j) {
+      li[j * k + j] = 1.0 / h[j * k + j];
+      for (int64_t i = j + 1; i < k; ++i) {
+        double v = 0;
+        for (int64_t p = j; p < i; ++p)
+          v -= h[i * k + p] * li[p * k + j];
+        li[i * k + j] = v / h[i * k + i];
+      }
+    }
+    std::vector<double> hinv(k * k, 0.0);
+    for (int64_t p = 0; p < k; ++p)
+      for (int64_t i = 0; i <= p; ++i) {
+        double lpi = li[p * k + i];
+        if (lpi == 0)
+          continue;
+        for (int64_t j = 0; j <= p; ++j)
+          hinv[i * k + j] += lpi * li[p * k + j];
+      }
+    if (!cholesky(hinv)) // lower factor M of H^-1: U = M^T
+      return std::nullopt;
+    int64_t groups = k / groupSize;
+    Int4Weight out{std::vector<int8_t>(k * n), std::vector<float>(groups * n),
+                   std::vector<int8_t>(groups * n, 0), {}};
+    std::vector<double> err(n);
+    for (int64_t i = 0; i < k; ++i) {
+      int64_t g = i / groupSize;
+      if (i % groupSize == 0)
+        for (int64_t c = 0; c < n; ++c) {
+          double lo = 0, hi = 0;
+          for (int64_t r = i; r < i + groupSize; ++r) {
+            lo = std::min(lo, w[r * n + c]);
+            hi = std::max(hi, w[r * n + c]);
+          }
+          auto [scale, z] = groupParams(lo, hi);
+          out.scales[g * n + c] = float(scale);
+          out.zeros[g * n + c] = int8_t(z);
+        }
+      double uii = hinv[i * k + i]; // U[i][i] = M[i][i]
+      for (int64_t c = 0; c < n; ++c) {
+        double scale = out.scales[g * n + c];
+        int64_t z = out.zeros[g * n + c];
+        int8_t q = quantizeValue(w[i * n + c], scale, z);
+        out.q[i * n + c] = q;
+        err[c] = (w[i * n + c] - scale * double(q - z)) / uii;
+      }
+      for (int64_t j = i + 1; j < k; ++j) {
+        double f = hinv[j * k + i]; // U[i][j] = M[j][i]
+        if (f == 0)
+          continue;
+        for (int64_t c = 0; c < n; ++c)
+          w[j * n + c] -= err[c] * f;
+      }
+    }
+    return out;
+  }
+
+  /// sum_n d_n^T H d_n: the summed squared output error over the
+  /// calibration inputs of a weight change D.
+  static double outputError(const std::vector<double> &d,
+                            const std::vector<double> &h, int64_t k,
+                            int64_t n) {
+    std::vector<double> hd(n);
+    double total = 0;
+    for (int64_t i = 0; i < k; ++i) {
+      std::fill(hd.begin(), hd.end(), 0.0);
+      for (int64_t j = 0; j < k; ++j) {
+        double hij = h[i * k + j];
+        const double *dj = &d[j * n];
+        for (int64_t c = 0; c < n; ++c)
+          hd[c] += hij * dj[c];
+      }
+      for (int64_t c = 0; c < n; ++c)
+        total += d[i * n + c] * hd[c];
+    }
+    return total;
+  }
+
+  /// AWQ (Lin et al. 2024): input channel k scaled by s_k = a_k^alpha (a_k:
+  /// the input's RMS from diag(X^T X), standing in for the mean |x|), W's
+  /// row k multiplied by s_k before RTN and the input divided by s_k; alpha
+  /// from a grid of awq-grid points in [0, 1) minimising the output error
+  /// sum_n d_n^T H d_n (alpha = 0 is RTN, so never worse on that measure).
+  Int4Weight awq(const std::vector<double> &w, const std::vector<double> &h,
+                 int64_t k, int64_t n) const {
+    std::vector<double> rms(k);
+    for (int64_t i = 0; i < k; ++i)
+      rms[i] = std::sqrt(std::max(h[i * k + i], 0.0));
+    double floor = 0;
+    for (double r : rms)
+      floor = std::max(floor, r);
+    floor = floor > 0 ? floor * 1e-6 : 1.0;
+    Int4Weight best;
+    double bestError = std::numeric_limits<double>::infinity();
+    std::vector<double> ws(k * n), d(k * n);
+    for (int64_t step = 0; step < awqGrid; ++step) {
+      double alpha = double(step) / double(awqGrid);
+      std::vector<float> s(k);
+      double lo = std::numeric_limits<double>::infinity(), hi = 0;
+      for (int64_t i = 0; i < k; ++i) {
+        double v = std::pow(std::max(rms[i], floor), alpha);
+        s[i] = float(v);
+        lo = std::min(lo, v);
+        hi = std::max(hi, v);
+      }
+      double norm = std::sqrt(lo * hi); // as AWQ: s / sqrt(max * min)
+      for (float &v : s)
+        v = float(v / norm);
+      for (int64_t i = 0; i < k; ++i)
+        for (int64_t c = 0; c < n; ++c)
+          ws[i * n + c] = w[i * n + c] * s[i];
+      Int4Weight candidate = roundToNearest(ws, k, n);
+      for (int64_t i = 0; i < k; ++i)
+        for (int64_t c = 0; c < n; ++c) {
+          int64_t g = i / groupSize;
+          double deq = double(candidate.scales[g * n + c]) *
+                       double(candidate.q[i * n + c] -
+                              candidate.zeros[g * n + c]);
+          d[i * n + c] = deq / s[i] - w[i * n + c];
+        }
+      double error = outputError(d, h, k, n);
+      if (error < bestError) {
+        bestError = error;
+        best = std::move(candidate);
+        best.inputScale = std::move(s);
+      }
+    }
+    clipGroups(best, w, h, k, n);
+    return best;
+  }
+
+  /// AWQ's weight clipping: per group and column, the range of diag(s) W
+  /// shrunk by the ratio (1, 0.95, ..., 0.55) whose rounding gives the least
+  /// output error within the group, d^T H_gg d (cross-group terms ignored,
+  /// as AWQ's per-group search).
+  void clipGroups(Int4Weight &weight, const std::vector<double> &w,
+                  const std::vector<double> &h, int64_t k, int64_t n) const {
+    const std::vector<float> &s = weight.inputScale;
+    int64_t groups = k / groupSize;
+    std::vector<double> d(groupSize), best(groupSize);
+    std::vector<int8_t> q(groupSize), bestQ(groupSize);
+    for (int64_t g = 0; g < groups; ++g)
+      for (int64_t c = 0; c < n; ++c) {
+        int64_t r0 = g * groupSize;
+        double lo = 0, hi = 0;
+        for (int64_t r = r0; r < r0 + groupSize; ++r) {
+          lo = std::min(lo, w[r * n + c] * s[r]);
+          hi = std::max(hi, w[r * n + c] * s[r]);
+        }
+        double bestError = std::numeric_limits<double>::infinity();
+        for (int step = 0; step < 10; ++step) {
+          double ratio = 1.0 - 0.05 * step;
+          auto [scale, z] = groupParams(lo * ratio, hi * ratio);
+          for (int64_t j = 0; j < groupSize; ++j) {
+            int64_t r = r0 + j;
+            q[j] = quantizeValue(w[r * n + c] * s[r], scale, z);
+            d[j] = scale * double(q[j] - z) / s[r] - w[r * n + c];
+          }
+          double error = 0;
+          for (int64_t i = 0; i < groupSize; ++i) {
+            const double *hi_ = &h[(r0 + i) * k + r0];
+            double row = 0;
+            for (int64_t j = 0; j < groupSize; ++j)
+              row += hi_[j] * d[j];
+            error += d[i] * row;
+          }
+          if (error < bestError) {
+            bestError = error;
+            bestQ = q;
+            weight.scales[g * n + c] = float(scale);
+            weight.zeros[g * n + c] = int8_t(z);
+          }
+        }
+        for (int64_t j = 0; j < groupSize; ++j)
+          weight.q[(r0 + j) * n + c] = bestQ[j];
+      }
+  }
+
+  /// 4-bit integers (stored in i8) with a scale (and, asymmetric, a zero
+  /// point) per group of `groupSize` rows of each column, by `method`; for
+  /// AWQ also the input divided per channel (a constant multiply before
+  /// the linear). `h`: the calibration X^T X (GPTQ, AWQ).
+  Value quantizeInt4(OpBuilder &b, Value weight, const std::vector<double> *h,
+                     std::vector<float> &inputScale) {
+    auto type = cast<RankedTensorType>(weight.getType());
+    std::optional<std::vector<float>> wf = constantFloats(weight);
+    if (!wf)
+      return {};
+    int64_t k = type.getDimSize(0), n = type.getDimSize(1);
+    int64_t groups = k / groupSize;
+    std::vector<double> w(wf->begin(), wf->end());
+    Int4Weight result;
+    if (method == "gptq" && h) {
+      std::optional<Int4Weight> r = gptq(w, *h, k, n);
+      if (!r) {
+        emitWarning(weight.getLoc())
+            << "tailor-quantize: X^T X is not positive definite even with "
+               "damp; this weight is rounded to nearest";
+        r = roundToNearest(w, k, n);
+      }
+      result = std::move(*r);
+    } else if (method == "awq" && h) {
+      result = awq(w, *h, k, n);
+    } else {
+      result = roundToNearest(w, k, n);
+    }
+    inputScale = std::move(result.inputScale);
     MLIRContext *ctx = b.getContext();
     Location loc = weight.getLoc();
     Type i8 = IntegerType::get(ctx, 8);
     auto storage = RankedTensorType::get({k, n}, i8);
     auto attr = DenseResourceElementsAttr::get(
         storage, "tailor_int4",
-        HeapAsmResourceBlob::allocateAndCopyInferAlign(ArrayRef<int8_t>(q),
-                                                       /*dataIsMutable=*/false));
+        HeapAsmResourceBlob::allocateAndCopyInferAlign(
+            ArrayRef<int8_t>(result.q), /*dataIsMutable=*/false));
     Value ints = OnnxConstantOp::create(b, loc, storage, attr, nullptr,
                                         nullptr, nullptr, nullptr, nullptr,
                                         nullptr);
     auto scaleAttr = DenseElementsAttr::get(
         RankedTensorType::get({groups, n}, type.getElementType()),
-        ArrayRef<float>(scales));
+        ArrayRef<float>(result.scales));
     auto zeroAttr = DenseElementsAttr::get(
-        RankedTensorType::get({groups, n}, i8), ArrayRef<int8_t>(zeros));
+        RankedTensorType::get({groups, n}, i8), ArrayRef<int8_t>(result.zeros));
     auto qtype = quant::UniformQuantizedSubChannelType::getChecked(
         [&] { return emitError(loc); }, quant::QuantizationFlags::Signed, i8,
         type.getElementType(), scaleAttr, zeroAttr, {0, 1}, {groupSize, 1},

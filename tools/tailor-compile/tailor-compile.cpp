@@ -134,6 +134,13 @@ static cl::opt<bool> quantizeAsymmetric(
     cl::desc("--quantize=int4: min/max range with a zero point per group "
              "(default: symmetric)"),
     cl::cat(category));
+static cl::opt<std::string> quantizeMethod(
+    "quantize-method", cl::init("rtn"),
+    cl::desc("--quantize=int4: rtn = round to nearest; gptq = error "
+             "feedback through the inverse of the inputs' X^T X; awq = "
+             "activation-aware input-channel scales (gptq and awq need "
+             "--calibration from tailor-calibrate --hessian)"),
+    cl::value_desc("rtn|gptq|awq"), cl::cat(category));
 static cl::opt<std::string> int4Activations(
     "int4-activations", cl::init("int8"),
     cl::desc("Activations of the int4 linears: int8 = quantized per row and "
@@ -169,7 +176,8 @@ static cl::list<std::string> pruneExclude(
 static cl::opt<std::string> calibration(
     "calibration",
     cl::desc("Activation statistics from tailor-calibrate (.safetensors), "
-             "for --prune-method=wanda"),
+             "for --prune-method=wanda; with --hessian also for "
+             "--quantize-method=gptq and awq"),
     cl::value_desc("file"), cl::cat(category));
 static cl::opt<std::string> headerPath(
     "header",
@@ -391,6 +399,7 @@ int main(int argc, char **argv) {
   options.quantizeExclude = quantizeExclude;
   options.quantizeGroupSize = quantizeGroupSize;
   options.quantizeSymmetric = !quantizeAsymmetric;
+  options.quantizeMethod = quantizeMethod;
   ModelSignature signature;
   CompilePhase at = *from;
   // The signature is read at the optimize phase; a header-only run stops

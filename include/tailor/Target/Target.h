@@ -84,6 +84,8 @@ struct CompileOptions {
   std::vector<std::string> quantizeExclude;
   int64_t quantizeGroupSize = 128;
   bool quantizeSymmetric = true;
+  /// int4: "rtn", "gptq" or "awq" (the last two read `calibration`).
+  std::string quantizeMethod = "rtn";
   /// tailor-prune's pattern ("" = no pruning) and sparsity, run in the
   /// optimize phase before quantization.
   std::string prune;
