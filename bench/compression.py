@@ -30,6 +30,10 @@ VARIANTS = [
     ("int4 g128 asymmetric (RTN; W4A8 kernel)", ["--quantize=int4", "--quantize-asymmetric"]),
     ("int4 g128 symmetric (RTN; f32 activations)", ["--quantize=int4",
                                                    "--int4-activations=f32"]),
+    ("int4 g128 symmetric (GPTQ; W4A8 kernel)", ["--quantize=int4", "--quantize-method=gptq",
+                                                "--calibration", "{calibration}"]),
+    ("int4 g128 symmetric (AWQ; W4A8 kernel)", ["--quantize=int4", "--quantize-method=awq",
+                                               "--calibration", "{calibration}"]),
     ("pruned 50% unstructured (magnitude)", ["--prune=unstructured", "--prune-sparsity=0.5"]),
     ("pruned 2:4 (magnitude)", ["--prune=2:4"]),
     ("pruned 25% FFN channels (magnitude)", ["--prune=ffn-channels", "--prune-sparsity=0.25"]),
@@ -72,8 +76,14 @@ def main():
         model_dir, adapter])
     variants = VARIANTS[:1] + [("fp32 + LoRA r=16 merged (PEFT file)", ["--lora-adapter", adapter])] \
         + VARIANTS[1:]
+    # X^T X of every linear's input over the calibration windows (GPTQ, AWQ).
+    calibration = os.path.join(work, "calib.safetensors")
+    print("== bench: tailor-calibrate --hessian", flush=True)
+    sh([os.path.join(bin_dir, "tailor-calibrate"), onnx, "--tokens",
+        os.path.join(model_dir, "calib.npy"), "--hessian", "-o", calibration])
     artifacts = []
     for name, options in variants:
+        options = [o.replace("{calibration}", calibration) for o in options]
         so = os.path.join(work, re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") + ".so")
         print(f"== bench: compile {name}", flush=True)
         t0 = time.time()

@@ -109,7 +109,7 @@ def main():
     # Wanda vs magnitude, 50% unstructured.
     full_stats = os.path.join(args.work, "calib-all.safetensors")
     run([os.path.join(args.bin, "tailor-calibrate"), onnx_path, "--tokens",
-         os.path.join(model_dir, "calib.npy"), "-o", full_stats])
+         os.path.join(model_dir, "calib.npy"), "-o", full_stats, "--hessian"])
     sos = []
     for method in ("magnitude", "wanda"):
         so = os.path.join(args.work, f"{method}.so")
@@ -130,6 +130,24 @@ def main():
         return 1
     print(f"ok: 50% pruned perplexity: magnitude {r[1]['perplexity']:.4f}, "
           f"Wanda {r[2]['perplexity']:.4f} (fp32 {r[0]['perplexity']:.4f})")
+
+    # int4 groups of 128: GPTQ and AWQ (from the same X^T X) must both end
+    # closer to fp32 than round-to-nearest (the bar).
+    sos = []
+    for method in ("rtn", "gptq", "awq"):
+        so = os.path.join(args.work, f"int4-{method}.so")
+        run([os.path.join(args.bin, "tailor-compile"), onnx_path, "-o", so, "--quiet",
+             "--quantize=int4", f"--quantize-method={method}", "--calibration", full_stats])
+        sos.append(so)
+    print(run([os.path.join(args.bin, "tailor-eval"), fp32] + sos +
+              ["--tokens", os.path.join(model_dir, "heldout.npy"), "--json", out_json]).rstrip())
+    r = json.load(open(out_json))["results"]
+    rtn, gptq, awq = (x["kl"] for x in r[1:])
+    print(f"int4 g128 KL: RTN {rtn:.3e}, GPTQ {gptq:.3e}, AWQ {awq:.3e}")
+    if not (0 < gptq < rtn and 0 < awq < rtn):
+        print("FAIL: GPTQ and AWQ must both have a lower KL than RTN")
+        return 1
+    print("ok")
     return 0
 
 
