@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <ostream>
 #include <random>
 #include <string>
 #include <vector>
@@ -46,6 +47,15 @@ struct Q4Case {
   int64_t rows, tiles, blocks, groups;
   bool zeroPoints, stridedOutput;
 };
+
+std::string describe(const Q4Case &c) {
+  return "m" + std::to_string(c.rows) + "_tiles" + std::to_string(c.tiles) +
+         "_k" + std::to_string(c.blocks * 8) + "_groups" +
+         std::to_string(c.groups) + (c.zeroPoints ? "_zp" : "") +
+         (c.stridedOutput ? "_strided" : "");
+}
+// For GoogleTest's messages (instead of the struct's bytes).
+void PrintTo(const Q4Case &c, std::ostream *os) { *os << describe(c); }
 
 class Q4Matmul : public testing::TestWithParam<Q4Case> {};
 
@@ -122,10 +132,6 @@ INSTANTIATE_TEST_SUITE_P(
                     Q4Case{6, 2, 16, 16, true, false},  // groups of 8
                     Q4Case{3, 2, 16, 2, true, true}),   // strided: reference
     [](const testing::TestParamInfo<Q4Case> &info) {
-      const Q4Case &c = info.param;
-      return "m" + std::to_string(c.rows) + "_tiles" +
-             std::to_string(c.tiles) + "_k" + std::to_string(c.blocks * 8) +
-             "_groups" + std::to_string(c.groups) +
-             (c.zeroPoints ? "_zp" : "") + (c.stridedOutput ? "_strided" : "");
+      return describe(info.param);
     });
 } // namespace
