@@ -147,6 +147,17 @@ def TailorQuantize : Pass<"tailor-quantize", "ModuleOp"> {
     15`, a zero point per group). A group size that does not divide K is an
     error naming the linear.
 
+    `mode=w8a8`: the int8 weights of `mode=int8` and, on each linear,
+    `activation_quant = "int8_per_token"`: the input is quantized at run
+    time, one symmetric scale per row (token), and the product is a sum of
+    int8 x int8 (the CPU kernel `tailor_q8_matmul`, vpmaddwd on AVX2).
+    `method=smoothquant` (Xiao et al.) first moves activation outliers into
+    the weights: per input channel k, `s_k = max|X_k|^alpha /
+    max_n |W[k, n]|^(1 - alpha)` (`smooth-alpha`, default 0.5; s = 1 where
+    either is 0) from the calibration's channel maxima, W' = diag(s) W is
+    quantized and the input is divided by s (a `tailor.onnx.Mul`, fused
+    into the per-token quantization).
+
     `method` (int4): `rtn` rounds each weight to nearest. `gptq` (Frantar
     et al.) quantizes the input rows in order and spreads each row's
     rounding error over the rows not yet quantized through the upper
@@ -167,8 +178,9 @@ def TailorQuantize : Pass<"tailor-quantize", "ModuleOp"> {
   }];
   let options = [
     Option<"mode", "mode", "std::string", /*default=*/"\"int8\"",
-           "What to quantize: int8 (weight-only, per output channel) or "
-           "int4 (weight-only, per group of group-size input rows)">,
+           "What to quantize: int8 (weight-only, per output channel), "
+           "int4 (weight-only, per group of group-size input rows) or w8a8 "
+           "(int8 weights per output channel and int8 activations per token)">,
     Option<"groupSize", "group-size", "int64_t", /*default=*/"128",
            "int4: input rows per scale (32, 64, 128, ...); must divide K">,
     Option<"symmetric", "symmetric", "bool", /*default=*/"true",
@@ -176,14 +188,19 @@ def TailorQuantize : Pass<"tailor-quantize", "ModuleOp"> {
            "(min/max range, a zero point per group)">,
     Option<"method", "method", "std::string", /*default=*/"\"rtn\"",
            "int4: rtn (round to nearest), gptq (error feedback through "
-           "(X^T X)^-1) or awq (activation-aware input-channel scales); gptq "
-           "and awq need calibration">,
+           "(X^T X)^-1) or awq (activation-aware input-channel scales); "
+           "w8a8: rtn or smoothquant (input-channel scales moving activation "
+           "outliers into the weights); all but rtn need calibration">,
     Option<"calibration", "calibration", "std::string", /*default=*/"",
-           "Statistics from tailor-calibrate --hessian (X^T X per linear)">,
+           "Statistics from tailor-calibrate (--hessian for gptq and awq: "
+           "X^T X per linear; smoothquant reads the inputs' channel maxima)">,
     Option<"damp", "damp", "double", /*default=*/"0.01",
            "gptq: fraction of mean(diag(X^T X)) added to its diagonal">,
     Option<"awqGrid", "awq-grid", "int64_t", /*default=*/"20",
            "awq: grid points for the scale exponent alpha in [0, 1)">,
+    Option<"smoothAlpha", "smooth-alpha", "double", /*default=*/"0.5",
+           "smoothquant: migration strength alpha in [0, 1] (0: the "
+           "weights keep their ranges; 1: the activations become flat)">,
     ListOption<"exclude", "exclude", "std::string",
                "Regular expressions of module names to keep in f32">,
     Option<"minElements", "min-elements", "int64_t", /*default=*/"0",
@@ -248,7 +265,9 @@ def TailorInstrumentLinears : Pass<"tailor-instrument-linears", "ModuleOp"> {
     For each linear with a constant f32 weight [K, N], appends results to
     the entry function computed from the linear's input x (all leading dims
     flattened into rows r): `sum_r x[r, k]^2` ([K], named
-    `calib:<key>:sumsq`) and, with `hessian`, `sum_r x[r, i] x[r, j]`
+    `calib:<key>:sumsq`), `max_r |x[r, k]|` ([K], `calib:<key>:absmax`;
+    tailor-calibrate takes the maximum over batches) and, with `hessian`,
+    `sum_r x[r, i] x[r, j]`
     ([K, K], `calib:<key>:hessian`). `<key>` is the linear's module name
     (else `linear.<i>`). `tailor-calibrate` runs the instrumented model over
     calibration tokens and sums these into a safetensors file that
@@ -260,7 +279,8 @@ def TailorInstrumentLinears : Pass<"tailor-instrument-linears", "ModuleOp"> {
   ];
   let dependentDialects = ["::mlir::linalg::LinalgDialect",
                            "::mlir::tensor::TensorDialect",
-                           "::mlir::arith::ArithDialect"];
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::math::MathDialect"];
 }
 
 def TailorLowerToLinalg : Pass<"tailor-lower-to-linalg", "ModuleOp"> {

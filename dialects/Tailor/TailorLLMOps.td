@@ -34,10 +34,24 @@ def Tailor_LinearOp : Tailor_LLMOp<"linear"> {
     (`!quant.uniform<i8:f32:1, {...}>`, axis 1) or per group of input rows
     (`!quant.uniform<i4:f32:{0:G, 1:1}, {...}>`); then `weight[k, n]` above
     is its dequantized value, `scale * (q - zero_point)`.
+
+    `activation_quant = "int8_per_token"` (W8A8, `--tailor-quantize
+    mode=w8a8`, only with an i8 weight quantized per output channel) also
+    quantizes the input dynamically, one symmetric scale per row (token):
+    `input[r, k]` above is replaced by `a_r * clamp(round_half_even(
+    input[r, k] / a_r), -127, 127)` with `a_r = max_k |input[r, k]| / 127`
+    (a row of zeros stays zero), so the product is a sum of int8 x int8.
   }];
   let arguments = (ins Tailor_FloatTensor:$input, AnyTensor:$weight,
-                       Optional<Tailor_FloatTensor>:$bias);
+                       Optional<Tailor_FloatTensor>:$bias,
+                       OptionalAttr<StrAttr>:$activation_quant);
   let results = (outs Tailor_FloatTensor:$output);
+  let builders = [
+    OpBuilder<(ins "Type":$output, "Value":$input, "Value":$weight,
+                   "Value":$bias), [{
+      build($_builder, $_state, output, input, weight, bias, StringAttr());
+    }]>
+  ];
 }
 
 def Tailor_AttentionOp : Tailor_LLMOp<"attention", [AttrSizedOperandSegments]> {

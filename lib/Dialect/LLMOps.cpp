@@ -95,6 +95,17 @@ LogicalResult LinearOp::verify() {
              << q;
     if (failed(verifySameElementType(*this, {getInput(), getBias()})))
       return failure();
+    if (auto act = getActivationQuant()) {
+      if (*act != "int8_per_token")
+        return emitOpError("unknown activation_quant \"")
+               << *act << "\" (known: \"int8_per_token\")";
+      if (!perColumn || !q.getStorageType().isInteger(8))
+        return emitOpError("activation_quant \"int8_per_token\" needs an "
+                           "i8 weight quantized per output channel, got ")
+               << q;
+    }
+  } else if (getActivationQuant()) {
+    return emitOpError("activation_quant needs a quantized weight");
   } else if (failed(verifySameElementType(
                  *this, {getInput(), getWeight(), getBias()}))) {
     return failure();

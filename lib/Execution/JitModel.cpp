@@ -39,6 +39,7 @@ using llvm::createStringError;
 // generated code calls by name; their C interfaces take memref descriptors.
 extern "C" void _mlir_ciface_tailor_q4_matmul();
 extern "C" void _mlir_ciface_tailor_q4z_matmul();
+extern "C" void _mlir_ciface_tailor_q8_matmul();
 
 JitModel::~JitModel() = default;
 
@@ -120,7 +121,8 @@ JitModel::compile(ModuleOp module, const TargetOptions &options,
     for (auto [name, fn] :
          {std::pair{"_mlir_ciface_tailor_q4_matmul",
                     &_mlir_ciface_tailor_q4_matmul},
-          {"_mlir_ciface_tailor_q4z_matmul", &_mlir_ciface_tailor_q4z_matmul}})
+          {"_mlir_ciface_tailor_q4z_matmul", &_mlir_ciface_tailor_q4z_matmul},
+          {"_mlir_ciface_tailor_q8_matmul", &_mlir_ciface_tailor_q8_matmul}})
       map[interner(name)] = {llvm::orc::ExecutorAddr::fromPtr(fn),
                              llvm::JITSymbolFlags::Exported};
     return map;

@@ -22,6 +22,18 @@
  * xq signed, pair sums far from i16 saturation), widens to i32 once per
  * 8 rows of K, and applies both scales once per group: integer sums are
  * exact, so it differs from the reference only by float rounding.
+ *
+ * tailor_q8_matmul: int8 weights x int8 activations (W8A8, one scale per
+ * row of activations and per column of weights):
+ *   xq [M, K/2, 2]    i16  activations quantized per row, in [-127, 127]
+ *   xs [M, 1]         f32  their scales
+ *   wp [T, K/2, 8, 2] i8   weights in tiles of 8 columns: (t, p, c, i) is
+ *                          row 2p+i of column t*8+c
+ *   ws [T, 8]         f32  weight scales per column
+ *   y  [M, T, 8]      f32  accumulated: y += xs * ws * sum xq * w
+ * The AVX2 kernel sign-extends the weights to i16 and multiplies pairs
+ * with vpmaddwd (16 products per instruction, twice an FMA's 8), summing
+ * in i32 over all of K (exact up to K = 2^31 / 127^2 = 133143).
  *===----------------------------------------------------------------------===*/
 
 #include <stdint.h>
@@ -42,6 +54,10 @@ typedef struct {
   int8_t *allocated, *data;
   int64_t offset, sizes[3], strides[3];
 } tailor_memref_i8_3d;
+typedef struct {
+  int16_t *allocated, *data;
+  int64_t offset, sizes[3], strides[3];
+} tailor_memref_i16_3d;
 typedef struct {
   float *allocated, *data;
   int64_t offset, sizes[2], strides[2];
@@ -300,4 +316,157 @@ void _mlir_ciface_tailor_q4z_matmul(tailor_memref_i8_4d *xq,
                                     tailor_memref_i8_3d *wz,
                                     tailor_memref_f32_3d *y) {
   q4Matmul(xq, xs, wp, ws, wz, y);
+}
+
+/*===- W8A8
+ * ----------------------------------------------------------------===*/
+
+typedef struct {
+  int64_t rows, tiles, pairs; /* M, T, K/2 */
+  const int16_t *xq;
+  int64_t xqRow;
+  const float *xs;
+  int64_t xsRow;
+  const int8_t *wp;
+  int64_t wpTile;
+  const float *ws;
+  int64_t wsTile;
+  float *y;
+  int64_t yRow, yTile;
+} q8_problem;
+
+static void q8Reference(const tailor_memref_i16_3d *xq,
+                        const tailor_memref_f32_2d *xs,
+                        const tailor_memref_i8_4d *wp,
+                        const tailor_memref_f32_2d *ws,
+                        tailor_memref_f32_3d *y) {
+  int64_t rows = xq->sizes[0], pairs = xq->sizes[1], tiles = wp->sizes[0];
+  for (int64_t m = 0; m < rows; ++m)
+    for (int64_t t = 0; t < tiles; ++t)
+      for (int64_t c = 0; c < 8; ++c) {
+        float *out = y->data + y->offset + m * y->strides[0] +
+                     t * y->strides[1] + c * y->strides[2];
+        int32_t dot = 0;
+        for (int64_t p = 0; p < pairs; ++p)
+          for (int64_t i = 0; i < 2; ++i)
+            dot += (int32_t)xq->data[xq->offset + m * xq->strides[0] +
+                                     p * xq->strides[1] + i * xq->strides[2]] *
+                   (int32_t)wp->data[wp->offset + t * wp->strides[0] +
+                                     p * wp->strides[1] + c * wp->strides[2] +
+                                     i * wp->strides[3]];
+        float sx = xs->data[xs->offset + m * xs->strides[0]];
+        float sw =
+            ws->data[ws->offset + t * ws->strides[0] + c * ws->strides[1]];
+        *out += sx * sw * (float)dot;
+      }
+}
+
+#ifdef TAILOR_UKERNEL_X86
+/* RB rows x TB tiles of 8 columns, RB * TB i32 accumulators over all of K:
+ * each sign-extended weight vector serves RB rows, each broadcast pair of
+ * activations TB tiles. */
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+q8Block(const q8_problem *p, int64_t m, int64_t t, const int RB, const int TB) {
+  __m256i acc[6][4];
+  for (int r = 0; r < RB; ++r)
+    for (int j = 0; j < TB; ++j)
+      acc[r][j] = _mm256_setzero_si256();
+  const int8_t *w = p->wp + t * p->wpTile;
+  for (int64_t k = 0; k < p->pairs; ++k) {
+    __m256i wv[4];
+    for (int j = 0; j < TB; ++j)
+      wv[j] = _mm256_cvtepi8_epi16(
+          _mm_loadu_si128((const __m128i *)(w + j * p->wpTile + k * 16)));
+    for (int r = 0; r < RB; ++r) {
+      int32_t pair;
+      __builtin_memcpy(&pair, p->xq + (m + r) * p->xqRow + k * 2, 4);
+      __m256i x = _mm256_set1_epi32(pair);
+      for (int j = 0; j < TB; ++j)
+        acc[r][j] = _mm256_add_epi32(acc[r][j], _mm256_madd_epi16(wv[j], x));
+    }
+  }
+  for (int r = 0; r < RB; ++r) {
+    __m256 sx = _mm256_set1_ps(p->xs[(m + r) * p->xsRow]);
+    for (int j = 0; j < TB; ++j) {
+      float *out = p->y + (m + r) * p->yRow + (t + j) * p->yTile;
+      __m256 scale =
+          _mm256_mul_ps(sx, _mm256_loadu_ps(p->ws + (t + j) * p->wsTile));
+      _mm256_storeu_ps(out, _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[r][j]),
+                                            scale, _mm256_loadu_ps(out)));
+    }
+  }
+}
+
+#define TAILOR_Q8_BLOCK(RB, TB)                                                \
+  __attribute__((target("avx2,fma"))) static void q8Block##RB##x##TB(          \
+      const q8_problem *p, int64_t m, int64_t t) {                             \
+    q8Block(p, m, t, RB, TB);                                                  \
+  }
+TAILOR_Q8_BLOCK(1, 4)
+TAILOR_Q8_BLOCK(1, 1)
+TAILOR_Q8_BLOCK(2, 1)
+TAILOR_Q8_BLOCK(3, 1)
+TAILOR_Q8_BLOCK(4, 1)
+TAILOR_Q8_BLOCK(5, 1)
+TAILOR_Q8_BLOCK(6, 1)
+TAILOR_Q8_BLOCK(1, 2)
+TAILOR_Q8_BLOCK(2, 2)
+TAILOR_Q8_BLOCK(3, 2)
+TAILOR_Q8_BLOCK(4, 2)
+TAILOR_Q8_BLOCK(5, 2)
+TAILOR_Q8_BLOCK(6, 2)
+
+typedef void (*q8_block_fn)(const q8_problem *, int64_t, int64_t);
+
+/* A decode step (one row) takes 4 tiles at a time; more rows take blocks of
+ * 6 rows x 2 tiles (12 accumulators, 2 weight vectors, 1 broadcast: the 16
+ * ymm registers), the weight panel staying in L1 across the row blocks. */
+static void q8Avx2(const q8_problem *p) {
+  static const q8_block_fn oneTile[7] = {0,          q8Block1x1, q8Block2x1,
+                                         q8Block3x1, q8Block4x1, q8Block5x1,
+                                         q8Block6x1};
+  static const q8_block_fn twoTiles[7] = {0,          q8Block1x2, q8Block2x2,
+                                          q8Block3x2, q8Block4x2, q8Block5x2,
+                                          q8Block6x2};
+  int64_t t = 0;
+  if (p->rows == 1)
+    for (; t + 4 <= p->tiles; t += 4)
+      q8Block1x4(p, 0, t);
+  for (; t < p->tiles; t += 2) {
+    const q8_block_fn *blocks = t + 2 <= p->tiles ? twoTiles : oneTile;
+    int64_t m = 0;
+    for (; m + 6 <= p->rows; m += 6)
+      blocks[6](p, m, t);
+    if (m < p->rows)
+      blocks[p->rows - m](p, m, t);
+  }
+}
+#endif
+
+void _mlir_ciface_tailor_q8_matmul(tailor_memref_i16_3d *xq,
+                                   tailor_memref_f32_2d *xs,
+                                   tailor_memref_i8_4d *wp,
+                                   tailor_memref_f32_2d *ws,
+                                   tailor_memref_f32_3d *y) {
+  int64_t rows = xq->sizes[0], pairs = xq->sizes[1], tiles = wp->sizes[0];
+  if (rows == 0 || tiles == 0)
+    return;
+#ifdef TAILOR_UKERNEL_X86
+  int dense = xq->strides[2] == 1 && xq->strides[1] == 2 &&
+              wp->strides[3] == 1 && wp->strides[2] == 2 &&
+              wp->strides[1] == 16 && ws->strides[1] == 1 && y->strides[2] == 1;
+  if (dense && __builtin_cpu_supports("avx2") &&
+      __builtin_cpu_supports("fma")) {
+    q8_problem p = {rows,           tiles,
+                    pairs,          xq->data + xq->offset,
+                    xq->strides[0], xs->data + xs->offset,
+                    xs->strides[0], wp->data + wp->offset,
+                    wp->strides[0], ws->data + ws->offset,
+                    ws->strides[0], y->data + y->offset,
+                    y->strides[0],  y->strides[1]};
+    q8Avx2(&p);
+    return;
+  }
+#endif
+  q8Reference(xq, xs, wp, ws, y);
 }

@@ -92,6 +92,7 @@ LogicalResult mlir::tailor::lowerModule(ModuleOp module,
       quantize.groupSize = options.quantizeGroupSize;
       quantize.symmetric = options.quantizeSymmetric;
       quantize.method = options.quantizeMethod;
+      quantize.smoothAlpha = options.smoothAlpha;
       quantize.calibration = options.calibration;
       quantize.exclude.assign(options.quantizeExclude.begin(),
                               options.quantizeExclude.end());

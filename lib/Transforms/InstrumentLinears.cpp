@@ -11,6 +11,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 
 namespace mlir::tailor {
@@ -89,6 +90,23 @@ struct InstrumentLinearsPass
               .getResult(0);
       results.push_back(sumsq);
       names.push_back("calib:" + key + ":sumsq");
+      // max_r |x[r, k]| (SmoothQuant's activation ranges)
+      Value absmax =
+          linalg::GenericOp::create(
+              b, loc, TypeRange{RankedTensorType::get({k}, b.getF32Type())},
+              ValueRange{x}, ValueRange{zeros(b, loc, {k})},
+              ArrayRef<AffineMap>{AffineMap::get(2, 0, {r, i}, ctx),
+                                  AffineMap::get(2, 0, {i}, ctx)},
+              ArrayRef<utils::IteratorType>{utils::IteratorType::reduction,
+                                            utils::IteratorType::parallel},
+              [](OpBuilder &nb, Location l, ValueRange a) {
+                Value m = arith::MaximumFOp::create(
+                    nb, l, a[1], math::AbsFOp::create(nb, l, a[0]));
+                linalg::YieldOp::create(nb, l, m);
+              })
+              .getResult(0);
+      results.push_back(absmax);
+      names.push_back("calib:" + key + ":absmax");
       if (hessian) {
         // sum_r x[r, i] x[r, j]
         Value h =

@@ -313,7 +313,8 @@ struct LoRAMergePass
                               delta.bias);
       }
       auto merged = LinearOp::create(builder, linear.getLoc(), linear.getType(),
-                                     linear.getInput(), weight, bias);
+                                     linear.getInput(), weight, bias,
+                                     linear.getActivationQuantAttr());
       linear.replaceAllUsesWith(merged.getResult());
       linear.erase();
     }

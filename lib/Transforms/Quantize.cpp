@@ -115,10 +115,9 @@ struct QuantizePass : mlir::tailor::impl::TailorQuantizeBase<QuantizePass> {
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    if (mode != "int8" && mode != "int4") {
-      emitError(module.getLoc())
-          << "tailor-quantize: unknown mode '" << mode
-          << "' (known: int8, int4)";
+    if (mode != "int8" && mode != "int4" && mode != "w8a8") {
+      emitError(module.getLoc()) << "tailor-quantize: unknown mode '" << mode
+                                 << "' (known: int8, int4, w8a8)";
       return signalPassFailure();
     }
     if (mode == "int4" && groupSize < 1) {
@@ -126,30 +125,38 @@ struct QuantizePass : mlir::tailor::impl::TailorQuantizeBase<QuantizePass> {
           << "tailor-quantize: group-size must be >= 1, got " << int64_t(groupSize);
       return signalPassFailure();
     }
-    if (method != "rtn" && method != "gptq" && method != "awq") {
-      emitError(module.getLoc()) << "tailor-quantize: unknown method '"
-                                 << method << "' (known: rtn, gptq, awq)";
+    if (method != "rtn" && method != "gptq" && method != "awq" &&
+        method != "smoothquant") {
+      emitError(module.getLoc())
+          << "tailor-quantize: unknown method '" << method
+          << "' (known: rtn, gptq, awq, smoothquant)";
       return signalPassFailure();
     }
-    if (method != "rtn" && mode != "int4") {
+    bool smooth = method == "smoothquant";
+    if (method != "rtn" && mode != (smooth ? "w8a8" : "int4")) {
       emitError(module.getLoc())
-          << "tailor-quantize: method=" << method << " is for mode=int4";
+          << "tailor-quantize: method=" << method
+          << " is for mode=" << (smooth ? "w8a8" : "int4");
       return signalPassFailure();
     }
     if (method != "rtn" && calibration.empty()) {
       emitError(module.getLoc())
           << "tailor-quantize: method=" << method
           << " needs calibration statistics (calibration=FILE from "
-             "tailor-calibrate --hessian)";
+             "tailor-calibrate"
+          << (smooth ? ")" : " --hessian)");
       return signalPassFailure();
     }
-    if (!(damp > 0) || awqGrid < 1) {
+    if (!(damp > 0) || awqGrid < 1 || !(smoothAlpha >= 0 && smoothAlpha <= 1)) {
       emitError(module.getLoc())
-          << "tailor-quantize: damp must be > 0 and awq-grid >= 1";
+          << "tailor-quantize: damp must be > 0, awq-grid >= 1 and "
+             "smooth-alpha in [0, 1]";
       return signalPassFailure();
     }
-    // X^T X per linear (tailor-calibrate --hessian), by calibration key.
+    // X^T X per linear (tailor-calibrate --hessian; GPTQ, AWQ) or the
+    // inputs' channel maxima (SmoothQuant), by calibration key.
     llvm::StringMap<std::vector<double>> hessians;
+    StringRef statistic = smooth ? ".absmax" : ".hessian";
     if (method != "rtn") {
       auto file = safetensors::File::read(calibration);
       if (!file) {
@@ -160,9 +167,10 @@ struct QuantizePass : mlir::tailor::impl::TailorQuantizeBase<QuantizePass> {
       }
       for (const safetensors::TensorInfo &t : file->tensors()) {
         StringRef name(t.name);
-        if (!name.consume_back(".hessian") ||
-            t.dtype != safetensors::DType::F32 || t.shape.size() != 2 ||
-            t.shape[0] != t.shape[1])
+        if (!name.consume_back(statistic) ||
+            t.dtype != safetensors::DType::F32 ||
+            t.shape.size() != (smooth ? 1u : 2u) ||
+            t.shape[0] != t.shape.back())
           continue;
         std::vector<float> v(t.numElements());
         std::memcpy(v.data(), file->bytes(t).data(), v.size() * 4);
@@ -210,13 +218,13 @@ struct QuantizePass : mlir::tailor::impl::TailorQuantizeBase<QuantizePass> {
         if (method != "rtn") {
           auto it = hessians.find(keys.lookup(linear.getOperation()));
           if (it == hessians.end() ||
-              int64_t(it->second.size()) != k * k) {
+              int64_t(it->second.size()) != (smooth ? k : k * k)) {
             linear.emitError("tailor-quantize: the calibration file has no ")
                 << (it == hessians.end() ? "" : "matching ")
-                << "X^T X for linear '" << keys.lookup(linear.getOperation())
-                << "' (" << k
-                << " inputs); was it calibrated on this model with "
-                   "--hessian?";
+                << (smooth ? "input maxima" : "X^T X") << " for linear '"
+                << keys.lookup(linear.getOperation()) << "' (" << k
+                << " inputs); was it calibrated on this model"
+                << (smooth ? "?" : " with --hessian?");
             return signalPassFailure();
           }
           h = &it->second;
@@ -235,17 +243,22 @@ struct QuantizePass : mlir::tailor::impl::TailorQuantizeBase<QuantizePass> {
           if (!scale.empty())
             inputScales[weight] = std::move(scale);
         } else {
-          quantized = quantizeInt8(builder, weight);
+          std::vector<float> scale;
+          quantized = quantizeInt8(builder, weight, h, scale);
+          if (!scale.empty())
+            inputScales[weight] = std::move(scale);
         }
         if (!quantized)
           continue;
         done[weight] = quantized;
       }
       linear.getWeightMutable().assign(quantized);
+      if (mode == "w8a8")
+        linear.setActivationQuantAttr(builder.getStringAttr("int8_per_token"));
       auto scale = inputScales.find(weight);
       if (scale != inputScales.end()) {
-        // AWQ: x / s before the linear (fused into the activations' own
-        // elementwise work by the lowering).
+        // AWQ, SmoothQuant: x / s before the linear (fused into the
+        // activations' own elementwise work by the lowering).
         std::vector<float> inverse(scale->second.size());
         for (size_t i = 0; i < inverse.size(); ++i)
           inverse[i] = 1.0f / scale->second[i];
@@ -597,12 +610,32 @@ struct QuantizePass : mlir::tailor::impl::TailorQuantizeBase<QuantizePass> {
   }
 
   /// i8 integers and per-column scales for the constant [K, N] `weight`.
-  Value quantizeInt8(OpBuilder &b, Value weight) {
+  /// int8 per output channel; with SmoothQuant's input maxima `absmax`,
+  /// of diag(s) W with s = absmax^alpha / max_n |W[k, n]|^(1 - alpha)
+  /// per input channel k (Xiao et al.; 1 where either is 0), the input to
+  /// be divided by s (`inputScale`).
+  Value quantizeInt8(OpBuilder &b, Value weight,
+                     const std::vector<double> *absmax,
+                     std::vector<float> &inputScale) {
     auto type = cast<RankedTensorType>(weight.getType());
     std::optional<std::vector<float>> w = constantFloats(weight);
     if (!w)
       return {};
     int64_t k = type.getDimSize(0), n = type.getDimSize(1);
+    if (absmax) {
+      inputScale.assign(k, 1.0f);
+      for (int64_t r = 0; r < k; ++r) {
+        double wmax = 0;
+        for (int64_t c = 0; c < n; ++c)
+          wmax = std::max(wmax, std::fabs(double((*w)[r * n + c])));
+        double x = (*absmax)[r];
+        if (x > 0 && wmax > 0)
+          inputScale[r] = float(std::pow(x, double(smoothAlpha)) /
+                                std::pow(wmax, 1.0 - smoothAlpha));
+        for (int64_t c = 0; c < n; ++c)
+          (*w)[r * n + c] *= inputScale[r];
+      }
+    }
     numBytesBefore += k * n * 4;
     numBytesAfter += k * n + n * 4;
     return buildInt8Weight(b, weight.getLoc(), *w, k, n);

@@ -77,13 +77,15 @@ def main():
     stats, meta = read_safetensors(stats_path)
 
     model = torch_model(model_dir)
-    sums, hess = {}, {}
+    sums, hess, amax = {}, {}, {}
 
     def hook(name):
         def fn(mod, inp, out):
             x = inp[0].reshape(-1, inp[0].shape[-1]).double()
             sums[name] = sums.get(name, 0) + (x * x).sum(0)
             hess[name] = hess.get(name, 0) + x.T @ x
+            m = x.abs().amax(0)
+            amax[name] = torch.maximum(amax[name], m) if name in amax else m
         return fn
     for name, mod in model.named_modules():
         if isinstance(mod, torch.nn.Linear):
@@ -92,7 +94,8 @@ def main():
         model(torch.from_numpy(calib[:, :-1]))
     worst = 0.0
     for name in sums:
-        for kind, ref in (("sumsq", sums[name]), ("hessian", hess[name])):
+        for kind, ref in (("sumsq", sums[name]), ("hessian", hess[name]),
+                          ("absmax", amax[name])):
             got = stats.get(f"{name}.{kind}")
             if got is None:
                 print(f"FAIL: tailor-calibrate has no {name}.{kind}")
@@ -146,6 +149,24 @@ def main():
     print(f"int4 g128 KL: RTN {rtn:.3e}, GPTQ {gptq:.3e}, AWQ {awq:.3e}")
     if not (0 < gptq < rtn and 0 < awq < rtn):
         print("FAIL: GPTQ and AWQ must both have a lower KL than RTN")
+        return 1
+
+    # W8A8 (int8 x int8 kernel, per-token activations), RTN and SmoothQuant
+    # (from the same file's channel maxima): close to fp32 (the int8
+    # bar, 1e-3), and SmoothQuant closer than plain W8A8.
+    sos = []
+    for method in ("rtn", "smoothquant"):
+        so = os.path.join(args.work, f"w8a8-{method}.so")
+        run([os.path.join(args.bin, "tailor-compile"), onnx_path, "-o", so, "--quiet",
+             "--quantize=w8a8", f"--quantize-method={method}", "--calibration", full_stats])
+        sos.append(so)
+    print(run([os.path.join(args.bin, "tailor-eval"), fp32] + sos +
+              ["--tokens", os.path.join(model_dir, "heldout.npy"), "--json", out_json]).rstrip())
+    r = json.load(open(out_json))["results"]
+    w8, sq = (x["kl"] for x in r[1:])
+    print(f"W8A8 KL: RTN {w8:.3e}, SmoothQuant {sq:.3e}")
+    if not (0 < sq < w8 < 1e-3):
+        print("FAIL: W8A8 must be within 1e-3 nats/token of fp32, SmoothQuant closer")
         return 1
     print("ok")
     return 0

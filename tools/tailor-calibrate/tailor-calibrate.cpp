@@ -2,9 +2,11 @@
 //
 // Runs a causal LM over calibration token windows and records, for every
 // linear with a constant weight, statistics of its input activations (the
-// per-channel sum of squares; with --hessian, x^T x): what Wanda pruning
-// (and, next, GPTQ / AWQ / SmoothQuant) needs. Written as safetensors:
+// per-channel sum of squares and absolute maximum; with --hessian, x^T x): what
+// Wanda pruning (and, next, GPTQ / AWQ / SmoothQuant) needs. Written as
+// safetensors:
 //   <key>.sumsq    F32 [K]      sum over calibration rows of x[r, k]^2
+//   <key>.absmax   F32 [K]      max over calibration rows of |x[r, k]|
 //   <key>.hessian  F32 [K, K]   sum over rows of x[r, i] x[r, j]
 // with metadata "rows" (the number of rows summed). <key> is the linear's
 // module name (tailor-prune and tailor-quantize find their linears by it).
@@ -25,6 +27,7 @@
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <vector>
@@ -116,7 +119,8 @@ int main(int argc, char **argv) {
   struct Stat {
     std::string name;
     std::vector<int64_t> shape;
-    std::vector<double> sum;
+    std::vector<double> sum; // or the maximum (absmax)
+    bool max = false;
   };
   std::map<int32_t, Stat> stats;
   for (int32_t i = 0; i < tailor_model_num_outputs(model); ++i) {
@@ -129,6 +133,7 @@ int main(int argc, char **argv) {
     auto [key, kind] = name.rsplit(':');
     Stat s;
     s.name = (key + "." + kind).str();
+    s.max = kind == "absmax";
     s.shape.assign(info.shape, info.shape + info.rank);
     int64_t n = 1;
     for (int64_t d : s.shape)
@@ -153,8 +158,12 @@ int main(int argc, char **argv) {
       if (tailor_result_output(result->get(), index, &out) != TAILOR_OK)
         return fail(tailor_last_error());
       const float *data = static_cast<const float *>(out.data);
-      for (size_t e = 0; e < s.sum.size(); ++e)
-        s.sum[e] += data[e];
+      if (s.max)
+        for (size_t e = 0; e < s.sum.size(); ++e)
+          s.sum[e] = std::max(s.sum[e], double(data[e]));
+      else
+        for (size_t e = 0; e < s.sum.size(); ++e)
+          s.sum[e] += data[e];
     }
     llvm::errs() << "\r  " << std::min(rows, r0 + n) << "/" << rows
                  << " windows";

@@ -122,7 +122,9 @@ static cl::opt<std::string> quantize(
     "quantize",
     cl::desc("Quantize the linears' weights (tailor-quantize): int8 = "
              "weight-only, one scale per output channel; int4 = weight-only, "
-             "one scale per --quantize-group-size input rows"),
+             "one scale per --quantize-group-size input rows; w8a8 = int8 "
+             "weights per output channel and int8 activations (one scale "
+             "per token, at run time): int8 x int8 products"),
     cl::value_desc("mode"), cl::cat(category));
 static cl::opt<int64_t> quantizeGroupSize(
     "quantize-group-size", cl::init(128),
@@ -139,8 +141,16 @@ static cl::opt<std::string> quantizeMethod(
     cl::desc("--quantize=int4: rtn = round to nearest; gptq = error "
              "feedback through the inverse of the inputs' X^T X; awq = "
              "activation-aware input-channel scales (gptq and awq need "
-             "--calibration from tailor-calibrate --hessian)"),
-    cl::value_desc("rtn|gptq|awq"), cl::cat(category));
+             "--calibration from tailor-calibrate --hessian). "
+             "--quantize=w8a8: rtn, or smoothquant = input-channel scales "
+             "that move activation outliers into the weights (needs "
+             "--calibration from tailor-calibrate)"),
+    cl::value_desc("rtn|gptq|awq|smoothquant"), cl::cat(category));
+static cl::opt<double> smoothAlpha(
+    "smooth-alpha", cl::init(0.5),
+    cl::desc("--quantize-method=smoothquant: migration strength in [0, 1] "
+             "(s_k = max|x_k|^alpha / max|W_k|^(1 - alpha))"),
+    cl::value_desc("alpha"), cl::cat(category));
 static cl::opt<std::string> int4Activations(
     "int4-activations", cl::init("int8"),
     cl::desc("Activations of the int4 linears: int8 = quantized per row and "
@@ -176,8 +186,8 @@ static cl::list<std::string> pruneExclude(
 static cl::opt<std::string> calibration(
     "calibration",
     cl::desc("Activation statistics from tailor-calibrate (.safetensors), "
-             "for --prune-method=wanda; with --hessian also for "
-             "--quantize-method=gptq and awq"),
+             "for --prune-method=wanda and --quantize-method=smoothquant; "
+             "with --hessian also for --quantize-method=gptq and awq"),
     cl::value_desc("file"), cl::cat(category));
 static cl::opt<std::string> headerPath(
     "header",
@@ -400,6 +410,7 @@ int main(int argc, char **argv) {
   options.quantizeGroupSize = quantizeGroupSize;
   options.quantizeSymmetric = !quantizeAsymmetric;
   options.quantizeMethod = quantizeMethod;
+  options.smoothAlpha = smoothAlpha;
   ModelSignature signature;
   CompilePhase at = *from;
   // The signature is read at the optimize phase; a header-only run stops

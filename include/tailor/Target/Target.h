@@ -84,8 +84,11 @@ struct CompileOptions {
   std::vector<std::string> quantizeExclude;
   int64_t quantizeGroupSize = 128;
   bool quantizeSymmetric = true;
-  /// int4: "rtn", "gptq" or "awq" (the last two read `calibration`).
+  /// int4: "rtn", "gptq" or "awq"; w8a8: "rtn" or "smoothquant" (all but
+  /// rtn read `calibration`).
   std::string quantizeMethod = "rtn";
+  /// smoothquant: the migration strength alpha.
+  double smoothAlpha = 0.5;
   /// tailor-prune's pattern ("" = no pruning) and sparsity, run in the
   /// optimize phase before quantization.
   std::string prune;

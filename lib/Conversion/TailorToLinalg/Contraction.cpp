@@ -320,6 +320,134 @@ static Value rowSums(OpBuilder &b, Location loc, Value x) {
                                        reassoc, dims);
 }
 
+/// Activations x [R, K] quantized symmetrically per row and group of G
+/// columns (`groups` = K / G) to integers of `intType` in [-127, 127]:
+///   a[r, g] = max_j |x[r, g, j]|, xs = a / 127,
+///   xq[r, g*G + j] = clamp(round_half_even(x[r, g, j] * 127 / a), +-127)
+/// (0 where a = 0). Returns xq [R, K] and xs [R, groups].
+static std::pair<Value, Value> quantizeActivations(OpBuilder &rewriter,
+                                                   Location loc, Value x,
+                                                   OpFoldResult rows,
+                                                   int64_t groups, int64_t g,
+                                                   Type intType) {
+  MLIRContext *ctx = rewriter.getContext();
+  auto xType = cast<RankedTensorType>(x.getType());
+  Type f32 = xType.getElementType();
+  using IT = utils::IteratorType;
+  AffineExpr d0 = getAffineDimExpr(0, ctx), d1 = getAffineDimExpr(1, ctx);
+  int64_t rowsStatic = xType.getDimSize(0);
+  Value x3 = tensor::ExpandShapeOp::create(
+      rewriter, loc, RankedTensorType::get({rowsStatic, groups, g}, f32), x,
+      {ReassociationIndices{0}, ReassociationIndices{1, 2}},
+      ArrayRef<OpFoldResult>{rows, rewriter.getIndexAttr(groups),
+                             rewriter.getIndexAttr(g)});
+  SmallVector<OpFoldResult> rowGroups{rows, rewriter.getIndexAttr(groups)};
+  Value amax =
+      linalg::GenericOp::create(
+          rewriter, loc,
+          TypeRange{RankedTensorType::get({rowsStatic, groups}, f32)},
+          ValueRange{x3},
+          ValueRange{filledTensor(rewriter, loc, rowGroups,
+                                  zeroOf(rewriter, loc, f32))},
+          ArrayRef<AffineMap>{AffineMap::getMultiDimIdentityMap(3, ctx),
+                              AffineMap::get(3, 0, {d0, d1}, ctx)},
+          ArrayRef<IT>{IT::parallel, IT::parallel, IT::reduction},
+          [](OpBuilder &b, Location l, ValueRange a) {
+            Value m = arith::MaxNumFOp::create(
+                b, l, a[1], math::AbsFOp::create(b, l, a[0]));
+            linalg::YieldOp::create(b, l, m);
+          })
+          .getResult(0);
+  auto rowGroupType = RankedTensorType::get({rowsStatic, groups}, f32);
+  auto scalesOp = linalg::GenericOp::create(
+      rewriter, loc, TypeRange{rowGroupType, rowGroupType}, ValueRange{amax},
+      ValueRange{emptyTensor(rewriter, loc, rowGroups, f32),
+                 emptyTensor(rewriter, loc, rowGroups, f32)},
+      SmallVector<AffineMap>(3, AffineMap::getMultiDimIdentityMap(2, ctx)),
+      ArrayRef<IT>{IT::parallel, IT::parallel},
+      [](OpBuilder &b, Location l, ValueRange a) {
+        Type t = a[0].getType();
+        Value c127 = arith::ConstantOp::create(b, l, b.getFloatAttr(t, 127));
+        Value zero = arith::ConstantOp::create(b, l, b.getFloatAttr(t, 0));
+        Value scale = arith::DivFOp::create(b, l, a[0], c127);
+        Value positive =
+            arith::CmpFOp::create(b, l, arith::CmpFPredicate::OGT, a[0], zero);
+        Value inv = arith::SelectOp::create(
+            b, l, positive, arith::DivFOp::create(b, l, c127, a[0]), zero);
+        linalg::YieldOp::create(b, l, ValueRange{scale, inv});
+      });
+  Value xs = scalesOp.getResult(0), inv = scalesOp.getResult(1);
+  SmallVector<OpFoldResult> xDims3{rows, rewriter.getIndexAttr(groups),
+                                   rewriter.getIndexAttr(g)};
+  Value xq3 =
+      linalg::GenericOp::create(
+          rewriter, loc,
+          TypeRange{RankedTensorType::get({rowsStatic, groups, g}, intType)},
+          ValueRange{x3, inv},
+          ValueRange{emptyTensor(rewriter, loc, xDims3, intType)},
+          ArrayRef<AffineMap>{AffineMap::getMultiDimIdentityMap(3, ctx),
+                              AffineMap::get(3, 0, {d0, d1}, ctx),
+                              AffineMap::getMultiDimIdentityMap(3, ctx)},
+          ArrayRef<IT>{IT::parallel, IT::parallel, IT::parallel},
+          [](OpBuilder &b, Location l, ValueRange a) {
+            Type t = a[0].getType();
+            Value v = math::RoundEvenOp::create(
+                b, l, arith::MulFOp::create(b, l, a[0], a[1]));
+            v = arith::MinNumFOp::create(
+                b, l, v,
+                arith::ConstantOp::create(b, l, b.getFloatAttr(t, 127)));
+            v = arith::MaxNumFOp::create(
+                b, l, v,
+                arith::ConstantOp::create(b, l, b.getFloatAttr(t, -127)));
+            linalg::YieldOp::create(
+                b, l,
+                arith::FPToSIOp::create(b, l, a[2].getType(), v).getResult());
+          })
+          .getResult(0);
+  Value xq = tensor::CollapseShapeOp::create(
+      rewriter, loc, xq3,
+      {ReassociationIndices{0}, ReassociationIndices{1, 2}});
+  return {xq, xs};
+}
+
+/// `fn` on the rows of x [..., K]: the leading dims collapsed to x [R, K]
+/// (a 1-D x is one row); fn gives [R, n] f32, expanded back to [..., n].
+static Value applyToRows(OpBuilder &rewriter, Location loc, Value x, int64_t n,
+                         function_ref<Value(Value, OpFoldResult, int64_t)> fn) {
+  Type f32 = rewriter.getF32Type();
+  auto xType = cast<RankedTensorType>(x.getType());
+  int64_t rank = xType.getRank();
+  SmallVector<OpFoldResult> xDims = getDims(rewriter, loc, x);
+  ReassociationIndices lead;
+  for (int64_t i = 0; i + 1 < rank; ++i)
+    lead.push_back(i);
+  if (rank > 2)
+    x = tensor::CollapseShapeOp::create(rewriter, loc, x,
+                                        {lead, ReassociationIndices{rank - 1}});
+  if (rank == 1)
+    x = tensor::ExpandShapeOp::create(
+        rewriter, loc,
+        RankedTensorType::get({1, xType.getDimSize(0)}, xType.getElementType()),
+        x, {ReassociationIndices{0, 1}},
+        ArrayRef<OpFoldResult>{rewriter.getIndexAttr(1), xDims[0]});
+  OpFoldResult rows = getDims(rewriter, loc, x)[0];
+  int64_t rowsStatic = cast<RankedTensorType>(x.getType()).getDimSize(0);
+  Value y = fn(x, rows, rowsStatic);
+  if (rank > 2) {
+    SmallVector<OpFoldResult> shape(xDims.begin(), xDims.end() - 1);
+    shape.push_back(rewriter.getIndexAttr(n));
+    SmallVector<int64_t> staticShape(xType.getShape());
+    staticShape.back() = n;
+    y = tensor::ExpandShapeOp::create(
+        rewriter, loc, RankedTensorType::get(staticShape, f32), y,
+        {lead, ReassociationIndices{rank - 1}}, shape);
+  }
+  if (rank == 1)
+    y = tensor::CollapseShapeOp::create(rewriter, loc, y,
+                                        {ReassociationIndices{0, 1}});
+  return y;
+}
+
 struct LinearLowering : OpConversionPattern<LinearOp> {
   LinearLowering(const TypeConverter &converter, MLIRContext *ctx,
                  bool int4Kernel)
@@ -365,39 +493,27 @@ struct LinearLowering : OpConversionPattern<LinearOp> {
         k % g || q.getBlockSizes()[1] != 1)
       return op.emitOpError("has no lowering yet for the quantized weight ")
              << q << " (lowered: int8 storage, groups of rows dividing K)";
+    return lowerRows(op, adaptor, type, n, rewriter,
+                     [&](Value x, OpFoldResult rows, int64_t rowsStatic) {
+                       Value y;
+                       if (int4Kernel)
+                         y = int4KernelProduct(rewriter, op.getLoc(), x, rows,
+                                               adaptor.getWeight(), q);
+                       if (!y)
+                         y = groupedProduct(rewriter, op.getLoc(), x, rows,
+                                            rowsStatic, adaptor.getWeight(), q);
+                       return y;
+                     });
+  }
+
+  /// The linear as a product of rows (see applyToRows), cast to the result
+  /// type, plus the bias.
+  LogicalResult
+  lowerRows(LinearOp op, OpAdaptor adaptor, RankedTensorType type, int64_t n,
+            ConversionPatternRewriter &rewriter,
+            function_ref<Value(Value, OpFoldResult, int64_t)> product) const {
     Location loc = op.getLoc();
-    Type f32 = type.getElementType();
-    Value x = adaptor.getInput();
-    auto xType = cast<RankedTensorType>(x.getType());
-    int64_t rank = xType.getRank();
-    SmallVector<OpFoldResult> xDims = getDims(rewriter, loc, x);
-    if (rank > 2) {
-      ReassociationIndices lead;
-      for (int64_t i = 0; i + 1 < rank; ++i)
-        lead.push_back(i);
-      x = tensor::CollapseShapeOp::create(rewriter, loc, x,
-                                          {lead, ReassociationIndices{rank - 1}});
-    }
-    OpFoldResult rows = getDims(rewriter, loc, x)[0];
-    int64_t rowsStatic = cast<RankedTensorType>(x.getType()).getDimSize(0);
-    Value y;
-    if (int4Kernel)
-      y = int4KernelProduct(rewriter, loc, x, rows, adaptor.getWeight(), q);
-    if (!y)
-      y = groupedProduct(rewriter, loc, x, rows, rowsStatic,
-                         adaptor.getWeight(), q);
-    if (rank > 2) {
-      SmallVector<OpFoldResult> shape(xDims.begin(), xDims.end() - 1);
-      shape.push_back(rewriter.getIndexAttr(n));
-      SmallVector<int64_t> staticShape(xType.getShape());
-      staticShape.back() = n;
-      ReassociationIndices lead;
-      for (int64_t i = 0; i + 1 < rank; ++i)
-        lead.push_back(i);
-      y = tensor::ExpandShapeOp::create(
-          rewriter, loc, RankedTensorType::get(staticShape, f32), y,
-          {lead, ReassociationIndices{rank - 1}}, shape);
-    }
+    Value y = applyToRows(rewriter, loc, adaptor.getInput(), n, product);
     y = castTo(rewriter, loc, y, type);
     if (adaptor.getBias())
       y = buildElementwise(
@@ -500,80 +616,11 @@ struct LinearLowering : OpConversionPattern<LinearOp> {
                             int64_t from) { out[at] = char(zeros[from] + 8); }));
 
     // 1. Activations to int8 per row and group.
+    auto [xq, xs] = quantizeActivations(rewriter, loc, x, rows, groups, g,
+                                        rewriter.getI8Type());
     MLIRContext *ctx = rewriter.getContext();
     using IT = utils::IteratorType;
-    AffineExpr d0 = getAffineDimExpr(0, ctx), d1 = getAffineDimExpr(1, ctx);
     int64_t rowsStatic = xType.getDimSize(0);
-    Value x3 = tensor::ExpandShapeOp::create(
-        rewriter, loc, RankedTensorType::get({rowsStatic, groups, g}, f32), x,
-        {ReassociationIndices{0}, ReassociationIndices{1, 2}},
-        ArrayRef<OpFoldResult>{rows, rewriter.getIndexAttr(groups),
-                               rewriter.getIndexAttr(g)});
-    SmallVector<OpFoldResult> rowGroups{rows, rewriter.getIndexAttr(groups)};
-    Value amax =
-        linalg::GenericOp::create(
-            rewriter, loc,
-            TypeRange{RankedTensorType::get({rowsStatic, groups}, f32)},
-            ValueRange{x3},
-            ValueRange{filledTensor(rewriter, loc, rowGroups,
-                                    zeroOf(rewriter, loc, f32))},
-            ArrayRef<AffineMap>{AffineMap::getMultiDimIdentityMap(3, ctx),
-                                AffineMap::get(3, 0, {d0, d1}, ctx)},
-            ArrayRef<IT>{IT::parallel, IT::parallel, IT::reduction},
-            [](OpBuilder &b, Location l, ValueRange a) {
-              Value m = arith::MaxNumFOp::create(
-                  b, l, a[1], math::AbsFOp::create(b, l, a[0]));
-              linalg::YieldOp::create(b, l, m);
-            })
-            .getResult(0);
-    auto rowGroupType = RankedTensorType::get({rowsStatic, groups}, f32);
-    auto scalesOp = linalg::GenericOp::create(
-        rewriter, loc, TypeRange{rowGroupType, rowGroupType}, ValueRange{amax},
-        ValueRange{emptyTensor(rewriter, loc, rowGroups, f32),
-                   emptyTensor(rewriter, loc, rowGroups, f32)},
-        SmallVector<AffineMap>(3, AffineMap::getMultiDimIdentityMap(2, ctx)),
-        ArrayRef<IT>{IT::parallel, IT::parallel},
-        [](OpBuilder &b, Location l, ValueRange a) {
-          Type t = a[0].getType();
-          Value c127 = arith::ConstantOp::create(b, l, b.getFloatAttr(t, 127));
-          Value zero = arith::ConstantOp::create(b, l, b.getFloatAttr(t, 0));
-          Value scale = arith::DivFOp::create(b, l, a[0], c127);
-          Value positive = arith::CmpFOp::create(
-              b, l, arith::CmpFPredicate::OGT, a[0], zero);
-          Value inv = arith::SelectOp::create(
-              b, l, positive, arith::DivFOp::create(b, l, c127, a[0]), zero);
-          linalg::YieldOp::create(b, l, ValueRange{scale, inv});
-        });
-    Value xs = scalesOp.getResult(0), inv = scalesOp.getResult(1);
-    SmallVector<OpFoldResult> xDims3{rows, rewriter.getIndexAttr(groups),
-                                     rewriter.getIndexAttr(g)};
-    Value xq3 =
-        linalg::GenericOp::create(
-            rewriter, loc,
-            TypeRange{RankedTensorType::get({rowsStatic, groups, g}, i8)},
-            ValueRange{x3, inv}, ValueRange{emptyTensor(rewriter, loc, xDims3, i8)},
-            ArrayRef<AffineMap>{AffineMap::getMultiDimIdentityMap(3, ctx),
-                                AffineMap::get(3, 0, {d0, d1}, ctx),
-                                AffineMap::getMultiDimIdentityMap(3, ctx)},
-            ArrayRef<IT>{IT::parallel, IT::parallel, IT::parallel},
-            [](OpBuilder &b, Location l, ValueRange a) {
-              Type t = a[0].getType();
-              Value v = math::RoundEvenOp::create(
-                  b, l, arith::MulFOp::create(b, l, a[0], a[1]));
-              v = arith::MinNumFOp::create(
-                  b, l, v,
-                  arith::ConstantOp::create(b, l, b.getFloatAttr(t, 127)));
-              v = arith::MaxNumFOp::create(
-                  b, l, v,
-                  arith::ConstantOp::create(b, l, b.getFloatAttr(t, -127)));
-              linalg::YieldOp::create(
-                  b, l, arith::FPToSIOp::create(b, l, a[2].getType(), v)
-                            .getResult());
-            })
-            .getResult(0);
-    Value xq = tensor::CollapseShapeOp::create(
-        rewriter, loc, xq3,
-        {ReassociationIndices{0}, ReassociationIndices{1, 2}});
     Value xq4 = tensor::ExpandShapeOp::create(
         rewriter, loc, RankedTensorType::get({rowsStatic, blocks, 2, 4}, i8),
         xq, {ReassociationIndices{0}, ReassociationIndices{1, 2, 3}},
@@ -640,6 +687,145 @@ struct LinearLowering : OpConversionPattern<LinearOp> {
     return tensor::CollapseShapeOp::create(
         rewriter, loc, product.getResult(0),
         {ReassociationIndices{0}, ReassociationIndices{1, 2}});
+  }
+
+  /// Whether a W8A8 linear takes the micro-kernel: a constant [K, N] i8
+  /// weight without zero points, K even, N a multiple of 8, f32 input.
+  static bool w8a8Qualifies(Value weight, quant::UniformQuantizedPerAxisType q,
+                            Value x) {
+    auto wType = cast<RankedTensorType>(weight.getType());
+    return weight.getDefiningOp<arith::ConstantOp>() &&
+           wType.hasStaticShape() && wType.getDimSize(0) % 2 == 0 &&
+           wType.getDimSize(1) % 8 == 0 &&
+           getElementTypeOrSelf(x.getType()).isF32() &&
+           llvm::all_of(q.getZeroPoints(), [](int64_t z) { return z == 0; });
+  }
+
+  /// The W8A8 micro-kernel product for x [R, K] and a qualifying weight
+  /// (w8a8Qualifies):
+  ///   1. x quantized per row to i16 values in [-127, 127] (the int8 grid,
+  ///      i16 so that the kernel multiplies pairs with vpmaddwd) and xs [R, 1]
+  ///   2. one linalg.generic {library_call = "tailor_q8_matmul"} over the
+  ///      weight packed here in tiles of 8 columns, rows in pairs:
+  ///        y[r, t, c] += xs[r] * ws[t, c] * xq[r, p, i] * wp[t, p, c, i]
+  ///      with row k = 2p + i, column n = t*8 + c (loops r, t, c, p, i).
+  Value w8a8KernelProduct(OpBuilder &rewriter, Location loc, Value x,
+                          OpFoldResult rows, Value weight,
+                          quant::UniformQuantizedPerAxisType q) const {
+    auto wType = cast<RankedTensorType>(weight.getType());
+    int64_t k = wType.getDimSize(0), n = wType.getDimSize(1);
+    int64_t tiles = n / 8, pairs = k / 2;
+    auto cst = weight.getDefiningOp<arith::ConstantOp>();
+    SmallVector<int8_t> values;
+    if (auto dense = dyn_cast<DenseIntElementsAttr>(cst.getValue()))
+      values.assign(dense.getValues<int8_t>().begin(),
+                    dense.getValues<int8_t>().end());
+    else if (auto res = dyn_cast<DenseI8ResourceElementsAttr>(cst.getValue()))
+      if (std::optional<ArrayRef<int8_t>> data = res.tryGetAsArrayRef())
+        values.assign(data->begin(), data->end());
+    if (int64_t(values.size()) != k * n) {
+      emitError(loc, "W8A8 weight constant has ")
+          << values.size() << " readable values, expected " << k * n;
+      return {};
+    }
+    Type i8 = rewriter.getI8Type(), f32 = rewriter.getF32Type();
+    AsmResourceBlob packed = HeapAsmResourceBlob::allocate(size_t(k * n), 64);
+    MutableArrayRef<char> bytes = packed.getMutableData();
+    for (int64_t t = 0; t < tiles; ++t)
+      for (int64_t p = 0; p < pairs; ++p)
+        for (int64_t c = 0; c < 8; ++c)
+          for (int64_t i = 0; i < 2; ++i)
+            bytes[((t * pairs + p) * 8 + c) * 2 + i] =
+                char(values[(2 * p + i) * n + t * 8 + c]);
+    Value wp = arith::ConstantOp::create(
+        rewriter, loc,
+        DenseResourceElementsAttr::get(
+            RankedTensorType::get({tiles, pairs, 8, 2}, i8), "tailor_w8a8",
+            std::move(packed)));
+    SmallVector<float> scales(q.getScales().begin(), q.getScales().end());
+    Value ws = arith::ConstantOp::create(
+        rewriter, loc,
+        DenseElementsAttr::get(RankedTensorType::get({tiles, 8}, f32),
+                               ArrayRef<float>(scales)));
+
+    auto [xq, xs] = quantizeActivations(rewriter, loc, x, rows, 1, k,
+                                        rewriter.getI16Type());
+    int64_t rowsStatic = cast<RankedTensorType>(x.getType()).getDimSize(0);
+    Value xq3 = tensor::ExpandShapeOp::create(
+        rewriter, loc,
+        RankedTensorType::get({rowsStatic, pairs, 2}, rewriter.getI16Type()),
+        xq, {ReassociationIndices{0}, ReassociationIndices{1, 2}},
+        ArrayRef<OpFoldResult>{rows, rewriter.getIndexAttr(pairs),
+                               rewriter.getIndexAttr(2)});
+
+    MLIRContext *ctx = rewriter.getContext();
+    using IT = utils::IteratorType;
+    AffineExpr r = getAffineDimExpr(0, ctx), t = getAffineDimExpr(1, ctx),
+               c = getAffineDimExpr(2, ctx), p = getAffineDimExpr(3, ctx),
+               i = getAffineDimExpr(4, ctx);
+    AffineExpr zero = getAffineConstantExpr(0, ctx);
+    SmallVector<AffineMap> maps{AffineMap::get(5, 0, {r, p, i}, ctx),
+                                AffineMap::get(5, 0, {r, zero}, ctx),
+                                AffineMap::get(5, 0, {t, p, c, i}, ctx),
+                                AffineMap::get(5, 0, {t, c}, ctx),
+                                AffineMap::get(5, 0, {r, t, c}, ctx)};
+    Value yInit = filledTensor(
+        rewriter, loc,
+        {rows, rewriter.getIndexAttr(tiles), rewriter.getIndexAttr(8)},
+        zeroOf(rewriter, loc, f32));
+    auto product = linalg::GenericOp::create(
+        rewriter, loc,
+        TypeRange{RankedTensorType::get({rowsStatic, tiles, 8}, f32)},
+        ValueRange{xq3, xs, wp, ws}, ValueRange{yInit}, maps,
+        ArrayRef<IT>{IT::parallel, IT::parallel, IT::parallel, IT::reduction,
+                     IT::reduction},
+        [](OpBuilder &b, Location l, ValueRange a) {
+          Type ft = a.back().getType();
+          Value v = arith::MulFOp::create(
+              b, l, arith::SIToFPOp::create(b, l, ft, a[0]),
+              arith::SIToFPOp::create(b, l, ft, a[2]));
+          v = arith::MulFOp::create(b, l, v,
+                                    arith::MulFOp::create(b, l, a[1], a[3]));
+          linalg::YieldOp::create(
+              b, l, arith::AddFOp::create(b, l, a.back(), v).getResult());
+        });
+    product.setLibraryCallAttr(rewriter.getStringAttr("tailor_q8_matmul"));
+    return tensor::CollapseShapeOp::create(
+        rewriter, loc, product.getResult(0),
+        {ReassociationIndices{0}, ReassociationIndices{1, 2}});
+  }
+
+  /// x [R, K] rounded to its per-row int8 grid (W8A8 semantics, see the op):
+  /// xs[r] * xq[r, k] in f32.
+  static Value roundToActivationGrid(OpBuilder &rewriter, Location loc, Value x,
+                                     OpFoldResult rows) {
+    auto xType = cast<RankedTensorType>(x.getType());
+    int64_t k = xType.getDimSize(1);
+    auto [xq, xs] = quantizeActivations(rewriter, loc, x, rows, 1, k,
+                                        rewriter.getI32Type());
+    MLIRContext *ctx = rewriter.getContext();
+    Type f32 = rewriter.getF32Type();
+    AffineExpr d0 = getAffineDimExpr(0, ctx);
+    SmallVector<OpFoldResult> dims = getDims(rewriter, loc, x);
+    return linalg::GenericOp::create(
+               rewriter, loc,
+               TypeRange{RankedTensorType::get(xType.getShape(), f32)},
+               ValueRange{xq, xs},
+               ValueRange{emptyTensor(rewriter, loc, dims, f32)},
+               ArrayRef<AffineMap>{
+                   AffineMap::getMultiDimIdentityMap(2, ctx),
+                   AffineMap::get(2, 0, {d0, getAffineConstantExpr(0, ctx)},
+                                  ctx),
+                   AffineMap::getMultiDimIdentityMap(2, ctx)},
+               ArrayRef<utils::IteratorType>{utils::IteratorType::parallel,
+                                             utils::IteratorType::parallel},
+               [](OpBuilder &b, Location l, ValueRange a) {
+                 Value v = arith::MulFOp::create(
+                     b, l, arith::SIToFPOp::create(b, l, a[2].getType(), a[0]),
+                     a[1]);
+                 linalg::YieldOp::create(b, l, v);
+               })
+        .getResult(0);
   }
 
   /// y[r, n] = sum_g s[g, n] * (P[r, g, n] - z[g, n] * X[r, g]) for x [R, K]
@@ -765,6 +951,29 @@ struct LinearLowering : OpConversionPattern<LinearOp> {
              << q << " (lowered: int8 per output channel)";
     Location loc = op.getLoc();
     Value x = adaptor.getInput();
+    if (op.getActivationQuant()) {
+      // W8A8: the int8 x int8 micro-kernel where the weight qualifies, else
+      // the activations rounded to their int8 grid (the same values) and
+      // the weight-only product below.
+      int64_t k =
+          cast<RankedTensorType>(adaptor.getWeight().getType()).getDimSize(0);
+      int64_t n =
+          cast<RankedTensorType>(adaptor.getWeight().getType()).getDimSize(1);
+      if (w8a8Qualifies(adaptor.getWeight(), perAxis, x))
+        return lowerRows(op, adaptor, type, n, rewriter,
+                         [&](Value rowsX, OpFoldResult rows, int64_t) {
+                           return w8a8KernelProduct(rewriter, loc, rowsX, rows,
+                                                    adaptor.getWeight(),
+                                                    perAxis);
+                         });
+      x = castTo(rewriter, loc,
+                 applyToRows(rewriter, loc, x, k,
+                             [&](Value rowsX, OpFoldResult rows, int64_t) {
+                               return roundToActivationGrid(rewriter, loc,
+                                                            rowsX, rows);
+                             }),
+                 x.getType());
+    }
     Value y = buildMatmul(rewriter, loc, x, adaptor.getWeight(), type);
     auto vector = [&](auto values) {
       SmallVector<float> v(values.begin(), values.end());

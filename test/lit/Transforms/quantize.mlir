@@ -3,6 +3,7 @@
 // RUN: not tailor-opt %s --pass-pipeline="builtin.module(tailor-quantize{mode=int3})" --split-input-file 2>&1 | FileCheck %s --check-prefix=MODE
 // RUN: not tailor-opt %s --pass-pipeline="builtin.module(tailor-quantize{exclude=(})" --split-input-file 2>&1 | FileCheck %s --check-prefix=REGEX
 // RUN: tailor-opt %s --pass-pipeline="builtin.module(tailor-quantize{mode=int4 group-size=2})" --split-input-file | FileCheck %s --check-prefix=INT4
+// RUN: tailor-opt %s --pass-pipeline="builtin.module(tailor-quantize{mode=w8a8})" --split-input-file | FileCheck %s --check-prefix=W8A8
 // RUN: tailor-opt %s --pass-pipeline="builtin.module(tailor-quantize{mode=int4 group-size=2 symmetric=false})" --split-input-file | FileCheck %s --check-prefix=ASYM
 // RUN: not tailor-opt %s --pass-pipeline="builtin.module(tailor-quantize{mode=int4 group-size=3})" --split-input-file 2>&1 | FileCheck %s --check-prefix=GROUP
 
@@ -17,6 +18,11 @@
 // CHECK: tailor_int8: "0x010000007F8140204081"
 // EXCLUDE-LABEL: func.func @int8
 // EXCLUDE: quant.scast
+// W8A8 = the int8 weights, plus per-token int8 activations on the linear.
+// W8A8-LABEL: func.func @int8
+// W8A8: quant.scast %{{.*}} : tensor<2x3xi8> to tensor<2x3x!quant.uniform<i8<-127:127>:f32:1, {0.0078740157480314959,0.015748031496062992,0.0078740157480314959}>>
+// W8A8: tailor.linear %arg0, %{{.*}}, %{{.*}} {activation_quant = "int8_per_token"}
+// W8A8: tailor_int8: "0x010000007F8140204081"
 func.func @int8(%x: tensor<?x2xf32>) -> tensor<?x3xf32> {
   %w = "tailor.onnx.Constant"() <{value = dense<[[1.0, -2.0, 0.5], [0.25, 1.0, -1.0]]> : tensor<2x3xf32>}> : () -> tensor<2x3xf32>
   %b = "tailor.onnx.Constant"() <{value = dense<[1.0, 2.0, 3.0]> : tensor<3xf32>}> : () -> tensor<3xf32>
@@ -42,7 +48,7 @@ func.func @shared(%x: tensor<4x2xf32>, %v: tensor<2x2xf32>) -> (tensor<4x2xf32>,
   return %0, %1, %2 : tensor<4x2xf32>, tensor<4x2xf32>, tensor<4x2xf32>
 }
 
-// MODE: error: tailor-quantize: unknown mode 'int3' (known: int8, int4)
+// MODE: error: tailor-quantize: unknown mode 'int3' (known: int8, int4, w8a8)
 // GROUP: error: tailor-quantize: group-size 3 does not divide this linear's 2 inputs
 // REGEX: error: tailor-quantize: exclude pattern '(' is not a valid regular expression
 
