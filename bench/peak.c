@@ -4,6 +4,15 @@
 // ISA the CPU reports is used: AVX-512 (24 zmm chains) or AVX2 + FMA
 // (12 ymm chains: 16 registers), chosen at run time.
 //   cc -O2 -fopenmp peak.c -o peak && ./peak [threads]
+// `./peak --int8` instead prints one thread's rates of multiply-accumulates
+// (MACs, i.e. products summed) for the AVX2 instruction mixes an int8 GEMM
+// can use, next to the fp32 FMA rate (bench/run-compression's W8A8 ceiling):
+//   vpmaddwd + vpaddd                 i16 x i16 pairs: exact for int8 x int8
+//   vpmaddubsw + vpmaddwd + vpaddd    u8 x s8 pairs summed in i16: exact only
+//                                     while a pair stays below 2^15 (not for
+//                                     full-range int8 x int8: 2*127*255)
+//   vpsignb + the above               s8 x s8 made u8 x s8 (the sign moved
+//                                     onto the other operand)
 #include <immintrin.h>
 #include <omp.h>
 #include <stdio.h>
@@ -62,6 +71,50 @@ __attribute__((target("avx2,fma"))) static float fmaChains256(void) {
 #undef DECL
 #undef STEP
 #undef SUM
+}
+
+// int8 product mixes as a GEMM kernel issues them: 12 accumulators, the
+// products' operands independent of them (ymm14, ymm15: a weight vector and
+// a broadcast activation), in assembly so that the compiler can neither
+// fold the identical products nor spill.
+#define I8_MADD(i)                                                             \
+  "vpmaddwd %%ymm14, %%ymm15, %%ymm12\n\t"                                     \
+  "vpaddd %%ymm12, %%ymm" #i ", %%ymm" #i "\n\t"
+#define I8_UBS(i)                                                              \
+  "vpmaddubsw %%ymm14, %%ymm15, %%ymm12\n\t"                                   \
+  "vpmaddwd %%ymm12, %%ymm13, %%ymm12\n\t"                                     \
+  "vpaddd %%ymm12, %%ymm" #i ", %%ymm" #i "\n\t"
+#define I8_SIGN(i)                                                             \
+  "vpsignb %%ymm14, %%ymm15, %%ymm12\n\t"                                      \
+  "vpmaddubsw %%ymm14, %%ymm12, %%ymm12\n\t"                                   \
+  "vpmaddwd %%ymm12, %%ymm13, %%ymm12\n\t"                                     \
+  "vpaddd %%ymm12, %%ymm" #i ", %%ymm" #i "\n\t"
+#define I8_X12(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+#define I8_CLOBBERS                                                            \
+  "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8",      \
+      "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15"
+
+__attribute__((target("avx2"))) static double int8Mix(int mix) {
+  __asm__ volatile("vpxor %%ymm0, %%ymm0, %%ymm0\n\t"
+                   "vpcmpeqw %%ymm13, %%ymm13, %%ymm13\n\t"
+                   "vpsrlw $15, %%ymm13, %%ymm13\n\t" // i16 ones
+                   "vpcmpeqw %%ymm14, %%ymm14, %%ymm14\n\t"
+                   "vpsrlw $9, %%ymm14, %%ymm14\n\t"
+                   "vmovdqa %%ymm14, %%ymm15" ::
+                       : I8_CLOBBERS);
+  double t0 = now();
+  for (long it = 0; it < kIters; ++it) {
+    if (mix == 0)
+      __asm__ volatile(I8_X12(I8_MADD)::: I8_CLOBBERS);
+    else if (mix == 1)
+      __asm__ volatile(I8_X12(I8_UBS)::: I8_CLOBBERS);
+    else
+      __asm__ volatile(I8_X12(I8_SIGN)::: I8_CLOBBERS);
+  }
+  double dt = now() - t0;
+  __asm__ volatile("vzeroupper" ::: I8_CLOBBERS);
+  // MACs per group: 16 (i16 pairs) or 32 (byte pairs), 12 groups.
+  return 12.0 * (mix == 0 ? 16 : 32) * kIters / dt / 1e9;
 }
 
 static int wide;  // AVX-512 available
@@ -143,6 +196,28 @@ int main(int argc, char **argv) {
   int maxThreads = argc > 1 ? atoi(argv[1]) : 2;
   __builtin_cpu_init();
   wide = __builtin_cpu_supports("avx512f");
+  if (argc > 1 && argv[1][0] == '-') {
+    double best[3] = {0, 0, 0};
+    for (int rep = 0; rep < 3; ++rep)
+      for (int mix = 0; mix < 3; ++mix) {
+        double r = int8Mix(mix);
+        if (r > best[mix])
+          best[mix] = r;
+      }
+    int saved = wide;
+    wide = 0; // the AVX2 FMA rate, as the AVX2 int8 mixes
+    double fma = fmaPeak(1) / 2;
+    wide = saved;
+    printf("fp32_fma_gmacs=%.1f int8_vpmaddwd_gmacs=%.1f "
+           "u8s8_vpmaddubsw_gmacs=%.1f int8_vpsignb_vpmaddubsw_gmacs=%.1f "
+           "vnni=%s\n",
+           fma, best[0], best[1], best[2],
+           __builtin_cpu_supports("avxvnni") ||
+                   __builtin_cpu_supports("avx512vnni")
+               ? "yes"
+               : "no");
+    return 0;
+  }
   for (int t = 1; t <= maxThreads; ++t)
     printf("threads=%d fp32_peak_gflops=%.1f dram_read_gbs=%.1f isa=%s\n", t,
            fmaPeak(t), bandwidth(t), wide ? "avx512" : "avx2");
