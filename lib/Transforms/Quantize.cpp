@@ -207,7 +207,15 @@ struct QuantizePass : mlir::tailor::impl::TailorQuantizeBase<QuantizePass> {
       linears.push_back(linear);
     });
     DenseMap<Value, Value> done; // a weight shared by linears: once
-    DenseMap<Value, std::vector<float>> inputScales; // AWQ
+    DenseMap<Value, std::vector<float>> inputScales; // AWQ, SmoothQuant
+    // SmoothQuant's s per input, shared by the linears that read it (Q, K,
+    // V; gate, up): one x / s and one quantization of the activations.
+    DenseMap<Value, std::vector<float>> smoothScales;
+    if (smooth)
+      smoothScales = jointSmoothScales(linears, keys, hessians);
+    // x / s per input and s (AWQ's s is per weight, SmoothQuant's per input).
+    DenseMap<Value, SmallVector<std::pair<std::vector<float>, Value>>>
+        scaledInputs;
     OpBuilder builder(module.getContext());
     for (LinearOp linear : linears) {
       Value weight = linear.getWeight();
@@ -244,7 +252,10 @@ struct QuantizePass : mlir::tailor::impl::TailorQuantizeBase<QuantizePass> {
             inputScales[weight] = std::move(scale);
         } else {
           std::vector<float> scale;
-          quantized = quantizeInt8(builder, weight, h, scale);
+          auto joint = smoothScales.find(linear.getInput());
+          quantized = quantizeInt8(
+              builder, weight,
+              joint == smoothScales.end() ? nullptr : &joint->second, scale);
           if (!scale.empty())
             inputScales[weight] = std::move(scale);
         }
@@ -259,20 +270,27 @@ struct QuantizePass : mlir::tailor::impl::TailorQuantizeBase<QuantizePass> {
       if (scale != inputScales.end()) {
         // AWQ, SmoothQuant: x / s before the linear (fused into the
         // activations' own elementwise work by the lowering).
-        std::vector<float> inverse(scale->second.size());
-        for (size_t i = 0; i < inverse.size(); ++i)
-          inverse[i] = 1.0f / scale->second[i];
-        builder.setInsertionPoint(linear);
-        Location loc = linear.getLoc();
-        auto vecType = RankedTensorType::get({int64_t(inverse.size())},
-                                             builder.getF32Type());
-        Value factors = OnnxConstantOp::create(
-            builder, loc, vecType,
-            DenseElementsAttr::get(vecType, ArrayRef<float>(inverse)), nullptr,
-            nullptr, nullptr, nullptr, nullptr, nullptr);
         Value input = linear.getInput();
-        Value scaled =
-            OnnxMulOp::create(builder, loc, input.getType(), input, factors);
+        Value scaled;
+        for (auto &[factors, value] : scaledInputs[input])
+          if (factors == scale->second)
+            scaled = value;
+        if (!scaled) {
+          std::vector<float> inverse(scale->second.size());
+          for (size_t i = 0; i < inverse.size(); ++i)
+            inverse[i] = 1.0f / scale->second[i];
+          builder.setInsertionPointAfterValue(input);
+          Location loc = linear.getLoc();
+          auto vecType = RankedTensorType::get({int64_t(inverse.size())},
+                                               builder.getF32Type());
+          Value factors = OnnxConstantOp::create(
+              builder, loc, vecType,
+              DenseElementsAttr::get(vecType, ArrayRef<float>(inverse)),
+              nullptr, nullptr, nullptr, nullptr, nullptr, nullptr);
+          scaled =
+              OnnxMulOp::create(builder, loc, input.getType(), input, factors);
+          scaledInputs[input].push_back({scale->second, scaled});
+        }
         linear.getInputMutable().assign(scaled);
       }
       ++numQuantized;
@@ -610,31 +628,60 @@ struct QuantizePass : mlir::tailor::impl::TailorQuantizeBase<QuantizePass> {
   }
 
   /// i8 integers and per-column scales for the constant [K, N] `weight`.
-  /// int8 per output channel; with SmoothQuant's input maxima `absmax`,
-  /// of diag(s) W with s = absmax^alpha / max_n |W[k, n]|^(1 - alpha)
-  /// per input channel k (Xiao et al.; 1 where either is 0), the input to
-  /// be divided by s (`inputScale`).
+  /// SmoothQuant's factors (Xiao et al.) per input value read by linears:
+  /// s_k = max|x_k|^alpha / max |W_k|^(1 - alpha) per input channel k, the
+  /// weight maximum over the rows k of every such linear's weight (so that
+  /// they share one x / s); 1 where either maximum is 0. `absmax` holds
+  /// each linear's input maxima by calibration key.
+  DenseMap<Value, std::vector<float>>
+  jointSmoothScales(ArrayRef<LinearOp> linears,
+                    const llvm::DenseMap<Operation *, std::string> &keys,
+                    const llvm::StringMap<std::vector<double>> &absmax) const {
+    DenseMap<Value, std::pair<std::vector<double>, std::vector<double>>> maxima;
+    for (LinearOp linear : linears) {
+      auto stats = absmax.find(keys.lookup(linear.getOperation()));
+      auto type = cast<RankedTensorType>(linear.getWeight().getType());
+      int64_t k = type.getDimSize(0), n = type.getDimSize(1);
+      std::optional<std::vector<float>> w = constantFloats(linear.getWeight());
+      if (stats == absmax.end() || int64_t(stats->second.size()) != k || !w)
+        continue; // reported when the linear is quantized
+      auto &[xmax, wmax] = maxima[linear.getInput()];
+      xmax.resize(k, 0.0);
+      wmax.resize(k, 0.0);
+      for (int64_t r = 0; r < k; ++r) {
+        xmax[r] = std::max(xmax[r], stats->second[r]);
+        for (int64_t c = 0; c < n; ++c)
+          wmax[r] = std::max(wmax[r], std::fabs(double((*w)[r * n + c])));
+      }
+    }
+    DenseMap<Value, std::vector<float>> scales;
+    for (auto &[input, m] : maxima) {
+      auto &[xmax, wmax] = m;
+      std::vector<float> s(xmax.size(), 1.0f);
+      for (size_t r = 0; r < s.size(); ++r)
+        if (xmax[r] > 0 && wmax[r] > 0)
+          s[r] = float(std::pow(xmax[r], double(smoothAlpha)) /
+                       std::pow(wmax[r], 1.0 - smoothAlpha));
+      scales[input] = std::move(s);
+    }
+    return scales;
+  }
+
+  /// int8 per output channel; with SmoothQuant's factors `smoothing`, of
+  /// diag(s) W, the input to be divided by s (`inputScale`).
   Value quantizeInt8(OpBuilder &b, Value weight,
-                     const std::vector<double> *absmax,
+                     const std::vector<float> *smoothing,
                      std::vector<float> &inputScale) {
     auto type = cast<RankedTensorType>(weight.getType());
     std::optional<std::vector<float>> w = constantFloats(weight);
     if (!w)
       return {};
     int64_t k = type.getDimSize(0), n = type.getDimSize(1);
-    if (absmax) {
-      inputScale.assign(k, 1.0f);
-      for (int64_t r = 0; r < k; ++r) {
-        double wmax = 0;
-        for (int64_t c = 0; c < n; ++c)
-          wmax = std::max(wmax, std::fabs(double((*w)[r * n + c])));
-        double x = (*absmax)[r];
-        if (x > 0 && wmax > 0)
-          inputScale[r] = float(std::pow(x, double(smoothAlpha)) /
-                                std::pow(wmax, 1.0 - smoothAlpha));
+    if (smoothing && int64_t(smoothing->size()) == k) {
+      inputScale = *smoothing;
+      for (int64_t r = 0; r < k; ++r)
         for (int64_t c = 0; c < n; ++c)
           (*w)[r * n + c] *= inputScale[r];
-      }
     }
     numBytesBefore += k * n * 4;
     numBytesAfter += k * n + n * 4;

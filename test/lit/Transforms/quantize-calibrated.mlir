@@ -26,18 +26,18 @@
 // group 0, column 0 is [1, -2]; its range shrunk to 0.85 gives s = 1.7/7,
 // q = 4, -8 (clamped), error 0.029^2 + 0.057^2 = 0.0041 against 0.0204 for
 // the full range (s = 2/7, q = 4, -7), the least of the ten ratios.
-// AWQ: %[[W:.*]] = quant.scast %{{.*}} : tensor<4x2xi8> to tensor<4x2x!quant.uniform<i8<-8:7>:f32:{0:2, 1:1}, {{\{\{}}0.242857143, 1.14285719},
 // AWQ: %[[S:.*]] = "tailor.onnx.Constant"() <{value = dense<1.000000e+00> : tensor<4xf32>}>
 // AWQ: %[[X:.*]] = "tailor.onnx.Mul"(%arg0, %[[S]])
+// AWQ: %[[W:.*]] = quant.scast %{{.*}} : tensor<4x2xi8> to tensor<4x2x!quant.uniform<i8<-8:7>:f32:{0:2, 1:1}, {{\{\{}}0.242857143, 1.14285719},
 // AWQ: tailor.linear %[[X]], %[[W]]
 // SmoothQuant, alpha 0.5: input maxima 4, 1, 9, 0 and weight row maxima
 // 8, 7, 6, 5 give s = 2/sqrt(8), 1/sqrt(7), 3/sqrt(6), 1 (an input never
 // seen keeps 1); the input is multiplied by 1/s, diag(s) W is quantized
 // per column: column 0 = [0.707, -0.756, 3.674, -4] -> 4/127, column 1
 // = [-5.657, 2.646, -7.348, 5] -> 7.348/127.
-// SMOOTH: %[[W:.*]] = quant.scast %{{.*}} : tensor<4x2xi8> to tensor<4x2x!quant.uniform<i8<-127:127>:f32:1, {0.031496062992125984,0.057861966410959802}>>
 // SMOOTH: %[[S:.*]] = "tailor.onnx.Constant"() <{value = dense<[1.41421354, 2.64575124, 0.816496551, 1.000000e+00]> : tensor<4xf32>}>
 // SMOOTH: %[[X:.*]] = "tailor.onnx.Mul"(%arg0, %[[S]])
+// SMOOTH: %[[W:.*]] = quant.scast %{{.*}} : tensor<4x2xi8> to tensor<4x2x!quant.uniform<i8<-127:127>:f32:1, {0.031496062992125984,0.057861966410959802}>>
 // SMOOTH: tailor.linear %[[X]], %[[W]] {activation_quant = "int8_per_token"}
 // SMOOTHINT4: error: tailor-quantize: method=smoothquant is for mode=w8a8
 // NOMAX: error: tailor-quantize: the calibration file has no input maxima for linear 'linear.0' (4 inputs); was it calibrated on this model?
