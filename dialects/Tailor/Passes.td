@@ -48,8 +48,15 @@ def TailorRaise : Pass<"tailor-raise", "func::FuncOp"> {
        `!quant.uniform` type (the form `tailor-quantize` produces).
 
     Raising is an optimisation: a subgraph that does not match exactly stays
-    at ONNX level and remains correct.
+    at ONNX level and remains correct. `phases=1` stops after phase 1 (and
+    the QDQ weights): the linears, activations and norms the compression
+    passes work on, nothing that ONNX cannot express again
+    (`tailor-compile --emit=onnx`).
   }];
+  let options = [
+    Option<"phases", "phases", "int64_t", /*default=*/"4",
+           "How many of the raising phases to run (1-4)">
+  ];
   let dependentDialects = ["::mlir::tailor::TailorDialect",
                            "::mlir::quant::QuantDialect"];
 }

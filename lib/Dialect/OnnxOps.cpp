@@ -122,6 +122,27 @@ LogicalResult buildNodeView(Operation *op, NodeView &view) {
   return success();
 }
 
+} // namespace
+
+LogicalResult mlir::tailor::onnxNodeOf(
+    Operation *op, llvm::function_ref<std::string(unsigned)> inputName,
+    llvm::function_ref<std::string(unsigned)> outputName,
+    onnx::NodeProto &node) {
+  NodeView view;
+  if (failed(buildNodeView(op, view)))
+    return failure();
+  // The view names operand i "in<i>" and result i "out<i>".
+  for (std::string &in : *view.node.mutable_input())
+    if (!in.empty())
+      in = inputName(std::stoul(in.substr(2)));
+  for (std::string &out : *view.node.mutable_output())
+    if (!out.empty())
+      out = outputName(std::stoul(out.substr(3)));
+  node = std::move(view.node);
+  return success();
+}
+
+namespace {
 /// Maps ONNX's outputs (which count absent optional ones) to op results.
 SmallVector<Type> resultTypesOf(Operation *op, const NodeView &view,
                                 ArrayRef<Type> onnxOutputs) {

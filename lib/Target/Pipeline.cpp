@@ -61,8 +61,11 @@ LogicalResult mlir::tailor::lowerModule(ModuleOp module,
     (void)applyPassManagerCLOptions(pm);
     (void)applyDefaultTimingPassManagerCLOptions(pm);
     const char *pipeline = nullptr;
+    std::string raisePipeline =
+        "func.func(tailor-raise{phases=" + std::to_string(options.raisePhases) +
+        "})";
     if (phase == CompilePhase::Raise && options.raise)
-      pipeline = "func.func(tailor-raise)";
+      pipeline = raisePipeline.c_str();
     else if (phase == CompilePhase::Optimize)
       pipeline = "func.func(tailor-infer-shapes),canonicalize,cse";
     if (phase == CompilePhase::Optimize && !options.loraAdapters.empty()) {

@@ -15,6 +15,7 @@ using namespace mlir::tailor;
 
 namespace {
 struct RaisePass : public mlir::tailor::impl::TailorRaiseBase<RaisePass> {
+  using TailorRaiseBase::TailorRaiseBase;
   /// Refines result types in order, so later phases see ranks and sizes.
   LogicalResult inferShapes(func::FuncOp func) {
     WalkResult result = func.walk([&](ShapeInferenceOpInterface op) {
@@ -48,6 +49,12 @@ struct RaisePass : public mlir::tailor::impl::TailorRaiseBase<RaisePass> {
         {raise::populateRaiseAttentionPatterns},
         {raise::populateRaiseMoEPatterns},
     };
+    if (this->phases < 1 || this->phases > int64_t(phases.size())) {
+      func.emitError("tailor-raise: phases must be in [1, ")
+          << phases.size() << "], got " << int64_t(this->phases);
+      return signalPassFailure();
+    }
+    phases.resize(this->phases);
     for (auto &phase : phases) {
       if (failed(inferShapes(func)))
         return signalPassFailure();

@@ -6,8 +6,11 @@
 //   tailor-compile model.onnx --emit=llvm -o -  LLVM IR on stdout
 //   tailor-compile model.onnx --compile-to=linalg   MLIR after that phase
 //   tailor-compile model.onnx --header model.h  and a C header for the model
+//   tailor-compile model.onnx --quantize=int8 --emit=onnx -o out.onnx
+//                                               the compressed model as ONNX
 
 #include "tailor/Compiler/AOT.h"
+#include "tailor/Export/OnnxExporter.h"
 #include "tailor/Import/OnnxImporter.h"
 #include "tailor/InitTailor.h"
 #include "tailor/Target/Signature.h"
@@ -48,7 +51,7 @@ static cl::opt<std::string> outputPath(
              ".h; MLIR goes to standard output); '-' is standard output"),
     cl::value_desc("file"), cl::cat(category));
 
-enum class Emit { SharedObject, Object, LLVM, MLIR, Header };
+enum class Emit { SharedObject, Object, LLVM, MLIR, Header, ONNX };
 static cl::opt<Emit> emit(
     "emit", cl::desc("What to write:"), cl::init(Emit::SharedObject),
     cl::values(
@@ -62,7 +65,12 @@ static cl::opt<Emit> emit(
         clEnumValN(Emit::MLIR, "mlir",
                    "MLIR after the --compile-to phase (default llvm)"),
         clEnumValN(Emit::Header, "header",
-                   "only the C header describing the model's signature")),
+                   "only the C header describing the model's signature"),
+        clEnumValN(Emit::ONNX, "onnx",
+                   "an ONNX model (opset 17) of the model after LoRA merge, "
+                   "pruning and quantization, for other runtimes (quantized "
+                   "weights as DequantizeLinear or their dequantization in "
+                   "ONNX ops)")),
     cl::cat(category));
 static cl::opt<std::string> compileTo(
     "compile-to",
@@ -349,6 +357,9 @@ int main(int argc, char **argv) {
   if (*from > to)
     return error("--input-phase " + inputPhase + " is past --compile-to " +
                  compileTo);
+  if (emit == Emit::ONNX && *from > CompilePhase::Optimize)
+    return error("--emit=onnx needs an input at the optimize phase or "
+                 "before");
   bool needsSignature =
       emit == Emit::SharedObject || emit == Emit::Object ||
       emit == Emit::LLVM || emit == Emit::Header || !headerPath.empty();
@@ -397,6 +408,10 @@ int main(int argc, char **argv) {
   options.targetOptions.int4Activations = int4Activations;
   options.targetOptions.cpu = targetCPU; // "host" keeps the host's features
   options.raise = raise || to == CompilePhase::Raise;
+  // ONNX has no single op for attention, rotary or MoE: an export raises
+  // only what the compression passes need (linears, activations, norms).
+  if (emit == Emit::ONNX)
+    options.raisePhases = 1;
   options.loraAdapters = loraAdapters;
   options.loraAdapterWeights = loraAdapterWeights;
   options.loraModuleMap = loraModuleMap;
@@ -415,7 +430,9 @@ int main(int argc, char **argv) {
   CompilePhase at = *from;
   // The signature is read at the optimize phase; a header-only run stops
   // there.
-  CompilePhase last = emit == Emit::Header ? CompilePhase::Optimize : to;
+  CompilePhase last = emit == Emit::Header || emit == Emit::ONNX
+                          ? CompilePhase::Optimize
+                          : to;
   // The optimize phase is where LoRA merging, pruning and quantization
   // change the weights: say what they did to their size.
   bool compresses = !options.loraAdapters.empty() ||
@@ -467,6 +484,23 @@ int main(int argc, char **argv) {
     if (err)
       return error("cannot write '" + out + "': " +
                    llvm::toString(std::move(err)));
+    return 0;
+  }
+  case Emit::ONNX: {
+    std::string out =
+        outputPath.empty() ? defaultOutput(".tailor.onnx") : outputPath.getValue();
+    if (out == "-")
+      return error("an ONNX model cannot go to standard output");
+    progress.step("ONNX");
+    if (failed(exportOnnx(*module, out,
+                          "tailor-compile " TAILOR_VERSION))) {
+      progress.finish();
+      return 1;
+    }
+    progress.finish();
+    if (!quiet)
+      llvm::errs() << "tailor-compile: wrote " << out << " in "
+                   << progress.report() << "\n";
     return 0;
   }
   case Emit::Header: {

@@ -48,6 +48,16 @@ bool attributeToOnnx(llvm::StringRef name, Attribute attr,
 /// form or the data is unavailable).
 bool elementsToOnnx(ElementsAttr attr, onnx::TensorProto &proto);
 
+/// The ONNX node of a `tailor.onnx.*` op: its op type, attributes, and
+/// inputs / outputs named by `inputName(operand index)` and
+/// `outputName(result index)` ("" for an absent optional one; trailing
+/// absent ones left out, as ONNX does). Fails with a diagnostic on the op
+/// when an attribute has no ONNX form.
+LogicalResult
+onnxNodeOf(Operation *op, llvm::function_ref<std::string(unsigned)> inputName,
+           llvm::function_ref<std::string(unsigned)> outputName,
+           onnx::NodeProto &node);
+
 /// Runs the schema's checks and shape inference on `node`, whose inputs have
 /// `inputTypes` (null for an absent optional input) and, where known,
 /// constant values `inputData`. On success `resultTypes` holds one type per

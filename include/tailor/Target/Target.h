@@ -72,6 +72,8 @@ struct CompileOptions {
   /// without repeat_kv copies, fused norms); a subgraph that does not match
   /// stays at ONNX level.
   bool raise = true;
+  /// How many of tailor-raise's phases run (fewer: an export to ONNX).
+  int64_t raisePhases = 4;
   /// PEFT LoRA adapters merged into the base weights at the start of the
   /// optimize phase (tailor-lora-merge's adapters / adapter-weights /
   /// module-map options).
