@@ -22,6 +22,9 @@ import subprocess
 import sys
 import time
 
+import numpy as np
+import onnx as onnx_lib
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PY = "/usr/bin/python3"
 
@@ -44,6 +47,17 @@ VARIANTS = [
     ("pruned 50% unstructured (magnitude)", ["--prune=unstructured", "--prune-sparsity=0.5"]),
     ("pruned 2:4 (magnitude)", ["--prune=2:4"]),
     ("pruned 25% FFN channels (magnitude)", ["--prune=ffn-channels", "--prune-sparsity=0.25"]),
+]
+# tailor-compile --emit=onnx: name -> (options, the variant whose compiled
+# artifact ONNX Runtime's run of the export is compared with).
+EXPORTS = [
+    ("fp32", [], "fp32"),
+    ("LoRA r=16 merged", ["--lora-adapter", "{adapter}"], "fp32 + LoRA r=16 merged (PEFT file)"),
+    ("pruned 25% FFN channels", ["--prune=ffn-channels", "--prune-sparsity=0.25"],
+     "pruned 25% FFN channels (magnitude)"),
+    ("int8 weight-only", ["--quantize=int8"], "int8 weight-only (RTN, per channel)"),
+    ("int4 g128", ["--quantize=int4"], "int4 g128 symmetric (RTN; f32 activations)"),
+    ("W8A8", ["--quantize=w8a8"], "W8A8 per-token (RTN; int8 x int8 kernel)"),
 ]
 BEGIN, END = "<!-- bench:compression:begin -->", "<!-- bench:compression:end -->"
 
@@ -100,6 +114,31 @@ def main():
         t0 = time.time()
         sh([os.path.join(bin_dir, "tailor-compile"), onnx, "-o", so, "--quiet"] + options)
         artifacts.append((name, options, so, time.time() - t0))
+
+    # The exports: ONNX Runtime on each exported model against Tailor's
+    # compiled variant, the last prompt position's logits (prompt as ort.js
+    # makes it), at ORT's default optimization level and at "basic".
+    sys.path.insert(0, os.path.join(args.build, "python"))
+    import tailor  # noqa: E402 (the build's bindings)
+    vocab = 256
+    ids = [(i * 7919) % vocab for i in range(args.prompt)]
+    by_name = {a[0]: a[2] for a in artifacts}
+    export_lines = ["| exported | ONNX MB | nodes | ORT all: max abs diff / max abs logit | ORT basic |",
+                    "|---|---|---|---|---|"]
+    for name, options, variant in EXPORTS:
+        print(f"== bench: export {name}", flush=True)
+        out = os.path.join(work, re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") + ".onnx")
+        sh([os.path.join(bin_dir, "tailor-compile"), onnx, "--quiet", "--emit=onnx", "-o", out]
+           + [o.replace("{adapter}", adapter) for o in options])
+        ref = np.array(tailor.load(by_name[variant]).session().prefill(ids))
+        cells = [name, f"{os.path.getsize(out) / 1e6:.2f}"]
+        cells.append(str(len(onnx_lib.load(out).graph.node)))
+        for level in ("all", "basic"):
+            got = np.array(json.loads(sh(["node", os.path.join(ROOT, "bench", "ort.js"), "logits",
+                                          out, "1", str(args.prompt), str(vocab), level]))["logits"])
+            cells.append(f"{np.abs(got - ref).max() / np.abs(ref).max():.1e}")
+        export_lines.append("| " + " | ".join(cells) + " |")
+    export_table = "\n".join(export_lines)
 
     # Quality (once) and speed (per thread count) with tailor-eval.
     speed = {}
@@ -171,6 +210,8 @@ def main():
     print(table)
     print(ort_line + f"; the fp32 ONNX file is {onnx_mb:.2f} MB")
     print(w8_line)
+    print()
+    print(export_table)
 
     if args.write_docs:
         cpu = sh(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"]).strip()
@@ -192,6 +233,13 @@ This shared 2-core machine moves figures by 10-30% between runs.
 {ort_line}; the fp32 ONNX file is {onnx_mb:.2f} MB.
 
 {w8_line}
+
+ONNX export (`tailor-compile --emit=onnx`, opset 17): ONNX Runtime runs each
+exported model on a {args.prompt}-token prompt; its last-position logits against
+those of the variant Tailor compiled (the int4 export dequantizes in ONNX ops,
+so its reference is the f32-activation int4 artifact):
+
+{export_table}
 {END}"""
         text = open(args.write_docs).read() if os.path.exists(args.write_docs) else ""
         if BEGIN in text and END in text:

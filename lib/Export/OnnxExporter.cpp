@@ -89,7 +89,20 @@ private:
   onnx::GraphProto &graph;
   DenseMap<Value, std::string> names;
   llvm::StringSet<> used;
+  llvm::StringSet<> nodeNames; // ONNX Runtime wants them unique
   unsigned counter = 0;
+
+  /// `base` (the ONNX node the op came from), made unique.
+  std::string nodeName(StringRef base, StringRef type) {
+    std::string n = base.empty() ? ("tailor/" + type).str() : base.str();
+    if (nodeNames.insert(n).second)
+      return n;
+    for (unsigned i = 1;; ++i) {
+      std::string candidate = n + "_" + std::to_string(i);
+      if (nodeNames.insert(candidate).second)
+        return candidate;
+    }
+  }
 
   std::string fresh(StringRef hint) {
     std::string n;
@@ -120,7 +133,7 @@ private:
     onnx::NodeProto &n = *graph.add_node();
     n.set_op_type(type.str());
     std::string base = locName(loc);
-    n.set_name(base.empty() ? fresh(type) : base + "/" + type.str());
+    n.set_name(nodeName(base.empty() ? base : base + "/" + type.str(), type));
     for (const std::string &in : ins)
       n.add_input(in);
     for (const std::string &out : outs)
@@ -195,8 +208,7 @@ private:
               op, [&](unsigned i) { return name(op->getOperand(i)); },
               [&](unsigned i) { return name(op->getResult(i)); }, n)))
         return failure();
-      std::string base = locName(loc);
-      n.set_name(base.empty() ? fresh(n.op_type()) : base);
+      n.set_name(nodeName(locName(loc), n.op_type()));
       *graph.add_node() = std::move(n);
       return success();
     }

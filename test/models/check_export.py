@@ -7,7 +7,8 @@ give the same next-token distributions (mean KL <= 1e-6 nats/token; the
 int4 export carries its dequantization in ONNX ops, so its reference is the
 direct compile with --int4-activations=f32). The exported graphs are
 inspected too: int8 weights behind DequantizeLinear, pruned FFN weights
-with 3/4 of the channels, no tailor-only constructs."""
+with 3/4 of the channels, unique node names (ONNX Runtime requires them;
+bench/run-compression runs the exports in ONNX Runtime)."""
 import argparse
 import json
 import os
@@ -51,6 +52,9 @@ def main():
         model = onnx.load(exported)
         onnx.checker.check_model(model)
         ops = {n.op_type for n in model.graph.node}
+        # ONNX Runtime refuses a graph with two nodes of one name.
+        node_names = [n.name for n in model.graph.node]
+        unique_names = len(set(node_names)) == len(node_names)
         run([compile_, onnx_path, "--quiet", "-o", direct] + options + direct_only)
         run([compile_, exported, "--quiet", "-o", again])
         out_json = os.path.join(args.work, f"{name}.json")
@@ -59,7 +63,8 @@ def main():
         r = json.load(open(out_json))["results"]
         kl = r[1]["kl"]
         ok = kl <= 1e-6
-        notes = []
+        notes = [] if unique_names else ["duplicate node names"]
+        ok = ok and unique_names
         if name in ("int8", "w8a8") and "DequantizeLinear" not in ops:
             ok, notes = False, notes + ["no DequantizeLinear"]
         if name == "w8a8" and not {"ReduceMax", "Round", "Clip"} <= ops:
