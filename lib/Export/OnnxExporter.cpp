@@ -333,7 +333,9 @@ private:
       x = perTokenInt8(x, elt, loc);
     std::string w;
     Value weight = linear.getWeight();
-    auto wType = cast<RankedTensorType>(weight.getType());
+    auto wType = dyn_cast<RankedTensorType>(weight.getType());
+    if (!wType)
+      return linear.emitError("tailor-export: the weight has no rank");
     if (auto q = dyn_cast<quant::QuantizedType>(wType.getElementType())) {
       auto cast = weight.getDefiningOp<quant::StorageCastOp>();
       if (!cast || !q.getStorageType().isInteger(8) || !q.isSigned() ||
@@ -362,7 +364,11 @@ private:
         intAttr(dq, "axis", 1);
       } else if (auto sub =
                      dyn_cast<quant::UniformQuantizedSubChannelType>(q)) {
-        int64_t g = sub.getBlockSizes()[0], groups = k / g;
+        int64_t g = sub.getBlockSizes()[0];
+        if (g <= 0 || k % g || sub.getBlockSizes()[1] != 1)
+          return linear.emitError("tailor-export: the weight's groups of ")
+                 << g << " rows do not divide its " << k << " rows";
+        int64_t groups = k / g;
         SmallVector<float> scales, zeros;
         for (APFloat f : sub.getScales().getValues<APFloat>())
           scales.push_back(float(f.convertToDouble()));
