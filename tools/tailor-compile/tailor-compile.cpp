@@ -40,7 +40,18 @@ using namespace mlir;
 using namespace mlir::tailor;
 namespace cl = llvm::cl;
 
-static cl::OptionCategory category("tailor-compile options");
+enum class Emit { SharedObject, Object, LLVM, MLIR, Header, ONNX };
+// tailor-export is this tool with --emit=onnx as its default (the same
+// source built with TAILOR_EXPORT_TOOL).
+#ifdef TAILOR_EXPORT_TOOL
+#define TAILOR_TOOL "tailor-export"
+static constexpr Emit kDefaultEmit = Emit::ONNX;
+#else
+#define TAILOR_TOOL "tailor-compile"
+static constexpr Emit kDefaultEmit = Emit::SharedObject;
+#endif
+
+static cl::OptionCategory category(TAILOR_TOOL " options");
 static cl::opt<std::string>
     inputPath(cl::Positional, cl::Required,
               cl::desc("<model.onnx | model.onnxtxt | model.mlir | ->"),
@@ -51,9 +62,10 @@ static cl::opt<std::string> outputPath(
              ".h; MLIR goes to standard output); '-' is standard output"),
     cl::value_desc("file"), cl::cat(category));
 
-enum class Emit { SharedObject, Object, LLVM, MLIR, Header, ONNX };
+
+
 static cl::opt<Emit> emit(
-    "emit", cl::desc("What to write:"), cl::init(Emit::SharedObject),
+    "emit", cl::desc("What to write:"), cl::init(kDefaultEmit),
     cl::values(
         clEnumValN(Emit::SharedObject, "so",
                    "a shared object with the code, the weights and the C "
@@ -221,7 +233,7 @@ public:
   void step(StringRef what, StringRef detail = "") {
     finish();
     if (!quiet)
-      llvm::errs() << "tailor-compile: " << what << detail << "\n";
+      llvm::errs() << TAILOR_TOOL ": " << what << detail << "\n";
     name = what.str();
     start = std::chrono::steady_clock::now();
     open = true;
@@ -278,7 +290,7 @@ static std::string formatBytes(uint64_t bytes) {
 }
 
 static int error(const Twine &message) {
-  llvm::errs() << "tailor-compile: error: " << message << "\n";
+  llvm::errs() << TAILOR_TOOL ": error: " << message << "\n";
   return 1;
 }
 
@@ -314,6 +326,10 @@ int main(int argc, char **argv) {
   cl::HideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(
       argc, argv,
+#ifdef TAILOR_EXPORT_TOOL
+      "tailor-export: write a model as ONNX after LoRA merge, pruning and "
+      "quantization\n(tailor-compile --emit=onnx; the same options).\n\n"
+#endif
       "tailor-compile: compile a model ahead of time.\n\n"
       "Phases: import -> raise -> optimize -> linalg -> llvm -> machine "
       "code.\nThe default writes <input>.so: the model's code for this CPU, "
@@ -449,7 +465,7 @@ int main(int argc, char **argv) {
       return 1;
     }
     if (phase == CompilePhase::Optimize && compresses && !quiet)
-      llvm::errs() << "tailor-compile: weights " << formatBytes(before)
+      llvm::errs() << TAILOR_TOOL ": weights " << formatBytes(before)
                    << " -> " << formatBytes(constantBytes(*module))
                    << " (constants after "
                    << (options.loraAdapters.empty() ? "" : "LoRA merge, ")
@@ -493,13 +509,13 @@ int main(int argc, char **argv) {
       return error("an ONNX model cannot go to standard output");
     progress.step("ONNX");
     if (failed(exportOnnx(*module, out,
-                          "tailor-compile " TAILOR_VERSION))) {
+                          TAILOR_TOOL " " TAILOR_VERSION))) {
       progress.finish();
       return 1;
     }
     progress.finish();
     if (!quiet)
-      llvm::errs() << "tailor-compile: wrote " << out << " in "
+      llvm::errs() << TAILOR_TOOL ": wrote " << out << " in "
                    << progress.report() << "\n";
     return 0;
   }
