@@ -73,39 +73,36 @@ struct InstrumentLinearsPass
       Value x = rows(b, loc, linear.getInput());
       auto r = getAffineDimExpr(0, ctx), i = getAffineDimExpr(1, ctx),
            j = getAffineDimExpr(2, ctx);
-      // sum_r x[r, k]^2
-      Value sumsq =
-          linalg::GenericOp::create(
-              b, loc, TypeRange{RankedTensorType::get({k}, b.getF32Type())},
-              ValueRange{x}, ValueRange{zeros(b, loc, {k})},
-              ArrayRef<AffineMap>{AffineMap::get(2, 0, {r, i}, ctx),
-                                  AffineMap::get(2, 0, {i}, ctx)},
-              ArrayRef<utils::IteratorType>{utils::IteratorType::reduction,
-                                            utils::IteratorType::parallel},
-              [](OpBuilder &nb, Location l, ValueRange a) {
-                Value sq = arith::MulFOp::create(nb, l, a[0], a[0]);
-                linalg::YieldOp::create(
-                    nb, l, arith::AddFOp::create(nb, l, a[1], sq).getResult());
-              })
-              .getResult(0);
-      results.push_back(sumsq);
+      // Per input channel over the rows: sum x^2 (Wanda) and max |x|
+      // (SmoothQuant's activation ranges).
+      auto perChannel = [&](function_ref<Value(OpBuilder &, Location, Value,
+                                               Value)>
+                                combine) {
+        return linalg::GenericOp::create(
+                   b, loc,
+                   TypeRange{RankedTensorType::get({k}, b.getF32Type())},
+                   ValueRange{x}, ValueRange{zeros(b, loc, {k})},
+                   ArrayRef<AffineMap>{AffineMap::get(2, 0, {r, i}, ctx),
+                                       AffineMap::get(2, 0, {i}, ctx)},
+                   ArrayRef<utils::IteratorType>{
+                       utils::IteratorType::reduction,
+                       utils::IteratorType::parallel},
+                   [&](OpBuilder &nb, Location l, ValueRange a) {
+                     linalg::YieldOp::create(nb, l, combine(nb, l, a[0], a[1]));
+                   })
+            .getResult(0);
+      };
+      results.push_back(perChannel([](OpBuilder &nb, Location l, Value v,
+                                      Value acc) -> Value {
+        return arith::AddFOp::create(nb, l, acc,
+                                     arith::MulFOp::create(nb, l, v, v));
+      }));
       names.push_back("calib:" + key + ":sumsq");
-      // max_r |x[r, k]| (SmoothQuant's activation ranges)
-      Value absmax =
-          linalg::GenericOp::create(
-              b, loc, TypeRange{RankedTensorType::get({k}, b.getF32Type())},
-              ValueRange{x}, ValueRange{zeros(b, loc, {k})},
-              ArrayRef<AffineMap>{AffineMap::get(2, 0, {r, i}, ctx),
-                                  AffineMap::get(2, 0, {i}, ctx)},
-              ArrayRef<utils::IteratorType>{utils::IteratorType::reduction,
-                                            utils::IteratorType::parallel},
-              [](OpBuilder &nb, Location l, ValueRange a) {
-                Value m = arith::MaximumFOp::create(
-                    nb, l, a[1], math::AbsFOp::create(nb, l, a[0]));
-                linalg::YieldOp::create(nb, l, m);
-              })
-              .getResult(0);
-      results.push_back(absmax);
+      results.push_back(perChannel([](OpBuilder &nb, Location l, Value v,
+                                      Value acc) -> Value {
+        return arith::MaximumFOp::create(nb, l, acc,
+                                         math::AbsFOp::create(nb, l, v));
+      }));
       names.push_back("calib:" + key + ":absmax");
       if (hessian) {
         // sum_r x[r, i] x[r, j]

@@ -410,6 +410,19 @@ static std::pair<Value, Value> quantizeActivations(OpBuilder &rewriter,
   return {xq, xs};
 }
 
+/// The integers of an i8 constant (dense or a resource blob); empty when
+/// they cannot be read.
+static SmallVector<int8_t> int8Values(arith::ConstantOp cst) {
+  SmallVector<int8_t> values;
+  if (auto dense = dyn_cast<DenseIntElementsAttr>(cst.getValue()))
+    values.assign(dense.getValues<int8_t>().begin(),
+                  dense.getValues<int8_t>().end());
+  else if (auto res = dyn_cast<DenseI8ResourceElementsAttr>(cst.getValue()))
+    if (std::optional<ArrayRef<int8_t>> data = res.tryGetAsArrayRef())
+      values.assign(data->begin(), data->end());
+  return values;
+}
+
 /// `fn` on the rows of x [..., K]: the leading dims collapsed to x [R, K]
 /// (a 1-D x is one row); fn gives [R, n] f32, expanded back to [..., n].
 static Value applyToRows(OpBuilder &rewriter, Location loc, Value x, int64_t n,
@@ -550,13 +563,7 @@ struct LinearLowering : OpConversionPattern<LinearOp> {
         q.getStorageTypeMin() < -8 || q.getStorageTypeMax() > 7 || k % 8 ||
         n % 8 || g % 8 || k % g)
       return {};
-    SmallVector<int8_t> values;
-    if (auto dense = dyn_cast<DenseIntElementsAttr>(cst.getValue()))
-      values.assign(dense.getValues<int8_t>().begin(),
-                    dense.getValues<int8_t>().end());
-    else if (auto res = dyn_cast<DenseI8ResourceElementsAttr>(cst.getValue()))
-      if (std::optional<ArrayRef<int8_t>> data = res.tryGetAsArrayRef())
-        values.assign(data->begin(), data->end());
+    SmallVector<int8_t> values = int8Values(cst);
     SmallVector<int64_t> zeros;
     for (APInt z : q.getZeroPoints().getValues<APInt>())
       zeros.push_back(z.getSExtValue());
@@ -716,13 +723,7 @@ struct LinearLowering : OpConversionPattern<LinearOp> {
     int64_t k = wType.getDimSize(0), n = wType.getDimSize(1);
     int64_t tiles = n / 8, pairs = k / 2;
     auto cst = weight.getDefiningOp<arith::ConstantOp>();
-    SmallVector<int8_t> values;
-    if (auto dense = dyn_cast<DenseIntElementsAttr>(cst.getValue()))
-      values.assign(dense.getValues<int8_t>().begin(),
-                    dense.getValues<int8_t>().end());
-    else if (auto res = dyn_cast<DenseI8ResourceElementsAttr>(cst.getValue()))
-      if (std::optional<ArrayRef<int8_t>> data = res.tryGetAsArrayRef())
-        values.assign(data->begin(), data->end());
+    SmallVector<int8_t> values = int8Values(cst);
     if (int64_t(values.size()) != k * n) {
       emitError(loc, "W8A8 weight constant has ")
           << values.size() << " readable values, expected " << k * n;
