@@ -342,6 +342,10 @@ private:
           !wType.hasStaticShape())
         return linear.emitError("tailor-export: a quantized weight must be a "
                                 "static int8 constant behind quant.scast");
+      if (!elt.isF32()) // opset 17's DequantizeLinear yields f32 only
+        return linear.emitError("tailor-export: a quantized weight "
+                                "expressing ")
+               << elt << " (only f32 in opset 17)";
       std::string ints = name(cast.getInput());
       int64_t k = wType.getDimSize(0), n = wType.getDimSize(1);
       Type i8 = q.getStorageType();

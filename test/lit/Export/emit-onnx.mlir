@@ -5,6 +5,7 @@
 // RUN: tailor-import %t.onnx | FileCheck %s
 // RUN: not tailor-compile %S/Inputs/attention.mlir --input-phase=optimize --emit=onnx -o %t.bad.onnx --quiet 2>&1 | FileCheck %s --check-prefix=ATTN
 // RUN: not test -e %t.bad.onnx
+// RUN: not tailor-compile %S/Inputs/f16-quantized.mlir --input-phase=optimize --emit=onnx -o %t.f16.onnx --quiet 2>&1 | FileCheck %s --check-prefix=F16
 // RUN: not tailor-compile %s --input-phase=linalg --emit=onnx -o %t.late.onnx 2>&1 | FileCheck %s --check-prefix=LATE
 
 // CHECK-LABEL: func.func @main_graph
@@ -49,6 +50,7 @@
 // CHECK: "tailor.onnx.Relu"
 // CHECK: "tailor.onnx.Identity"
 // CHECK: return
+// F16: error: tailor-export: a quantized weight expressing 'f16' (only f32 in opset 17)
 // ATTN: error: tailor-export: tailor.attention has no ONNX form here
 // LATE: error: --emit=onnx needs an input at the optimize phase or before
 func.func @main_graph(%x: tensor<?x4xf32> {onnx.name = "x"}, %ids: tensor<?xi64> {onnx.name = "ids"}) -> (tensor<?x8xf32> {onnx.name = "y"}, tensor<?x8xf32> {onnx.name = "z"}, tensor<?x8xf32> {onnx.name = "g"}, tensor<?x8xf32> {onnx.name = "n"}, tensor<?x4xf32> {onnx.name = "e"}) {
