@@ -4,6 +4,8 @@
 
 #include "mlir/Dialect/Quant/IR/Quant.h"
 #include "mlir/Dialect/Quant/IR/QuantTypes.h"
+#include "mlir/IR/AsmState.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
 
 using namespace mlir;
 using namespace mlir::tailor;
@@ -28,7 +30,8 @@ std::optional<SmallVector<double>> perChannel(Value v, int64_t n) {
       out.push_back(f.convertToDouble());
   } else if (elt.isInteger(8)) {
     for (APInt i : dense.getValues<APInt>())
-      out.push_back(double(i.getSExtValue()));
+      out.push_back(elt.isUnsignedInteger() ? double(i.getZExtValue())
+                                            : double(i.getSExtValue()));
   } else {
     return std::nullopt;
   }
@@ -38,19 +41,22 @@ std::optional<SmallVector<double>> perChannel(Value v, int64_t n) {
 }
 
 /// A weight imported from an ONNX QDQ model, DequantizeLinear(q, scale
-/// [, zero_point]) of a constant int8 [K, N] q with a per-tensor scale or
-/// one per output column (axis 1): the integers behind a quant.scast to a
-/// per-axis !quant.uniform type, so that the linear reads them as
-/// tailor-quantize's weights. Null otherwise.
+/// [, zero_point]) of a constant int8 or uint8 [K, N] q with a per-tensor
+/// scale or one per output column (axis 1): the integers behind a
+/// quant.scast to a per-axis !quant.uniform type, so that the linear reads
+/// them as tailor-quantize's weights. uint8 integers and zero points are
+/// shifted by -128 into int8 (q - z is unchanged). Null otherwise.
 Value quantizedWeight(PatternRewriter &rewriter, Value w) {
   auto dq = w.getDefiningOp<OnnxDequantizeLinearOp>();
   if (!dq || !getConstantElements(dq.getX()))
     return {};
   auto qType = dyn_cast<RankedTensorType>(dq.getX().getType());
   if (!qType || qType.getRank() != 2 || !qType.hasStaticShape() ||
-      !qType.getElementType().isSignlessInteger(8) ||
+      !(qType.getElementType().isSignlessInteger(8) ||
+        qType.getElementType().isUnsignedInteger(8)) ||
       !getElementTypeOrSelf(dq.getType()).isF32())
     return {};
+  bool shifted = qType.getElementType().isUnsignedInteger(8);
   int64_t axis = int64_t(dq.getAxis());
   if (axis < 0)
     axis += 2;
@@ -61,21 +67,41 @@ Value quantizedWeight(PatternRewriter &rewriter, Value w) {
   auto scales = perChannel(dq.getXScale(), n);
   if (!scales || llvm::any_of(*scales, [](double s) { return !(s > 0); }))
     return {};
-  SmallVector<int64_t> zeros(n, 0);
+  int64_t shift = shifted ? 128 : 0;
+  SmallVector<int64_t> zeros(n, -shift);
   if (Value zp = dq.getXZeroPoint()) {
     auto z = perChannel(zp, n);
-    if (!z || !getElementTypeOrSelf(zp.getType()).isSignlessInteger(8))
+    if (!z || getElementTypeOrSelf(zp.getType()) != qType.getElementType())
       return {};
     for (int64_t c = 0; c < n; ++c)
-      zeros[c] = int64_t((*z)[c]);
+      zeros[c] = int64_t((*z)[c]) - shift;
   }
   MLIRContext *ctx = rewriter.getContext();
+  Value ints = dq.getX();
+  if (shifted) {
+    DenseElementsAttr dense = toDenseElements(getConstantElements(ints));
+    if (!dense)
+      return {};
+    SmallVector<int8_t> values;
+    values.reserve(qType.getNumElements());
+    for (APInt v : dense.getValues<APInt>())
+      values.push_back(int8_t(int64_t(v.getZExtValue()) - 128));
+    auto i8Type = qType.clone(IntegerType::get(ctx, 8));
+    ints = OnnxConstantOp::create(
+        rewriter, dq.getLoc(), i8Type,
+        DenseResourceElementsAttr::get(
+            i8Type, "tailor_int8",
+            HeapAsmResourceBlob::allocateAndCopyInferAlign(
+                ArrayRef<int8_t>(values), /*dataIsMutable=*/false)),
+        nullptr, nullptr, nullptr, nullptr, nullptr, nullptr);
+    qType = i8Type;
+  }
   auto type = quant::UniformQuantizedPerAxisType::get(
       quant::QuantizationFlags::Signed, IntegerType::get(ctx, 8),
       Float32Type::get(ctx), *scales, zeros, /*quantizedDimension=*/1,
       /*storageTypeMin=*/-128, /*storageTypeMax=*/127);
   return quant::StorageCastOp::create(rewriter, dq.getLoc(),
-                                      qType.clone(type), dq.getX());
+                                      qType.clone(type), ints);
 }
 
 /// MatMul(x, W) with a constant 2-D W (or a DequantizeLinear of constant

@@ -91,6 +91,27 @@ func.func @qdq(%x: tensor<3x2xf32>) -> tensor<3x2xf32> {
 
 // -----
 
+// uint8 integers and zero points (ONNX Runtime's older default) are
+// shifted into int8: q = [[1, 200], [255, 0]] - 128, z = [128, 130] - 128;
+// without a zero point uint8's default 0 becomes -128.
+// CHECK-LABEL: func.func @qdq_uint8
+// CHECK: quant.scast %{{.*}} : tensor<2x2xi8> to tensor<2x2x!quant.uniform<i8:f32:1, {5.000000e-01,2.500000e-01:2}>>
+// CHECK: quant.scast %{{.*}} : tensor<2x2xi8> to tensor<2x2x!quant.uniform<i8:f32:1, {5.000000e-01:-128,2.500000e-01:-128}>>
+// CHECK-NOT: DequantizeLinear
+// CHECK: tailor_int8: "0x0100000081487F80"
+func.func @qdq_uint8(%x: tensor<3x2xf32>) -> (tensor<3x2xf32>, tensor<3x2xf32>) {
+  %q = "tailor.onnx.Constant"() <{value = dense<[[1, 200], [255, 0]]> : tensor<2x2xui8>}> : () -> tensor<2x2xui8>
+  %s = "tailor.onnx.Constant"() <{value = dense<[0.5, 0.25]> : tensor<2xf32>}> : () -> tensor<2xf32>
+  %z = "tailor.onnx.Constant"() <{value = dense<[128, 130]> : tensor<2xui8>}> : () -> tensor<2xui8>
+  %w = "tailor.onnx.DequantizeLinear"(%q, %s, %z) <{axis = 1 : i64}> : (tensor<2x2xui8>, tensor<2xf32>, tensor<2xui8>) -> tensor<2x2xf32>
+  %0 = "tailor.onnx.MatMul"(%x, %w) : (tensor<3x2xf32>, tensor<2x2xf32>) -> tensor<3x2xf32>
+  %w2 = "tailor.onnx.DequantizeLinear"(%q, %s) <{axis = 1 : i64}> : (tensor<2x2xui8>, tensor<2xf32>) -> tensor<2x2xf32>
+  %1 = "tailor.onnx.MatMul"(%x, %w2) : (tensor<3x2xf32>, tensor<2x2xf32>) -> tensor<3x2xf32>
+  return %0, %1 : tensor<3x2xf32>, tensor<3x2xf32>
+}
+
+// -----
+
 // Scales per input row (axis 0) are not a per-output-channel weight: the
 // MatMul stays.
 // CHECK-LABEL: func.func @qdq_rows
