@@ -57,6 +57,8 @@ EXPORTS = [
      "pruned 25% FFN channels (magnitude)"),
     ("int8 weight-only", ["--quantize=int8"], "int8 weight-only (RTN, per channel)"),
     ("int4 g128", ["--quantize=int4"], "int4 g128 symmetric (RTN; f32 activations)"),
+    ("int4 g128 as MatMulNBits", ["--quantize=int4", "--onnx-int4=matmulnbits"],
+     "int4 g128 symmetric (RTN; f32 activations)"),
     ("W8A8", ["--quantize=w8a8"], "W8A8 per-token (RTN; int8 x int8 kernel)"),
 ]
 BEGIN, END = "<!-- bench:compression:begin -->", "<!-- bench:compression:end -->"

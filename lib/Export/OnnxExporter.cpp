@@ -39,7 +39,10 @@ using namespace mlir::tailor;
 namespace {
 class Exporter {
 public:
-  explicit Exporter(onnx::GraphProto &graph) : graph(graph) {}
+  Exporter(onnx::GraphProto &graph, const OnnxExportOptions &options)
+      : graph(graph), options(options) {}
+  /// Whether a com.microsoft op was written (its opset must be imported).
+  bool usedMicrosoftDomain = false;
 
   LogicalResult run(func::FuncOp func) {
     for (auto [i, arg] : llvm::enumerate(func.getArguments())) {
@@ -87,6 +90,7 @@ public:
 
 private:
   onnx::GraphProto &graph;
+  const OnnxExportOptions &options;
   DenseMap<Value, std::string> names;
   llvm::StringSet<> used;
   llvm::StringSet<> nodeNames; // ONNX Runtime wants them unique
@@ -325,6 +329,85 @@ private:
     return apply("Mul", {q, scale}, loc);
   }
 
+  /// ONNX Runtime's MatMulNBits (com.microsoft): B [N, K/G, G/2] uint8 with
+  /// column n's rows in order, two per byte (low nibble first) as u = q + 8;
+  /// scales [N * K/G]; zero points (only when some are non-zero) [N *
+  /// ceil(K/G / 2)] uint8 packed the same way as z + 8 (8 is the default).
+  LogicalResult emitMatMulNBits(LinearOp linear, const std::string &x,
+                                quant::StorageCastOp storage,
+                                quant::UniformQuantizedSubChannelType q) {
+    Location loc = linear.getLoc();
+    auto wType = cast<RankedTensorType>(linear.getWeight().getType());
+    int64_t k = wType.getDimSize(0), n = wType.getDimSize(1);
+    int64_t g = q.getBlockSizes()[0], blocks = k / g;
+    if (g < 16 || (g & (g - 1)) || q.getStorageTypeMin() < -8 ||
+        q.getStorageTypeMax() > 7)
+      return linear.emitError("tailor-export: MatMulNBits needs 4-bit values "
+                              "and a power-of-two group of at least 16 rows, "
+                              "got ")
+             << q;
+    DenseElementsAttr ints =
+        toDenseElements(getConstantElements(storage.getInput()));
+    if (!ints)
+      return linear.emitError("tailor-export: the int4 weight is not a "
+                              "readable constant");
+    SmallVector<int8_t> values(ints.getValues<int8_t>());
+    SmallVector<uint8_t> packed(size_t(n * k / 2));
+    for (int64_t c = 0; c < n; ++c)
+      for (int64_t r = 0; r < k; r += 2) {
+        unsigned lo = unsigned(values[r * n + c] + 8) & 15,
+                 hi = unsigned(values[(r + 1) * n + c] + 8) & 15;
+        packed[(c * k + r) / 2] = uint8_t(lo | hi << 4);
+      }
+    SmallVector<float> scales(size_t(n * blocks));
+    SmallVector<int64_t> zeros(size_t(n * blocks));
+    SmallVector<APFloat> s(q.getScales().getValues<APFloat>());
+    SmallVector<APInt> z(q.getZeroPoints().getValues<APInt>());
+    bool zeroPoints = false;
+    for (int64_t b = 0; b < blocks; ++b)
+      for (int64_t c = 0; c < n; ++c) {
+        scales[c * blocks + b] = float(s[b * n + c].convertToDouble());
+        zeros[c * blocks + b] = z[b * n + c].getSExtValue();
+        zeroPoints |= zeros[c * blocks + b] != 0;
+      }
+    MLIRContext *ctx = linear.getContext();
+    Type u8 = IntegerType::get(ctx, 8, IntegerType::Unsigned);
+    std::string bName = constant(
+        DenseElementsAttr::get(RankedTensorType::get({n, blocks, g / 2}, u8),
+                               ArrayRef<uint8_t>(packed)),
+        "B", loc);
+    std::string sName = constant(
+        DenseElementsAttr::get(
+            RankedTensorType::get({n * blocks}, Float32Type::get(ctx)),
+            ArrayRef<float>(scales)),
+        "scales", loc);
+    SmallVector<std::string> ins{x, bName, sName};
+    if (zeroPoints) {
+      int64_t perColumn = (blocks + 1) / 2;
+      SmallVector<uint8_t> zp(size_t(n * perColumn), 0);
+      for (int64_t c = 0; c < n; ++c)
+        for (int64_t b = 0; b < blocks; ++b)
+          zp[c * perColumn + b / 2] |=
+              uint8_t((unsigned(zeros[c * blocks + b] + 8) & 15) << (4 * (b % 2)));
+      ins.push_back(constant(
+          DenseElementsAttr::get(RankedTensorType::get({n * perColumn}, u8),
+                                 ArrayRef<uint8_t>(zp)),
+          "zero_points", loc));
+    }
+    std::string y = name(linear.getResult());
+    std::string out = linear.getBias() ? fresh("MatMulNBits") : y;
+    onnx::NodeProto &node = this->node("MatMulNBits", ins, {out}, loc);
+    node.set_domain("com.microsoft");
+    intAttr(node, "K", k);
+    intAttr(node, "N", n);
+    intAttr(node, "bits", 4);
+    intAttr(node, "block_size", g);
+    usedMicrosoftDomain = true;
+    if (linear.getBias())
+      this->node("Add", {out, name(linear.getBias())}, {y}, loc);
+    return success();
+  }
+
   LogicalResult emitLinear(LinearOp linear) {
     Location loc = linear.getLoc();
     Type elt = getElementTypeOrSelf(linear.getInput().getType());
@@ -372,6 +455,8 @@ private:
         if (g <= 0 || k % g || sub.getBlockSizes()[1] != 1)
           return linear.emitError("tailor-export: the weight's groups of ")
                  << g << " rows do not divide its " << k << " rows";
+        if (options.matMulNBits)
+          return emitMatMulNBits(linear, x, cast, sub);
         int64_t groups = k / g;
         SmallVector<float> scales, zeros;
         for (APFloat f : sub.getScales().getValues<APFloat>())
@@ -420,7 +505,7 @@ private:
 } // namespace
 
 LogicalResult mlir::tailor::exportOnnx(ModuleOp module, StringRef path,
-                                       StringRef producer) {
+                                       const OnnxExportOptions &options) {
   func::FuncOp entry;
   for (auto f : module.getOps<func::FuncOp>())
     if (f.isPublic() && !f.isExternal()) {
@@ -436,14 +521,20 @@ LogicalResult mlir::tailor::exportOnnx(ModuleOp module, StringRef path,
 
   onnx::ModelProto model;
   model.set_ir_version(8);
-  model.set_producer_name(producer.str());
+  model.set_producer_name(options.producer);
   onnx::OperatorSetIdProto *opset = model.add_opset_import();
   opset->set_domain("");
   opset->set_version(getSupportedOnnxOpset());
   onnx::GraphProto &graph = *model.mutable_graph();
   graph.set_name(entry.getName().str());
-  if (failed(Exporter(graph).run(entry)))
+  Exporter exporter(graph, options);
+  if (failed(exporter.run(entry)))
     return failure();
+  if (exporter.usedMicrosoftDomain) {
+    onnx::OperatorSetIdProto *ms = model.add_opset_import();
+    ms->set_domain("com.microsoft");
+    ms->set_version(1);
+  }
 
   try {
     onnx::checker::check_model(model);

@@ -171,6 +171,13 @@ static cl::opt<double> smoothAlpha(
     cl::desc("--quantize-method=smoothquant: migration strength in [0, 1] "
              "(s_k = max|x_k|^alpha / max|W_k|^(1 - alpha))"),
     cl::value_desc("alpha"), cl::cat(category));
+static cl::opt<std::string> onnxInt4(
+    "onnx-int4", cl::init("ops"),
+    cl::desc("--emit=onnx: int4 weights as standard ONNX ops dequantizing "
+             "int8-stored integers (ops: portable, about twice the packed "
+             "size) or as ONNX Runtime's com.microsoft.MatMulNBits "
+             "(matmulnbits: packed two per byte, ONNX Runtime's int4 kernel)"),
+    cl::value_desc("ops|matmulnbits"), cl::cat(category));
 static cl::opt<std::string> int4Activations(
     "int4-activations", cl::init("int8"),
     cl::desc("Activations of the int4 linears: int8 = quantized per row and "
@@ -339,6 +346,9 @@ int main(int argc, char **argv) {
 
   if (optLevel > 3)
     return error("-O" + Twine(optLevel.getValue()) + ": the level must be 0-3");
+  if (onnxInt4 != "ops" && onnxInt4 != "matmulnbits")
+    return error("--onnx-int4 must be ops or matmulnbits, not '" + onnxInt4 +
+                 "'");
   if (int4Activations != "int8" && int4Activations != "f32")
     return error("--int4-activations must be int8 or f32, not '" +
                  int4Activations + "'");
@@ -508,8 +518,10 @@ int main(int argc, char **argv) {
     if (out == "-")
       return error("an ONNX model cannot go to standard output");
     progress.step("ONNX");
-    if (failed(exportOnnx(*module, out,
-                          TAILOR_TOOL " " TAILOR_VERSION))) {
+    OnnxExportOptions exportOptions;
+    exportOptions.producer = TAILOR_TOOL " " TAILOR_VERSION;
+    exportOptions.matMulNBits = onnxInt4 == "matmulnbits";
+    if (failed(exportOnnx(*module, out, exportOptions))) {
       progress.finish();
       return 1;
     }

@@ -17,11 +17,19 @@
 
 namespace mlir::tailor {
 
+struct OnnxExportOptions {
+  std::string producer = "tailor";
+  /// int4 weights: the dequantization in standard ONNX ops (false), or ONNX
+  /// Runtime's `com.microsoft.MatMulNBits` with the weights packed two per
+  /// byte (true: ONNX Runtime's int4 kernel, but not a standard op).
+  bool matMulNBits = false;
+};
+
 /// Writes `module`'s public function as an ONNX model (opset 17) to `path`
 /// (a temporary file renamed into place: never half written). An op without
 /// an ONNX form is an error naming it, at its location.
 LogicalResult exportOnnx(ModuleOp module, llvm::StringRef path,
-                         llvm::StringRef producer);
+                         const OnnxExportOptions &options);
 
 } // namespace mlir::tailor
 
