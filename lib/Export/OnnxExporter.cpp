@@ -85,7 +85,7 @@ public:
                << outputs[i] << "' has type " << value.getType()
                << ", which ONNX cannot express";
     }
-    return success();
+    return failure(constantFailed);
   }
 
 private:
@@ -119,8 +119,19 @@ private:
     auto it = names.find(v);
     if (it != names.end())
       return it->second;
-    return names[v] = fresh("t");
+    std::string n = names[v] = fresh("t");
+    // A constant becomes an initializer when something reads it (the
+    // integers of a weight written as MatMulNBits are never read).
+    auto pending = constants.find(v);
+    if (pending != constants.end()) {
+      if (failed(initializer(pending->second, n, v.getLoc())))
+        constantFailed = true;
+      constants.erase(pending);
+    }
+    return n;
   }
+  DenseMap<Value, ElementsAttr> constants;
+  bool constantFailed = false;
   static std::string locName(Location loc) {
     if (auto named = dyn_cast<NameLoc>(loc))
       return named.getName().str();
@@ -198,12 +209,16 @@ private:
   LogicalResult emit(Operation *op) {
     Location loc = op->getLoc();
     if (auto c = dyn_cast<OnnxConstantOp>(op)) {
-      if (ElementsAttr value = c.getValueAttr())
-        return initializer(value, name(c.getResult()), loc);
+      if (ElementsAttr value = c.getValueAttr()) {
+        constants[c.getResult()] = value;
+        return success();
+      }
     }
     if (auto c = dyn_cast<arith::ConstantOp>(op)) {
-      if (auto value = dyn_cast<ElementsAttr>(c.getValue()))
-        return initializer(value, name(c.getResult()), loc);
+      if (auto value = dyn_cast<ElementsAttr>(c.getValue())) {
+        constants[c.getResult()] = value;
+        return success();
+      }
       return op->emitError("tailor-export: a scalar constant has no ONNX form");
     }
     if (op->getName().getStringRef().starts_with("tailor.onnx.")) {
@@ -429,10 +444,10 @@ private:
         return linear.emitError("tailor-export: a quantized weight "
                                 "expressing ")
                << elt << " (only f32 in opset 17)";
-      std::string ints = name(cast.getInput());
       int64_t k = wType.getDimSize(0), n = wType.getDimSize(1);
       Type i8 = q.getStorageType();
       if (auto perAxis = dyn_cast<quant::UniformQuantizedPerAxisType>(q)) {
+        std::string ints = name(cast.getInput());
         auto scaleType = RankedTensorType::get({n}, elt);
         SmallVector<float> scales(perAxis.getScales().begin(),
                                   perAxis.getScales().end());
@@ -458,6 +473,7 @@ private:
         if (options.matMulNBits)
           return emitMatMulNBits(linear, x, cast, sub);
         int64_t groups = k / g;
+        std::string ints = name(cast.getInput());
         SmallVector<float> scales, zeros;
         for (APFloat f : sub.getScales().getValues<APFloat>())
           scales.push_back(float(f.convertToDouble()));

@@ -15,6 +15,8 @@
 #include "tailor/Dialect/Tailor.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Quant/IR/Quant.h"
+#include "mlir/Dialect/Quant/IR/QuantTypes.h"
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinAttributes.h"
@@ -59,6 +61,7 @@ private:
   LogicalResult prepare(onnx::ModelProto &model);
   LogicalResult importGraph(const onnx::GraphProto &graph, ModuleOp module);
   LogicalResult importNode(const onnx::NodeProto &node);
+  LogicalResult importMatMulNBits(const onnx::NodeProto &node);
   FailureOr<ElementsAttr> importTensor(const onnx::TensorProto &tensor,
                                        Location loc);
   FailureOr<std::unique_ptr<llvm::MemoryBuffer>>
@@ -428,8 +431,138 @@ FailureOr<ElementsAttr> Importer::importTensor(const onnx::TensorProto &tensor,
   return makeAttr(copyBlob(ArrayRef<char>(data.data(), data.size())));
 }
 
+/// ONNX Runtime's com.microsoft.MatMulNBits (the int4 format of its
+/// quantizer and tailor-export --onnx-int4=matmulnbits) with constant 4-bit
+/// weights becomes the int4 linear tailor-quantize makes: the integers
+/// q = u - 8 behind a quant.scast to a per-group !quant.uniform type (zero
+/// points z - 8; the default 8 is 0).
+LogicalResult Importer::importMatMulNBits(const onnx::NodeProto &node) {
+  Location loc = nodeLoc(node);
+  auto fail = [&](const Twine &why) {
+    return error(loc) << "MatMulNBits node '" << node.name() << "': " << why;
+  };
+  int64_t k = -1, n = -1, bits = 4, block = -1;
+  for (const auto &attr : node.attribute()) {
+    int64_t *slot = attr.name() == "K"            ? &k
+                    : attr.name() == "N"          ? &n
+                    : attr.name() == "bits"       ? &bits
+                    : attr.name() == "block_size" ? &block
+                                                  : nullptr;
+    if (slot && attr.type() == onnx::AttributeProto::INT)
+      *slot = attr.i();
+    else if (attr.name() != "accuracy_level")
+      return fail("unsupported attribute '" + attr.name() + "'");
+  }
+  if (bits != 4)
+    return fail("only bits = 4 is supported, got " + Twine(bits));
+  if (k <= 0 || n <= 0 || block < 2 || block % 2 || k % block)
+    return fail("K (" + Twine(k) + ") must be a positive multiple of an even "
+                "block_size (" + Twine(block) + "), N (" + Twine(n) +
+                ") positive");
+  int64_t blocks = k / block;
+  auto input = [&](int i) -> Value {
+    if (i >= node.input_size() || node.input(i).empty())
+      return {};
+    auto it = values.find(node.input(i));
+    return it == values.end() ? Value() : it->second;
+  };
+  for (int i = 0; i < node.input_size(); ++i)
+    if (!node.input(i).empty() && !input(i))
+      return fail("input '" + node.input(i) + "' is not produced earlier");
+  if (node.input_size() < 3 || node.output_size() != 1)
+    return fail("needs inputs A, B and scales and one output");
+  if (input(4))
+    return fail("g_idx (act-order) is not supported");
+  auto constantOf = [&](int i, Type element,
+                        int64_t count) -> std::optional<DenseElementsAttr> {
+    DenseElementsAttr d = toDenseElements(getConstantElements(input(i)));
+    if (!d || d.getElementType() != element || d.getNumElements() != count)
+      return std::nullopt;
+    return d;
+  };
+  Type u8 = IntegerType::get(ctx, 8, IntegerType::Unsigned);
+  Type f32 = builder.getF32Type();
+  auto bData = constantOf(1, u8, n * k / 2);
+  auto sData = constantOf(2, f32, n * blocks);
+  if (!bData || !sData)
+    return fail("B must be a constant uint8 [N, K/block, block/2] and scales "
+                "a constant float [N * K/block]");
+  SmallVector<uint8_t> zp;
+  if (input(3)) {
+    auto zData = constantOf(3, u8, n * ((blocks + 1) / 2));
+    if (!zData)
+      return fail("zero_points must be a constant uint8 [N * ceil(K/block / "
+                  "2)] (packed 4-bit)");
+    for (APInt v : zData->getValues<APInt>())
+      zp.push_back(uint8_t(v.getZExtValue()));
+  }
+  SmallVector<uint8_t> packed;
+  for (APInt v : bData->getValues<APInt>())
+    packed.push_back(uint8_t(v.getZExtValue()));
+  SmallVector<float> blockScales(sData->getValues<float>());
+  SmallVector<int8_t> q(size_t(k * n)), zeros(size_t(blocks * n), 0);
+  SmallVector<float> scales(size_t(blocks * n));
+  for (int64_t c = 0; c < n; ++c) {
+    for (int64_t r = 0; r < k; r += 2) {
+      uint8_t byte = packed[(c * k + r) / 2];
+      q[r * n + c] = int8_t(int(byte & 15) - 8);
+      q[(r + 1) * n + c] = int8_t(int(byte >> 4) - 8);
+    }
+    for (int64_t b = 0; b < blocks; ++b) {
+      scales[b * n + c] = blockScales[c * blocks + b];
+      if (!zp.empty())
+        zeros[b * n + c] = int8_t(
+            int((zp[c * ((blocks + 1) / 2) + b / 2] >> (4 * (b % 2))) & 15) - 8);
+    }
+  }
+  Value a = input(0);
+  auto aTensor = dyn_cast<TensorType>(a.getType());
+  auto aType = dyn_cast<RankedTensorType>(a.getType());
+  if (!aTensor || !aTensor.getElementType().isF32() ||
+      (aType && (aType.getRank() < 1 ||
+                 (!aType.isDynamicDim(aType.getRank() - 1) &&
+                  aType.getDimSize(aType.getRank() - 1) != k))))
+    return fail("A must be a float tensor [..., " + Twine(k) + "]");
+  Value bias = input(5);
+  Type i8 = builder.getI8Type();
+  auto storage = RankedTensorType::get({k, n}, i8);
+  Value ints = OnnxConstantOp::create(
+      builder, loc, storage,
+      DenseResourceElementsAttr::get(
+          storage, "tailor_int4",
+          HeapAsmResourceBlob::allocateAndCopyInferAlign(
+              ArrayRef<int8_t>(q), /*dataIsMutable=*/false)),
+      nullptr, nullptr, nullptr, nullptr, nullptr, nullptr);
+  auto qType = quant::UniformQuantizedSubChannelType::getChecked(
+      [&] { return emitError(loc); }, quant::QuantizationFlags::Signed, i8,
+      f32,
+      DenseElementsAttr::get(RankedTensorType::get({blocks, n}, f32),
+                             ArrayRef<float>(scales)),
+      DenseElementsAttr::get(RankedTensorType::get({blocks, n}, i8),
+                             ArrayRef<int8_t>(zeros)),
+      {0, 1}, {block, 1}, /*storageTypeMin=*/-8, /*storageTypeMax=*/7);
+  if (!qType)
+    return failure();
+  Value w = quant::StorageCastOp::create(builder, loc, storage.clone(qType),
+                                         ints);
+  // The result is [..., N]; an unranked A (ONNX's inference does not know
+  // this op's outputs, so later shapes may be lost) leaves it unranked
+  // until tailor-infer-shapes.
+  Type resultType = UnrankedTensorType::get(f32);
+  if (aType) {
+    SmallVector<int64_t> shape(aType.getShape());
+    shape.back() = n;
+    resultType = RankedTensorType::get(shape, f32);
+  }
+  auto linear = LinearOp::create(builder, loc, resultType, a, w, bias);
+  values[node.output(0)] = linear.getResult();
+  return success();
+}
+
 LogicalResult Importer::importNode(const onnx::NodeProto &node) {
   Location loc = nodeLoc(node);
+  if (node.domain() == "com.microsoft" && node.op_type() == "MatMulNBits")
+    return importMatMulNBits(node);
   if (!node.domain().empty() && node.domain() != "ai.onnx")
     return error(loc) << "unsupported op '" << node.op_type() << "' of domain '"
                       << node.domain() << "' (node '" << node.name() << "')";
@@ -665,9 +798,11 @@ LogicalResult Importer::importGraph(const onnx::GraphProto &graph,
   // Name every unsupported op type up front, so a user sees the whole list.
   std::set<std::string> unsupported;
   for (const auto &node : graph.node()) {
-    bool known = (node.domain().empty() || node.domain() == "ai.onnx") &&
-                 RegisteredOperationName::lookup("tailor.onnx." + node.op_type(),
-                                                 ctx);
+    bool known = ((node.domain().empty() || node.domain() == "ai.onnx") &&
+                  RegisteredOperationName::lookup(
+                      "tailor.onnx." + node.op_type(), ctx)) ||
+                 (node.domain() == "com.microsoft" &&
+                  node.op_type() == "MatMulNBits");
     if (!known && unsupported.insert(node.domain() + "::" + node.op_type()).second)
       (void)importNode(node); // reports it
   }
@@ -695,7 +830,7 @@ LogicalResult Importer::importGraph(const onnx::GraphProto &graph,
 }
 
 OwningOpRef<ModuleOp> Importer::run(onnx::ModelProto &model) {
-  ctx->loadDialect<TailorDialect, func::FuncDialect>();
+  ctx->loadDialect<TailorDialect, func::FuncDialect, quant::QuantDialect>();
   if (failed(prepare(model)))
     return nullptr;
   OwningOpRef<ModuleOp> module =

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """tailor-compile --emit=onnx on the pretrained tiny model: each compressed
-variant (LoRA adapter merged, 25% FFN channels pruned, int8, int4 g32,
-W8A8) is exported to ONNX, checked by ONNX's checker, compiled again by
+variant (LoRA adapter merged, 25% FFN channels pruned, int8, int4 g32 in
+ONNX ops and as ONNX Runtime's MatMulNBits, W8A8) is exported to ONNX, checked by ONNX's checker, compiled again by
 Tailor and evaluated against the variant compiled directly: the two must
 give the same next-token distributions (mean KL <= 1e-6 nats/token; the
 int4 export carries its dequantization in ONNX ops, so its reference is the
@@ -35,16 +35,23 @@ def main():
     run([sys.executable, os.path.join(HERE, "peft_adapter.py"), "--for-pretrained", model_dir,
          adapter])
     compile_ = os.path.join(args.bin, "tailor-compile")
+    # name, options, options of the direct compile only, of the compile of
+    # the export only
+    f32_act = ["--int4-activations=f32"]
     variants = [
-        ("fp32", [], []),
-        ("lora", ["--lora-adapter", adapter], []),
-        ("ffn25", ["--prune=ffn-channels", "--prune-sparsity=0.25"], []),
-        ("int8", ["--quantize=int8"], []),
-        ("int4", ["--quantize=int4", "--quantize-group-size=32"], ["--int4-activations=f32"]),
-        ("w8a8", ["--quantize=w8a8"], []),
+        ("fp32", [], [], []),
+        ("lora", ["--lora-adapter", adapter], [], []),
+        ("ffn25", ["--prune=ffn-channels", "--prune-sparsity=0.25"], [], []),
+        ("int8", ["--quantize=int8"], [], []),
+        ("int4", ["--quantize=int4", "--quantize-group-size=32"], f32_act, []),
+        # MatMulNBits comes back as the same int4 linear: both sides run
+        # the f32-activation path (an exact comparison).
+        ("nbits", ["--quantize=int4", "--quantize-group-size=32", "--quantize-asymmetric",
+                   "--onnx-int4=matmulnbits"], f32_act, f32_act),
+        ("w8a8", ["--quantize=w8a8"], [], []),
     ]
     failed = False
-    for name, options, direct_only in variants:
+    for name, options, direct_only, again_only in variants:
         exported = os.path.join(args.work, f"{name}.onnx")
         direct = os.path.join(args.work, f"{name}-direct.so")
         again = os.path.join(args.work, f"{name}-again.so")
@@ -55,8 +62,9 @@ def main():
         # ONNX Runtime refuses a graph with two nodes of one name.
         node_names = [n.name for n in model.graph.node]
         unique_names = len(set(node_names)) == len(node_names)
-        run([compile_, onnx_path, "--quiet", "-o", direct] + options + direct_only)
-        run([compile_, exported, "--quiet", "-o", again])
+        run([compile_, onnx_path, "--quiet", "-o", direct]
+            + [o for o in options if not o.startswith("--onnx-")] + direct_only)
+        run([compile_, exported, "--quiet", "-o", again] + again_only)
         out_json = os.path.join(args.work, f"{name}.json")
         run([os.path.join(args.bin, "tailor-eval"), direct, again, "--tokens", heldout,
              "--max-windows", "16", "--json", out_json])
@@ -67,6 +75,8 @@ def main():
         ok = ok and unique_names
         if name in ("int8", "w8a8") and "DequantizeLinear" not in ops:
             ok, notes = False, notes + ["no DequantizeLinear"]
+        if name == "nbits" and "MatMulNBits" not in ops:
+            ok, notes = False, notes + ["no MatMulNBits"]
         if name == "w8a8" and not {"ReduceMax", "Round", "Clip"} <= ops:
             ok, notes = False, notes + ["no per-token activation rounding"]
         if name == "ffn25":
