@@ -361,12 +361,18 @@ private:
                               "and a power-of-two group of at least 16 rows, "
                               "got ")
              << q;
-    DenseElementsAttr ints =
-        toDenseElements(getConstantElements(storage.getInput()));
-    if (!ints)
+    ElementsAttr attr = getConstantElements(storage.getInput());
+    if (!attr)
+      if (auto c = storage.getInput().getDefiningOp<arith::ConstantOp>())
+        attr = dyn_cast<ElementsAttr>(c.getValue());
+    DenseElementsAttr ints = attr ? toDenseElements(attr) : DenseElementsAttr();
+    if (!ints || ints.getNumElements() != k * n)
       return linear.emitError("tailor-export: the int4 weight is not a "
                               "readable constant");
     SmallVector<int8_t> values(ints.getValues<int8_t>());
+    if (llvm::any_of(values, [](int8_t v) { return v < -8 || v > 7; }))
+      return linear.emitError("tailor-export: the int4 weight holds values "
+                              "outside [-8, 7]");
     SmallVector<uint8_t> packed(size_t(n * k / 2));
     for (int64_t c = 0; c < n; ++c)
       for (int64_t r = 0; r < k; r += 2) {
@@ -534,13 +540,19 @@ LogicalResult mlir::tailor::exportOnnx(ModuleOp module, StringRef path,
     return module.emitError("tailor-export: the module has no public function");
   if (!entry.getBody().hasOneBlock())
     return entry.emitError("tailor-export: the function has control flow");
+  // The ops written here by hand (ReduceMean / ReduceMax with an `axes`
+  // attribute, ...) are opset-17 forms, the dialect's version.
+  if (getSupportedOnnxOpset() != 17)
+    return entry.emitError("tailor-export: writes opset 17, the ONNX "
+                           "library defines opset ")
+           << getSupportedOnnxOpset();
 
   onnx::ModelProto model;
   model.set_ir_version(8);
   model.set_producer_name(options.producer);
   onnx::OperatorSetIdProto *opset = model.add_opset_import();
   opset->set_domain("");
-  opset->set_version(getSupportedOnnxOpset());
+  opset->set_version(17);
   onnx::GraphProto &graph = *model.mutable_graph();
   graph.set_name(entry.getName().str());
   Exporter exporter(graph, options);

@@ -469,27 +469,38 @@ LogicalResult Importer::importMatMulNBits(const onnx::NodeProto &node) {
   for (int i = 0; i < node.input_size(); ++i)
     if (!node.input(i).empty() && !input(i))
       return fail("input '" + node.input(i) + "' is not produced earlier");
-  if (node.input_size() < 3 || node.output_size() != 1)
+  if (node.input_size() < 3 || node.output_size() != 1 || !input(0) ||
+      !input(1) || !input(2))
     return fail("needs inputs A, B and scales and one output");
+  if (k > (int64_t(1) << 30) || n > (int64_t(1) << 30))
+    return fail("K and N must be below 2^30");
   if (input(4))
     return fail("g_idx (act-order) is not supported");
   auto constantOf = [&](int i, Type element,
-                        int64_t count) -> std::optional<DenseElementsAttr> {
-    DenseElementsAttr d = toDenseElements(getConstantElements(input(i)));
+                        ArrayRef<int64_t> shape) -> std::optional<DenseElementsAttr> {
+    ElementsAttr attr = getConstantElements(input(i));
+    DenseElementsAttr d = attr ? toDenseElements(attr) : DenseElementsAttr();
+    int64_t count = 1;
+    for (int64_t s : shape)
+      count *= s;
     if (!d || d.getElementType() != element || d.getNumElements() != count)
+      return std::nullopt;
+    // B must have its documented shape (a transposed one has the same
+    // count); 1-D scales and zero points may also come as [N, blocks].
+    if (shape.size() > 1 && d.getType().getShape() != shape)
       return std::nullopt;
     return d;
   };
   Type u8 = IntegerType::get(ctx, 8, IntegerType::Unsigned);
   Type f32 = builder.getF32Type();
-  auto bData = constantOf(1, u8, n * k / 2);
-  auto sData = constantOf(2, f32, n * blocks);
+  auto bData = constantOf(1, u8, {n, blocks, block / 2});
+  auto sData = constantOf(2, f32, {n * blocks});
   if (!bData || !sData)
     return fail("B must be a constant uint8 [N, K/block, block/2] and scales "
                 "a constant float [N * K/block]");
   SmallVector<uint8_t> zp;
   if (input(3)) {
-    auto zData = constantOf(3, u8, n * ((blocks + 1) / 2));
+    auto zData = constantOf(3, u8, {n * ((blocks + 1) / 2)});
     if (!zData)
       return fail("zero_points must be a constant uint8 [N * ceil(K/block / "
                   "2)] (packed 4-bit)");

@@ -424,10 +424,10 @@ static SmallVector<int8_t> int8Values(arith::ConstantOp cst) {
 }
 
 /// `fn` on the rows of x [..., K]: the leading dims collapsed to x [R, K]
-/// (a 1-D x is one row); fn gives [R, n] f32, expanded back to [..., n].
+/// (a 1-D x is one row); fn gives [R, n], expanded back to [..., n] (null
+/// when fn fails).
 static Value applyToRows(OpBuilder &rewriter, Location loc, Value x, int64_t n,
                          function_ref<Value(Value, OpFoldResult, int64_t)> fn) {
-  Type f32 = rewriter.getF32Type();
   auto xType = cast<RankedTensorType>(x.getType());
   int64_t rank = xType.getRank();
   SmallVector<OpFoldResult> xDims = getDims(rewriter, loc, x);
@@ -446,6 +446,9 @@ static Value applyToRows(OpBuilder &rewriter, Location loc, Value x, int64_t n,
   OpFoldResult rows = getDims(rewriter, loc, x)[0];
   int64_t rowsStatic = cast<RankedTensorType>(x.getType()).getDimSize(0);
   Value y = fn(x, rows, rowsStatic);
+  if (!y)
+    return {};
+  Type f32 = getElementTypeOrSelf(y.getType());
   if (rank > 2) {
     SmallVector<OpFoldResult> shape(xDims.begin(), xDims.end() - 1);
     shape.push_back(rewriter.getIndexAttr(n));
@@ -527,6 +530,8 @@ struct LinearLowering : OpConversionPattern<LinearOp> {
             function_ref<Value(Value, OpFoldResult, int64_t)> product) const {
     Location loc = op.getLoc();
     Value y = applyToRows(rewriter, loc, adaptor.getInput(), n, product);
+    if (!y)
+      return failure();
     y = castTo(rewriter, loc, y, type);
     if (adaptor.getBias())
       y = buildElementwise(
@@ -701,8 +706,10 @@ struct LinearLowering : OpConversionPattern<LinearOp> {
   static bool w8a8Qualifies(Value weight, quant::UniformQuantizedPerAxisType q,
                             Value x) {
     auto wType = cast<RankedTensorType>(weight.getType());
-    return weight.getDefiningOp<arith::ConstantOp>() &&
-           wType.hasStaticShape() && wType.getDimSize(0) % 2 == 0 &&
+    auto cst = weight.getDefiningOp<arith::ConstantOp>();
+    return cst && wType.hasStaticShape() &&
+           int64_t(int8Values(cst).size()) == wType.getNumElements() &&
+           wType.getDimSize(0) % 2 == 0 &&
            wType.getDimSize(1) % 8 == 0 &&
            getElementTypeOrSelf(x.getType()).isF32() &&
            llvm::all_of(q.getZeroPoints(), [](int64_t z) { return z == 0; });
@@ -805,7 +812,7 @@ struct LinearLowering : OpConversionPattern<LinearOp> {
     auto [xq, xs] = quantizeActivations(rewriter, loc, x, rows, 1, k,
                                         rewriter.getI32Type());
     MLIRContext *ctx = rewriter.getContext();
-    Type f32 = rewriter.getF32Type();
+    Type f32 = xType.getElementType(); // xs has the input's type
     AffineExpr d0 = getAffineDimExpr(0, ctx);
     SmallVector<OpFoldResult> dims = getDims(rewriter, loc, x);
     return linalg::GenericOp::create(

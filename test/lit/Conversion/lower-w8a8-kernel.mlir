@@ -55,3 +55,18 @@ func.func @fallback(%x: tensor<2x?x4xf32>) -> tensor<2x?x2xf32> {
   %0 = tailor.linear %x, %w {activation_quant = "int8_per_token"} : (tensor<2x?x4xf32>, tensor<4x2x!quant.uniform<i8<-127:127>:f32:1, {0.5, 0.25}>>) -> tensor<2x?x2xf32>
   return %0 : tensor<2x?x2xf32>
 }
+
+// -----
+
+// f16 activations (the kernel is f32-only): the rounding is done in f16.
+// CHECK-LABEL: func.func @f16
+// CHECK-NOT: library_call
+// CHECK: arith.fptosi {{.*}} : f16 to i32
+// CHECK: arith.sitofp {{.*}} : i32 to f16
+// CHECK: return
+func.func @f16(%x: tensor<?x4xf16>) -> tensor<?x8xf16> {
+  %q = arith.constant dense<1> : tensor<4x8xi8>
+  %w = quant.scast %q : tensor<4x8xi8> to tensor<4x8x!quant.uniform<i8<-127:127>:f16:1, {0.5, 0.25, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5}>>
+  %0 = tailor.linear %x, %w {activation_quant = "int8_per_token"} : (tensor<?x4xf16>, tensor<4x8x!quant.uniform<i8<-127:127>:f16:1, {0.5, 0.25, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5}>>) -> tensor<?x8xf16>
+  return %0 : tensor<?x8xf16>
+}

@@ -8,6 +8,12 @@
 // RUN: tailor-import %t.onnx | FileCheck %s --check-prefix=IMPORT
 // RUN: %python -c "import onnx, sys; from onnx import helper, TensorProto; g = helper.make_graph([helper.make_node('MatMulNBits', ['x', 'b', 's'], ['y'], name='mm', domain='com.microsoft', K=16, N=8, bits=8, block_size=16)], 'g', [helper.make_tensor_value_info('x', TensorProto.FLOAT, [1, 16])], [helper.make_tensor_value_info('y', TensorProto.FLOAT, [1, 8])], [helper.make_tensor('b', TensorProto.UINT8, [8, 1, 16], [0] * 128), helper.make_tensor('s', TensorProto.FLOAT, [8], [1.0] * 8)]); onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid('', 17), helper.make_opsetid('com.microsoft', 1)]), sys.argv[1])" %t.bits8.onnx
 // RUN: not tailor-import %t.bits8.onnx 2>&1 | FileCheck %s --check-prefix=BITS
+// B a graph input (not a constant), and B transposed (same count, wrong shape):
+// RUN: %python -c "import onnx, sys; from onnx import helper, TensorProto; g = helper.make_graph([helper.make_node('MatMulNBits', ['x', 'b', 's'], ['y'], name='mm', domain='com.microsoft', K=16, N=8, bits=4, block_size=16)], 'g', [helper.make_tensor_value_info('x', TensorProto.FLOAT, [1, 16]), helper.make_tensor_value_info('b', TensorProto.UINT8, [8, 1, 8])], [helper.make_tensor_value_info('y', TensorProto.FLOAT, [1, 8])], [helper.make_tensor('s', TensorProto.FLOAT, [8], [1.0] * 8)]); onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid('', 17), helper.make_opsetid('com.microsoft', 1)]), sys.argv[1])" %t.input.onnx
+// RUN: not tailor-import %t.input.onnx 2>&1 | FileCheck %s --check-prefix=NOTCONST
+// RUN: %python -c "import onnx, sys; from onnx import helper, TensorProto; g = helper.make_graph([helper.make_node('MatMulNBits', ['x', 'b', 's'], ['y'], name='mm', domain='com.microsoft', K=16, N=8, bits=4, block_size=16)], 'g', [helper.make_tensor_value_info('x', TensorProto.FLOAT, [1, 16])], [helper.make_tensor_value_info('y', TensorProto.FLOAT, [1, 8])], [helper.make_tensor('b', TensorProto.UINT8, [8, 8], [0] * 64), helper.make_tensor('s', TensorProto.FLOAT, [8], [1.0] * 8)]); onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid('', 17), helper.make_opsetid('com.microsoft', 1)]), sys.argv[1])" %t.shape.onnx
+// RUN: not tailor-import %t.shape.onnx 2>&1 | FileCheck %s --check-prefix=NOTCONST
+// RUN: not tailor-compile %S/Inputs/int4-out-of-range.mlir --input-phase=optimize --emit=onnx --onnx-int4=matmulnbits -o %t.range.onnx --quiet 2>&1 | FileCheck %s --check-prefix=RANGE
 // RUN: not tailor-compile %s --input-phase=optimize --emit=onnx --onnx-int4=matmulnbits -o %t.g4.onnx --quiet 2>&1 | FileCheck %s --check-prefix=GROUP
 // RUN: not tailor-compile %s --input-phase=optimize --emit=onnx --onnx-int4=nf4 -o %t.bad.onnx --quiet 2>&1 | FileCheck %s --check-prefix=OPTION
 // CHECK: [('', 17), ('com.microsoft', 1)]
@@ -20,6 +26,8 @@
 // IMPORT: %[[W:.*]] = quant.scast %{{.*}} : tensor<16x8xi8> to tensor<16x8x!quant.uniform<i8<-8:7>:f32:{0:16, 1:1}, {{\{\{}}5.000000e-01:3, 5.000000e-01, 5.000000e-01, 5.000000e-01, 5.000000e-01, 5.000000e-01, 5.000000e-01, 2.500000e-01}}>>
 // IMPORT: tailor.linear %arg0, %[[W]]
 // IMPORT: tailor_int4: "0x01000000FEFEFEFE
+// NOTCONST: error: MatMulNBits node 'mm': B must be a constant uint8 [N, K/block, block/2]
+// RANGE: error: tailor-export: the int4 weight holds values outside [-8, 7]
 // BITS: error: MatMulNBits node 'mm': only bits = 4 is supported, got 8
 // GROUP: error: tailor-export: MatMulNBits needs 4-bit values and a power-of-two group of at least 16 rows
 // OPTION: error: --onnx-int4 must be ops or matmulnbits, not 'nf4'
