@@ -63,6 +63,11 @@ FailureOr<Value> perAxis(Operation *op, OpBuilder &b, Location loc, Value v,
     map = AffineMap::get(loops, 0, {getAffineConstantExpr(0, ctx)}, ctx);
     return v;
   }
+  std::optional<int64_t> axisSize = getConstantIntValue(size);
+  if (!t.isDynamicDim(0) && axisSize && *axisSize != t.getDimSize(0))
+    return op->emitOpError("has ")
+           << t.getDimSize(0)
+           << " scales or zero points for an axis of size " << *axisSize;
   if (t.isDynamicDim(0)) {
     auto wide = RankedTensorType::get({ShapedType::kDynamic},
                                       t.getElementType());

@@ -49,3 +49,13 @@ func.func @qlinearmatmul_per_channel(%a: tensor<2x4xui8>, %as: tensor<f32>, %az:
   %0 = "tailor.onnx.QLinearMatMul"(%a, %as, %az, %b, %bs, %bz, %ys, %yz) : (tensor<2x4xui8>, tensor<f32>, tensor<ui8>, tensor<4x3xui8>, tensor<f32>, tensor<ui8>, tensor<3xf32>, tensor<ui8>) -> tensor<2x3xui8>
   return %0 : tensor<2x3xui8>
 }
+
+// -----
+
+// Per-axis scales must have the axis' size (ONNX's inference does not check).
+func.func @dequantize_scale_size(%q: tensor<4x8xi8>, %s: tensor<4xf32>) -> tensor<4x8xf32> {
+  // expected-error @+2 {{has 4 scales or zero points for an axis of size 8}}
+  // expected-error @+1 {{failed to legalize operation 'tailor.onnx.DequantizeLinear'}}
+  %0 = "tailor.onnx.DequantizeLinear"(%q, %s) <{axis = 1 : i64}> : (tensor<4x8xi8>, tensor<4xf32>) -> tensor<4x8xf32>
+  return %0 : tensor<4x8xf32>
+}
