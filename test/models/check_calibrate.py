@@ -134,37 +134,28 @@ def main():
     print(f"ok: 50% pruned perplexity: magnitude {r[1]['perplexity']:.4f}, "
           f"Wanda {r[2]['perplexity']:.4f} (fp32 {r[0]['perplexity']:.4f})")
 
-    # int4 groups of 128: GPTQ and AWQ (from the same X^T X) must both end
-    # closer to fp32 than round-to-nearest (the bar).
+    # From the same statistics, in one evaluation against fp32:
+    # - int4 groups of 128: GPTQ and AWQ (X^T X) must both end closer to
+    #   fp32 than round-to-nearest (the bar);
+    # - W8A8 (int8 x int8 kernel, per-token activations), RTN and
+    #   SmoothQuant (the channel maxima): within the int8 bar
+    #   (1e-3), SmoothQuant closer than plain W8A8.
+    variants = [("int4", "rtn"), ("int4", "gptq"), ("int4", "awq"),
+                ("w8a8", "rtn"), ("w8a8", "smoothquant")]
     sos = []
-    for method in ("rtn", "gptq", "awq"):
-        so = os.path.join(args.work, f"int4-{method}.so")
+    for mode, method in variants:
+        so = os.path.join(args.work, f"{mode}-{method}.so")
         run([os.path.join(args.bin, "tailor-compile"), onnx_path, "-o", so, "--quiet",
-             "--quantize=int4", f"--quantize-method={method}", "--calibration", full_stats])
+             f"--quantize={mode}", f"--quantize-method={method}", "--calibration", full_stats])
         sos.append(so)
     print(run([os.path.join(args.bin, "tailor-eval"), fp32] + sos +
               ["--tokens", os.path.join(model_dir, "heldout.npy"), "--json", out_json]).rstrip())
-    r = json.load(open(out_json))["results"]
-    rtn, gptq, awq = (x["kl"] for x in r[1:])
+    rtn, gptq, awq, w8, sq = (x["kl"] for x in json.load(open(out_json))["results"][1:])
     print(f"int4 g128 KL: RTN {rtn:.3e}, GPTQ {gptq:.3e}, AWQ {awq:.3e}")
+    print(f"W8A8 KL: RTN {w8:.3e}, SmoothQuant {sq:.3e}")
     if not (0 < gptq < rtn and 0 < awq < rtn):
         print("FAIL: GPTQ and AWQ must both have a lower KL than RTN")
         return 1
-
-    # W8A8 (int8 x int8 kernel, per-token activations), RTN and SmoothQuant
-    # (from the same file's channel maxima): close to fp32 (the int8
-    # bar, 1e-3), and SmoothQuant closer than plain W8A8.
-    sos = []
-    for method in ("rtn", "smoothquant"):
-        so = os.path.join(args.work, f"w8a8-{method}.so")
-        run([os.path.join(args.bin, "tailor-compile"), onnx_path, "-o", so, "--quiet",
-             "--quantize=w8a8", f"--quantize-method={method}", "--calibration", full_stats])
-        sos.append(so)
-    print(run([os.path.join(args.bin, "tailor-eval"), fp32] + sos +
-              ["--tokens", os.path.join(model_dir, "heldout.npy"), "--json", out_json]).rstrip())
-    r = json.load(open(out_json))["results"]
-    w8, sq = (x["kl"] for x in r[1:])
-    print(f"W8A8 KL: RTN {w8:.3e}, SmoothQuant {sq:.3e}")
     if not (0 < sq < w8 < 1e-3):
         print("FAIL: W8A8 must be within 1e-3 nats/token of fp32, SmoothQuant closer")
         return 1
