@@ -44,6 +44,13 @@ VARIANTS = [
     ("W8A8 SmoothQuant alpha 0.5 (int8 x int8 kernel)", ["--quantize=w8a8",
                                                         "--quantize-method=smoothquant",
                                                         "--calibration", "{calibration}"]),
+    ("--max-kl 1e-3: int4 or int8 per linear (RTN)", ["--max-kl=1e-3", "--kl-tokens",
+                                                       "{calib_tokens}", "--plan-out",
+                                                       "{plan}"]),
+    ("--max-kl 2e-4: int4 (GPTQ) or int8 per linear", ["--max-kl=2e-4", "--kl-tokens",
+                                                        "{calib_tokens}", "--plan-out", "{plan}",
+                                                        "--quantize-method=gptq",
+                                                        "--calibration", "{calibration}"]),
     ("pruned 50% unstructured (magnitude)", ["--prune=unstructured", "--prune-sparsity=0.5"]),
     ("pruned 2:4 (magnitude)", ["--prune=2:4"]),
     ("pruned 25% FFN channels (magnitude)", ["--prune=ffn-channels", "--prune-sparsity=0.25"]),
@@ -109,9 +116,15 @@ def main():
     sh(["cc", "-O2", "-fopenmp", os.path.join(ROOT, "bench", "peak.c"), "-o", peak_bin])
     mix = dict(kv.split("=") for kv in sh([peak_bin, "--int8"]).split())
     artifacts = []
+    plans = []  # --max-kl: (variant, plan file)
     for name, options in variants:
-        options = [o.replace("{calibration}", calibration) for o in options]
-        so = os.path.join(work, re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") + ".so")
+        stem = os.path.join(work, re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-"))
+        options = [o.replace("{calibration}", calibration)
+                   .replace("{calib_tokens}", os.path.join(model_dir, "calib.npy"))
+                   .replace("{plan}", stem + ".plan.json") for o in options]
+        if "--plan-out" in options:
+            plans.append((name, stem + ".plan.json"))
+        so = stem + ".so"
         print(f"== bench: compile {name}", flush=True)
         t0 = time.time()
         sh([os.path.join(bin_dir, "tailor-compile"), onnx, "-o", so, "--quiet"] + options)
@@ -208,10 +221,24 @@ def main():
                f"int8) {float(mix['u8s8_vpmaddubsw_gmacs']) / fma:.2f}x; with the sign moved "
                f"(vpsignb) {float(mix['int8_vpsignb_vpmaddubsw_gmacs']) / fma:.2f}x; "
                f"VNNI: {mix['vnni']}.")
+    # --max-kl: what each plan chose, and its KL on the calibration windows
+    # it was measured on (the table's KL is on the held-out windows).
+    plan_lines = []
+    for name, path in plans:
+        plan = json.load(open(path))
+        choices = [layer["choice"] for layer in plan["layers"]]
+        counts = ", ".join(f"{choices.count(c)} {c}" for c in plan["candidates"] + ["f32"]
+                           if choices.count(c))
+        plan_lines.append(f"{name}: {counts} of {len(choices)} linears; KL "
+                          f"{plan['measured_kl']:.2e} measured on {plan['windows']} calibration "
+                          f"windows (budget {plan['max_kl']:g}), linear weights "
+                          f"{plan['plan_bytes'] / plan['f32_bytes']:.3f}x f32")
+    plan_text = "--max-kl plans (tailor-compile's own report): " + "; ".join(plan_lines) + "."
     print()
     print(table)
     print(ort_line + f"; the fp32 ONNX file is {onnx_mb:.2f} MB")
     print(w8_line)
+    print(plan_text)
     print()
     print(export_table)
 
@@ -235,6 +262,8 @@ This shared 2-core machine moves figures by 10-30% between runs.
 {ort_line}; the fp32 ONNX file is {onnx_mb:.2f} MB.
 
 {w8_line}
+
+{plan_text}
 
 ONNX export (`tailor-compile --emit=onnx`, opset 17): ONNX Runtime runs each
 exported model on a {args.prompt}-token prompt; its last-position logits against

@@ -179,9 +179,12 @@ def TailorQuantize : Pass<"tailor-quantize", "ModuleOp"> {
     `exclude` names linears to keep in f32, by module path (the same names
     `tailor-lora-merge` matches: the MatMul node's scope, e.g. `lm_head`, or
     the weight initializer's name without `.weight`), as regular
-    expressions matched against the whole name. Linears with non-constant or
-    non-f32 weights, and weights smaller than `min-elements`, stay as they
-    are.
+    expressions matched against the whole name. `only`, when given,
+    restricts the pass to the linears one of whose names matches (a plan
+    that quantizes layers differently runs the pass once per setting, as
+    `tailor-compile --max-kl` and `--quantize-plan` do). Linears with
+    non-constant or non-f32 weights (e.g. already quantized), and weights
+    smaller than `min-elements`, stay as they are.
   }];
   let options = [
     Option<"mode", "mode", "std::string", /*default=*/"\"int8\"",
@@ -210,6 +213,9 @@ def TailorQuantize : Pass<"tailor-quantize", "ModuleOp"> {
            "weights keep their ranges; 1: the activations become flat)">,
     ListOption<"exclude", "exclude", "std::string",
                "Regular expressions of module names to keep in f32">,
+    ListOption<"only", "only", "std::string",
+               "Regular expressions of module names: quantize only these "
+               "linears (default: all)">,
     Option<"minElements", "min-elements", "int64_t", /*default=*/"0",
            "Keep weights with fewer elements in f32">
   ];

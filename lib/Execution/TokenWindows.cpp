@@ -4,6 +4,7 @@
 #include "tailor/Execution/HostTensor.h"
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -12,7 +13,8 @@ using namespace mlir::tailor;
 llvm::Expected<ResultPtr> mlir::tailor::runTokenWindows(tailor_model *model,
                                                         const int64_t *ids,
                                                         int64_t rows,
-                                                        int64_t w) {
+                                                        int64_t w,
+                                                        llvm::ArrayRef<NamedInput> extra) {
   int32_t numInputs = tailor_model_num_inputs(model);
   std::vector<tailor_tensor> inputs(numInputs);
   std::vector<std::vector<int64_t>> shapes(numInputs);
@@ -21,6 +23,13 @@ llvm::Expected<ResultPtr> mlir::tailor::runTokenWindows(tailor_model *model,
     tailor_tensor_info info;
     if (tailor_model_input_info(model, i, &info) != TAILOR_OK)
       return llvm::createStringError(tailor_last_error());
+    auto named = std::find_if(extra.begin(), extra.end(), [&](auto &e) {
+      return e.name == info.name;
+    });
+    if (named != extra.end()) {
+      inputs[i] = named->tensor;
+      continue;
+    }
     if (i == 0) {
       if (info.dtype != TAILOR_INT64 || info.rank != 2)
         return llvm::createStringError(
@@ -79,4 +88,26 @@ mlir::tailor::readTokenWindows(const std::string &path, int64_t window,
     std::copy(ids + r * stride, ids + r * stride + set.width + 1,
               set.ids.begin() + r * (set.width + 1));
   return set;
+}
+
+void mlir::tailor::logSoftmax(const float *x, int64_t n,
+                              std::vector<double> &out) {
+  out.resize(n);
+  double m = -INFINITY;
+  for (int64_t i = 0; i < n; ++i)
+    m = std::max(m, double(x[i]));
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i)
+    sum += std::exp(double(x[i]) - m);
+  double lse = m + std::log(sum);
+  for (int64_t i = 0; i < n; ++i)
+    out[i] = double(x[i]) - lse;
+}
+
+double mlir::tailor::klDivergence(const double *logp, const double *logq,
+                                  int64_t n) {
+  double kl = 0;
+  for (int64_t v = 0; v < n; ++v)
+    kl += std::exp(logp[v]) * (logp[v] - logq[v]);
+  return kl;
 }

@@ -32,6 +32,29 @@ StringRef mlir::tailor::compilePhaseName(CompilePhase phase) {
   return "?";
 }
 
+void mlir::tailor::addQuantizePasses(OpPassManager &pm,
+                                     const CompileOptions &options) {
+  std::vector<QuantizeStep> steps;
+  if (!options.quantize.empty())
+    steps.push_back({options.quantize, options.quantizeGroupSize,
+                     options.quantizeMethod, {}});
+  steps.insert(steps.end(), options.quantizePlan.begin(),
+               options.quantizePlan.end());
+  for (const QuantizeStep &step : steps) {
+    TailorQuantizeOptions quantize;
+    quantize.mode = step.mode;
+    quantize.groupSize = step.groupSize;
+    quantize.symmetric = options.quantizeSymmetric;
+    quantize.method = step.method;
+    quantize.smoothAlpha = options.smoothAlpha;
+    quantize.calibration = options.calibration;
+    quantize.exclude.assign(options.quantizeExclude.begin(),
+                            options.quantizeExclude.end());
+    quantize.only.assign(step.only.begin(), step.only.end());
+    pm.addPass(createTailorQuantize(quantize));
+  }
+}
+
 LogicalResult mlir::tailor::lowerModule(ModuleOp module,
                                         const CompileOptions &options,
                                         CompilePhase from, CompilePhase to,
@@ -89,18 +112,8 @@ LogicalResult mlir::tailor::lowerModule(ModuleOp module,
                            options.pruneExclude.end());
       pm.addPass(createTailorPrune(prune));
     }
-    if (phase == CompilePhase::Optimize && !options.quantize.empty()) {
-      TailorQuantizeOptions quantize;
-      quantize.mode = options.quantize;
-      quantize.groupSize = options.quantizeGroupSize;
-      quantize.symmetric = options.quantizeSymmetric;
-      quantize.method = options.quantizeMethod;
-      quantize.smoothAlpha = options.smoothAlpha;
-      quantize.calibration = options.calibration;
-      quantize.exclude.assign(options.quantizeExclude.begin(),
-                              options.quantizeExclude.end());
-      pm.addPass(createTailorQuantize(quantize));
-    }
+    if (phase == CompilePhase::Optimize)
+      addQuantizePasses(pm, options);
     if (pipeline && failed(parsePassPipeline(pipeline, pm)))
       return module.emitError("cannot build the ")
              << compilePhaseName(phase)

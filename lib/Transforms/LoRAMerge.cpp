@@ -13,7 +13,7 @@
 #include "tailor/Support/PeftAdapter.h"
 #include "tailor/Transforms/Passes.h"
 
-#include "LinearNames.h"
+#include "tailor/Transforms/LinearNames.h"
 #include "QuantizedWeights.h"
 #include "RaiseUtils.h"
 

@@ -7,7 +7,7 @@
 #include "tailor/Dialect/Tailor.h"
 #include "tailor/Transforms/Passes.h"
 
-#include "LinearNames.h"
+#include "tailor/Transforms/LinearNames.h"
 #include "QuantizedWeights.h"
 #include "tailor/Support/SafeTensors.h"
 

@@ -8,7 +8,7 @@
 #include "tailor/Dialect/Tailor.h"
 #include "tailor/Transforms/Passes.h"
 
-#include "LinearNames.h"
+#include "tailor/Transforms/LinearNames.h"
 #include "QuantizedWeights.h"
 
 #include "mlir/Dialect/Quant/IR/Quant.h"
@@ -180,18 +180,29 @@ struct QuantizePass : mlir::tailor::impl::TailorQuantizeBase<QuantizePass> {
     llvm::DenseMap<Operation *, std::string> keys;
     for (auto &[linear, key] : calibratedLinears(module))
       keys[linear.getOperation()] = key;
-    std::vector<std::unique_ptr<llvm::Regex>> excluded;
-    for (const std::string &pattern : exclude) {
-      auto re = std::make_unique<llvm::Regex>("^(" + pattern + ")$");
-      std::string why;
-      if (!re->isValid(why)) {
-        emitError(module.getLoc())
-            << "tailor-quantize: exclude pattern '" << pattern
-            << "' is not a valid regular expression: " << why;
-        return signalPassFailure();
+    std::vector<std::unique_ptr<llvm::Regex>> excluded, included;
+    for (auto [option, patterns, out] :
+         {std::make_tuple("exclude", &exclude, &excluded),
+          std::make_tuple("only", &only, &included)})
+      for (const std::string &pattern : *patterns) {
+        auto re = std::make_unique<llvm::Regex>("^(" + pattern + ")$");
+        std::string why;
+        if (!re->isValid(why)) {
+          emitError(module.getLoc())
+              << "tailor-quantize: " << option << " pattern '" << pattern
+              << "' is not a valid regular expression: " << why;
+          return signalPassFailure();
+        }
+        out->push_back(std::move(re));
       }
-      excluded.push_back(std::move(re));
-    }
+    auto matches = [](const std::vector<std::unique_ptr<llvm::Regex>> &res,
+                      ArrayRef<std::string> names) {
+      for (const std::string &name : names)
+        for (auto &re : res)
+          if (re->match(name))
+            return true;
+      return false;
+    };
     SmallVector<LinearOp> linears;
     module.walk([&](LinearOp linear) {
       auto type = dyn_cast<RankedTensorType>(linear.getWeight().getType());
@@ -200,10 +211,10 @@ struct QuantizePass : mlir::tailor::impl::TailorQuantizeBase<QuantizePass> {
           type.getNumElements() < minElements ||
           !getConstantElements(linear.getWeight()))
         return;
-      for (const std::string &name : linearNames(linear))
-        for (auto &re : excluded)
-          if (re->match(name))
-            return;
+      SmallVector<std::string> names = linearNames(linear);
+      if (matches(excluded, names) ||
+          (!included.empty() && !matches(included, names)))
+        return;
       linears.push_back(linear);
     });
     DenseMap<Value, Value> done; // a weight shared by linears: once

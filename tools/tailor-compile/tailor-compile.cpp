@@ -10,6 +10,7 @@
 //                                               the compressed model as ONNX
 
 #include "tailor/Compiler/AOT.h"
+#include "tailor/Execution/KLBudget.h"
 #include "tailor/Export/OnnxExporter.h"
 #include "tailor/Import/OnnxImporter.h"
 #include "tailor/InitTailor.h"
@@ -35,6 +36,7 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <chrono>
+#include <cmath>
 
 using namespace mlir;
 using namespace mlir::tailor;
@@ -216,6 +218,38 @@ static cl::opt<std::string> calibration(
              "for --prune-method=wanda and --quantize-method=smoothquant; "
              "with --hessian also for --quantize-method=gptq and awq"),
     cl::value_desc("file"), cl::cat(category));
+static cl::opt<double> maxKL(
+    "max-kl",
+    cl::desc("Accuracy budget: pick per linear the smallest of "
+             "--kl-candidates whose measured KL contribution keeps the "
+             "model's mean KL(fp32 || compressed) on the --kl-tokens windows "
+             "at most this (nats/token); prints the choice per linear"),
+    cl::value_desc("nats"), cl::cat(category));
+static cl::opt<std::string> klTokens(
+    "kl-tokens",
+    cl::desc("--max-kl: calibration token windows (int64 .npy [N, W+1], or "
+             "[T] cut into windows of 128) the KL is measured on"),
+    cl::value_desc("file.npy"), cl::cat(category));
+static cl::list<std::string> klCandidates(
+    "kl-candidates", cl::CommaSeparated,
+    cl::desc("--max-kl: the settings a linear may take besides f32 "
+             "(default int4,int8): int4 (--quantize-group-size, "
+             "--quantize-method gptq / awq apply), int4-gN, int8, w8a8"),
+    cl::value_desc("list"), cl::cat(category));
+static cl::opt<unsigned> klWindows(
+    "kl-windows", cl::init(16),
+    cl::desc("--max-kl: measure on at most this many windows"),
+    cl::cat(category));
+static cl::opt<std::string> planOut(
+    "plan-out",
+    cl::desc("--max-kl: also write the plan (per linear: the choice and the "
+             "measured KL of each candidate) as JSON, for --quantize-plan"),
+    cl::value_desc("file.json"), cl::cat(category));
+static cl::opt<std::string> quantizePlanPath(
+    "quantize-plan",
+    cl::desc("Quantize each linear as a plan from --plan-out says (its "
+             "\"layers\": name and choice), without measuring again"),
+    cl::value_desc("file.json"), cl::cat(category));
 static cl::opt<std::string> headerPath(
     "header",
     cl::desc("Also write a C header for the model (its signature as "
@@ -392,6 +426,54 @@ int main(int argc, char **argv) {
   if (needsSignature && *from > CompilePhase::Optimize)
     return error("a compiled artifact or header needs the model's signature: "
                  "the input must be at the optimize phase or before");
+  bool planning = maxKL.getNumOccurrences() > 0;
+  if (planning) {
+    if (klTokens.empty())
+      return error("--max-kl needs --kl-tokens (token windows to measure "
+                   "the KL on)");
+    if (!(maxKL >= 0) || !std::isfinite(maxKL))
+      return error("--max-kl must be a KL >= 0 in nats/token");
+    if (!quantize.empty() || !quantizePlanPath.empty())
+      return error("--max-kl picks the quantization per linear: it cannot be "
+                   "combined with --quantize or --quantize-plan");
+    if (!prune.empty())
+      return error("--max-kl cannot be combined with --prune yet (the "
+                   "budget is measured on unpruned weights)");
+    if (*from > CompilePhase::Raise || to < CompilePhase::Optimize)
+      return error("--max-kl works between the raise and optimize phases: "
+                   "the input must be at the raise phase or before and "
+                   "--compile-to at optimize or later");
+    if (klWindows == 0)
+      return error("--kl-windows must be at least 1");
+  } else if (!klTokens.empty() || !klCandidates.empty() ||
+             !planOut.empty() || klWindows.getNumOccurrences()) {
+    return error("--kl-tokens, --kl-candidates, --kl-windows and --plan-out "
+                 "go with --max-kl");
+  }
+  std::vector<KLCandidate> candidates;
+  for (const std::string &name :
+       klCandidates.empty() ? std::vector<std::string>{"int4", "int8"}
+                            : std::vector<std::string>(klCandidates.begin(),
+                                                       klCandidates.end())) {
+    auto c = parseKLCandidate(name, quantizeGroupSize, quantizeMethod);
+    if (!c)
+      return error("--kl-candidates: " + llvm::toString(c.takeError()));
+    if (llvm::any_of(candidates,
+                     [&](const KLCandidate &o) { return o.name == c->name; }))
+      return error("--kl-candidates: '" + name + "' given twice");
+    candidates.push_back(std::move(*c));
+  }
+  std::vector<QuantizeStep> quantizePlan;
+  if (!quantizePlanPath.empty()) {
+    if (!quantize.empty())
+      return error("--quantize-plan says how each linear is quantized: it "
+                   "cannot be combined with --quantize");
+    auto steps = readQuantizePlan(quantizePlanPath, quantizeGroupSize,
+                                  quantizeMethod);
+    if (!steps)
+      return error("--quantize-plan: " + llvm::toString(steps.takeError()));
+    quantizePlan = std::move(*steps);
+  }
   auto cpu = resolveTargetCPU(targetCPU);
   if (!cpu)
     return error(llvm::toString(cpu.takeError()));
@@ -452,6 +534,7 @@ int main(int argc, char **argv) {
   options.quantizeSymmetric = !quantizeAsymmetric;
   options.quantizeMethod = quantizeMethod;
   options.smoothAlpha = smoothAlpha;
+  options.quantizePlan = quantizePlan;
   ModelSignature signature;
   CompilePhase at = *from;
   // The signature is read at the optimize phase; a header-only run stops
@@ -462,9 +545,33 @@ int main(int argc, char **argv) {
   // The optimize phase is where LoRA merging, pruning and quantization
   // change the weights: say what they did to their size.
   bool compresses = !options.loraAdapters.empty() ||
-                    !options.quantize.empty() || !options.prune.empty();
+                    !options.quantize.empty() || !options.prune.empty() ||
+                    !options.quantizePlan.empty() || planning;
   for (int p = int(at) + 1; p <= int(last); ++p) {
     auto phase = CompilePhase(p);
+    if (phase == CompilePhase::Optimize && planning) {
+      // --max-kl: measure on the raised model, then quantize by the plan.
+      progress.step("KL budget", llvm::formatv(" {0:e}", maxKL.getValue()).str());
+      KLBudgetOptions budget;
+      budget.maxKL = maxKL;
+      budget.candidates = candidates;
+      budget.tokensPath = klTokens;
+      budget.windows = klWindows;
+      FailureOr<KLPlan> plan = planForKLBudget(
+          *module, options, budget, quiet ? llvm::nulls() : llvm::errs());
+      if (failed(plan)) {
+        progress.finish();
+        return 1;
+      }
+      if (!quiet)
+        plan->print(llvm::errs());
+      if (!planOut.empty() &&
+          !writeText(planOut, [&](raw_ostream &os) {
+            os << llvm::formatv("{0:2}", plan->toJSON()) << "\n";
+          }))
+        return 1;
+      options.quantizePlan = plan->steps(candidates);
+    }
     progress.step(compilePhaseName(phase).str());
     uint64_t before = 0;
     if (phase == CompilePhase::Optimize && compresses && !quiet)
@@ -480,7 +587,10 @@ int main(int argc, char **argv) {
                    << " (constants after "
                    << (options.loraAdapters.empty() ? "" : "LoRA merge, ")
                    << (options.prune.empty() ? "" : "pruning, ")
-                   << (options.quantize.empty() ? "" : "quantization, ")
+                   << (options.quantize.empty() &&
+                               options.quantizePlan.empty()
+                           ? ""
+                           : "quantization, ")
                    << "clean-up)\n";
   }
 

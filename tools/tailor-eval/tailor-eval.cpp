@@ -112,20 +112,6 @@ llvm::Expected<std::vector<float>> runWindows(tailor_model *model,
   return std::vector<float>(data, data + rows * w * vocab);
 }
 
-/// log_softmax of one row, in double.
-void logSoftmax(const float *x, int64_t n, std::vector<double> &out) {
-  out.resize(n);
-  double m = -INFINITY;
-  for (int64_t i = 0; i < n; ++i)
-    m = std::max(m, double(x[i]));
-  double sum = 0;
-  for (int64_t i = 0; i < n; ++i)
-    sum += std::exp(double(x[i]) - m);
-  double lse = m + std::log(sum);
-  for (int64_t i = 0; i < n; ++i)
-    out[i] = double(x[i]) - lse;
-}
-
 /// Prefill and decode speed with the runtime's session (batch 1).
 llvm::Error timeModel(tailor_model *model, Stats &stats) {
   tailor_session *session = nullptr;
@@ -239,18 +225,15 @@ int main(int argc, char **argv) {
       if (targets[p] < 0 || targets[p] >= vocab)
         return fail(tokensPath + ": token " + std::to_string(targets[p]) +
                     " outside the vocabulary (" + std::to_string(vocab) + ")");
-      logSoftmax(&logits[0][p * vocab], vocab, refLog);
+      mlir::tailor::logSoftmax(&logits[0][p * vocab], vocab, refLog);
       int64_t refTop = std::max_element(refLog.begin(), refLog.end()) -
                        refLog.begin();
       for (size_t m = 0; m < models.size(); ++m) {
         const std::vector<double> *lp = &refLog;
         if (m) {
-          logSoftmax(&logits[m][p * vocab], vocab, logq);
+          mlir::tailor::logSoftmax(&logits[m][p * vocab], vocab, logq);
           lp = &logq;
-          double kl = 0;
-          for (int64_t v = 0; v < vocab; ++v)
-            kl += std::exp(refLog[v]) * (refLog[v] - logq[v]);
-          stats[m].kl += kl;
+          stats[m].kl += mlir::tailor::klDivergence(refLog.data(), logq.data(), vocab);
         }
         stats[m].nll -= (*lp)[targets[p]];
         int64_t top = std::max_element(lp->begin(), lp->end()) - lp->begin();

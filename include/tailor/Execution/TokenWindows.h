@@ -10,6 +10,7 @@
 
 #include "tailor-c/tailor.h"
 
+#include "llvm/ADT/ArrayRef.h"
 #include "llvm/Support/Error.h"
 
 #include <cstdint>
@@ -37,10 +38,23 @@ llvm::Expected<TokenWindowSet> readTokenWindows(const std::string &path,
                                                 int64_t window,
                                                 int64_t maxRows);
 
-/// Runs `model` on `rows` windows of `w` tokens (`ids`, row-major).
-llvm::Expected<ResultPtr> runTokenWindows(tailor_model *model,
-                                          const int64_t *ids, int64_t rows,
-                                          int64_t w);
+/// An input fed by name rather than as an empty KV cache.
+struct NamedInput {
+  std::string name;
+  tailor_tensor tensor;
+};
+
+/// Runs `model` on `rows` windows of `w` tokens (`ids`, row-major); the
+/// inputs named in `extra` take those tensors.
+llvm::Expected<ResultPtr>
+runTokenWindows(tailor_model *model, const int64_t *ids, int64_t rows,
+                int64_t w, llvm::ArrayRef<NamedInput> extra = {});
+
+/// log_softmax of the `n` logits `x`, in double.
+void logSoftmax(const float *x, int64_t n, std::vector<double> &out);
+
+/// KL(p || q) = sum_v p_v (log p_v - log q_v) from log-probabilities.
+double klDivergence(const double *logp, const double *logq, int64_t n);
 
 } // namespace mlir::tailor
 

@@ -64,6 +64,16 @@ const Target *lookupTarget(llvm::StringRef name);
 /// Names of all targets, for --help and error messages.
 std::string listTargets();
 
+/// One tailor-quantize run of a per-layer plan (tailor-compile --max-kl,
+/// --quantize-plan): a setting and the linears it applies to.
+struct QuantizeStep {
+  std::string mode; ///< int8, int4 or w8a8
+  int64_t groupSize = 128;
+  std::string method = "rtn";
+  /// Module-name regular expressions (tailor-quantize's `only`).
+  std::vector<std::string> only;
+};
+
 /// What the compiler does beyond the target's options.
 struct CompileOptions {
   std::string target = "cpu";
@@ -91,6 +101,10 @@ struct CompileOptions {
   std::string quantizeMethod = "rtn";
   /// smoothquant: the migration strength alpha.
   double smoothAlpha = 0.5;
+  /// Per-layer settings, each a tailor-quantize run after `quantize` (if
+  /// any), with quantizeSymmetric, calibration, smoothAlpha and
+  /// quantizeExclude as above.
+  std::vector<QuantizeStep> quantizePlan;
   /// tailor-prune's pattern ("" = no pruning) and sparsity, run in the
   /// optimize phase before quantization.
   std::string prune;
@@ -100,6 +114,10 @@ struct CompileOptions {
   /// tailor-calibrate's statistics, for the passes that need activations.
   std::string calibration;
 };
+
+/// Adds the tailor-quantize runs `options` asks for (`quantize`, then each
+/// step of `quantizePlan`) to `pm`.
+void addQuantizePasses(OpPassManager &pm, const CompileOptions &options);
 
 /// Takes `module` from phase `from` (where it is now) through every phase up
 /// to and including `to`. When `signature` is given, the entry's signature
