@@ -40,44 +40,38 @@ std::optional<SmallVector<double>> perChannel(Value v, int64_t n) {
   return out;
 }
 
-/// A weight imported from an ONNX QDQ model, DequantizeLinear(q, scale
-/// [, zero_point]) of a constant int8 or uint8 [K, N] q with a per-tensor
-/// scale or one per output column (axis 1): the integers behind a
-/// quant.scast to a per-axis !quant.uniform type, so that the linear reads
-/// them as tailor-quantize's weights. uint8 integers and zero points are
-/// shifted by -128 into int8 (q - z is unchanged). Null otherwise.
-Value quantizedWeight(PatternRewriter &rewriter, Value w) {
-  auto dq = w.getDefiningOp<OnnxDequantizeLinearOp>();
-  if (!dq || !getConstantElements(dq.getX()))
+/// Integers `q` (a constant int8 or uint8 [K, N]) with a constant `scale`
+/// (a scalar or one per output column, > 0) and an optional constant zero
+/// point of q's type (likewise): the integers behind a quant.scast to a
+/// per-axis !quant.uniform type, so that a linear reads them as
+/// tailor-quantize's weights. uint8 integers and zero points are shifted by
+/// -128 into int8 (q - z is unchanged). Null (and nothing created)
+/// otherwise.
+Value quantizedWeightOf(PatternRewriter &rewriter, Location loc, Value q,
+                        Value scale, Value zeroPoint) {
+  if (!getConstantElements(q))
     return {};
-  auto qType = dyn_cast<RankedTensorType>(dq.getX().getType());
+  auto qType = dyn_cast<RankedTensorType>(q.getType());
   if (!qType || qType.getRank() != 2 || !qType.hasStaticShape() ||
       !(qType.getElementType().isSignlessInteger(8) ||
-        qType.getElementType().isUnsignedInteger(8)) ||
-      !getElementTypeOrSelf(dq.getType()).isF32())
+        qType.getElementType().isUnsignedInteger(8)))
     return {};
   bool shifted = qType.getElementType().isUnsignedInteger(8);
-  int64_t axis = int64_t(dq.getAxis());
-  if (axis < 0)
-    axis += 2;
   int64_t n = qType.getDimSize(1);
-  auto scaleType = cast<ShapedType>(dq.getXScale().getType());
-  if (scaleType.getRank() == 1 && axis != 1)
-    return {}; // per input row: not a per-output-channel weight
-  auto scales = perChannel(dq.getXScale(), n);
+  auto scales = perChannel(scale, n);
   if (!scales || llvm::any_of(*scales, [](double s) { return !(s > 0); }))
     return {};
   int64_t shift = shifted ? 128 : 0;
   SmallVector<int64_t> zeros(n, -shift);
-  if (Value zp = dq.getXZeroPoint()) {
-    auto z = perChannel(zp, n);
-    if (!z || getElementTypeOrSelf(zp.getType()) != qType.getElementType())
+  if (zeroPoint) {
+    auto z = perChannel(zeroPoint, n);
+    if (!z || getElementTypeOrSelf(zeroPoint.getType()) != qType.getElementType())
       return {};
     for (int64_t c = 0; c < n; ++c)
       zeros[c] = int64_t((*z)[c]) - shift;
   }
   MLIRContext *ctx = rewriter.getContext();
-  Value ints = dq.getX();
+  Value ints = q;
   if (shifted) {
     DenseElementsAttr dense = toDenseElements(getConstantElements(ints));
     if (!dense)
@@ -88,7 +82,7 @@ Value quantizedWeight(PatternRewriter &rewriter, Value w) {
       values.push_back(int8_t(int64_t(v.getZExtValue()) - 128));
     auto i8Type = qType.clone(IntegerType::get(ctx, 8));
     ints = OnnxConstantOp::create(
-        rewriter, dq.getLoc(), i8Type,
+        rewriter, loc, i8Type,
         DenseResourceElementsAttr::get(
             i8Type, "tailor_int8",
             HeapAsmResourceBlob::allocateAndCopyInferAlign(
@@ -100,8 +94,24 @@ Value quantizedWeight(PatternRewriter &rewriter, Value w) {
       quant::QuantizationFlags::Signed, IntegerType::get(ctx, 8),
       Float32Type::get(ctx), *scales, zeros, /*quantizedDimension=*/1,
       /*storageTypeMin=*/-128, /*storageTypeMax=*/127);
-  return quant::StorageCastOp::create(rewriter, dq.getLoc(),
-                                      qType.clone(type), ints);
+  return quant::StorageCastOp::create(rewriter, loc, qType.clone(type), ints);
+}
+
+/// A weight imported from an ONNX QDQ model, DequantizeLinear(q, scale
+/// [, zero_point]) of a constant int8 or uint8 [K, N] q with a per-tensor
+/// scale or one per output column (axis 1), as quantizedWeightOf makes it.
+Value quantizedWeight(PatternRewriter &rewriter, Value w) {
+  auto dq = w.getDefiningOp<OnnxDequantizeLinearOp>();
+  if (!dq || !getElementTypeOrSelf(dq.getType()).isF32())
+    return {};
+  int64_t axis = int64_t(dq.getAxis());
+  if (axis < 0)
+    axis += 2;
+  auto scaleType = cast<ShapedType>(dq.getXScale().getType());
+  if (scaleType.getRank() == 1 && axis != 1)
+    return {}; // per input row: not a per-output-channel weight
+  return quantizedWeightOf(rewriter, dq.getLoc(), dq.getX(), dq.getXScale(),
+                           dq.getXZeroPoint());
 }
 
 /// MatMul(x, W) with a constant 2-D W (or a DequantizeLinear of constant
@@ -152,6 +162,94 @@ struct MatMulToLinear : OpRewritePattern<OnnxMatMulOp> {
   }
 };
 
+/// ONNX Runtime's dynamic quantization of a MatMul (quantize_dynamic):
+///   (xq, xs, xz) = DynamicQuantizeLinear(x)
+///   y = Cast<float>(MatMulInteger(xq, Wq, xz[, Wz])) * (xs * Ws)
+/// with constant Wq (int8 / uint8 [K, N]), Ws and Wz (per tensor or per
+/// column). Becomes tailor.linear(DequantizeLinear(xq, xs, xz), the int8
+/// weight): the same sum, the weight read by the int8 kernels.
+struct DynamicQuantizedMatMulToLinear : OpRewritePattern<OnnxMulOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(OnnxMulOp mul,
+                                PatternRewriter &rewriter) const override {
+    if (!getElementTypeOrSelf(mul.getType()).isF32())
+      return rewriter.notifyMatchFailure(mul, "not an f32 product");
+    for (int side = 0; side < 2; ++side) {
+      Value product = mul->getOperand(side), scale = mul->getOperand(1 - side);
+      auto cast = product.getDefiningOp<OnnxCastOp>();
+      if (!cast || !cast->hasOneUse() ||
+          !getElementTypeOrSelf(cast.getType()).isF32())
+        continue;
+      auto mi = cast->getOperand(0).getDefiningOp<OnnxMatMulIntegerOp>();
+      if (!mi || !mi->hasOneUse())
+        continue;
+      auto dql = mi.getA().getDefiningOp<OnnxDynamicQuantizeLinearOp>();
+      if (!dql || mi.getAZeroPoint() != dql->getResult(2) ||
+          rankOf(dql->getOperand(0)) < 2)
+        continue;
+      auto scales = scale.getDefiningOp<OnnxMulOp>();
+      if (!scales)
+        continue;
+      Value xs = dql->getResult(1);
+      Value ws = scales.getA() == xs   ? scales.getB()
+                 : scales.getB() == xs ? scales.getA()
+                                       : Value();
+      auto outType = dyn_cast<RankedTensorType>(mul.getType());
+      if (!ws || !outType || outType != cast.getType())
+        continue;
+      rewriter.setInsertionPoint(mul);
+      Value weight = quantizedWeightOf(rewriter, mi.getLoc(), mi.getB(), ws,
+                                       mi.getBZeroPoint());
+      if (!weight)
+        continue;
+      Value x = dql->getOperand(0);
+      Value xdq = OnnxDequantizeLinearOp::create(
+          rewriter, dql.getLoc(), x.getType(), dql->getResult(0), xs,
+          dql->getResult(2), uint64_t(1));
+      Location loc = rewriter.getFusedLoc({mi.getLoc(), mul.getLoc()});
+      Value y = LinearOp::create(rewriter, loc, outType, xdq, weight, Value());
+      rewriter.replaceOp(mul, y);
+      rewriter.eraseOp(cast);
+      rewriter.eraseOp(mi);
+      return success();
+    }
+    return rewriter.notifyMatchFailure(mul, "not a dynamically quantized "
+                                            "MatMulInteger with a constant "
+                                            "weight");
+  }
+};
+
+/// QLinearMatMul(a, as, az, Bq, Bs, Bz, ys, yz) with constant Bq (int8 /
+/// uint8 [K, N]), Bs and Bz (per tensor or per column) becomes
+/// QuantizeLinear(tailor.linear(DequantizeLinear(a, as, az), the int8
+/// weight), ys, yz): the same value up to where the float sum rounds
+/// (the integer op rounds acc * as * bs / ys once).
+struct QLinearMatMulToLinear : OpRewritePattern<OnnxQLinearMatMulOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(OnnxQLinearMatMulOp op,
+                                PatternRewriter &rewriter) const override {
+    auto aType = dyn_cast<RankedTensorType>(op.getA().getType());
+    auto yType = dyn_cast<RankedTensorType>(op.getType());
+    if (!aType || aType.getRank() < 2 || !yType ||
+        !getElementTypeOrSelf(op.getAScale().getType()).isF32())
+      return rewriter.notifyMatchFailure(op, "not a batch of rows");
+    Value weight = quantizedWeightOf(rewriter, op.getLoc(), op.getB(),
+                                     op.getBScale(), op.getBZeroPoint());
+    if (!weight)
+      return rewriter.notifyMatchFailure(op, "not a constant int8 weight");
+    Type f32 = rewriter.getF32Type();
+    Value a = OnnxDequantizeLinearOp::create(rewriter, op.getLoc(),
+                                             aType.clone(f32), op.getA(),
+                                             op.getAScale(),
+                                             op.getAZeroPoint(), uint64_t(1));
+    Value y = LinearOp::create(rewriter, op.getLoc(), yType.clone(f32), a,
+                               weight, Value());
+    rewriter.replaceOpWithNewOp<OnnxQuantizeLinearOp>(
+        op, yType, y, op.getYScale(), op.getYZeroPoint(), uint64_t(1));
+    return success();
+  }
+};
+
 /// Gather(table, ids) on axis 0 of a constant 2-D float table.
 struct GatherToEmbedding : OpRewritePattern<OnnxGatherOp> {
   using OpRewritePattern::OpRewritePattern;
@@ -168,5 +266,6 @@ struct GatherToEmbedding : OpRewritePattern<OnnxGatherOp> {
 
 void mlir::tailor::raise::populateRaiseLinearPatterns(
     RewritePatternSet &patterns) {
-  patterns.add<MatMulToLinear, GatherToEmbedding>(patterns.getContext());
+  patterns.add<MatMulToLinear, GatherToEmbedding, DynamicQuantizedMatMulToLinear,
+               QLinearMatMulToLinear>(patterns.getContext());
 }

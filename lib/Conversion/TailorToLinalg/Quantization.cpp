@@ -242,16 +242,18 @@ struct DynamicQuantizeLinearLowering
 };
 
 /// sum_k (a[.., m, k] - azp) * (b[.., k, n] - bzp) in i32, for operands of
-/// one rank (2 or more) with equal batch dims.
+/// one rank (2 or more) with equal batch dims, or a 2-D b shared by every
+/// batch of a.
 FailureOr<Value> integerMatmul(Operation *op, OpBuilder &b, Location loc,
                                Value a, Type aType, Value azp, Value bm,
                                Type bType, Value bzp) {
   auto at = cast<RankedTensorType>(a.getType());
   auto bt = cast<RankedTensorType>(bm.getType());
   int64_t rank = at.getRank();
-  if (rank < 2 || bt.getRank() != rank)
-    return op->emitOpError("needs operands of one rank (2 or more) to be "
-                           "lowered");
+  bool shared = bt.getRank() == 2 && rank > 2;
+  if (rank < 2 || (bt.getRank() != rank && !shared))
+    return op->emitOpError("needs operands of one rank (2 or more), or a "
+                           "2-D second operand, to be lowered");
   MLIRContext *ctx = b.getContext();
   int64_t loops = rank + 1; // batch..., m, n, k
   SmallVector<AffineExpr> batch;
@@ -265,10 +267,11 @@ FailureOr<Value> integerMatmul(Operation *op, OpBuilder &b, Location loc,
     return AffineMap::get(loops, 0, e, ctx);
   };
   SmallVector<Value> inputs{a, bm};
-  SmallVector<AffineMap> maps{with({m, k}), with({k, n})};
+  SmallVector<AffineMap> maps{
+      with({m, k}), shared ? AffineMap::get(loops, 0, {k, n}, ctx) : with({k, n})};
   SmallVector<OpFoldResult> aDims = getDims(b, loc, a), bDims = getDims(b, loc, bm);
   for (auto [zp, along, size] : {std::tuple{azp, m, aDims[rank - 2]},
-                                 {bzp, n, bDims[rank - 1]}}) {
+                                 {bzp, n, bDims.back()}}) {
     if (!zp)
       continue;
     AffineMap map;
@@ -279,9 +282,9 @@ FailureOr<Value> integerMatmul(Operation *op, OpBuilder &b, Location loc,
     maps.push_back(map);
   }
   SmallVector<OpFoldResult> dims = getDims(b, loc, a);
-  dims.back() = getDims(b, loc, bm)[rank - 1];
+  dims.back() = bDims.back();
   SmallVector<int64_t> shape(at.getShape());
-  shape.back() = bt.getDimSize(rank - 1);
+  shape.back() = bt.getDimSize(bt.getRank() - 1);
   auto resultType = RankedTensorType::get(shape, b.getI32Type());
   Value init = castTo(
       b, loc,

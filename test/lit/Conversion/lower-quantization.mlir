@@ -43,6 +43,28 @@ func.func @matmulinteger(%a: tensor<4x3xui8>, %b: tensor<3x2xui8>, %az: tensor<u
 
 // -----
 
+// A 2-D b shared by every batch of a 3-D a (MatMulInteger after a
+// DynamicQuantizeLinear of [batch, seq, K] activations).
+// CHECK-DAG: #[[A3:.*]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d3)>
+// CHECK-DAG: #[[B2:.*]] = affine_map<(d0, d1, d2, d3) -> (d3, d2)>
+// CHECK-LABEL: func.func @matmulinteger_shared_b
+// CHECK: linalg.generic {indexing_maps = [#[[A3]], #[[B2]], {{.*}}iterator_types = ["parallel", "parallel", "parallel", "reduction"]
+func.func @matmulinteger_shared_b(%a: tensor<2x4x3xui8>, %b: tensor<3x2xi8>, %az: tensor<ui8>) -> tensor<2x4x2xi32> {
+  %0 = "tailor.onnx.MatMulInteger"(%a, %b, %az) <{operandSegmentSizes = array<i32: 1, 1, 1, 0>}> : (tensor<2x4x3xui8>, tensor<3x2xi8>, tensor<ui8>) -> tensor<2x4x2xi32>
+  return %0 : tensor<2x4x2xi32>
+}
+
+// -----
+
+func.func @matmulinteger_rank(%a: tensor<4x3xui8>, %b: tensor<2x3x2xi8>) -> tensor<2x4x2xi32> {
+  // expected-error @+2 {{needs operands of one rank (2 or more), or a 2-D second operand, to be lowered}}
+  // expected-error @+1 {{failed to legalize operation 'tailor.onnx.MatMulInteger'}}
+  %0 = "tailor.onnx.MatMulInteger"(%a, %b) <{operandSegmentSizes = array<i32: 1, 1, 0, 0>}> : (tensor<4x3xui8>, tensor<2x3x2xi8>) -> tensor<2x4x2xi32>
+  return %0 : tensor<2x4x2xi32>
+}
+
+// -----
+
 func.func @qlinearmatmul_per_channel(%a: tensor<2x4xui8>, %as: tensor<f32>, %az: tensor<ui8>, %b: tensor<4x3xui8>, %bs: tensor<f32>, %bz: tensor<ui8>, %ys: tensor<3xf32>, %yz: tensor<ui8>) -> tensor<2x3xui8> {
   // expected-error @+2 {{needs per-tensor scales and output zero point to be lowered}}
   // expected-error @+1 {{failed to legalize operation 'tailor.onnx.QLinearMatMul'}}

@@ -124,3 +124,69 @@ func.func @qdq_rows(%x: tensor<3x2xf32>) -> tensor<3x2xf32> {
   %0 = "tailor.onnx.MatMul"(%x, %w) : (tensor<3x2xf32>, tensor<2x2xf32>) -> tensor<3x2xf32>
   return %0 : tensor<3x2xf32>
 }
+
+// -----
+
+// ONNX Runtime's dynamic quantization (quantize_dynamic): the activations
+// quantized at run time by DynamicQuantizeLinear, an integer MatMul, its
+// int32 sums scaled by x_scale * w_scale -> a linear over the dequantized
+// activations and the int8 weight (uint8 weights shifted; per-tensor
+// scale and zero point repeated per column).
+// CHECK-LABEL: func.func @dynamic
+// CHECK: %[[Q:.*]], %[[S:.*]], %[[Z:.*]] = "tailor.onnx.DynamicQuantizeLinear"
+// CHECK: %[[W:.*]] = quant.scast %{{.*}} : tensor<2x2xi8> to tensor<2x2x!quant.uniform<i8:f32:1, {2.500000e-01:2,2.500000e-01:2}>>
+// CHECK: %[[X:.*]] = "tailor.onnx.DequantizeLinear"(%[[Q]], %[[S]], %[[Z]])
+// CHECK: tailor.linear %[[X]], %[[W]] : (tensor<3x2xf32>, tensor<2x2x!quant.uniform
+// CHECK-NOT: MatMulInteger
+// CHECK-NOT: tailor.onnx.Cast
+func.func @dynamic(%x: tensor<3x2xf32>) -> tensor<3x2xf32> {
+  %q = "tailor.onnx.Constant"() <{value = dense<[[1, 200], [255, 0]]> : tensor<2x2xui8>}> : () -> tensor<2x2xui8>
+  %ws = "tailor.onnx.Constant"() <{value = dense<0.25> : tensor<f32>}> : () -> tensor<f32>
+  %wz = "tailor.onnx.Constant"() <{value = dense<130> : tensor<ui8>}> : () -> tensor<ui8>
+  %xq, %xs, %xz = "tailor.onnx.DynamicQuantizeLinear"(%x) : (tensor<3x2xf32>) -> (tensor<3x2xui8>, tensor<f32>, tensor<ui8>)
+  %m = "tailor.onnx.MatMulInteger"(%xq, %q, %xz, %wz) <{operandSegmentSizes = array<i32: 1, 1, 1, 1>}> : (tensor<3x2xui8>, tensor<2x2xui8>, tensor<ui8>, tensor<ui8>) -> tensor<3x2xi32>
+  %c = "tailor.onnx.Cast"(%m) <{to = 1 : i64}> : (tensor<3x2xi32>) -> tensor<3x2xf32>
+  %s = "tailor.onnx.Mul"(%xs, %ws) : (tensor<f32>, tensor<f32>) -> tensor<f32>
+  %y = "tailor.onnx.Mul"(%c, %s) : (tensor<3x2xf32>, tensor<f32>) -> tensor<3x2xf32>
+  return %y : tensor<3x2xf32>
+}
+
+// -----
+
+// A MatMulInteger whose weight is not a constant, or whose sums are used
+// as integers, stays.
+// CHECK-LABEL: func.func @dynamic_not_constant
+// CHECK: tailor.onnx.MatMulInteger
+// CHECK-NOT: tailor.linear
+func.func @dynamic_not_constant(%x: tensor<3x2xf32>, %q: tensor<2x2xi8>) -> tensor<3x2xf32> {
+  %ws = "tailor.onnx.Constant"() <{value = dense<0.25> : tensor<f32>}> : () -> tensor<f32>
+  %xq, %xs, %xz = "tailor.onnx.DynamicQuantizeLinear"(%x) : (tensor<3x2xf32>) -> (tensor<3x2xui8>, tensor<f32>, tensor<ui8>)
+  %m = "tailor.onnx.MatMulInteger"(%xq, %q, %xz) <{operandSegmentSizes = array<i32: 1, 1, 1, 0>}> : (tensor<3x2xui8>, tensor<2x2xi8>, tensor<ui8>) -> tensor<3x2xi32>
+  %c = "tailor.onnx.Cast"(%m) <{to = 1 : i64}> : (tensor<3x2xi32>) -> tensor<3x2xf32>
+  %s = "tailor.onnx.Mul"(%xs, %ws) : (tensor<f32>, tensor<f32>) -> tensor<f32>
+  %y = "tailor.onnx.Mul"(%c, %s) : (tensor<3x2xf32>, tensor<f32>) -> tensor<3x2xf32>
+  return %y : tensor<3x2xf32>
+}
+
+// -----
+
+// QLinearMatMul with a constant weight (per-column scales) -> the int8
+// linear between DequantizeLinear of its input and QuantizeLinear of its
+// output.
+// CHECK-LABEL: func.func @qlinear
+// CHECK: %[[W:.*]] = quant.scast %{{.*}} : tensor<2x2xi8> to tensor<2x2x!quant.uniform<i8:f32:1, {5.000000e-01:1,2.500000e-01:-2}>>
+// CHECK: %[[A:.*]] = "tailor.onnx.DequantizeLinear"(%arg0, %{{.*}}, %{{.*}}) {{.*}} -> tensor<3x2xf32>
+// CHECK: %[[Y:.*]] = tailor.linear %[[A]], %[[W]]
+// CHECK: "tailor.onnx.QuantizeLinear"(%[[Y]], %{{.*}}, %{{.*}}) {{.*}} : (tensor<3x2xf32>, tensor<f32>, tensor<ui8>) -> tensor<3x2xui8>
+// CHECK-NOT: QLinearMatMul
+func.func @qlinear(%a: tensor<3x2xui8>) -> tensor<3x2xui8> {
+  %as = "tailor.onnx.Constant"() <{value = dense<0.1> : tensor<f32>}> : () -> tensor<f32>
+  %az = "tailor.onnx.Constant"() <{value = dense<128> : tensor<ui8>}> : () -> tensor<ui8>
+  %q = "tailor.onnx.Constant"() <{value = dense<[[1, 2], [3, 4]]> : tensor<2x2xi8>}> : () -> tensor<2x2xi8>
+  %s = "tailor.onnx.Constant"() <{value = dense<[0.5, 0.25]> : tensor<2xf32>}> : () -> tensor<2xf32>
+  %z = "tailor.onnx.Constant"() <{value = dense<[1, -2]> : tensor<2xi8>}> : () -> tensor<2xi8>
+  %ys = "tailor.onnx.Constant"() <{value = dense<0.2> : tensor<f32>}> : () -> tensor<f32>
+  %yz = "tailor.onnx.Constant"() <{value = dense<128> : tensor<ui8>}> : () -> tensor<ui8>
+  %y = "tailor.onnx.QLinearMatMul"(%a, %as, %az, %q, %s, %z, %ys, %yz) : (tensor<3x2xui8>, tensor<f32>, tensor<ui8>, tensor<2x2xi8>, tensor<2xf32>, tensor<2xi8>, tensor<f32>, tensor<ui8>) -> tensor<3x2xui8>
+  return %y : tensor<3x2xui8>
+}
