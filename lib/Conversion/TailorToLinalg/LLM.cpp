@@ -124,7 +124,10 @@ Value concatSeq(OpBuilder &b, Location loc, Value past, Value now) {
 struct AttentionLowering : OpConversionPattern<AttentionOp> {
   AttentionLowering(const TypeConverter &converter, MLIRContext *ctx,
                     int64_t keyBlock)
-      : OpConversionPattern(converter, ctx), keyBlock(keyBlock) {}
+      : OpConversionPattern(converter, ctx), keyBlock(keyBlock) {
+    // splitDecode makes attentions that this pattern lowers in turn.
+    setHasBoundedRewriteRecursion();
+  }
   /// Keys per block of the online-softmax form; 0 = always materialise.
   int64_t keyBlock;
 
@@ -146,6 +149,20 @@ struct AttentionLowering : OpConversionPattern<AttentionOp> {
       return op.emitOpError("needs static head counts with Hq a multiple of "
                             "Hkv to be lowered (got ")
              << hq << " and " << hkv << ")";
+    // Keys after the cache: T = P + T_new.
+    int64_t keys = kType.getDimSize(2);
+    if (Value past = adaptor.getPastKey()) {
+      int64_t p = cast<RankedTensorType>(past.getType()).getDimSize(2);
+      keys = ShapedType::isDynamic(p) || ShapedType::isDynamic(keys)
+                 ? ShapedType::kDynamic
+                 : p + keys;
+    }
+    bool materialize = op->hasAttr(kMaterialize);
+    bool blockedKeys =
+        keyBlock > 0 && (ShapedType::isDynamic(keys) || keys > keyBlock);
+    if (blockedKeys && qType.isDynamicDim(2) && !materialize &&
+        !op->hasAttr(kGeneralRows))
+      return splitDecode(op, adaptor, rewriter);
     if (adaptor.getPastKey()) {
       k = concatSeq(rewriter, loc, adaptor.getPastKey(), k);
       v = concatSeq(rewriter, loc, adaptor.getPastValue(), v);
@@ -223,9 +240,9 @@ struct AttentionLowering : OpConversionPattern<AttentionOp> {
     auto map = [&](ArrayRef<AffineExpr> e) {
       return AffineMap::get(5, 0, e, ctx);
     };
-    int64_t tStatic = scoreShape[3];
-    if (keyBlock > 0 &&
-        (ShapedType::isDynamic(tStatic) || tStatic > keyBlock)) {
+    // One query row (a decode step) has [B, H, 1, T] scores: small enough
+    // to materialise at any T, and faster than the blocked loop.
+    if (blockedKeys && !materialize && qType.getDimSize(2) != 1) {
       Value out = blocked(rewriter, op, adaptor, *type, q, k, v, group, hkv,
                           regroup, contraction);
       rewriter.replaceOp(op, out);
@@ -286,6 +303,40 @@ struct AttentionLowering : OpConversionPattern<AttentionOp> {
                         false);
     out = castTo(rewriter, loc, out, *type);
     rewriter.replaceOp(op, out);
+    return success();
+  }
+
+  /// Marks the copies splitDecode makes: the one for several query rows
+  /// (blocked keys) and the one for a single row (materialised scores).
+  static constexpr const char *kGeneralRows = "tailor.any_rows";
+  static constexpr const char *kMaterialize = "tailor.one_row";
+
+  /// With a dynamic query count S over more keys than a block (or a
+  /// dynamic count), `scf.if S == 1` picks between two copies: a decode
+  /// step materialises its [B, H, 1, T] scores (small at any T; measured
+  /// faster than the blocked loop), other counts take the blocked form.
+  LogicalResult splitDecode(AttentionOp op, OpAdaptor adaptor,
+                            ConversionPatternRewriter &rewriter) const {
+    Location loc = op.getLoc();
+    Value s = tensor::DimOp::create(rewriter, loc, adaptor.getQuery(), 2);
+    Value one = arith::ConstantIndexOp::create(rewriter, loc, 1);
+    Value decode =
+        arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::eq, s, one);
+    auto ifOp = scf::IfOp::create(rewriter, loc, TypeRange{op.getType()},
+                                  decode, /*withElseRegion=*/true);
+    for (auto [region, mark] :
+         {std::pair{&ifOp.getThenRegion(), kMaterialize},
+          std::pair{&ifOp.getElseRegion(), kGeneralRows}}) {
+      OpBuilder::InsertionGuard guard(rewriter);
+      rewriter.setInsertionPointToStart(&region->front());
+      auto copy = AttentionOp::create(
+          rewriter, loc, op.getType(), adaptor.getQuery(), adaptor.getKey(),
+          adaptor.getValue(), adaptor.getMask(), adaptor.getPastKey(),
+          adaptor.getPastValue(), op.getScaleAttr(), op.getCausalAttr());
+      copy->setAttr(mark, rewriter.getUnitAttr());
+      scf::YieldOp::create(rewriter, loc, copy.getResult());
+    }
+    rewriter.replaceOp(op, ifOp.getResults());
     return success();
   }
 

@@ -10,8 +10,16 @@
 // sum [B, Hq, S]; each block's scores are a [.., S, <=256] tile, rescaled by
 // exp(m_old - m_new) (a row with no finite score yet subtracts 0), the
 // output divided by the sum after the loop. attention-block=0 keeps the
-// materialised [B, H, S, T] scores (no loop).
+// materialised [B, H, S, T] scores (no loop). The query count is dynamic
+// too: a decode step (S == 1) takes the materialised form (its scores are
+// [B, H, 1, T]), other counts the loop.
 // CHECK-LABEL: func.func @dynamic_keys
+// CHECK: %[[S:.*]] = tensor.dim %{{.*}}, %c2 : tensor<1x4x?x16xf32>
+// CHECK: %[[ONE:.*]] = arith.cmpi eq, %[[S]], %c1
+// CHECK: scf.if %[[ONE]] -> (tensor<1x4x?x16xf32>) {
+// CHECK-NOT: scf.for
+// CHECK: math.exp
+// CHECK: } else {
 // CHECK: scf.for %[[J:.*]] = %{{.*}} to %{{.*}} step %c256 iter_args(%{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}) -> (tensor<1x4x?x16xf32>, tensor<1x4x?xf32>, tensor<1x4x?xf32>)
 // CHECK: arith.minsi
 // CHECK: tensor.extract_slice %{{.*}}[0, 0, %[[J]], 0]
