@@ -180,9 +180,11 @@ def TailorQuantize : Pass<"tailor-quantize", "ModuleOp"> {
     `tailor-lora-merge` matches: the MatMul node's scope, e.g. `lm_head`, or
     the weight initializer's name without `.weight`), as regular
     expressions matched against the whole name. `only`, when given,
-    restricts the pass to the linears one of whose names matches (a plan
-    that quantizes layers differently runs the pass once per setting, as
-    `tailor-compile --max-kl` and `--quantize-plan` do). Linears with
+    restricts the pass to the linears whose first name (the MatMul node's
+    scope, else the weight's name) matches; a pattern that names no such
+    linear is an error. A plan that quantizes layers differently runs the
+    pass once per setting, as `tailor-compile --max-kl` and
+    `--quantize-plan` do. Linears with
     non-constant or non-f32 weights (e.g. already quantized), and weights
     smaller than `min-elements`, stay as they are.
   }];

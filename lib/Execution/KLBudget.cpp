@@ -33,7 +33,7 @@ static constexpr const char *kProbeInput = "tailor.kl_probe";
 
 llvm::Expected<KLCandidate>
 mlir::tailor::parseKLCandidate(llvm::StringRef name, int64_t groupSize,
-                               llvm::StringRef method) {
+                               llvm::StringRef method, bool symmetric) {
   KLCandidate c;
   c.name = name.str();
   if (name == "int4" || name.starts_with("int4-g")) {
@@ -45,6 +45,7 @@ mlir::tailor::parseKLCandidate(llvm::StringRef name, int64_t groupSize,
                                      "': int4-gN needs a group size N >= 1");
     if (method == "gptq" || method == "awq")
       c.step.method = method.str();
+    c.step.symmetric = symmetric;
     return c;
   }
   if (name == "int8" || name == "w8a8") {
@@ -59,11 +60,11 @@ mlir::tailor::parseKLCandidate(llvm::StringRef name, int64_t groupSize,
 
 /// Weight bytes of a [k, n] linear under `step` (integers, scales, zero
 /// points), as the artifact stores them.
-static double stepBytes(const QuantizeStep &step, bool symmetric, int64_t k,
-                        int64_t n) {
+static double stepBytes(const QuantizeStep &step, int64_t k, int64_t n) {
   if (step.mode == "int4") {
     double groups = double(k / step.groupSize) * double(n);
-    return double(k) * double(n) / 2 + 4 * groups + (symmetric ? 0 : groups / 2);
+    return double(k) * double(n) / 2 + 4 * groups +
+           (step.symmetric ? 0 : groups / 2);
   }
   return double(k) * double(n) + 4.0 * double(n);
 }
@@ -98,6 +99,13 @@ llvm::json::Value KLPlan::toJSON() const {
                                     : candidates[layer.choice]},
         {"kl", std::move(kl)}});
   }
+  llvm::json::Object steps;
+  for (size_t c = 0; c < candidates.size() && c < settings.size(); ++c)
+    steps[candidates[c]] = llvm::json::Object{
+        {"mode", settings[c].mode},
+        {"group_size", settings[c].groupSize},
+        {"method", settings[c].method},
+        {"symmetric", settings[c].symmetric}};
   return llvm::json::Object{{"max_kl", maxKL},
                             {"estimated_kl", estimatedKL},
                             {"measured_kl", measuredKL},
@@ -106,6 +114,7 @@ llvm::json::Value KLPlan::toJSON() const {
                             {"f32_bytes", f32Bytes},
                             {"plan_bytes", planBytes},
                             {"candidates", llvm::json::Array(candidates)},
+                            {"settings", std::move(steps)},
                             {"layers", std::move(list)}};
 }
 
@@ -178,7 +187,7 @@ struct ProbeRunner {
   tailor_model *model = nullptr;
   const TokenWindowSet *windows = nullptr;
   int64_t batch = 8, slots = 0, vocab = 0;
-  std::vector<double> refLog; // [rows * w * vocab]
+  std::vector<float> refLog; // [rows * w * vocab]
 
   /// Mean KL(reference || probe with `switches`) per token; with
   /// `reference`, records the logits as the reference instead.
@@ -186,7 +195,7 @@ struct ProbeRunner {
                              bool reference = false) {
     int64_t rows = windows->rows, w = windows->width;
     std::vector<int64_t> ids;
-    std::vector<double> logq;
+    std::vector<double> logp, logq;
     int64_t shape[1] = {slots};
     NamedInput probe{kProbeInput,
                      {TAILOR_FLOAT32, 1, shape, nullptr,
@@ -212,14 +221,19 @@ struct ProbeRunner {
       if (reference)
         refLog.resize(rows * w * vocab);
       for (int64_t p = 0; p < n * w; ++p) {
-        double *ref = &refLog[(r0 * w + p) * vocab];
+        float *ref = &refLog[(r0 * w + p) * vocab];
+        logSoftmax(data + p * vocab, vocab, logq);
         if (reference) {
-          logSoftmax(data + p * vocab, vocab, logq);
+          if (!std::all_of(logq.begin(), logq.end(),
+                           [](double x) { return !std::isnan(x); }))
+            return llvm::createStringError(
+                "the fp32 model's logits are not finite on the calibration "
+                "windows");
           std::copy(logq.begin(), logq.end(), ref);
           continue;
         }
-        logSoftmax(data + p * vocab, vocab, logq);
-        kl += klDivergence(ref, logq.data(), vocab);
+        logp.assign(ref, ref + vocab);
+        kl += klDivergence(logp.data(), logq.data(), vocab);
       }
     }
     return kl / double(rows * w);
@@ -276,8 +290,10 @@ FailureOr<KLPlan> mlir::tailor::planForKLBudget(ModuleOp raised,
   plan.maxKL = budget.maxKL;
   plan.windows = windows->rows;
   plan.width = windows->width;
-  for (const KLCandidate &c : budget.candidates)
+  for (const KLCandidate &c : budget.candidates) {
     plan.candidates.push_back(c.name);
+    plan.settings.push_back(c.step);
+  }
   size_t numCandidates = budget.candidates.size();
   SmallVector<LinearOp> linears;
   std::vector<int> unitOf;
@@ -315,8 +331,7 @@ FailureOr<KLPlan> mlir::tailor::planForKLBudget(ModuleOp raised,
       const QuantizeStep &step = budget.candidates[c].step;
       if (step.mode == "int4" && type.getDimSize(0) % step.groupSize)
         layer.kl[c] = -1; // not applicable
-      layer.bytes[c] += stepBytes(step, options.quantizeSymmetric,
-                                  type.getDimSize(0), type.getDimSize(1));
+      layer.bytes[c] += stepBytes(step, type.getDimSize(0), type.getDimSize(1));
     }
     unitOf.back() = it->second;
   });
@@ -350,6 +365,18 @@ FailureOr<KLPlan> mlir::tailor::planForKLBudget(ModuleOp raised,
     if (failed(pm.run(*variants[c])))
       return failure();
   }
+
+  // A unit some of whose linears a candidate left in f32 (a weight shared
+  // with an excluded linear, say) cannot take that candidate.
+  for (size_t c = 0; c < numCandidates; ++c)
+    for (size_t i = 0; i < linears.size(); ++i) {
+      if (unitOf[i] < 0 || plan.layers[unitOf[i]].kl[c] < 0)
+        continue;
+      auto w = dyn_cast<RankedTensorType>(
+          variantLinears[c][i].getWeight().getType());
+      if (w && w.getElementType().isF32())
+        plan.layers[unitOf[i]].kl[c] = -1;
+    }
 
   // The probe: one switch per (unit, candidate), an extra f32 input.
   std::vector<std::vector<int>> slot(plan.layers.size(),
@@ -385,11 +412,6 @@ FailureOr<KLPlan> mlir::tailor::planForKLBudget(ModuleOp raised,
       if (slot[u][c] < 0)
         continue;
       LinearOp q = variantLinears[c][i];
-      if (isa<RankedTensorType>(q.getWeight().getType()) &&
-          cast<RankedTensorType>(q.getWeight().getType())
-              .getElementType()
-              .isF32())
-        continue; // left in f32 by the pass (nothing to measure)
       // y = switch[slot] != 0 ? the quantized linear : y (only the
       // switched-on variant runs).
       Value index = arith::ConstantIndexOp::create(b, loc, slot[u][c]);
@@ -467,7 +489,8 @@ FailureOr<KLPlan> mlir::tailor::planForKLBudget(ModuleOp raised,
       auto kl = runner.run(switches);
       if (!kl)
         return fail(llvm::toString(kl.takeError()));
-      plan.layers[u].kl[c] = std::max(0.0, *kl);
+      // Not finite (the quantized linear overflowed): not a choice.
+      plan.layers[u].kl[c] = std::isfinite(*kl) ? std::max(0.0, *kl) : -1.0;
       if (log.is_displayed())
         log << "\r  measured " << ++done << "/" << numSlots;
     }
@@ -498,6 +521,7 @@ FailureOr<KLPlan> mlir::tailor::planForKLBudget(ModuleOp raised,
     return sum;
   };
   auto upgradeTo = [&](double target) {
+    bool changed = false;
     while (estimate() > target) {
       double bestRate = -1;
       KLLayer *bestLayer = nullptr;
@@ -518,9 +542,11 @@ FailureOr<KLPlan> mlir::tailor::planForKLBudget(ModuleOp raised,
           }
         }
       if (!bestLayer)
-        return;
+        break;
       bestLayer->choice = bestChoice;
+      changed = true;
     }
+    return changed;
   };
   auto measurePlan = [&]() -> llvm::Expected<double> {
     switches.assign(numSlots, 0.0f);
@@ -540,11 +566,11 @@ FailureOr<KLPlan> mlir::tailor::planForKLBudget(ModuleOp raised,
     plan.estimatedKL = estimate();
     log << llvm::format("  plan %d: KL %.3e measured, %.3e estimated\n", round,
                         plan.measuredKL, plan.estimatedKL);
-    if (plan.measuredKL <= budget.maxKL || plan.estimatedKL <= 0 || round == 8)
+    if (plan.measuredKL <= budget.maxKL || round == 8 ||
+        !upgradeTo(plan.estimatedKL * budget.maxKL / plan.measuredKL * 0.97))
       break;
-    upgradeTo(plan.estimatedKL * budget.maxKL / plan.measuredKL * 0.97);
   }
-  if (plan.measuredKL > budget.maxKL)
+  if (!(plan.measuredKL <= budget.maxKL))
     return fail(llvm::formatv("no plan within {0:e} found (the last measured "
                               "{1:e})",
                               budget.maxKL, plan.measuredKL)
@@ -558,7 +584,7 @@ FailureOr<KLPlan> mlir::tailor::planForKLBudget(ModuleOp raised,
 
 llvm::Expected<std::vector<QuantizeStep>>
 mlir::tailor::readQuantizePlan(const std::string &path, int64_t groupSize,
-                               llvm::StringRef method) {
+                               llvm::StringRef method, bool symmetric) {
   auto fail = [&](const llvm::Twine &what) {
     return llvm::createStringError(path + ": " + what);
   };
@@ -589,10 +615,27 @@ mlir::tailor::readQuantizePlan(const std::string &path, int64_t groupSize,
         return c.name == *choice;
       });
       if (it == candidates.end()) {
-        auto parsed = parseKLCandidate(*choice, groupSize, method);
+        auto parsed = parseKLCandidate(*choice, groupSize, method, symmetric);
         if (!parsed)
           return fail("layers[" + llvm::Twine(i) + "] (" + *name + "): " +
                       llvm::toString(parsed.takeError()));
+        // The setting the plan was measured with, when it says.
+        const llvm::json::Object *settings = root->getObject("settings");
+        if (const llvm::json::Object *step =
+                settings ? settings->getObject(*choice) : nullptr) {
+          auto mode = step->getString("mode");
+          auto group = step->getInteger("group_size");
+          auto how = step->getString("method");
+          auto symmetric = step->getBoolean("symmetric");
+          if (!mode || !group || !how || !symmetric || *group < 1 ||
+              *mode != parsed->step.mode)
+            return fail("settings." + *choice +
+                        " needs mode (as the name says), group_size >= 1, "
+                        "method and symmetric");
+          parsed->step.groupSize = *group;
+          parsed->step.method = how->str();
+          parsed->step.symmetric = *symmetric;
+        }
         candidates.push_back(std::move(*parsed));
         it = std::prev(candidates.end());
       }

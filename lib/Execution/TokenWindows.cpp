@@ -107,7 +107,10 @@ void mlir::tailor::logSoftmax(const float *x, int64_t n,
 double mlir::tailor::klDivergence(const double *logp, const double *logq,
                                   int64_t n) {
   double kl = 0;
-  for (int64_t v = 0; v < n; ++v)
-    kl += std::exp(logp[v]) * (logp[v] - logq[v]);
+  for (int64_t v = 0; v < n; ++v) {
+    if (logp[v] == -INFINITY)
+      continue; // p = 0 contributes nothing
+    kl += std::exp(logp[v]) * (logp[v] - logq[v]); // +inf where q = 0 < p
+  }
   return kl;
 }

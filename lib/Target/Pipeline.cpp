@@ -37,14 +37,14 @@ void mlir::tailor::addQuantizePasses(OpPassManager &pm,
   std::vector<QuantizeStep> steps;
   if (!options.quantize.empty())
     steps.push_back({options.quantize, options.quantizeGroupSize,
-                     options.quantizeMethod, {}});
+                     options.quantizeMethod, options.quantizeSymmetric, {}});
   steps.insert(steps.end(), options.quantizePlan.begin(),
                options.quantizePlan.end());
   for (const QuantizeStep &step : steps) {
     TailorQuantizeOptions quantize;
     quantize.mode = step.mode;
     quantize.groupSize = step.groupSize;
-    quantize.symmetric = options.quantizeSymmetric;
+    quantize.symmetric = step.symmetric;
     quantize.method = step.method;
     quantize.smoothAlpha = options.smoothAlpha;
     quantize.calibration = options.calibration;

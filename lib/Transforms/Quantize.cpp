@@ -204,6 +204,7 @@ struct QuantizePass : mlir::tailor::impl::TailorQuantizeBase<QuantizePass> {
       return false;
     };
     SmallVector<LinearOp> linears;
+    std::vector<bool> matched(included.size(), false);
     module.walk([&](LinearOp linear) {
       auto type = dyn_cast<RankedTensorType>(linear.getWeight().getType());
       if (!type || type.getRank() != 2 || !type.hasStaticShape() ||
@@ -212,11 +213,28 @@ struct QuantizePass : mlir::tailor::impl::TailorQuantizeBase<QuantizePass> {
           !getConstantElements(linear.getWeight()))
         return;
       SmallVector<std::string> names = linearNames(linear);
-      if (matches(excluded, names) ||
-          (!included.empty() && !matches(included, names)))
+      if (matches(excluded, names))
         return;
+      if (!included.empty()) {
+        // `only` names a linear by its first name (its key in a plan).
+        bool any = false;
+        for (size_t i = 0; i < included.size(); ++i)
+          if (!names.empty() && included[i]->match(names.front())) {
+            matched[i] = true;
+            any = true;
+          }
+        if (!any)
+          return;
+      }
       linears.push_back(linear);
     });
+    for (size_t i = 0; i < included.size(); ++i)
+      if (!matched[i]) {
+        emitError(module.getLoc())
+            << "tailor-quantize: only pattern '" << only[i]
+            << "' names no linear with a constant f32 weight (not excluded)";
+        return signalPassFailure();
+      }
     DenseMap<Value, Value> done; // a weight shared by linears: once
     DenseMap<Value, std::vector<float>> inputScales; // AWQ, SmoothQuant
     // SmoothQuant's s per input, shared by the linears that read it (Q, K,

@@ -7,6 +7,8 @@
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
 
+#include <cmath>
+
 using namespace mlir;
 using namespace mlir::tailor;
 using namespace mlir::tailor::raise;
@@ -59,7 +61,9 @@ Value quantizedWeightOf(PatternRewriter &rewriter, Location loc, Value q,
   bool shifted = qType.getElementType().isUnsignedInteger(8);
   int64_t n = qType.getDimSize(1);
   auto scales = perChannel(scale, n);
-  if (!scales || llvm::any_of(*scales, [](double s) { return !(s > 0); }))
+  if (!scales || llvm::any_of(*scales, [](double s) {
+        return !(s > 0) || !std::isfinite(float(s));
+      }))
     return {};
   int64_t shift = shifted ? 128 : 0;
   SmallVector<int64_t> zeros(n, -shift);
@@ -184,7 +188,8 @@ struct DynamicQuantizedMatMulToLinear : OpRewritePattern<OnnxMulOp> {
       if (!mi || !mi->hasOneUse())
         continue;
       auto dql = mi.getA().getDefiningOp<OnnxDynamicQuantizeLinearOp>();
-      if (!dql || mi.getAZeroPoint() != dql->getResult(2) ||
+      if (!dql || mi.getA() != dql->getResult(0) ||
+          mi.getAZeroPoint() != dql->getResult(2) ||
           rankOf(dql->getOperand(0)) < 2)
         continue;
       auto scales = scale.getDefiningOp<OnnxMulOp>();
@@ -231,8 +236,17 @@ struct QLinearMatMulToLinear : OpRewritePattern<OnnxQLinearMatMulOp> {
     auto aType = dyn_cast<RankedTensorType>(op.getA().getType());
     auto yType = dyn_cast<RankedTensorType>(op.getType());
     if (!aType || aType.getRank() < 2 || !yType ||
-        !getElementTypeOrSelf(op.getAScale().getType()).isF32())
+        !getElementTypeOrSelf(op.getAScale().getType()).isF32() ||
+        !getElementTypeOrSelf(op.getYScale().getType()).isF32())
       return rewriter.notifyMatchFailure(op, "not a batch of rows");
+    // a's and y's scales and zero points per tensor (ONNX also allows them
+    // per row: left to the lowering, which says it cannot).
+    for (Value v : {op.getAScale(), op.getAZeroPoint(), op.getYScale(),
+                    op.getYZeroPoint()}) {
+      auto t = dyn_cast<RankedTensorType>(v.getType());
+      if (!t || !t.hasStaticShape() || t.getNumElements() != 1)
+        return rewriter.notifyMatchFailure(op, "not per-tensor a and y");
+    }
     Value weight = quantizedWeightOf(rewriter, op.getLoc(), op.getB(),
                                      op.getBScale(), op.getBZeroPoint());
     if (!weight)

@@ -455,7 +455,8 @@ int main(int argc, char **argv) {
        klCandidates.empty() ? std::vector<std::string>{"int4", "int8"}
                             : std::vector<std::string>(klCandidates.begin(),
                                                        klCandidates.end())) {
-    auto c = parseKLCandidate(name, quantizeGroupSize, quantizeMethod);
+    auto c = parseKLCandidate(name, quantizeGroupSize, quantizeMethod,
+                              !quantizeAsymmetric);
     if (!c)
       return error("--kl-candidates: " + llvm::toString(c.takeError()));
     if (llvm::any_of(candidates,
@@ -469,7 +470,7 @@ int main(int argc, char **argv) {
       return error("--quantize-plan says how each linear is quantized: it "
                    "cannot be combined with --quantize");
     auto steps = readQuantizePlan(quantizePlanPath, quantizeGroupSize,
-                                  quantizeMethod);
+                                  quantizeMethod, !quantizeAsymmetric);
     if (!steps)
       return error("--quantize-plan: " + llvm::toString(steps.takeError()));
     quantizePlan = std::move(*steps);

@@ -35,10 +35,12 @@ struct KLCandidate {
 };
 
 /// Parses a candidate name; int4 without "-gN" takes `groupSize`, and
-/// `method` applies where it fits (gptq / awq: int4; smoothquant: w8a8).
+/// `method` applies where it fits (gptq / awq: int4; smoothquant: w8a8),
+/// `symmetric` to int4.
 llvm::Expected<KLCandidate> parseKLCandidate(llvm::StringRef name,
                                              int64_t groupSize,
-                                             llvm::StringRef method);
+                                             llvm::StringRef method,
+                                             bool symmetric = true);
 
 struct KLBudgetOptions {
   double maxKL = 1e-3;
@@ -64,6 +66,9 @@ struct KLLayer {
 struct KLPlan {
   double maxKL = 0;
   std::vector<std::string> candidates;
+  /// Each candidate's tailor-quantize setting (written to the plan file,
+  /// so that --quantize-plan rebuilds what was measured).
+  std::vector<QuantizeStep> settings;
   std::vector<KLLayer> layers;
   double estimatedKL = 0; ///< sum of the chosen units' own KL
   double measuredKL = 0;  ///< the chosen combination, measured
@@ -86,11 +91,12 @@ FailureOr<KLPlan> planForKLBudget(ModuleOp raised,
                                   llvm::raw_ostream &log);
 
 /// Reads a plan written by KLPlan::toJSON (tailor-compile --plan-out) and
-/// returns its tailor-quantize runs; the candidates named in it are parsed
-/// with `groupSize` and `method` as parseKLCandidate does.
+/// returns its tailor-quantize runs, with the settings the plan records
+/// for its candidates (a hand-written plan without "settings": the
+/// candidate names parsed with `groupSize` and `method`).
 llvm::Expected<std::vector<QuantizeStep>>
 readQuantizePlan(const std::string &path, int64_t groupSize,
-                 llvm::StringRef method);
+                 llvm::StringRef method, bool symmetric = true);
 
 } // namespace mlir::tailor
 

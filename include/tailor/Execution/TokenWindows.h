@@ -53,7 +53,9 @@ runTokenWindows(tailor_model *model, const int64_t *ids, int64_t rows,
 /// log_softmax of the `n` logits `x`, in double.
 void logSoftmax(const float *x, int64_t n, std::vector<double> &out);
 
-/// KL(p || q) = sum_v p_v (log p_v - log q_v) from log-probabilities.
+/// KL(p || q) = sum_v p_v (log p_v - log q_v) from log-probabilities
+/// (terms with p_v = 0 are 0; +inf where q_v = 0 < p_v; NaN logits give
+/// NaN).
 double klDivergence(const double *logp, const double *logq, int64_t n);
 
 } // namespace mlir::tailor

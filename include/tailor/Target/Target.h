@@ -70,6 +70,7 @@ struct QuantizeStep {
   std::string mode; ///< int8, int4 or w8a8
   int64_t groupSize = 128;
   std::string method = "rtn";
+  bool symmetric = true;
   /// Module-name regular expressions (tailor-quantize's `only`).
   std::vector<std::string> only;
 };
@@ -102,8 +103,7 @@ struct CompileOptions {
   /// smoothquant: the migration strength alpha.
   double smoothAlpha = 0.5;
   /// Per-layer settings, each a tailor-quantize run after `quantize` (if
-  /// any), with quantizeSymmetric, calibration, smoothAlpha and
-  /// quantizeExclude as above.
+  /// any), with calibration, smoothAlpha and quantizeExclude as above.
   std::vector<QuantizeStep> quantizePlan;
   /// tailor-prune's pattern ("" = no pruning) and sparsity, run in the
   /// optimize phase before quantization.

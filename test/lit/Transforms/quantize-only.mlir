@@ -3,7 +3,8 @@
 // --quantize-plan).
 // RUN: tailor-opt %s --pass-pipeline="builtin.module(tailor-quantize{only=layers\.0\.up})" | FileCheck %s --check-prefix=ONLY
 // RUN: tailor-opt %s --pass-pipeline="builtin.module(tailor-quantize{mode=int4 group-size=2 only=layers\.0\.up},tailor-quantize{mode=int8 only=layers\.0\.down,lm_head})" | FileCheck %s --check-prefix=PLAN
-// RUN: tailor-opt %s --pass-pipeline="builtin.module(tailor-quantize{only=lm_head exclude=lm_.*})" | FileCheck %s --check-prefix=BOTH
+// RUN: not tailor-opt %s --pass-pipeline="builtin.module(tailor-quantize{only=lm_head exclude=lm_.*})" 2>&1 | FileCheck %s --check-prefix=BOTH
+// RUN: not tailor-opt %s --pass-pipeline="builtin.module(tailor-quantize{only=layers\.0\.upp})" 2>&1 | FileCheck %s --check-prefix=TYPO
 // RUN: not tailor-opt %s --pass-pipeline="builtin.module(tailor-quantize{only=[})" 2>&1 | FileCheck %s --check-prefix=REGEX
 
 // ONLY-LABEL: func.func @mlp
@@ -19,9 +20,10 @@
 // PLAN: tailor.linear %{{.*}}, %{{.*}} : (tensor<?x4xf32>, tensor<4x2x!quant.uniform<i8<-127:127>:f32:1
 // PLAN: tailor.linear %{{.*}}, %{{.*}} : (tensor<?x2xf32>, tensor<2x3x!quant.uniform<i8<-127:127>:f32:1
 
-// `exclude` wins over `only`.
-// BOTH-LABEL: func.func @mlp
-// BOTH-NOT: quant.scast
+// A pattern that names nothing to quantize is an error (a typo, a plan for
+// another model, a linear also excluded).
+// BOTH: error: tailor-quantize: only pattern 'lm_head' names no linear with a constant f32 weight (not excluded)
+// TYPO: error: tailor-quantize: only pattern 'layers\.0\.upp' names no linear
 
 // REGEX: error: tailor-quantize: only pattern '[' is not a valid regular expression
 func.func @mlp(%x: tensor<?x2xf32>) -> tensor<?x3xf32> {

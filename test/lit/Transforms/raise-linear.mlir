@@ -130,42 +130,52 @@ func.func @qdq_rows(%x: tensor<3x2xf32>) -> tensor<3x2xf32> {
 // ONNX Runtime's dynamic quantization (quantize_dynamic): the activations
 // quantized at run time by DynamicQuantizeLinear, an integer MatMul, its
 // int32 sums scaled by x_scale * w_scale -> a linear over the dequantized
-// activations and the int8 weight (uint8 weights shifted; per-tensor
-// scale and zero point repeated per column).
+// activations and the int8 weight (uint8 weights shifted by -128; the
+// weight's scales and zero points per output column, K = 2, N = 3).
 // CHECK-LABEL: func.func @dynamic
 // CHECK: %[[Q:.*]], %[[S:.*]], %[[Z:.*]] = "tailor.onnx.DynamicQuantizeLinear"
-// CHECK: %[[W:.*]] = quant.scast %{{.*}} : tensor<2x2xi8> to tensor<2x2x!quant.uniform<i8:f32:1, {2.500000e-01:2,2.500000e-01:2}>>
+// CHECK: %[[W:.*]] = quant.scast %{{.*}} : tensor<2x3xi8> to tensor<2x3x!quant.uniform<i8:f32:1, {2.500000e-01:2,5.000000e-01:-28,1.250000e-01}>>
 // CHECK: %[[X:.*]] = "tailor.onnx.DequantizeLinear"(%[[Q]], %[[S]], %[[Z]])
-// CHECK: tailor.linear %[[X]], %[[W]] : (tensor<3x2xf32>, tensor<2x2x!quant.uniform
+// CHECK: tailor.linear %[[X]], %[[W]] : (tensor<4x2xf32>, tensor<2x3x!quant.uniform
 // CHECK-NOT: MatMulInteger
 // CHECK-NOT: tailor.onnx.Cast
-func.func @dynamic(%x: tensor<3x2xf32>) -> tensor<3x2xf32> {
-  %q = "tailor.onnx.Constant"() <{value = dense<[[1, 200], [255, 0]]> : tensor<2x2xui8>}> : () -> tensor<2x2xui8>
-  %ws = "tailor.onnx.Constant"() <{value = dense<0.25> : tensor<f32>}> : () -> tensor<f32>
-  %wz = "tailor.onnx.Constant"() <{value = dense<130> : tensor<ui8>}> : () -> tensor<ui8>
-  %xq, %xs, %xz = "tailor.onnx.DynamicQuantizeLinear"(%x) : (tensor<3x2xf32>) -> (tensor<3x2xui8>, tensor<f32>, tensor<ui8>)
-  %m = "tailor.onnx.MatMulInteger"(%xq, %q, %xz, %wz) <{operandSegmentSizes = array<i32: 1, 1, 1, 1>}> : (tensor<3x2xui8>, tensor<2x2xui8>, tensor<ui8>, tensor<ui8>) -> tensor<3x2xi32>
-  %c = "tailor.onnx.Cast"(%m) <{to = 1 : i64}> : (tensor<3x2xi32>) -> tensor<3x2xf32>
-  %s = "tailor.onnx.Mul"(%xs, %ws) : (tensor<f32>, tensor<f32>) -> tensor<f32>
-  %y = "tailor.onnx.Mul"(%c, %s) : (tensor<3x2xf32>, tensor<f32>) -> tensor<3x2xf32>
-  return %y : tensor<3x2xf32>
+// CHECK: tailor_int8: "0x0100000081487F00807F"
+func.func @dynamic(%x: tensor<4x2xf32>) -> tensor<4x3xf32> {
+  %q = "tailor.onnx.Constant"() <{value = dense<[[1, 200, 255], [128, 0, 255]]> : tensor<2x3xui8>}> : () -> tensor<2x3xui8>
+  %ws = "tailor.onnx.Constant"() <{value = dense<[0.25, 0.5, 0.125]> : tensor<3xf32>}> : () -> tensor<3xf32>
+  %wz = "tailor.onnx.Constant"() <{value = dense<[130, 100, 128]> : tensor<3xui8>}> : () -> tensor<3xui8>
+  %xq, %xs, %xz = "tailor.onnx.DynamicQuantizeLinear"(%x) : (tensor<4x2xf32>) -> (tensor<4x2xui8>, tensor<f32>, tensor<ui8>)
+  %m = "tailor.onnx.MatMulInteger"(%xq, %q, %xz, %wz) <{operandSegmentSizes = array<i32: 1, 1, 1, 1>}> : (tensor<4x2xui8>, tensor<2x3xui8>, tensor<ui8>, tensor<3xui8>) -> tensor<4x3xi32>
+  %c = "tailor.onnx.Cast"(%m) <{to = 1 : i64}> : (tensor<4x3xi32>) -> tensor<4x3xf32>
+  %s = "tailor.onnx.Mul"(%xs, %ws) : (tensor<f32>, tensor<3xf32>) -> tensor<3xf32>
+  %y = "tailor.onnx.Mul"(%c, %s) : (tensor<4x3xf32>, tensor<3xf32>) -> tensor<4x3xf32>
+  return %y : tensor<4x3xf32>
 }
 
 // -----
 
-// A MatMulInteger whose weight is not a constant, or whose sums are used
-// as integers, stays.
-// CHECK-LABEL: func.func @dynamic_not_constant
-// CHECK: tailor.onnx.MatMulInteger
+// Not the dynamic form: a weight that is not a constant; no activation
+// zero point; an infinite weight scale. The MatMulIntegers stay.
+// CHECK-LABEL: func.func @dynamic_not_raised
+// CHECK-COUNT-3: tailor.onnx.MatMulInteger
 // CHECK-NOT: tailor.linear
-func.func @dynamic_not_constant(%x: tensor<3x2xf32>, %q: tensor<2x2xi8>) -> tensor<3x2xf32> {
+func.func @dynamic_not_raised(%x: tensor<3x2xf32>, %v: tensor<2x2xi8>) -> (tensor<3x2xf32>, tensor<3x2xf32>, tensor<3x2xf32>) {
+  %q = "tailor.onnx.Constant"() <{value = dense<[[1, 2], [3, 4]]> : tensor<2x2xi8>}> : () -> tensor<2x2xi8>
   %ws = "tailor.onnx.Constant"() <{value = dense<0.25> : tensor<f32>}> : () -> tensor<f32>
+  %inf = "tailor.onnx.Constant"() <{value = dense<0x7F800000> : tensor<f32>}> : () -> tensor<f32>
   %xq, %xs, %xz = "tailor.onnx.DynamicQuantizeLinear"(%x) : (tensor<3x2xf32>) -> (tensor<3x2xui8>, tensor<f32>, tensor<ui8>)
-  %m = "tailor.onnx.MatMulInteger"(%xq, %q, %xz) <{operandSegmentSizes = array<i32: 1, 1, 1, 0>}> : (tensor<3x2xui8>, tensor<2x2xi8>, tensor<ui8>) -> tensor<3x2xi32>
-  %c = "tailor.onnx.Cast"(%m) <{to = 1 : i64}> : (tensor<3x2xi32>) -> tensor<3x2xf32>
   %s = "tailor.onnx.Mul"(%xs, %ws) : (tensor<f32>, tensor<f32>) -> tensor<f32>
-  %y = "tailor.onnx.Mul"(%c, %s) : (tensor<3x2xf32>, tensor<f32>) -> tensor<3x2xf32>
-  return %y : tensor<3x2xf32>
+  %m0 = "tailor.onnx.MatMulInteger"(%xq, %v, %xz) <{operandSegmentSizes = array<i32: 1, 1, 1, 0>}> : (tensor<3x2xui8>, tensor<2x2xi8>, tensor<ui8>) -> tensor<3x2xi32>
+  %c0 = "tailor.onnx.Cast"(%m0) <{to = 1 : i64}> : (tensor<3x2xi32>) -> tensor<3x2xf32>
+  %y0 = "tailor.onnx.Mul"(%c0, %s) : (tensor<3x2xf32>, tensor<f32>) -> tensor<3x2xf32>
+  %m1 = "tailor.onnx.MatMulInteger"(%xq, %q) <{operandSegmentSizes = array<i32: 1, 1, 0, 0>}> : (tensor<3x2xui8>, tensor<2x2xi8>) -> tensor<3x2xi32>
+  %c1 = "tailor.onnx.Cast"(%m1) <{to = 1 : i64}> : (tensor<3x2xi32>) -> tensor<3x2xf32>
+  %y1 = "tailor.onnx.Mul"(%c1, %s) : (tensor<3x2xf32>, tensor<f32>) -> tensor<3x2xf32>
+  %si = "tailor.onnx.Mul"(%xs, %inf) : (tensor<f32>, tensor<f32>) -> tensor<f32>
+  %m2 = "tailor.onnx.MatMulInteger"(%xq, %q, %xz) <{operandSegmentSizes = array<i32: 1, 1, 1, 0>}> : (tensor<3x2xui8>, tensor<2x2xi8>, tensor<ui8>) -> tensor<3x2xi32>
+  %c2 = "tailor.onnx.Cast"(%m2) <{to = 1 : i64}> : (tensor<3x2xi32>) -> tensor<3x2xf32>
+  %y2 = "tailor.onnx.Mul"(%c2, %si) : (tensor<3x2xf32>, tensor<f32>) -> tensor<3x2xf32>
+  return %y0, %y1, %y2 : tensor<3x2xf32>, tensor<3x2xf32>, tensor<3x2xf32>
 }
 
 // -----
@@ -188,5 +198,22 @@ func.func @qlinear(%a: tensor<3x2xui8>) -> tensor<3x2xui8> {
   %ys = "tailor.onnx.Constant"() <{value = dense<0.2> : tensor<f32>}> : () -> tensor<f32>
   %yz = "tailor.onnx.Constant"() <{value = dense<128> : tensor<ui8>}> : () -> tensor<ui8>
   %y = "tailor.onnx.QLinearMatMul"(%a, %as, %az, %q, %s, %z, %ys, %yz) : (tensor<3x2xui8>, tensor<f32>, tensor<ui8>, tensor<2x2xi8>, tensor<2xf32>, tensor<2xi8>, tensor<f32>, tensor<ui8>) -> tensor<3x2xui8>
+  return %y : tensor<3x2xui8>
+}
+
+// -----
+
+// a_scale per row (ONNX allows it): not raised (the lowering reports it).
+// CHECK-LABEL: func.func @qlinear_per_row
+// CHECK: tailor.onnx.QLinearMatMul
+// CHECK-NOT: tailor.linear
+func.func @qlinear_per_row(%a: tensor<3x2xui8>) -> tensor<3x2xui8> {
+  %as = "tailor.onnx.Constant"() <{value = dense<[0.1, 0.2, 0.3]> : tensor<3xf32>}> : () -> tensor<3xf32>
+  %az = "tailor.onnx.Constant"() <{value = dense<128> : tensor<ui8>}> : () -> tensor<ui8>
+  %q = "tailor.onnx.Constant"() <{value = dense<[[1, 2], [3, 4]]> : tensor<2x2xi8>}> : () -> tensor<2x2xi8>
+  %s = "tailor.onnx.Constant"() <{value = dense<[0.5, 0.25]> : tensor<2xf32>}> : () -> tensor<2xf32>
+  %bz = "tailor.onnx.Constant"() <{value = dense<0> : tensor<i8>}> : () -> tensor<i8>
+  %ys = "tailor.onnx.Constant"() <{value = dense<0.2> : tensor<f32>}> : () -> tensor<f32>
+  %y = "tailor.onnx.QLinearMatMul"(%a, %as, %az, %q, %s, %bz, %ys, %az) : (tensor<3x2xui8>, tensor<3xf32>, tensor<ui8>, tensor<2x2xi8>, tensor<2xf32>, tensor<i8>, tensor<f32>, tensor<ui8>) -> tensor<3x2xui8>
   return %y : tensor<3x2xui8>
 }
