@@ -115,6 +115,11 @@ def main():
     peak_bin = os.path.join(work, "peak")
     sh(["cc", "-O2", "-fopenmp", os.path.join(ROOT, "bench", "peak.c"), "-o", peak_bin])
     mix = dict(kv.split("=") for kv in sh([peak_bin, "--int8"]).split())
+    # 2:4 sparsity for decode: a compressed fp32 GEMV against the dense one
+    # over a model's worth of weights (bench/sparse24.c).
+    sparse_bin = os.path.join(work, "sparse24")
+    sh(["cc", "-O2", os.path.join(ROOT, "bench", "sparse24.c"), "-o", sparse_bin, "-lm"])
+    sparse = dict(kv.split("=") for kv in sh([sparse_bin]).split())
     artifacts = []
     plans = []  # --max-kl: (variant, plan file)
     for name, options in variants:
@@ -234,11 +239,19 @@ def main():
                           f"windows (budget {plan['max_kl']:g}), linear weights "
                           f"{plan['plan_bytes'] / plan['f32_bytes']:.3f}x f32")
     plan_text = "--max-kl plans (tailor-compile's own report): " + "; ".join(plan_lines) + "."
+    sparse_text = (
+        "2:4 for decode (bench/sparse24.c, 1 thread, the model's 57 weight matrices, "
+        f"{sparse['dense_mb']} MB fp32): a compressed 2:4 fp32 vector-matrix product "
+        f"({sparse['sparse24_mb']} MB: two values and their row indices per four rows) "
+        f"takes {sparse['sparse24_ms']} ms vs {sparse['dense_ms']} ms dense = "
+        f"{sparse['sparse24_speedup']}x; int8 weights ({sparse['int8_mb']} MB, same "
+        f"simple kernel) {sparse['int8_speedup']}x.")
     print()
     print(table)
     print(ort_line + f"; the fp32 ONNX file is {onnx_mb:.2f} MB")
     print(w8_line)
     print(plan_text)
+    print(sparse_text)
     print()
     print(export_table)
 
@@ -264,6 +277,8 @@ This shared 2-core machine moves figures by 10-30% between runs.
 {w8_line}
 
 {plan_text}
+
+{sparse_text}
 
 ONNX export (`tailor-compile --emit=onnx`, opset 17): ONNX Runtime runs each
 exported model on a {args.prompt}-token prompt; its last-position logits against
