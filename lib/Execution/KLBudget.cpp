@@ -209,15 +209,10 @@ struct ProbeRunner {
       auto result = runTokenWindows(model, ids.data(), n, w, probe);
       if (!result)
         return result.takeError();
-      tailor_tensor logits;
-      if (tailor_result_output(result->get(), 0, &logits) != TAILOR_OK)
-        return llvm::createStringError(tailor_last_error());
-      if (logits.dtype != TAILOR_FLOAT32 || logits.rank != 3 ||
-          logits.shape[0] != n || logits.shape[1] != w)
-        return llvm::createStringError(
-            "output 0 is not float32 logits [batch, window, vocab]");
-      vocab = logits.shape[2];
-      const float *data = static_cast<const float *>(logits.data);
+      auto logits = windowLogits(result->get(), n, w, vocab);
+      if (!logits)
+        return logits.takeError();
+      const float *data = *logits;
       if (reference)
         refLog.resize(rows * w * vocab);
       for (int64_t p = 0; p < n * w; ++p) {

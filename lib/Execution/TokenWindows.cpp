@@ -114,3 +114,18 @@ double mlir::tailor::klDivergence(const double *logp, const double *logq,
   }
   return kl;
 }
+
+llvm::Expected<const float *>
+mlir::tailor::windowLogits(const tailor_result *result, int64_t rows,
+                           int64_t w, int64_t &vocab) {
+  tailor_tensor logits;
+  if (tailor_result_output(result, 0, &logits) != TAILOR_OK)
+    return llvm::createStringError(tailor_last_error());
+  if (logits.dtype != TAILOR_FLOAT32 || logits.rank != 3 ||
+      logits.shape[0] != rows || logits.shape[1] != w)
+    return llvm::createStringError("output 0 is not float32 logits [" +
+                                   std::to_string(rows) + ", " +
+                                   std::to_string(w) + ", vocab]");
+  vocab = logits.shape[2];
+  return static_cast<const float *>(logits.data);
+}

@@ -99,17 +99,10 @@ llvm::Expected<std::vector<float>> runWindows(tailor_model *model,
   auto result = mlir::tailor::runTokenWindows(model, tokens, rows, w);
   if (!result)
     return result.takeError();
-  tailor_tensor logits;
-  if (tailor_result_output(result->get(), 0, &logits) != TAILOR_OK)
-    return llvm::createStringError(tailor_last_error());
-  if (logits.dtype != TAILOR_FLOAT32 || logits.rank != 3 ||
-      logits.shape[0] != rows || logits.shape[1] != w)
-    return llvm::createStringError("output 0 is not float32 logits [" +
-                                   std::to_string(rows) + ", " +
-                                   std::to_string(w) + ", vocab]");
-  vocab = logits.shape[2];
-  const float *data = static_cast<const float *>(logits.data);
-  return std::vector<float>(data, data + rows * w * vocab);
+  auto data = mlir::tailor::windowLogits(result->get(), rows, w, vocab);
+  if (!data)
+    return data.takeError();
+  return std::vector<float>(*data, *data + rows * w * vocab);
 }
 
 /// Prefill and decode speed with the runtime's session (batch 1).

@@ -50,6 +50,12 @@ llvm::Expected<ResultPtr>
 runTokenWindows(tailor_model *model, const int64_t *ids, int64_t rows,
                 int64_t w, llvm::ArrayRef<NamedInput> extra = {});
 
+/// Output 0 of a runTokenWindows result as float32 logits [rows, w, vocab]
+/// (sets `vocab`); an error naming what it is otherwise.
+llvm::Expected<const float *> windowLogits(const tailor_result *result,
+                                           int64_t rows, int64_t w,
+                                           int64_t &vocab);
+
 /// log_softmax of the `n` logits `x`, in double.
 void logSoftmax(const float *x, int64_t n, std::vector<double> &out);
 
