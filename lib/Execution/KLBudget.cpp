@@ -361,6 +361,15 @@ FailureOr<KLPlan> mlir::tailor::planForKLBudget(ModuleOp raised,
       return failure();
   }
 
+  // Calibrated methods find a linear's statistics by its key; a unit of
+  // several linears keys all but the first by position ("linear.<i>"),
+  // which shifts once earlier steps of a plan have quantized others: such
+  // units take only round-to-nearest candidates.
+  for (KLLayer &layer : plan.layers)
+    for (size_t c = 0; c < numCandidates; ++c)
+      if (layer.count > 1 && budget.candidates[c].step.method != "rtn")
+        layer.kl[c] = -1;
+
   // A unit some of whose linears a candidate left in f32 (a weight shared
   // with an excluded linear, say) cannot take that candidate.
   for (size_t c = 0; c < numCandidates; ++c)
@@ -615,18 +624,31 @@ mlir::tailor::readQuantizePlan(const std::string &path, int64_t groupSize,
           return fail("layers[" + llvm::Twine(i) + "] (" + *name + "): " +
                       llvm::toString(parsed.takeError()));
         // The setting the plan was measured with, when it says.
-        const llvm::json::Object *settings = root->getObject("settings");
+        const llvm::json::Value *settingsValue = root->get("settings");
+        const llvm::json::Object *settings =
+            settingsValue ? settingsValue->getAsObject() : nullptr;
+        if (settingsValue && !settings)
+          return fail("\"settings\" must be an object");
+        const llvm::json::Value *stepValue =
+            settings ? settings->get(*choice) : nullptr;
+        if (stepValue && !stepValue->getAsObject())
+          return fail("settings." + *choice + " must be an object");
         if (const llvm::json::Object *step =
-                settings ? settings->getObject(*choice) : nullptr) {
+                stepValue ? stepValue->getAsObject() : nullptr) {
           auto mode = step->getString("mode");
           auto group = step->getInteger("group_size");
           auto how = step->getString("method");
           auto symmetric = step->getBoolean("symmetric");
+          bool methodFits =
+              how && (*how == "rtn" ||
+                      ((*how == "gptq" || *how == "awq") && *mode == "int4") ||
+                      (*how == "smoothquant" && *mode == "w8a8"));
           if (!mode || !group || !how || !symmetric || *group < 1 ||
-              *mode != parsed->step.mode)
+              *mode != parsed->step.mode || !methodFits)
             return fail("settings." + *choice +
                         " needs mode (as the name says), group_size >= 1, "
-                        "method and symmetric");
+                        "a method for that mode (rtn; gptq or awq for int4; "
+                        "smoothquant for w8a8) and symmetric");
           parsed->step.groupSize = *group;
           parsed->step.method = how->str();
           parsed->step.symmetric = *symmetric;

@@ -11,7 +11,9 @@
 //    axis, then the contraction with the values. Up to `attentionBlock`
 //    keys (static) the scores [B,H,S,T] are materialised; beyond, or with a
 //    dynamic key count, an online softmax (flash attention) walks the keys
-//    in blocks with a running max, sum and rescaled output;
+//    in blocks with a running max, sum and rescaled output, except for one
+//    query row (a decode step; with a dynamic row count, an scf.if on
+//    S == 1), whose [B,H,1,T] scores are materialised at any T;
 //  - moe: router softmax, top-k (ties to the lower index) as a rank count,
 //    renormalised weights; every expert runs densely on every token and the
 //    weights zero the unselected ones (correct; compute grows by E/k).
