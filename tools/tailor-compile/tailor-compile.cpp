@@ -234,11 +234,13 @@ static cl::list<std::string> klCandidates(
     "kl-candidates", cl::CommaSeparated,
     cl::desc("--max-kl: the settings a linear may take besides f32 "
              "(default int4,int8): int4 (--quantize-group-size, "
+             "--quantize-asymmetric, "
              "--quantize-method gptq / awq apply), int4-gN, int8, w8a8"),
     cl::value_desc("list"), cl::cat(category));
 static cl::opt<unsigned> klWindows(
     "kl-windows", cl::init(16),
-    cl::desc("--max-kl: measure on at most this many windows"),
+    cl::desc("--max-kl: measure on at most this many windows (default 16; "
+             "one run over them per linear and candidate)"),
     cl::cat(category));
 static cl::opt<std::string> planOut(
     "plan-out",
