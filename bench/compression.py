@@ -54,6 +54,7 @@ VARIANTS = [
     ("pruned 50% unstructured (magnitude)", ["--prune=unstructured", "--prune-sparsity=0.5"]),
     ("pruned 2:4 (magnitude)", ["--prune=2:4"]),
     ("pruned 25% FFN channels (magnitude)", ["--prune=ffn-channels", "--prune-sparsity=0.25"]),
+    ("pruned 50% of the KV heads (magnitude)", ["--prune=heads", "--prune-sparsity=0.5"]),
 ]
 # tailor-compile --emit=onnx: name -> (options, the variant whose compiled
 # artifact ONNX Runtime's run of the export is compared with).

@@ -230,7 +230,8 @@ def TailorQuantize : Pass<"tailor-quantize", "ModuleOp"> {
 }
 
 def TailorPrune : Pass<"tailor-prune", "ModuleOp"> {
-  let summary = "Prune linear weights: unstructured, N:M, or whole FFN channels";
+  let summary = "Prune linear weights: unstructured, N:M, or whole FFN "
+                "channels or attention heads";
   let description = [{
     Scores weights by magnitude (`method=magnitude`, |w|) or by Wanda
     (`method=wanda`, |w[k, n]| * ||x_k||, the input channel's activation
@@ -248,7 +249,17 @@ def TailorPrune : Pass<"tailor-prune", "ModuleOp"> {
       hidden channels f with the smallest score ||Wg[:, f]|| ||Wu[:, f]||
       ||Wd[f, :]|| (||W1[:, f]|| ||W2[f, :]||) is removed: every weight, bias
       and intermediate shape shrinks (kept channels rounded to a multiple of
-      `multiple`, default 16, for the kernels' register tiles).
+      `multiple`, default 16, for the kernels' register tiles);
+    - `pattern=heads`: structured. In each attention block as exported
+      (q/k/v linears -> Reshape [B, S, H, D] -> Transpose -> rotary ->
+      Concat(past, new) -> `tailor.attention` -> Transpose -> Reshape ->
+      o linear), the `sparsity` fraction of key/value heads (rounded, at
+      least one kept) is removed with their query heads (grouped-query:
+      the group size stays), by the score sum_h ||Wq[:, h]|| ||Wo[h, :]||
+      + ||Wk[:, j]|| ||Wv[:, j]|| over the group's columns / rows: the
+      q/k/v columns and o rows, the Reshape shapes, every type on the
+      chain and the KV cache inputs and outputs shrink. Blocks of another
+      form are left as they are.
 
     `exclude` keeps linears by module name (regular expressions, as for
     tailor-quantize).
@@ -259,10 +270,10 @@ def TailorPrune : Pass<"tailor-prune", "ModuleOp"> {
     Option<"calibration", "calibration", "std::string", /*default=*/"",
            "tailor-calibrate's statistics (.safetensors) for wanda">,
     Option<"pattern", "pattern", "std::string", /*default=*/"\"unstructured\"",
-           "unstructured, N:M (e.g. 2:4) or ffn-channels">,
+           "unstructured, N:M (e.g. 2:4), ffn-channels or heads">,
     Option<"sparsity", "sparsity", "double", /*default=*/"0.5",
-           "Fraction of weights (ffn-channels: of hidden channels) removed, "
-           "in [0, 1)">,
+           "Fraction of weights (ffn-channels: of hidden channels; heads: "
+           "of key/value heads) removed, in [0, 1)">,
     Option<"multiple", "multiple", "int64_t", /*default=*/"16",
            "ffn-channels: kept channels are a multiple of this">,
     ListOption<"exclude", "exclude", "std::string",
@@ -270,7 +281,8 @@ def TailorPrune : Pass<"tailor-prune", "ModuleOp"> {
   ];
   let statistics = [
     Statistic<"numZeroed", "zeroed", "weights set to zero">,
-    Statistic<"numChannels", "channels-removed", "FFN channels removed">
+    Statistic<"numChannels", "channels-removed", "FFN channels removed">,
+    Statistic<"numHeads", "heads-removed", "query heads removed">
   ];
 }
 

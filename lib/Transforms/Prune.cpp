@@ -11,6 +11,7 @@
 #include "QuantizedWeights.h"
 #include "tailor/Support/SafeTensors.h"
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
 #include "llvm/Support/Regex.h"
 
@@ -75,9 +76,9 @@ struct PrunePass : mlir::tailor::impl::TailorPruneBase<PrunePass> {
       if (calibration.empty())
         return fail("method=wanda needs calibration statistics "
                     "(calibration=FILE from tailor-calibrate)");
-      if (pattern == "ffn-channels")
+      if (pattern == "ffn-channels" || pattern == "heads")
         return fail("method=wanda prunes weights (unstructured or N:M), "
-                    "not ffn-channels");
+                    "not " + pattern);
       auto file = safetensors::File::read(calibration);
       if (!file)
         return fail("cannot read calibration: " +
@@ -110,13 +111,16 @@ struct PrunePass : mlir::tailor::impl::TailorPruneBase<PrunePass> {
     }
     if (pattern == "ffn-channels")
       return pruneChannels(module);
+    if (pattern == "heads")
+      return pruneHeads(module);
     int64_t n = 0, m = 0;
     if (pattern != "unstructured") {
       auto [ns, ms] = StringRef(pattern).split(':');
       if (ns.getAsInteger(10, n) || ms.getAsInteger(10, m) || n < 1 ||
           m <= n)
         return fail("unknown pattern '" + pattern +
-                    "' (unstructured, N:M with 0 < N < M, ffn-channels)");
+                    "' (unstructured, N:M with 0 < N < M, ffn-channels, "
+                    "heads)");
     }
     SmallVector<std::pair<LinearOp, std::string>> linears;
     for (auto &[linear, key] : calibratedLinears(module))
@@ -259,6 +263,259 @@ struct PrunePass : mlir::tailor::impl::TailorPruneBase<PrunePass> {
     return l && l->hasOneUse() && *l->user_begin() == user &&
            getConstantElements(l.getWeight()) &&
            (!l.getBias() || getConstantElements(l.getBias()));
+  }
+
+  /// One projection of an attention block: linear -> Reshape [B, S, H, D]
+  /// (shape = Concat(b, s, const H, const D)) -> Transpose (0, 2, 1, 3) ->
+  /// optional rotary, each used once, ending at `end`.
+  struct Projection {
+    LinearOp linear;
+    OnnxReshapeOp reshape;
+    OnnxConcatOp shape;
+    OnnxTransposeOp transpose;
+    RotaryOp rotary;
+    Value end;
+    std::vector<float> w, bias;
+    int64_t k = 0, heads = 0;
+  };
+
+  static bool isSwap12(OnnxTransposeOp t) {
+    return t && t.getPerm() && llvm::equal(*t.getPerm(),
+                                           ArrayRef<int64_t>{0, 2, 1, 3});
+  }
+
+  /// The constant integer of a [1] i64 tensor, if it is one.
+  static std::optional<int64_t> constantIndex(Value v) {
+    ElementsAttr attr = getConstantElements(v);
+    DenseElementsAttr dense = attr ? toDenseElements(attr) : nullptr;
+    if (!dense || dense.getNumElements() != 1 ||
+        !dense.getElementType().isInteger(64))
+      return std::nullopt;
+    return (*dense.getValues<APInt>().begin()).getSExtValue();
+  }
+
+  /// Walks a projection back from `v` (the attention's operand, or the new
+  /// half of the cache Concat).
+  std::optional<Projection> projection(Value v, int64_t d) {
+    Projection p;
+    p.end = v;
+    if (!v.hasOneUse())
+      return std::nullopt;
+    if ((p.rotary = v.getDefiningOp<RotaryOp>())) {
+      v = p.rotary.getInput();
+      if (!v.hasOneUse())
+        return std::nullopt;
+    }
+    p.transpose = v.getDefiningOp<OnnxTransposeOp>();
+    if (!isSwap12(p.transpose) || !p.transpose->getOperand(0).hasOneUse())
+      return std::nullopt;
+    p.reshape = p.transpose->getOperand(0).getDefiningOp<OnnxReshapeOp>();
+    if (!p.reshape || !p.reshape->getOperand(0).hasOneUse())
+      return std::nullopt;
+    p.shape = p.reshape->getOperand(1).getDefiningOp<OnnxConcatOp>();
+    auto type = dyn_cast<RankedTensorType>(p.reshape.getType());
+    if (!p.shape || p.shape->getNumOperands() != 4 || !type ||
+        type.getRank() != 4 || type.isDynamicDim(2) || type.getDimSize(3) != d)
+      return std::nullopt;
+    p.heads = type.getDimSize(2);
+    if (constantIndex(p.shape->getOperand(2)) != p.heads ||
+        constantIndex(p.shape->getOperand(3)) != d)
+      return std::nullopt;
+    p.linear = p.reshape->getOperand(0).getDefiningOp<LinearOp>();
+    if (!p.linear || isExcluded(p.linear) || p.linear.getActivationQuant())
+      return std::nullopt;
+    auto wType = dyn_cast<RankedTensorType>(p.linear.getWeight().getType());
+    auto w = constantFloats(p.linear.getWeight());
+    if (!wType || !w || wType.getDimSize(1) != p.heads * d)
+      return std::nullopt;
+    p.k = wType.getDimSize(0);
+    p.w = std::move(*w);
+    if (p.linear.getBias()) {
+      auto b = constantFloats(p.linear.getBias());
+      if (!b)
+        return std::nullopt;
+      p.bias = std::move(*b);
+    }
+    return p;
+  }
+
+  /// `t` with dim `dim` set to `n`.
+  static Type withDim(Type t, int64_t dim, int64_t n) {
+    auto r = cast<RankedTensorType>(t);
+    SmallVector<int64_t> shape(r.getShape());
+    shape[dim] = n;
+    return r.clone(shape);
+  }
+
+  /// A [1] i64 constant.
+  static Value indexConstant(OpBuilder &b, Location loc, int64_t v) {
+    auto type = RankedTensorType::get({1}, b.getI64Type());
+    return OnnxConstantOp::create(
+        b, loc, type, DenseElementsAttr::get(type, ArrayRef<int64_t>{v}),
+        nullptr, nullptr, nullptr, nullptr, nullptr, nullptr);
+  }
+
+  /// Keeps heads `kept` (each `d` columns) of a projection.
+  void shrink(OpBuilder &b, Projection &p, ArrayRef<int64_t> kept, int64_t d) {
+    SmallVector<int64_t> cols;
+    for (int64_t h : kept)
+      for (int64_t i = 0; i < d; ++i)
+        cols.push_back(h * d + i);
+    int64_t n = p.heads * d, h2 = kept.size();
+    b.setInsertionPoint(p.linear);
+    p.linear->setOperand(1, constant(b, p.linear.getWeight().getLoc(),
+                                     {p.k, int64_t(cols.size())},
+                                     columns(p.w, p.k, n, cols)));
+    if (p.linear.getBias())
+      p.linear->setOperand(2, constant(b, p.linear.getBias().getLoc(),
+                                       {int64_t(cols.size())},
+                                       columns(p.bias, 1, n, cols)));
+    p.linear->getResult(0).setType(
+        withLastDim(p.linear.getType(), int64_t(cols.size())));
+    // A fresh shape (the Concat and its constants may be shared).
+    b.setInsertionPoint(p.reshape);
+    Value heads = indexConstant(b, p.shape.getLoc(), h2);
+    Operation *shape = b.clone(*p.shape);
+    shape->setOperand(2, heads);
+    p.reshape->setOperand(1, shape->getResult(0));
+    p.reshape->getResult(0).setType(withDim(p.reshape.getType(), 2, h2));
+    p.transpose->getResult(0).setType(withDim(p.transpose.getType(), 1, h2));
+    if (p.rotary)
+      p.rotary->getResult(0).setType(withDim(p.rotary.getType(), 1, h2));
+  }
+
+  void pruneHeads(ModuleOp module) {
+    SmallVector<AttentionOp> atts;
+    module.walk([&](AttentionOp a) { atts.push_back(a); });
+    OpBuilder b(module.getContext());
+    bool signatureChanged = false;
+    for (AttentionOp att : atts) {
+      if (att.getPastKey() || !att->hasOneUse())
+        continue;
+      auto qType = dyn_cast<RankedTensorType>(att.getQuery().getType());
+      if (!qType || qType.getRank() != 4 || qType.isDynamicDim(3))
+        continue;
+      int64_t d = qType.getDimSize(3);
+      // The cache: Concat(past argument, new) on the sequence axis.
+      auto cached = [&](Value v, OnnxConcatOp &cat) -> Value {
+        cat = v.getDefiningOp<OnnxConcatOp>();
+        if (!cat)
+          return v;
+        int64_t axis = cat.getAxis();
+        if (cat->getNumOperands() != 2 || (axis != 2 && axis != -2) ||
+            !isa<BlockArgument>(cat->getOperand(0)))
+          return Value();
+        return cat->getOperand(1);
+      };
+      OnnxConcatOp kCat, vCat;
+      Value kNew = cached(att.getKey(), kCat), vNew = cached(att.getValue(), vCat);
+      if (!kNew || !vNew || bool(kCat) != bool(vCat))
+        continue;
+      auto q = projection(att.getQuery(), d);
+      auto k = projection(kNew, d);
+      auto v = projection(vNew, d);
+      if (!q || !k || !v || q->rotary == nullptr || v->rotary ||
+          k->heads != v->heads || k->heads < 2 || q->heads % k->heads)
+        continue;
+      // The output: Transpose -> Reshape (shape Concat(b, s, const Hq*D))
+      // -> the o linear.
+      auto outT = dyn_cast<OnnxTransposeOp>(*att->user_begin());
+      if (!isSwap12(outT) || !outT->hasOneUse())
+        continue;
+      auto outR = dyn_cast<OnnxReshapeOp>(*outT->user_begin());
+      if (!outR || outR->getOperand(0) != outT.getResult() || !outR->hasOneUse())
+        continue;
+      auto outShape = outR->getOperand(1).getDefiningOp<OnnxConcatOp>();
+      int64_t hq = q->heads, hkv = k->heads, g = hq / hkv;
+      if (!outShape || outShape->getNumOperands() != 3 ||
+          constantIndex(outShape->getOperand(2)) != hq * d)
+        continue;
+      auto o = dyn_cast<LinearOp>(*outR->user_begin());
+      if (!o || o.getInput() != outR.getResult() || isExcluded(o) ||
+          o.getActivationQuant())
+        continue;
+      auto oType = dyn_cast<RankedTensorType>(o.getWeight().getType());
+      auto wo = constantFloats(o.getWeight());
+      if (!oType || !wo || oType.getDimSize(0) != hq * d)
+        continue;
+      int64_t dm = oType.getDimSize(1);
+      int64_t drop = std::min<int64_t>(
+          hkv - 1, int64_t(std::llround(sparsity * double(hkv))));
+      if (drop <= 0)
+        continue;
+      // Scores per key/value head j (its group of query heads).
+      auto colNorm = [&](const Projection &p, int64_t h) {
+        double s = 0;
+        for (int64_t r = 0; r < p.k; ++r)
+          for (int64_t i = 0; i < d; ++i) {
+            double x = p.w[r * p.heads * d + h * d + i];
+            s += x * x;
+          }
+        return std::sqrt(s);
+      };
+      std::vector<double> score(hkv, 0.0);
+      for (int64_t j = 0; j < hkv; ++j) {
+        for (int64_t h = j * g; h < (j + 1) * g; ++h) {
+          double rows = 0;
+          for (int64_t r = h * d; r < (h + 1) * d; ++r)
+            for (int64_t c = 0; c < dm; ++c)
+              rows += double((*wo)[r * dm + c]) * (*wo)[r * dm + c];
+          score[j] += colNorm(*q, h) * std::sqrt(rows);
+        }
+        score[j] += colNorm(*k, j) * colNorm(*v, j);
+      }
+      SmallVector<int64_t> groups(hkv);
+      std::iota(groups.begin(), groups.end(), 0);
+      std::sort(groups.begin(), groups.end(), [&](int64_t a, int64_t z) {
+        return score[a] > score[z] || (score[a] == score[z] && a < z);
+      });
+      groups.resize(hkv - drop);
+      llvm::sort(groups);
+      SmallVector<int64_t> qHeads;
+      for (int64_t j : groups)
+        for (int64_t h = j * g; h < (j + 1) * g; ++h)
+          qHeads.push_back(h);
+      int64_t hq2 = qHeads.size(), hkv2 = groups.size();
+      shrink(b, *q, qHeads, d);
+      shrink(b, *k, groups, d);
+      shrink(b, *v, groups, d);
+      for (OnnxConcatOp cat : {kCat, vCat}) {
+        if (!cat)
+          continue;
+        auto past = cast<BlockArgument>(cat->getOperand(0));
+        past.setType(withDim(past.getType(), 1, hkv2));
+        cat->getResult(0).setType(withDim(cat.getType(), 1, hkv2));
+        signatureChanged = true;
+      }
+      att->getResult(0).setType(withDim(att.getType(), 1, hq2));
+      outT->getResult(0).setType(withDim(outT.getType(), 2, hq2));
+      b.setInsertionPoint(outR);
+      Value width = indexConstant(b, outShape.getLoc(), hq2 * d);
+      Operation *shape = b.clone(*outShape);
+      shape->setOperand(2, width);
+      outR->setOperand(1, shape->getResult(0));
+      outR->getResult(0).setType(withLastDim(outR.getType(), hq2 * d));
+      SmallVector<int64_t> oRows;
+      for (int64_t h : qHeads)
+        for (int64_t i = 0; i < d; ++i)
+          oRows.push_back(h * d + i);
+      b.setInsertionPoint(o);
+      o->setOperand(1, constant(b, o.getWeight().getLoc(),
+                                {int64_t(oRows.size()), dm},
+                                rows(*wo, dm, oRows)));
+      numHeads += hq - hq2;
+    }
+    if (!signatureChanged)
+      return;
+    // The KV cache arguments and results changed shape.
+    module.walk([&](func::FuncOp f) {
+      if (f.isExternal())
+        return;
+      auto ret = cast<func::ReturnOp>(f.getBody().back().getTerminator());
+      f.setType(FunctionType::get(f.getContext(),
+                                  f.getBody().getArgumentTypes(),
+                                  ret.getOperandTypes()));
+    });
   }
 
   void pruneChannels(ModuleOp module) {

@@ -6,7 +6,8 @@ read back from the ONNX file) within 1e-4 relative; with --hessian, x^T x
 too. Then 50% unstructured pruning by magnitude and by Wanda (from those
 statistics), lm_head kept: both must run and lose some perplexity; their
 perplexities are printed (on these small byte-level models Wanda does not
-beat magnitude: see docs/compression.md)."""
+beat magnitude: see docs/compression.md). Half the attention heads
+(--prune=heads): the KV cache shapes shrink and the model runs."""
 import argparse
 import json
 import os
@@ -133,6 +134,30 @@ def main():
         return 1
     print(f"ok: 50% pruned perplexity: magnitude {r[1]['perplexity']:.4f}, "
           f"Wanda {r[2]['perplexity']:.4f} (fp32 {r[0]['perplexity']:.4f})")
+
+    # Structured: half the key/value heads (and their query heads) of every
+    # layer removed; the KV cache and attention shapes shrink (2 -> 1 kv
+    # heads, 4 -> 2 query heads) and the model still runs (a session too:
+    # --speed decodes with the smaller cache).
+    heads_ir = run([os.path.join(args.bin, "tailor-compile"), onnx_path, "--quiet",
+                    "--prune=heads", "--prune-sparsity=0.5", "--compile-to=optimize"])
+    if ("past_key.0" not in heads_ir or "tensor<?x1x?x32xf32> {onnx.name = \"past_key.0\"}"
+            not in heads_ir or "tensor<?x4x?x32xf32>" in heads_ir):
+        print("FAIL: --prune=heads did not shrink the KV cache to one head and the "
+              "queries to two heads per layer")
+        return 1
+    heads_so = os.path.join(args.work, "heads.so")
+    run([os.path.join(args.bin, "tailor-compile"), onnx_path, "-o", heads_so, "--quiet",
+         "--prune=heads", "--prune-sparsity=0.5"])
+    print(run([os.path.join(args.bin, "tailor-eval"), fp32, heads_so, "--tokens",
+               os.path.join(model_dir, "heldout.npy"), "--json", out_json, "--speed",
+               "--decode", "16"]).rstrip())
+    r = json.load(open(out_json))["results"]
+    if not (r[0]["perplexity"] < r[1]["perplexity"] < 1e3 and r[1]["decode_tokens_per_s"] > 0):
+        print("FAIL: the head-pruned model must run and lose some perplexity")
+        return 1
+    print(f"ok: half the heads pruned: perplexity {r[1]['perplexity']:.4f} "
+          f"(fp32 {r[0]['perplexity']:.4f})")
 
     # From the same statistics, in one evaluation against fp32:
     # - int4 groups of 128: GPTQ and AWQ (X^T X) must both end closer to

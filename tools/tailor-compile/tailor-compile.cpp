@@ -194,13 +194,15 @@ static cl::list<std::string> quantizeExclude(
 static cl::opt<std::string> prune(
     "prune",
     cl::desc("Prune the linears' weights by magnitude (tailor-prune): "
-             "unstructured, N:M (e.g. 2:4) or ffn-channels (removes hidden "
-             "channels of SwiGLU / GELU blocks: smaller shapes)"),
+             "unstructured, N:M (e.g. 2:4), ffn-channels (removes hidden "
+             "channels of SwiGLU / GELU blocks: smaller shapes) or heads "
+             "(removes key/value heads with their query heads: smaller "
+             "attention and KV cache)"),
     cl::value_desc("pattern"), cl::cat(category));
 static cl::opt<double> pruneSparsity(
     "prune-sparsity", cl::init(0.5),
-    cl::desc("--prune: fraction of weights (ffn-channels: of channels) "
-             "removed, in [0, 1)"),
+    cl::desc("--prune: fraction of weights (ffn-channels: of channels; "
+             "heads: of key/value heads) removed, in [0, 1)"),
     cl::value_desc("s"), cl::cat(category));
 static cl::opt<std::string> pruneMethod(
     "prune-method", cl::init("magnitude"),
