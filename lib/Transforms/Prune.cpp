@@ -13,6 +13,8 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
+#include "mlir/IR/SymbolTable.h"
+#include "llvm/ADT/SetVector.h"
 #include "llvm/Support/Regex.h"
 
 #include <algorithm>
@@ -279,6 +281,11 @@ struct PrunePass : mlir::tailor::impl::TailorPruneBase<PrunePass> {
     int64_t k = 0, heads = 0;
   };
 
+  static bool isRanked(Value v, int64_t rank) {
+    auto t = dyn_cast<RankedTensorType>(v.getType());
+    return t && t.getRank() == rank;
+  }
+
   static bool isSwap12(OnnxTransposeOp t) {
     return t && t.getPerm() && llvm::equal(*t.getPerm(),
                                            ArrayRef<int64_t>{0, 2, 1, 3});
@@ -306,8 +313,11 @@ struct PrunePass : mlir::tailor::impl::TailorPruneBase<PrunePass> {
       if (!v.hasOneUse())
         return std::nullopt;
     }
+    if (p.rotary && !isRanked(p.rotary->getResult(0), 4))
+      return std::nullopt;
     p.transpose = v.getDefiningOp<OnnxTransposeOp>();
-    if (!isSwap12(p.transpose) || !p.transpose->getOperand(0).hasOneUse())
+    if (!isSwap12(p.transpose) || !p.transpose->getOperand(0).hasOneUse() ||
+        !isRanked(p.transpose->getResult(0), 4))
       return std::nullopt;
     p.reshape = p.transpose->getOperand(0).getDefiningOp<OnnxReshapeOp>();
     if (!p.reshape || !p.reshape->getOperand(0).hasOneUse())
@@ -322,7 +332,8 @@ struct PrunePass : mlir::tailor::impl::TailorPruneBase<PrunePass> {
         constantIndex(p.shape->getOperand(3)) != d)
       return std::nullopt;
     p.linear = p.reshape->getOperand(0).getDefiningOp<LinearOp>();
-    if (!p.linear || isExcluded(p.linear) || p.linear.getActivationQuant())
+    if (!p.linear || isExcluded(p.linear) || p.linear.getActivationQuant() ||
+        !isa<RankedTensorType>(p.linear.getType()))
       return std::nullopt;
     auto wType = dyn_cast<RankedTensorType>(p.linear.getWeight().getType());
     auto w = constantFloats(p.linear.getWeight());
@@ -388,7 +399,7 @@ struct PrunePass : mlir::tailor::impl::TailorPruneBase<PrunePass> {
     SmallVector<AttentionOp> atts;
     module.walk([&](AttentionOp a) { atts.push_back(a); });
     OpBuilder b(module.getContext());
-    bool signatureChanged = false;
+    llvm::SetVector<func::FuncOp> changed; // cache arguments shrank
     for (AttentionOp att : atts) {
       if (att.getPastKey() || !att->hasOneUse())
         continue;
@@ -396,14 +407,35 @@ struct PrunePass : mlir::tailor::impl::TailorPruneBase<PrunePass> {
       if (!qType || qType.getRank() != 4 || qType.isDynamicDim(3))
         continue;
       int64_t d = qType.getDimSize(3);
-      // The cache: Concat(past argument, new) on the sequence axis.
+      // A mask with a query-head dimension (broadcast to [B, Hq, S, T])
+      // would need pruning too: such blocks are left alone.
+      if (Value mask = att.getMask()) {
+        auto mt = dyn_cast<RankedTensorType>(mask.getType());
+        if (!mt || (mt.getRank() >= 3 && mt.getDimSize(mt.getRank() - 3) != 1))
+          continue;
+      }
+      // The cache: Concat(past argument of the entry function, new) on the
+      // sequence axis; the argument and the Concat feed nothing but the
+      // attention, the return and Shape ops (whose results keep their type).
+      auto onlyShapeUsers = [&](Value v, Operation *allowed) {
+        return llvm::all_of(v.getUsers(), [&](Operation *user) {
+          return user == allowed || isa<OnnxShapeOp, func::ReturnOp>(user);
+        });
+      };
       auto cached = [&](Value v, OnnxConcatOp &cat) -> Value {
         cat = v.getDefiningOp<OnnxConcatOp>();
         if (!cat)
           return v;
         int64_t axis = cat.getAxis();
-        if (cat->getNumOperands() != 2 || (axis != 2 && axis != -2) ||
-            !isa<BlockArgument>(cat->getOperand(0)))
+        auto past = dyn_cast<BlockArgument>(cat->getOperand(0));
+        auto fn = past ? dyn_cast<func::FuncOp>(past.getOwner()->getParentOp())
+                       : func::FuncOp();
+        if (cat->getNumOperands() != 2 || (axis != 2 && axis != -2) || !fn ||
+            !past.getOwner()->isEntryBlock() || !isRanked(past, 4) ||
+            !isRanked(cat->getResult(0), 4) ||
+            !SymbolTable::symbolKnownUseEmpty(fn, module) ||
+            !onlyShapeUsers(past, cat) ||
+            !onlyShapeUsers(cat->getResult(0), att))
           return Value();
         return cat->getOperand(1);
       };
@@ -414,16 +446,18 @@ struct PrunePass : mlir::tailor::impl::TailorPruneBase<PrunePass> {
       auto q = projection(att.getQuery(), d);
       auto k = projection(kNew, d);
       auto v = projection(vNew, d);
-      if (!q || !k || !v || q->rotary == nullptr || v->rotary ||
+      if (!q || !k || !v || bool(q->rotary) != bool(k->rotary) || v->rotary ||
           k->heads != v->heads || k->heads < 2 || q->heads % k->heads)
         continue;
       // The output: Transpose -> Reshape (shape Concat(b, s, const Hq*D))
       // -> the o linear.
       auto outT = dyn_cast<OnnxTransposeOp>(*att->user_begin());
-      if (!isSwap12(outT) || !outT->hasOneUse())
+      if (!isSwap12(outT) || !outT->hasOneUse() ||
+          !isRanked(att->getResult(0), 4) || !isRanked(outT->getResult(0), 4))
         continue;
       auto outR = dyn_cast<OnnxReshapeOp>(*outT->user_begin());
-      if (!outR || outR->getOperand(0) != outT.getResult() || !outR->hasOneUse())
+      if (!outR || outR->getOperand(0) != outT.getResult() ||
+          !outR->hasOneUse() || !isRanked(outR->getResult(0), 3))
         continue;
       auto outShape = outR->getOperand(1).getDefiningOp<OnnxConcatOp>();
       int64_t hq = q->heads, hkv = k->heads, g = hq / hkv;
@@ -485,7 +519,7 @@ struct PrunePass : mlir::tailor::impl::TailorPruneBase<PrunePass> {
         auto past = cast<BlockArgument>(cat->getOperand(0));
         past.setType(withDim(past.getType(), 1, hkv2));
         cat->getResult(0).setType(withDim(cat.getType(), 1, hkv2));
-        signatureChanged = true;
+        changed.insert(cast<func::FuncOp>(past.getOwner()->getParentOp()));
       }
       att->getResult(0).setType(withDim(att.getType(), 1, hq2));
       outT->getResult(0).setType(withDim(outT.getType(), 2, hq2));
@@ -505,17 +539,17 @@ struct PrunePass : mlir::tailor::impl::TailorPruneBase<PrunePass> {
                                 rows(*wo, dm, oRows)));
       numHeads += hq - hq2;
     }
-    if (!signatureChanged)
-      return;
-    // The KV cache arguments and results changed shape.
-    module.walk([&](func::FuncOp f) {
-      if (f.isExternal())
-        return;
-      auto ret = cast<func::ReturnOp>(f.getBody().back().getTerminator());
-      f.setType(FunctionType::get(f.getContext(),
-                                  f.getBody().getArgumentTypes(),
-                                  ret.getOperandTypes()));
-    });
+    // The KV cache arguments and results changed shape (functions nothing
+    // calls; every return returns the same types).
+    for (func::FuncOp f : changed) {
+      SmallVector<Type> results(f.getResultTypes());
+      f.walk([&](func::ReturnOp ret) {
+        results.assign(ret.getOperandTypes().begin(),
+                       ret.getOperandTypes().end());
+      });
+      f.setType(f.getFunctionType().clone(f.getBody().getArgumentTypes(),
+                                          results));
+    }
   }
 
   void pruneChannels(ModuleOp module) {

@@ -58,3 +58,77 @@ func.func @block(%x: tensor<1x3x4xf32>, %pk: tensor<1x2x?x2xf32>, %pv: tensor<1x
   %y = tailor.linear %o1, %wo : (tensor<1x3x4xf32>, tensor<4x4xf32>) -> tensor<1x3x4xf32> loc("/o/MatMul")
   return %y, %k, %v : tensor<1x3x4xf32>, tensor<1x2x?x2xf32>, tensor<1x2x?x2xf32>
 }
+
+// -----
+
+// Grouped-query (4 query heads over 2 key/value heads, G = 2, D = 1), no
+// rotary, no cache: group 0 (kv head 0, query heads 0 and 1) scores low and
+// goes; Wq keeps columns 2-3, Wk and Wv column 1, Wo rows 2-3.
+// CHECK-LABEL: func.func @gqa
+// CHECK: tailor.attention {{.*}} : tensor<1x2x3x1xf32>, tensor<1x1x3x1xf32>, tensor<1x1x3x1xf32>{{.*}} -> tensor<1x2x3x1xf32>
+// CHECK: tailor.linear %{{.*}}, %{{.*}} : (tensor<1x3x2xf32>, tensor<2x2xf32>) -> tensor<1x3x2xf32>
+// CHECK: tailor_pruned{{.*}}: "0x0400000000004040000080400000A0400000C040"
+// CHECK: tailor_pruned{{.*}}: "0x040000000000E04000000041"
+// CHECK: tailor_pruned{{.*}}: "0x040000000000104100002041"
+// CHECK: tailor_pruned{{.*}}: "0x0400000000003041000040410000504100006041"
+func.func @gqa(%x: tensor<1x3x2xf32>, %m: tensor<3x3xi1>) -> tensor<1x3x2xf32> {
+  %wq = "tailor.onnx.Constant"() <{value = dense<[[0.1, 0.2, 3.0, 4.0], [0.3, 0.4, 5.0, 6.0]]> : tensor<2x4xf32>}> : () -> tensor<2x4xf32>
+  %wk = "tailor.onnx.Constant"() <{value = dense<[[0.1, 7.0], [0.2, 8.0]]> : tensor<2x2xf32>}> : () -> tensor<2x2xf32>
+  %wv = "tailor.onnx.Constant"() <{value = dense<[[0.3, 9.0], [0.4, 10.0]]> : tensor<2x2xf32>}> : () -> tensor<2x2xf32>
+  %wo = "tailor.onnx.Constant"() <{value = dense<[[0.1, 0.2], [0.3, 0.4], [11.0, 12.0], [13.0, 14.0]]> : tensor<4x2xf32>}> : () -> tensor<4x2xf32>
+  %b = "tailor.onnx.Constant"() <{value = dense<1> : tensor<1xi64>}> : () -> tensor<1xi64>
+  %s = "tailor.onnx.Constant"() <{value = dense<3> : tensor<1xi64>}> : () -> tensor<1xi64>
+  %hq = "tailor.onnx.Constant"() <{value = dense<4> : tensor<1xi64>}> : () -> tensor<1xi64>
+  %hkv = "tailor.onnx.Constant"() <{value = dense<2> : tensor<1xi64>}> : () -> tensor<1xi64>
+  %d = "tailor.onnx.Constant"() <{value = dense<1> : tensor<1xi64>}> : () -> tensor<1xi64>
+  %qs = "tailor.onnx.Concat"(%b, %s, %hq, %d) <{axis = 0 : i64}> : (tensor<1xi64>, tensor<1xi64>, tensor<1xi64>, tensor<1xi64>) -> tensor<4xi64>
+  %ks = "tailor.onnx.Concat"(%b, %s, %hkv, %d) <{axis = 0 : i64}> : (tensor<1xi64>, tensor<1xi64>, tensor<1xi64>, tensor<1xi64>) -> tensor<4xi64>
+  %q0 = tailor.linear %x, %wq : (tensor<1x3x2xf32>, tensor<2x4xf32>) -> tensor<1x3x4xf32>
+  %q1 = "tailor.onnx.Reshape"(%q0, %qs) <{allowzero = 0 : i64}> : (tensor<1x3x4xf32>, tensor<4xi64>) -> tensor<1x3x4x1xf32>
+  %q = "tailor.onnx.Transpose"(%q1) <{perm = array<i64: 0, 2, 1, 3>}> : (tensor<1x3x4x1xf32>) -> tensor<1x4x3x1xf32>
+  %k0 = tailor.linear %x, %wk : (tensor<1x3x2xf32>, tensor<2x2xf32>) -> tensor<1x3x2xf32>
+  %k1 = "tailor.onnx.Reshape"(%k0, %ks) <{allowzero = 0 : i64}> : (tensor<1x3x2xf32>, tensor<4xi64>) -> tensor<1x3x2x1xf32>
+  %k = "tailor.onnx.Transpose"(%k1) <{perm = array<i64: 0, 2, 1, 3>}> : (tensor<1x3x2x1xf32>) -> tensor<1x2x3x1xf32>
+  %v0 = tailor.linear %x, %wv : (tensor<1x3x2xf32>, tensor<2x2xf32>) -> tensor<1x3x2xf32>
+  %v1 = "tailor.onnx.Reshape"(%v0, %ks) <{allowzero = 0 : i64}> : (tensor<1x3x2xf32>, tensor<4xi64>) -> tensor<1x3x2x1xf32>
+  %v = "tailor.onnx.Transpose"(%v1) <{perm = array<i64: 0, 2, 1, 3>}> : (tensor<1x3x2x1xf32>) -> tensor<1x2x3x1xf32>
+  %a = tailor.attention %q, %k, %v mask(%m) : tensor<1x4x3x1xf32>, tensor<1x2x3x1xf32>, tensor<1x2x3x1xf32>, tensor<3x3xi1> -> tensor<1x4x3x1xf32>
+  %o0 = "tailor.onnx.Transpose"(%a) <{perm = array<i64: 0, 2, 1, 3>}> : (tensor<1x4x3x1xf32>) -> tensor<1x3x4x1xf32>
+  %os = "tailor.onnx.Concat"(%b, %s, %hq) <{axis = 0 : i64}> : (tensor<1xi64>, tensor<1xi64>, tensor<1xi64>) -> tensor<3xi64>
+  %o1 = "tailor.onnx.Reshape"(%o0, %os) <{allowzero = 0 : i64}> : (tensor<1x3x4x1xf32>, tensor<3xi64>) -> tensor<1x3x4xf32>
+  %y = tailor.linear %o1, %wo : (tensor<1x3x4xf32>, tensor<4x2xf32>) -> tensor<1x3x2xf32> loc("/o/MatMul")
+  return %y : tensor<1x3x2xf32>
+}
+
+// -----
+
+// The past cache also feeds another op (not a Shape): left alone.
+// CHECK-LABEL: func.func @shared_past
+// CHECK-SAME: tensor<1x2x?x2xf32>
+// NONE-LABEL: func.func @shared_past
+func.func @shared_past(%x: tensor<1x3x4xf32>, %pk: tensor<1x2x?x2xf32>, %pv: tensor<1x2x?x2xf32>) -> (tensor<1x3x4xf32>, tensor<1x2x?x2xf32>) {
+  %w = "tailor.onnx.Constant"() <{value = dense<[[1.0, 2.0, 0.01, 0.01], [3.0, 4.0, 0.01, 0.01], [1.0, 2.0, 0.01, 0.01], [3.0, 4.0, 0.01, 0.01]]> : tensor<4x4xf32>}> : () -> tensor<4x4xf32>
+  %b = "tailor.onnx.Constant"() <{value = dense<1> : tensor<1xi64>}> : () -> tensor<1xi64>
+  %s = "tailor.onnx.Constant"() <{value = dense<3> : tensor<1xi64>}> : () -> tensor<1xi64>
+  %h = "tailor.onnx.Constant"() <{value = dense<2> : tensor<1xi64>}> : () -> tensor<1xi64>
+  %e = "tailor.onnx.Constant"() <{value = dense<4> : tensor<1xi64>}> : () -> tensor<1xi64>
+  %shape = "tailor.onnx.Concat"(%b, %s, %h, %h) <{axis = 0 : i64}> : (tensor<1xi64>, tensor<1xi64>, tensor<1xi64>, tensor<1xi64>) -> tensor<4xi64>
+  %q0 = tailor.linear %x, %w : (tensor<1x3x4xf32>, tensor<4x4xf32>) -> tensor<1x3x4xf32>
+  %q1 = "tailor.onnx.Reshape"(%q0, %shape) <{allowzero = 0 : i64}> : (tensor<1x3x4xf32>, tensor<4xi64>) -> tensor<1x3x2x2xf32>
+  %q = "tailor.onnx.Transpose"(%q1) <{perm = array<i64: 0, 2, 1, 3>}> : (tensor<1x3x2x2xf32>) -> tensor<1x2x3x2xf32>
+  %k0 = tailor.linear %x, %w : (tensor<1x3x4xf32>, tensor<4x4xf32>) -> tensor<1x3x4xf32>
+  %k1 = "tailor.onnx.Reshape"(%k0, %shape) <{allowzero = 0 : i64}> : (tensor<1x3x4xf32>, tensor<4xi64>) -> tensor<1x3x2x2xf32>
+  %k2 = "tailor.onnx.Transpose"(%k1) <{perm = array<i64: 0, 2, 1, 3>}> : (tensor<1x3x2x2xf32>) -> tensor<1x2x3x2xf32>
+  %k = "tailor.onnx.Concat"(%pk, %k2) <{axis = 2 : i64}> : (tensor<1x2x?x2xf32>, tensor<1x2x3x2xf32>) -> tensor<1x2x?x2xf32>
+  %v0 = tailor.linear %x, %w : (tensor<1x3x4xf32>, tensor<4x4xf32>) -> tensor<1x3x4xf32>
+  %v1 = "tailor.onnx.Reshape"(%v0, %shape) <{allowzero = 0 : i64}> : (tensor<1x3x4xf32>, tensor<4xi64>) -> tensor<1x3x2x2xf32>
+  %v2 = "tailor.onnx.Transpose"(%v1) <{perm = array<i64: 0, 2, 1, 3>}> : (tensor<1x3x2x2xf32>) -> tensor<1x2x3x2xf32>
+  %v = "tailor.onnx.Concat"(%pv, %v2) <{axis = 2 : i64}> : (tensor<1x2x?x2xf32>, tensor<1x2x3x2xf32>) -> tensor<1x2x?x2xf32>
+  %a = tailor.attention %q, %k, %v : tensor<1x2x3x2xf32>, tensor<1x2x?x2xf32>, tensor<1x2x?x2xf32> -> tensor<1x2x3x2xf32>
+  %o0 = "tailor.onnx.Transpose"(%a) <{perm = array<i64: 0, 2, 1, 3>}> : (tensor<1x2x3x2xf32>) -> tensor<1x3x2x2xf32>
+  %oshape = "tailor.onnx.Concat"(%b, %s, %e) <{axis = 0 : i64}> : (tensor<1xi64>, tensor<1xi64>, tensor<1xi64>) -> tensor<3xi64>
+  %o1 = "tailor.onnx.Reshape"(%o0, %oshape) <{allowzero = 0 : i64}> : (tensor<1x3x2x2xf32>, tensor<3xi64>) -> tensor<1x3x4xf32>
+  %y = tailor.linear %o1, %w : (tensor<1x3x4xf32>, tensor<4x4xf32>) -> tensor<1x3x4xf32>
+  %n = "tailor.onnx.Neg"(%pk) : (tensor<1x2x?x2xf32>) -> tensor<1x2x?x2xf32>
+  return %y, %n : tensor<1x3x4xf32>, tensor<1x2x?x2xf32>
+}
