@@ -8,7 +8,6 @@ statistics), lm_head kept: both must run and lose some perplexity; their
 perplexities are printed (on these small byte-level models Wanda does not
 beat magnitude: see docs/compression.md). Half the attention heads
 (--prune=heads): the KV cache shapes shrink and the model runs."""
-import argparse
 import json
 import os
 import re
@@ -23,7 +22,7 @@ from onnx import numpy_helper
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import generate  # noqa: E402
-from checks import run  # noqa: E402
+from checks import run, tiny_model_check  # noqa: E402
 
 
 def read_safetensors(path):
@@ -62,13 +61,7 @@ def torch_model(model_dir):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--bin", required=True)
-    ap.add_argument("--work", required=True)
-    args = ap.parse_args()
-    os.makedirs(args.work, exist_ok=True)
-    model_dir = run([sys.executable, os.path.join(HERE, "pretrain.py"), "--size", "tiny",
-                     "--print-dir"]).strip().splitlines()[-1]
+    args, model_dir = tiny_model_check(__doc__)
     onnx_path = os.path.join(model_dir, "model.onnx")
     calib = np.load(os.path.join(model_dir, "calib.npy"))[:32]
     np.save(os.path.join(args.work, "calib32.npy"), calib)

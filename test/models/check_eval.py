@@ -8,24 +8,16 @@ reference: KL(fp32 || int8) <= 1e-3 nats/token (the issue's bar); 25% of the
 FFN channels pruned (tailor-compile --prune=ffn-channels, smaller shapes)
 must compile, run and stay close (KL < 0.1, a smaller artifact); int4 in
 groups of 32 (RTN): KL between int8's and 0.05."""
-import argparse
 import json
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from checks import run  # noqa: E402
+from checks import run, tiny_model_check  # noqa: E402
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--bin", required=True)
-    ap.add_argument("--work", required=True)
-    args = ap.parse_args()
-    os.makedirs(args.work, exist_ok=True)
-    here = os.path.dirname(os.path.abspath(__file__))
-    model_dir = run([sys.executable, os.path.join(here, "pretrain.py"), "--size", "tiny",
-                     "--print-dir"]).strip().splitlines()[-1]
+    args, model_dir = tiny_model_check(__doc__)
     info = json.load(open(os.path.join(model_dir, "info.json")))
     fp32 = os.path.join(args.work, "fp32.so")
     run([os.path.join(args.bin, "tailor-compile"), os.path.join(model_dir, "model.onnx"),

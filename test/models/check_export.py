@@ -9,7 +9,6 @@ direct compile with --int4-activations=f32). The exported graphs are
 inspected too: int8 weights behind DequantizeLinear, pruned FFN weights
 with 3/4 of the channels, unique node names (ONNX Runtime requires them;
 bench/run-compression runs the exports in ONNX Runtime)."""
-import argparse
 import json
 import os
 import sys
@@ -18,17 +17,11 @@ import onnx
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from checks import run  # noqa: E402
+from checks import run, tiny_model_check  # noqa: E402
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--bin", required=True)
-    ap.add_argument("--work", required=True)
-    args = ap.parse_args()
-    os.makedirs(args.work, exist_ok=True)
-    model_dir = run([sys.executable, os.path.join(HERE, "pretrain.py"), "--size", "tiny",
-                     "--print-dir"]).strip().splitlines()[-1]
+    args, model_dir = tiny_model_check(__doc__)
     onnx_path = os.path.join(model_dir, "model.onnx")
     heldout = os.path.join(model_dir, "heldout.npy")
     adapter = os.path.join(args.work, "adapter")

@@ -5,7 +5,6 @@ KL measured by tailor-eval on the same windows must be within the budget,
 its artifact must be smaller than all-int8, a tighter budget must not give a
 smaller model, and --quantize-plan must rebuild the same model from the
 plan file. Held-out figures are printed."""
-import argparse
 import json
 import os
 import sys
@@ -14,17 +13,11 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from checks import run  # noqa: E402
+from checks import run, tiny_model_check  # noqa: E402
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--bin", required=True)
-    ap.add_argument("--work", required=True)
-    args = ap.parse_args()
-    os.makedirs(args.work, exist_ok=True)
-    model_dir = run([sys.executable, os.path.join(HERE, "pretrain.py"), "--size", "tiny",
-                     "--print-dir"]).strip().splitlines()[-1]
+    args, model_dir = tiny_model_check(__doc__)
     onnx_path = os.path.join(model_dir, "model.onnx")
     calib = os.path.join(args.work, "calib16.npy")
     np.save(calib, np.load(os.path.join(model_dir, "calib.npy"))[:16])

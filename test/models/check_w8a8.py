@@ -14,20 +14,14 @@ a rounding tie (float32 and float64 then round alike).
   check_w8a8.py WORK --bin BIN   (ctest models-w8a8)
 """
 import os
-import subprocess
 import sys
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-
-def run(cmd):
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode:
-        print(f"FAIL: {' '.join(cmd)}\n{r.stdout}{r.stderr}")
-        sys.exit(1)
-    return r.stdout
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checks import run  # noqa: E402
 
 
 def quantize_rows(x):

@@ -1,6 +1,10 @@
 """Helpers shared by the model checks (ctest scripts in this folder)."""
+import argparse
+import os
 import subprocess
 import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def run(cmd):
@@ -10,3 +14,17 @@ def run(cmd):
         print(f"FAIL: {' '.join(cmd)}\n{r.stdout}{r.stderr}")
         sys.exit(1)
     return r.stdout
+
+
+def tiny_model_check(description):
+    """The common start of a check on the pretrained tiny model: parses
+    --bin and --work (created), pretrains or finds the cached model.
+    Returns (args, the model's directory)."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--work", required=True)
+    args = ap.parse_args()
+    os.makedirs(args.work, exist_ok=True)
+    model_dir = run([sys.executable, os.path.join(HERE, "pretrain.py"), "--size", "tiny",
+                     "--print-dir"]).strip().splitlines()[-1]
+    return args, model_dir
