@@ -430,6 +430,59 @@ def TailorTileContractions
   ];
 }
 
+def TailorKVCacheInPlace : Pass<"tailor-kv-cache-in-place", "ModuleOp"> {
+  let summary = "Update the KV cache in place: capacity-backed cache inputs "
+                "and a length instead of Concat(past, new) per step";
+  let description = [{
+    A decoder exported with a KV cache takes `past_*` inputs and returns
+    `present_* = Concat(past, new, axis = 2)`: every step copies the whole
+    cache into a new buffer. When the entry function has that form exactly
+    (input 0 the [batch, sequence] token ids, inputs 1..N rank-4 caches
+    [B, H, T, D] with static H and D, each used by one Concat along axis 2
+    whose result is returned as output i), this pass rewrites it:
+
+    - input i becomes a buffer with room for more positions than it holds
+      ([B, H, capacity, D]), and a last input `tailor.cache_length`
+      (int64 scalar) says how many are valid;
+    - the new keys/values are written into it at [length, length + S) with
+      `tensor.insert_slice` (in place after bufferization), and the
+      attention reads the view of its first length + S positions;
+    - output i returns the updated cache (an alias of input i, which
+      bufferization drops from the results);
+    - run-time checks: the new positions' count equals the token count and
+      length + S fits the capacity.
+
+    Other users of a past input see its first `length` positions. The entry
+    gets `tailor.kv_caches = N`; the runtime (sessions, and `run`, which
+    copies a caller's past into a fresh cache) drives the new form. Models
+    of any other form are left alone.
+  }];
+  let dependentDialects = ["::mlir::tensor::TensorDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::cf::ControlFlowDialect"];
+  let statistics = [
+    Statistic<"numCaches", "caches", "KV cache inputs updated in place">
+  ];
+}
+
+def TailorDropKVCacheResults
+    : Pass<"tailor-drop-kv-cache-results", "ModuleOp"> {
+  let summary = "Drop the cache results of an entry that updates its KV "
+                "caches in place (after bufferization)";
+  let description = [{
+    tailor-kv-cache-in-place returns each updated cache as output i of the
+    entry; once bufferized in place, that output is the cache argument's
+    own buffer. Upstream's drop-equivalent-buffer-results leaves public
+    functions alone, so this pass drops those outputs from the entry
+    (`tailor.kv_caches = N`): the caller already holds the buffers. An
+    output that is not its argument's buffer means bufferization copied the
+    cache, so the caller's buffer would not be updated: an error naming the
+    function, instead of a model that breaks the runtime's calling
+    convention (tailor-c/abi.h).
+  }];
+  let dependentDialects = ["::mlir::memref::MemRefDialect"];
+}
+
 def TailorOutlineKernels : Pass<"tailor-outline-kernels", "ModuleOp"> {
   let summary = "Outline linalg ops into shared kernel functions";
   let description = [{

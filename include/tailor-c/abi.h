@@ -12,6 +12,15 @@
  * out the same way one after the other. Inputs must be contiguous (identity
  * layout). Outputs are buffers the model allocated with malloc; the caller
  * frees each distinct allocated pointer once (two outputs may share one).
+ *
+ * KV caches updated in place (`kv_caches` = N > 0; tailor-kv-cache-in-place):
+ * input 0 is int64 token ids [B, S], inputs 1..N are caches [B, H, capacity,
+ * D] whose first `length` positions are valid, input N + 1 (the last) is
+ * `length`, an int64 scalar; output 0 is the logits and outputs 1..N are
+ * the presents, which `invoke` does not return: it writes the S new
+ * positions of cache i at [length, length + S) (capacity must allow it),
+ * and present i is then the first length + S positions of cache i. Only
+ * output 0 is written to the outputs' room.
  *===----------------------------------------------------------------------===*/
 
 #ifndef TAILOR_C_ABI_H
@@ -24,7 +33,7 @@ extern "C" {
 #endif
 
 #define TAILOR_ABI_MAGIC 0x524c4954u /* "TILR" */
-#define TAILOR_ABI_VERSION 2u
+#define TAILOR_ABI_VERSION 3u
 
 /** One input or output: ONNX dtype number, rank, sizes (-1 = dynamic). */
 typedef struct tailor_abi_tensor {
@@ -52,6 +61,9 @@ typedef struct tailor_abi_model {
    *  run a model whose extensions this CPU lacks. May be null or empty (the
    *  JIT compiles for the CPU it runs on). */
   const char *cpu_features;
+  /** Number of KV caches updated in place (see above); 0: none, every
+   *  output is returned. */
+  int32_t kv_caches;
 } tailor_abi_model;
 
 /** Called by compiled code when a run-time check fails (e.g. two dynamic

@@ -9,6 +9,7 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/Transforms/RegionUtils.h"
 #include "tailor/Transforms/Passes.h"
@@ -50,8 +51,35 @@ struct OutlineKernelsPass
     unsigned counter = 0;
     for (linalg::LinalgOp op : ops) {
       auto parentFn = op->getParentOfType<func::FuncOp>();
-      // Arguments: the op's operands, then what its body captures.
-      SmallVector<Value> args(op->getOperands());
+      // Arguments: the op's operands, then what its body captures. An input
+      // that is a slice of a larger tensor is sliced inside the kernel
+      // instead: the whole tensor is passed (a strided view at the call
+      // would be copied to fit the kernel's identity-layout argument; a
+      // decode step's attention reads the valid prefix of the KV cache
+      // this way). Micro-kernel calls (library_call) take their operands
+      // as they are.
+      SmallVector<tensor::ExtractSliceOp> slices;
+      SmallVector<Value> args;
+      bool library = op->hasAttr("library_call");
+      for (OpOperand &operand : op->getOpOperands()) {
+        auto slice = operand.get().getDefiningOp<tensor::ExtractSliceOp>();
+        bool onlyInput =
+            slice && !library && op.isDpsInput(&operand) &&
+            llvm::none_of(op.getDpsInitsMutable(), [&](OpOperand &init) {
+              return init.get() == operand.get();
+            });
+        if (!onlyInput) {
+          if (!llvm::is_contained(args, operand.get()))
+            args.push_back(operand.get());
+          continue;
+        }
+        if (llvm::is_contained(slices, slice))
+          continue;
+        slices.push_back(slice);
+        for (Value v : slice->getOperands())
+          if (!llvm::is_contained(args, v))
+            args.push_back(v);
+      }
       llvm::SetVector<Value> captured;
       getUsedValuesDefinedAbove(op->getRegions(), captured);
       SmallVector<Value> cloned;
@@ -79,6 +107,8 @@ struct OutlineKernelsPass
       b.setInsertionPointToStart(body);
       for (Value v : cloned)
         map.map(v, b.clone(*v.getDefiningOp())->getResult(0));
+      for (tensor::ExtractSliceOp slice : slices)
+        b.clone(*slice, map);
       Operation *copy = b.clone(*op, map);
       func::ReturnOp::create(b, op.getLoc(), copy->getResults());
 
@@ -107,6 +137,9 @@ struct OutlineKernelsPass
       auto call = func::CallOp::create(callBuilder, op.getLoc(), target, args);
       op->replaceAllUsesWith(call.getResults());
       op->erase();
+      for (tensor::ExtractSliceOp slice : slices)
+        if (slice->use_empty())
+          slice->erase();
       ++numCalls;
     }
   }

@@ -150,6 +150,7 @@ static void addDescriptor(llvm::Module &m, const ModelSignature &signature,
                            ".tailor.str");
   };
   auto *tensorType = llvm::StructType::get(ctx, {ptr, i32, i32, ptr});
+  std::vector<TensorSpec> inputs = signature.compiledInputs();
   auto tensors = [&](const std::vector<TensorSpec> &specs) -> llvm::Constant * {
     if (specs.empty())
       return llvm::ConstantPointerNull::get(ptr);
@@ -173,19 +174,20 @@ static void addDescriptor(llvm::Module &m, const ModelSignature &signature,
       "omp_set_num_threads",
       llvm::FunctionType::get(llvm::Type::getVoidTy(ctx), {i32}, false));
   auto *modelType = llvm::StructType::get(
-      ctx, {i32, i32, ptr, ptr, i32, i32, ptr, ptr, ptr, ptr, ptr});
+      ctx, {i32, i32, ptr, ptr, i32, i32, ptr, ptr, ptr, ptr, ptr, i32});
   llvm::Constant *fields[] = {
       llvm::ConstantInt::get(i32, TAILOR_ABI_MAGIC),
       llvm::ConstantInt::get(i32, TAILOR_ABI_VERSION),
       string(signature.entry),
       string(producer),
-      llvm::ConstantInt::get(i32, signature.inputs.size()),
+      llvm::ConstantInt::get(i32, inputs.size()),
       llvm::ConstantInt::get(i32, signature.outputs.size()),
-      tensors(signature.inputs),
+      tensors(inputs),
       tensors(signature.outputs),
       invoke,
       llvm::cast<llvm::Constant>(setThreads.getCallee()),
-      string(cpuFeatures)};
+      string(cpuFeatures),
+      llvm::ConstantInt::get(i32, signature.kvCaches)};
   auto *descriptor = privateConstant(llvm::ConstantStruct::get(modelType, fields),
                                      ".tailor.model");
   (void)i64;

@@ -57,6 +57,8 @@ JitModel::compile(ModuleOp module, const TargetOptions &options,
                          CompilePhase::LLVM, &signature)))
     return failure();
   model->entry = signature.entry;
+  model->compiledInputSpecs = signature.compiledInputs();
+  model->kvCaches = signature.kvCaches;
   model->inputSpecs = std::move(signature.inputs);
   model->outputSpecs = std::move(signature.outputs);
   auto t1 = Clock::now();
@@ -139,7 +141,7 @@ JitModel::compile(ModuleOp module, const TargetOptions &options,
       out.push_back({s.name.c_str(), s.dtype, int32_t(s.shape.size()),
                      s.shape.data()});
   };
-  describe(model->inputSpecs, model->abiInputs);
+  describe(model->compiledInputSpecs, model->abiInputs);
   describe(model->outputSpecs, model->abiOutputs);
   tailor_abi_model &abi = model->abiModel;
   abi.magic = TAILOR_ABI_MAGIC;
@@ -152,6 +154,7 @@ JitModel::compile(ModuleOp module, const TargetOptions &options,
   abi.inputs = model->abiInputs.data();
   abi.outputs = model->abiOutputs.data();
   abi.invoke = *fnOrErr;
+  abi.kv_caches = model->kvCaches;
   abi.set_num_threads = reinterpret_cast<void (*)(int32_t)>(
       llvm::sys::DynamicLibrary::SearchForAddressOfSymbol(
           "omp_set_num_threads"));

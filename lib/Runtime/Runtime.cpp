@@ -147,10 +147,21 @@ struct tailor_model {
   void *handle = nullptr; // dlopen handle; null for an in-memory descriptor
   const tailor_abi_model *abi = nullptr;
   int32_t threads = 0;
+  /// The signature callers see: with in-place KV caches, the descriptor's
+  /// last input (the cache length) is not among `inputs`.
   std::vector<tailor_tensor_info> inputs, outputs;
+  /// KV caches updated in place (inputs/outputs 1..caches; tailor-c/abi.h).
+  int32_t caches = 0;
 
-  /// One call of the model: `inputs` as descriptor words (contiguous data),
-  /// results as buffers the caller now owns.
+  /// Whether `invoke` returns output `i` (the presents of in-place caches
+  /// it does not).
+  bool returns(size_t i) const {
+    return caches == 0 || i == 0 || i > size_t(caches);
+  }
+
+  /// One call of the model: the compiled entry's inputs as descriptor words
+  /// (contiguous data), the outputs it returns as buffers the caller now
+  /// owns.
   tailor_status invoke(std::vector<std::vector<int64_t>> &inputWords,
                        std::vector<Buffer> &results) {
     std::vector<void *> args;
@@ -158,8 +169,9 @@ struct tailor_model {
       for (int64_t &w : words)
         args.push_back(&w);
     size_t resultWords = 0;
-    for (const tailor_tensor_info &o : outputs)
-      resultWords += 3 + 2 * size_t(o.rank);
+    for (size_t i = 0; i < outputs.size(); ++i)
+      if (returns(i))
+        resultWords += 3 + 2 * size_t(outputs[i].rank);
     std::vector<int64_t> out(std::max<size_t>(resultWords, 1), 0);
     if (resultWords)
       args.push_back(out.data());
@@ -181,7 +193,10 @@ struct tailor_model {
     failJump = outer;
     results.clear();
     size_t pos = 0;
-    for (const tailor_tensor_info &o : outputs) {
+    for (size_t i = 0; i < outputs.size(); ++i) {
+      if (!returns(i))
+        continue;
+      const tailor_tensor_info &o = outputs[i];
       Buffer b;
       b.dtype = o.dtype;
       b.words.assign(out.begin() + pos, out.begin() + pos + 3 + 2 * o.rank);
@@ -353,6 +368,24 @@ static tailor_status adopt(const tailor_abi_model *abi, void *handle,
     if (!check(abi->outputs[i]))
       return fail(TAILOR_INVALID_MODEL,
                   "%s: malformed descriptor of output %d", what, i);
+  int32_t caches = abi->kv_caches;
+  if (caches) {
+    // ids, caches, length in; logits, presents out (tailor-c/abi.h).
+    bool ok = caches > 0 && abi->num_inputs == caches + 2 &&
+              abi->num_outputs == caches + 1 &&
+              abi->inputs[0].dtype == TAILOR_INT64 &&
+              abi->inputs[0].rank == 2 &&
+              abi->inputs[caches + 1].dtype == TAILOR_INT64 &&
+              abi->inputs[caches + 1].rank == 0;
+    for (int32_t i = 1; ok && i <= caches; ++i) {
+      const tailor_abi_tensor &in = abi->inputs[i], &out = abi->outputs[i];
+      ok = in.rank == 4 && out.rank == 4 && in.dtype == out.dtype &&
+           in.shape[1] >= 0 && in.shape[3] >= 0;
+    }
+    if (!ok)
+      return fail(TAILOR_INVALID_MODEL,
+                  "%s: malformed descriptor (in-place KV caches)", what);
+  }
   return guard([&] {
     auto *m = new tailor_model();
     m->handle = handle;
@@ -361,7 +394,8 @@ static tailor_status adopt(const tailor_abi_model *abi, void *handle,
       return tailor_tensor_info{t.name ? t.name : "", t.dtype, t.rank,
                                 t.shape};
     };
-    for (int32_t i = 0; i < abi->num_inputs; ++i)
+    m->caches = caches;
+    for (int32_t i = 0; i < abi->num_inputs - (caches ? 1 : 0); ++i)
       m->inputs.push_back(info(abi->inputs[i]));
     for (int32_t i = 0; i < abi->num_outputs; ++i)
       m->outputs.push_back(info(abi->outputs[i]));
@@ -618,7 +652,7 @@ static tailor_status bindInput(const tailor_tensor_info &spec, int32_t index,
 static bool withinInputs(const void *p,
                          const std::vector<std::vector<int64_t>> &inputWords,
                          const std::vector<tailor_tensor_info> &specs) {
-  for (size_t i = 0; i < inputWords.size(); ++i) {
+  for (size_t i = 0; i < std::min(inputWords.size(), specs.size()); ++i) {
     const auto &w = inputWords[i];
     int64_t n = 1;
     int32_t rank = specs[i].rank;
@@ -631,6 +665,40 @@ static bool withinInputs(const void *p,
   }
   return false;
 }
+
+/// A KV cache of a model that updates its caches in place: [B, H,
+/// capacity, D] (`shape` gives B, H, D), its first `length` positions
+/// copied from `from` (contiguous [B, H, fromCapacity, D]; may be null when
+/// `length` is 0). Throws std::bad_alloc.
+static Buffer newCache(int32_t dtype, const int64_t *shape, int64_t capacity,
+                       const char *from, int64_t fromCapacity,
+                       int64_t length) {
+  size_t elem = tailor_dtype_size(dtype);
+  int64_t rows = shape[0] * shape[1], row = shape[3] * int64_t(elem);
+  if (capacity < 0 || (rows && capacity > INT64_MAX / 2 / rows) ||
+      (row && rows * capacity > INT64_MAX / 2 / row))
+    throw std::bad_alloc();
+  size_t bytes = size_t(rows * capacity * row);
+  void *p = aligned_alloc(64, (std::max<size_t>(bytes, 1) + 63) / 64 * 64);
+  if (!p)
+    throw std::bad_alloc();
+  for (int64_t r = 0; r < rows && length > 0; ++r)
+    std::memcpy(static_cast<char *>(p) + r * capacity * row,
+                from + r * fromCapacity * row, size_t(length * row));
+  Buffer b;
+  b.dtype = dtype;
+  auto ptr = reinterpret_cast<int64_t>(p);
+  int64_t sizes[4] = {shape[0], shape[1], capacity, shape[3]};
+  b.words = {ptr, ptr, 0, sizes[0], sizes[1], sizes[2], sizes[3],
+             sizes[1] * sizes[2] * sizes[3], sizes[2] * sizes[3], sizes[3], 1};
+  return b;
+}
+
+/// Frees `buffers` when it goes out of scope (unless released).
+struct OwnedBuffers {
+  std::vector<Buffer> buffers;
+  ~OwnedBuffers() { freeBuffers(buffers.data(), buffers.size()); }
+};
 
 tailor_status tailor_model_run(tailor_model *model, const tailor_tensor *inputs,
                                int32_t num_inputs, tailor_result **result) {
@@ -649,6 +717,31 @@ tailor_status tailor_model_run(tailor_model *model, const tailor_tensor *inputs,
       if (tailor_status s =
               bindInput(model->inputs[i], i, inputs[i], words[i], copies))
         return s;
+    // In-place caches: each past is copied into a cache with room for the
+    // new positions, which become the present outputs.
+    OwnedBuffers caches;
+    int64_t length = 0;
+    if (model->caches) {
+      int64_t count = words[0][3 + 1];
+      length = words[1][3 + 2];
+      for (int32_t i = 1; i <= model->caches; ++i) {
+        const int64_t *shape = words[i].data() + 3;
+        if (shape[2] != length)
+          return fail(TAILOR_SHAPE_MISMATCH,
+                      "input %d ('%s') holds %lld positions, input 1 ('%s') "
+                      "%lld: every past input must hold the same number",
+                      i, model->inputs[i].name, (long long)shape[2],
+                      model->inputs[1].name, (long long)length);
+        if (count > INT64_MAX / 4 - length)
+          throw std::bad_alloc();
+        caches.buffers.push_back(newCache(
+            model->inputs[i].dtype, shape, length + count,
+            reinterpret_cast<const char *>(words[i][1]), length, length));
+        words[i] = caches.buffers.back().words;
+      }
+      auto at = reinterpret_cast<int64_t>(&length);
+      words.push_back({at, at, 0});
+    }
     auto res = std::make_unique<tailor_result>();
     if (tailor_status s = model->invoke(words, res->buffers))
       return s;
@@ -670,6 +763,12 @@ tailor_status tailor_model_run(tailor_model *model, const tailor_tensor *inputs,
       std::memcpy(copy, b.data(), bytes);
       b.words[0] = b.words[1] = reinterpret_cast<int64_t>(copy);
       b.words[2] = 0;
+    }
+    if (model->caches) {
+      res->buffers.reserve(res->buffers.size() + caches.buffers.size());
+      res->buffers.insert(res->buffers.begin() + 1, caches.buffers.begin(),
+                          caches.buffers.end());
+      caches.buffers.clear(); // the result owns them now
     }
     *result = res.release();
     return TAILOR_OK;
@@ -719,8 +818,73 @@ struct tailor_session {
   }
   ~tailor_session() { release(); }
 
+  /// Makes room in the in-place caches for `count` more positions:
+  /// larger caches (doubling) hold the valid positions of the old ones. On
+  /// failure (it throws) the old caches stay.
+  void reserveCaches(size_t count) {
+    int64_t length = int64_t(tokens.size());
+    int64_t capacity = past.empty() ? 0 : past[0].shape()[2];
+    if (length + int64_t(count) <= capacity)
+      return;
+    int64_t grown = std::max<int64_t>({length + int64_t(count), 2 * capacity,
+                                       int64_t(16)});
+    OwnedBuffers fresh;
+    fresh.buffers.reserve(size_t(model->caches));
+    for (int32_t i = 1; i <= model->caches; ++i) {
+      const tailor_tensor_info &spec = model->inputs[i];
+      int64_t shape[4] = {1, spec.shape[1], 0, spec.shape[3]};
+      const Buffer *old = past.empty() ? nullptr : &past[i - 1];
+      fresh.buffers.push_back(newCache(spec.dtype, shape, grown,
+                                       old ? old->data() : nullptr, capacity,
+                                       old ? length : 0));
+    }
+    past.reserve(fresh.buffers.size());
+    freeBuffers(past.data(), past.size());
+    past = std::move(fresh.buffers);
+    fresh.buffers.clear();
+  }
+
+  /// A step of a model with in-place caches: the new positions are written
+  /// into the caches, only the logits come back.
+  tailor_status stepInPlace(const int64_t *ids, size_t count) {
+    reserveCaches(count);
+    const auto &specs = model->inputs;
+    std::vector<std::vector<int64_t>> words(specs.size() + 1);
+    int64_t idsShape[2] = {1, int64_t(count)};
+    tailor_tensor idsView{TAILOR_INT64, 2, idsShape, nullptr,
+                          const_cast<int64_t *>(ids)};
+    Scratch copies;
+    if (tailor_status s = bindInput(specs[0], 0, idsView, words[0], copies))
+      return s;
+    for (size_t i = 1; i < specs.size(); ++i)
+      words[i] = past[i - 1].words;
+    int64_t length = int64_t(tokens.size());
+    auto at = reinterpret_cast<int64_t>(&length);
+    words.back() = {at, at, 0};
+    tokens.reserve(tokens.size() + count);
+    std::vector<Buffer> results;
+    if (tailor_status s = model->invoke(words, results))
+      return s;
+    const int64_t *ls = results[0].shape();
+    if (ls[0] != 1 || ls[1] != int64_t(count) || ls[2] <= 0) {
+      std::string got = describe(results[0].dtype, 3, ls);
+      freeBuffers(results);
+      return fail(TAILOR_SHAPE_MISMATCH,
+                  "the logits are %s; expected float32[1,%zu,vocab]",
+                  got.c_str(), count);
+    }
+    if (logits.words.size() >= 3)
+      free(logits.allocated());
+    logits = std::move(results[0]);
+    vocab = ls[2];
+    tokens.insert(tokens.end(), ids, ids + count);
+    return TAILOR_OK;
+  }
+
   /// Runs the model on `count` new tokens and the cache.
   tailor_status step(const int64_t *ids, size_t count) {
+    if (model->caches)
+      return stepInPlace(ids, count);
     const auto &specs = model->inputs;
     std::vector<std::vector<int64_t>> words(specs.size());
     int64_t idsShape[2] = {1, int64_t(count)};

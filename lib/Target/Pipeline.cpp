@@ -2,6 +2,7 @@
 
 #include "tailor/Target/Signature.h"
 #include "tailor/Target/Target.h"
+#include "tailor/Transforms/KVCache.h"
 #include "tailor/Transforms/Passes.h"
 
 #include "mlir/IR/Diagnostics.h"
@@ -72,6 +73,11 @@ LogicalResult mlir::tailor::lowerModule(ModuleOp module,
     if (failed(sig))
       return failure();
     *signature = std::move(*sig);
+    // What tailor-kv-cache-in-place will rewrite at the linalg phase.
+    if (options.targetOptions.kvCacheInPlace)
+      for (auto fn : module.getOps<func::FuncOp>())
+        if (fn.getName() == signature->entry)
+          signature->kvCaches = int32_t(findInPlaceCaches(fn).size());
     return success();
   };
   if (from == CompilePhase::Optimize && failed(readSignature()))

@@ -3,6 +3,7 @@
 #include "tailor/Target/Signature.h"
 
 #include "tailor/Dialect/OnnxBridge.h"
+#include "tailor/Transforms/KVCache.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinTypes.h"
@@ -69,4 +70,11 @@ FailureOr<ModelSignature> mlir::tailor::getModelSignature(ModuleOp module) {
     sig.outputs.push_back(*spec);
   }
   return sig;
+}
+
+std::vector<TensorSpec> ModelSignature::compiledInputs() const {
+  std::vector<TensorSpec> all = inputs;
+  if (kvCaches > 0)
+    all.push_back({kCacheLengthName.str(), /*int64*/ 7, {}});
+  return all;
 }

@@ -103,6 +103,9 @@ static void testSignature(tailor_model *m) {
   CHECK(info.dtype == TAILOR_FLOAT32 && info.rank == 3);
   CHECK_STATUS(tailor_model_find_input(m, "input_ids", &index), TAILOR_OK);
   CHECK(index == 0);
+  /* The cache length of the in-place KV caches is the runtime's own. */
+  CHECK_STATUS(tailor_model_find_input(m, "tailor.cache_length", &index),
+               TAILOR_NOT_FOUND);
   CHECK_STATUS(tailor_model_find_input(m, "no_such_input", &index),
                TAILOR_NOT_FOUND);
   CHECK_STATUS(tailor_model_input_info(m, 99, &info), TAILOR_OUT_OF_RANGE);
@@ -143,6 +146,15 @@ static void testRunErrors(tailor_model *m) {
   emptyCacheInputs(m, &in, NULL, 3);
   CHECK_STATUS(tailor_model_run(m, in.views, in.count, &r),
                TAILOR_INVALID_ARGUMENT); /* no data */
+  /* Past inputs of different lengths (the compiled model keeps one cache
+     length for all of them). */
+  static float past[4096];
+  emptyCacheInputs(m, &in, ids, 3);
+  in.shapes[2][2] = 1;
+  in.views[2].data = past;
+  CHECK_STATUS(tailor_model_run(m, in.views, in.count, &r),
+               TAILOR_SHAPE_MISMATCH);
+  CHECK(r == NULL);
   CHECK_STATUS(tailor_result_output(NULL, 0, NULL), TAILOR_INVALID_ARGUMENT);
 }
 

@@ -117,6 +117,20 @@ static cl::opt<int64_t> attentionBlock(
              "an online softmax over key blocks of this size, never "
              "materialising the [B,H,S,T] scores; 0: always materialise"),
     cl::value_desc("keys"), cl::cat(category));
+enum class KVCache { InPlace, Concat };
+static cl::opt<KVCache> kvCache(
+    "kv-cache", cl::init(KVCache::InPlace),
+    cl::desc("How a decoder's KV cache (past_* inputs, present_* = "
+             "Concat(past, new) outputs) is updated"),
+    cl::values(clEnumValN(KVCache::InPlace, "in-place",
+                          "the new positions are written into a cache with "
+                          "room for more, the attention reads its valid "
+                          "prefix: no copy per step (default; the runtime "
+                          "keeps tailor_model_run's past/present signature)"),
+               clEnumValN(KVCache::Concat, "concat",
+                          "as exported: every step copies the cache into a "
+                          "new present buffer")),
+    cl::cat(category));
 static cl::opt<bool> raise(
     "raise", cl::init(true),
     cl::desc("Raise exported subgraphs to LLM ops in the raise phase "
@@ -518,6 +532,7 @@ int main(int argc, char **argv) {
   options.target = pipeline;
   options.targetOptions.optLevel = optLevel;
   options.targetOptions.attentionBlock = attentionBlock;
+  options.targetOptions.kvCacheInPlace = kvCache == KVCache::InPlace;
   options.targetOptions.int4Activations = int4Activations;
   options.targetOptions.cpu = targetCPU; // "host" keeps the host's features
   options.raise = raise || to == CompilePhase::Raise;

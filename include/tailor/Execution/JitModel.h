@@ -48,6 +48,9 @@ private:
   std::unique_ptr<ExecutionEngine> engine;
   std::string entry;
   std::vector<TensorSpec> inputSpecs, outputSpecs;
+  /// inputSpecs and, with KV caches updated in place, the cache length.
+  std::vector<TensorSpec> compiledInputSpecs;
+  int32_t kvCaches = 0;
   Timings timings;
   tailor_abi_model abiModel{};
   std::vector<tailor_abi_tensor> abiInputs, abiOutputs;

@@ -25,7 +25,15 @@ struct TensorSpec {
 
 struct ModelSignature {
   std::string entry;
+  /// As the caller sees them (the ONNX model's inputs and outputs).
   std::vector<TensorSpec> inputs, outputs;
+  /// KV caches the compiled entry updates in place (tailor-kv-cache-in-place):
+  /// inputs 1..kvCaches, with one more input (the length) than `inputs`
+  /// lists, and outputs 1..kvCaches not returned (tailor-c/abi.h).
+  int32_t kvCaches = 0;
+
+  /// The entry's inputs as compiled: `inputs`, then the cache length.
+  std::vector<TensorSpec> compiledInputs() const;
 };
 
 /// The signature of the module's one public function with a body. Errors

@@ -46,6 +46,9 @@ struct TargetOptions {
   /// Activations of linears with constant int4 weights: "int8" (quantized
   /// at run time, integer micro-kernel) or "f32" (exact group contraction).
   std::string int4Activations = "int8";
+  /// A decoder's KV cache (past_* -> Concat -> present_*) updated in place
+  /// (tailor-kv-cache-in-place): capacity-backed cache inputs and a length.
+  bool kvCacheInPlace = true;
 };
 
 class Target {

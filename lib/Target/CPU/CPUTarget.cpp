@@ -16,7 +16,8 @@ namespace {
 /// The front of every target: result types refined (the lowering needs
 /// ranked types), tailor ops to linalg on tensors, fused.
 std::string linalgPipeline(const TargetOptions &options) {
-  return ("func.func(tailor-infer-shapes),tailor-lower-to-linalg{"
+  return (llvm::Twine(options.kvCacheInPlace ? "tailor-kv-cache-in-place," : "") +
+          "func.func(tailor-infer-shapes),tailor-lower-to-linalg{"
           "attention-block=" +
           llvm::Twine(options.attentionBlock) +
           " int4-activations=" + options.int4Activations +
@@ -61,7 +62,7 @@ std::string strategyPipeline(const TargetOptions &options) {
 const char *kLLVMPipeline =
     "one-shot-bufferize{bufferize-function-boundaries allow-return-allocs-from-loops "
     "function-boundary-type-conversion=identity-layout-map},"
-    "drop-equivalent-buffer-results,canonicalize,buffer-deallocation-pipeline,"
+    "drop-equivalent-buffer-results,tailor-drop-kv-cache-results,canonicalize,buffer-deallocation-pipeline,"
     "convert-bufferization-to-memref,func.func(tailor-early-dealloc),"
     "tailor-lower-library-calls,"
     "convert-linalg-to-loops,convert-vector-to-scf{full-unroll=true "

@@ -1,4 +1,4 @@
-// RUN: tailor-opt %s --tailor-outline-kernels | FileCheck %s
+// RUN: tailor-opt %s --tailor-outline-kernels --split-input-file | FileCheck %s
 
 // Two layers with the same shapes share one kernel per distinct op; the
 // weights (and a captured tensor) become arguments, a small constant used
@@ -23,4 +23,39 @@ func.func @main(%x: tensor<4x8xf32>, %w0: tensor<8x8xf32>, %w1: tensor<8x8xf32>,
   } -> tensor<4x8xf32>
   %c = linalg.matmul ins(%b, %w1 : tensor<4x8xf32>, tensor<8x8xf32>) outs(%o : tensor<4x8xf32>) -> tensor<4x8xf32>
   return %c : tensor<4x8xf32>
+}
+
+// -----
+
+// An input that is a slice (the valid prefix of a KV cache) is sliced
+// inside the kernel: the call passes the whole tensor and the slice's
+// dynamic size, so no strided view crosses the call (bufferization would
+// copy it to fit the kernel's identity-layout argument). Micro-kernel
+// generics (library_call) take their operands as they are.
+// CHECK-LABEL: func.func private @slices_kernel_0
+// CHECK-SAME: (%[[CACHE:.*]]: tensor<2x?x4xf32>, %[[N:.*]]: index, %[[INIT:.*]]: tensor<2x?x4xf32>)
+// CHECK: %[[VIEW:.*]] = tensor.extract_slice %[[CACHE]][0, 0, 0] [2, %[[N]], 4] [1, 1, 1]
+// CHECK: linalg.generic {{.*}} ins(%[[VIEW]] : tensor<2x?x4xf32>) outs(%[[INIT]] : tensor<2x?x4xf32>)
+// CHECK-LABEL: func.func private @slices_kernel_1
+// CHECK-SAME: (%{{.*}}: tensor<2x?x4xf32>, %{{.*}}: tensor<2x?x4xf32>)
+// CHECK-NOT: tensor.extract_slice
+// CHECK: library_call = "tailor_test"
+// CHECK-LABEL: func.func @slices
+// CHECK: %[[VIEW2:.*]] = tensor.extract_slice %arg0
+// CHECK: %[[A:.*]] = call @slices_kernel_0(%arg0, %arg1, %{{.*}})
+// CHECK: call @slices_kernel_1(%[[VIEW2]], %[[A]])
+func.func @slices(%cache: tensor<2x?x4xf32>, %n: index) -> tensor<2x?x4xf32> {
+  %view = tensor.extract_slice %cache[0, 0, 0] [2, %n, 4] [1, 1, 1] : tensor<2x?x4xf32> to tensor<2x?x4xf32>
+  %init = tensor.empty(%n) : tensor<2x?x4xf32>
+  %a = linalg.generic {indexing_maps = [affine_map<(i, j, k) -> (i, j, k)>, affine_map<(i, j, k) -> (i, j, k)>], iterator_types = ["parallel", "parallel", "parallel"]} ins(%view : tensor<2x?x4xf32>) outs(%init : tensor<2x?x4xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %m = arith.mulf %in, %in : f32
+    linalg.yield %m : f32
+  } -> tensor<2x?x4xf32>
+  %b = linalg.generic {indexing_maps = [affine_map<(i, j, k) -> (i, j, k)>, affine_map<(i, j, k) -> (i, j, k)>], iterator_types = ["parallel", "parallel", "parallel"], library_call = "tailor_test"} ins(%view : tensor<2x?x4xf32>) outs(%a : tensor<2x?x4xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %m = arith.addf %in, %out : f32
+    linalg.yield %m : f32
+  } -> tensor<2x?x4xf32>
+  return %b : tensor<2x?x4xf32>
 }
