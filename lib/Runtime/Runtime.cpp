@@ -766,8 +766,9 @@ tailor_status tailor_model_run(tailor_model *model, const tailor_tensor *inputs,
     }
     if (model->caches) {
       res->buffers.reserve(res->buffers.size() + caches.buffers.size());
-      res->buffers.insert(res->buffers.begin() + 1, caches.buffers.begin(),
-                          caches.buffers.end());
+      res->buffers.insert(res->buffers.begin() + 1,
+                          std::make_move_iterator(caches.buffers.begin()),
+                          std::make_move_iterator(caches.buffers.end()));
       caches.buffers.clear(); // the result owns them now
     }
     *result = res.release();
@@ -824,6 +825,8 @@ struct tailor_session {
   void reserveCaches(size_t count) {
     int64_t length = int64_t(tokens.size());
     int64_t capacity = past.empty() ? 0 : past[0].shape()[2];
+    if (count > size_t(INT64_MAX / 4 - length))
+      throw std::bad_alloc();
     if (length + int64_t(count) <= capacity)
       return;
     int64_t grown = std::max<int64_t>({length + int64_t(count), 2 * capacity,
@@ -866,6 +869,14 @@ struct tailor_session {
     if (tailor_status s = model->invoke(words, results))
       return s;
     const int64_t *ls = results[0].shape();
+    // Only the logits are returned: a buffer of the caller or the runtime
+    // (ids, a cache, the length) would not be the model's to give away.
+    if (withinInputs(results[0].allocated(), words, specs) ||
+        results[0].allocated() == static_cast<void *>(&length)) {
+      results[0].words[0] = 0; // nothing to free
+      return fail(TAILOR_INVALID_MODEL,
+                  "the logits output of the model aliases one of its inputs");
+    }
     if (ls[0] != 1 || ls[1] != int64_t(count) || ls[2] <= 0) {
       std::string got = describe(results[0].dtype, 3, ls);
       freeBuffers(results);

@@ -73,11 +73,21 @@ LogicalResult mlir::tailor::lowerModule(ModuleOp module,
     if (failed(sig))
       return failure();
     *signature = std::move(*sig);
-    // What tailor-kv-cache-in-place will rewrite at the linalg phase.
-    if (options.targetOptions.kvCacheInPlace)
-      for (auto fn : module.getOps<func::FuncOp>())
-        if (fn.getName() == signature->entry)
-          signature->kvCaches = int32_t(findInPlaceCaches(fn).size());
+    // What tailor-kv-cache-in-place will rewrite at the linalg phase, or
+    // did already (an input past that phase): then the last input is the
+    // cache length, not one of the model's.
+    for (auto fn : module.getOps<func::FuncOp>()) {
+      if (fn.getName() != signature->entry)
+        continue;
+      if (auto done = fn->getAttrOfType<IntegerAttr>(kKVCachesAttr)) {
+        signature->kvCaches = int32_t(done.getInt());
+        if (!signature->inputs.empty() &&
+            signature->inputs.back().name == kCacheLengthName)
+          signature->inputs.pop_back();
+      } else if (options.targetOptions.kvCacheInPlace) {
+        signature->kvCaches = int32_t(findInPlaceCaches(fn).size());
+      }
+    }
     return success();
   };
   if (from == CompilePhase::Optimize && failed(readSignature()))

@@ -28,7 +28,7 @@ SmallVector<KVCacheUse> mlir::tailor::findInPlaceCaches(func::FuncOp fn) {
   if (n < 2 || fn.getNumResults() != n)
     return {};
   auto ids = dyn_cast<RankedTensorType>(fn.getArgument(0).getType());
-  if (!ids || ids.getRank() != 2 || !isa<IntegerType>(ids.getElementType()))
+  if (!ids || ids.getRank() != 2 || !ids.getElementType().isSignlessInteger(64))
     return {};
   auto ret = dyn_cast<func::ReturnOp>(fn.front().getTerminator());
   if (!ret)
@@ -59,8 +59,12 @@ SmallVector<KVCacheUse> mlir::tailor::findInPlaceCaches(func::FuncOp fn) {
         joined.getElementType() != type.getElementType())
       return {};
     for (int64_t d : {1, 3})
-      if (!fresh.isDynamicDim(d) && fresh.getDimSize(d) != type.getDimSize(d))
+      if ((!fresh.isDynamicDim(d) && fresh.getDimSize(d) != type.getDimSize(d)) ||
+          (!joined.isDynamicDim(d) && joined.getDimSize(d) != type.getDimSize(d)))
         return {};
+    if (!joined.isDynamicDim(0) && !type.isDynamicDim(0) &&
+        joined.getDimSize(0) != type.getDimSize(0))
+      return {};
     // Returned as output i, and as no other output.
     Value result = concat->getResult(0);
     for (unsigned j = 0; j < n; ++j)
@@ -134,6 +138,14 @@ struct KVCacheInPlacePass
           mine.insert(v.getDefiningOp());
       Value capacity = getValueOrCreateConstantIndexOp(b, loc, sizes[2]);
       mine.insert(capacity.getDefiningOp());
+      // Before anything reads the valid prefix.
+      {
+        Value fits = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ule,
+                                           length, capacity);
+        mine.insert(fits.getDefiningOp());
+        mine.insert(cf::AssertOp::create(
+            b, loc, fits, what + " holds fewer positions than the cache length"));
+      }
       auto others = [&](OpOperand &use) {
         return !mine.contains(use.getOwner()) && use.getOwner() != concatOp;
       };
@@ -150,10 +162,19 @@ struct KVCacheInPlacePass
       OpBuilder::InsertionGuard guard(b);
       b.setInsertionPoint(concatOp);
       Value fresh = concatOp->getOperand(1);
-      auto sliceType = RankedTensorType::get(
-          {ShapedType::kDynamic, type.getDimSize(1), ShapedType::kDynamic,
-           type.getDimSize(3)},
-          type.getElementType());
+      // Dynamic head or feature sizes of the new positions must be the
+      // cache's (static) ones.
+      auto freshType = cast<RankedTensorType>(fresh.getType());
+      for (int64_t d : {1, 3})
+        if (freshType.isDynamicDim(d))
+          check(arith::CmpIPredicate::eq,
+                tensor::DimOp::create(b, loc, fresh, d),
+                arith::ConstantIndexOp::create(b, loc, type.getDimSize(d)),
+                what + " and the new keys/values differ in " +
+                    (d == 1 ? "head count" : "head size"));
+      SmallVector<int64_t> sliceShape(type.getShape());
+      sliceShape[2] = ShapedType::kDynamic;
+      auto sliceType = RankedTensorType::get(sliceShape, type.getElementType());
       if (fresh.getType() != sliceType)
         fresh = tensor::CastOp::create(b, loc, sliceType, fresh);
       Value count = tensor::DimOp::create(b, loc, fresh, 2);

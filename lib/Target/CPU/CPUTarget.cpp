@@ -62,7 +62,10 @@ std::string strategyPipeline(const TargetOptions &options) {
 const char *kLLVMPipeline =
     "one-shot-bufferize{bufferize-function-boundaries allow-return-allocs-from-loops "
     "function-boundary-type-conversion=identity-layout-map},"
-    "drop-equivalent-buffer-results,tailor-drop-kv-cache-results,canonicalize,buffer-deallocation-pipeline,"
+    // Folded first (an scf.if whose branches both yield the kernel's init
+    // argument), so that a kernel returning its init buffer loses that
+    // result instead of returning a clone of it.
+    "canonicalize,drop-equivalent-buffer-results,tailor-drop-kv-cache-results,canonicalize,buffer-deallocation-pipeline,"
     "convert-bufferization-to-memref,func.func(tailor-early-dealloc),"
     "tailor-lower-library-calls,"
     "convert-linalg-to-loops,convert-vector-to-scf{full-unroll=true "

@@ -118,3 +118,35 @@ func.func @dynamic_heads(%ids: tensor<?x?xi64>, %pk: tensor<?x?x?x4xf32>)
   %o = "test.out"(%kc) : (tensor<?x?x?x4xf32>) -> tensor<?x?x4xf32>
   return %o, %kc : tensor<?x?x4xf32>, tensor<?x?x?x4xf32>
 }
+
+// -----
+
+// A fixed batch of 1 and new positions of unknown shape: the head count
+// and size are checked at run time, the cast keeps the static batch.
+// CHECK-LABEL: func.func @static_batch
+// CHECK-SAME: tailor.kv_caches = 1
+// CHECK: cf.assert %{{.*}}, "KV cache input 1 ('?') holds fewer positions than the cache length"
+// CHECK: cf.assert %{{.*}}, "KV cache input 1 ('?') and the new keys/values differ in head count"
+// CHECK: cf.assert %{{.*}}, "KV cache input 1 ('?') and the new keys/values differ in head size"
+// CHECK: %[[NEW:.*]] = tensor.cast %{{.*}} : tensor<?x?x?x?xf32> to tensor<1x2x?x4xf32>
+// CHECK: tensor.insert_slice %[[NEW]] into %arg1[0, 0, %{{.*}}, 0] [1, 2, %{{.*}}, 4]
+func.func @static_batch(%ids: tensor<1x?xi64>, %pk: tensor<1x2x?x4xf32>)
+    -> (tensor<1x?x4xf32>, tensor<1x2x?x4xf32>) {
+  %k = "test.new"(%ids) : (tensor<1x?xi64>) -> tensor<?x?x?x?xf32>
+  %kc = "tailor.onnx.Concat"(%pk, %k) <{axis = 2 : i64}> : (tensor<1x2x?x4xf32>, tensor<?x?x?x?xf32>) -> tensor<1x2x?x4xf32>
+  %o = "test.out"(%kc) : (tensor<1x2x?x4xf32>) -> tensor<1x?x4xf32>
+  return %o, %kc : tensor<1x?x4xf32>, tensor<1x2x?x4xf32>
+}
+
+// -----
+
+// Token ids that are not int64 (the runtime passes int64): left alone.
+// CHECK-LABEL: func.func @int32_ids
+// CHECK-NOT: tailor.kv_caches
+func.func @int32_ids(%ids: tensor<?x?xi32>, %pk: tensor<?x2x?x4xf32>)
+    -> (tensor<?x?x4xf32>, tensor<?x2x?x4xf32>) {
+  %k = "test.new"(%ids) : (tensor<?x?xi32>) -> tensor<?x2x?x4xf32>
+  %kc = "tailor.onnx.Concat"(%pk, %k) <{axis = 2 : i64}> : (tensor<?x2x?x4xf32>, tensor<?x2x?x4xf32>) -> tensor<?x2x?x4xf32>
+  %o = "test.out"(%kc) : (tensor<?x2x?x4xf32>) -> tensor<?x?x4xf32>
+  return %o, %kc : tensor<?x?x4xf32>, tensor<?x2x?x4xf32>
+}
