@@ -430,6 +430,41 @@ def TailorTileContractions
   ];
 }
 
+def TailorAutodiff : Pass<"tailor-autodiff", "ModuleOp"> {
+  let summary = "Reverse-mode differentiation: the entry also returns the "
+                "gradients of its loss";
+  let description = [{
+    The entry's first result is the loss (a floating-point tensor of one
+    element). This pass appends the gradient of the loss with respect to
+    each selected argument (`wrt`: argument names; default every
+    floating-point argument) as a further result named `grad.<argument>`,
+    with the argument's type. Weights that stay constants are frozen: only
+    arguments are trainable.
+
+    The gradient is built in the tailor dialect from a rule per op, walking
+    the function backwards from the loss (adjoints of values used several
+    times are summed; broadcast operands get their adjoint summed back to
+    their shape), so it lowers and compiles like the forward ops. Ops that
+    an argument's value flows through and that have no rule are an error
+    naming the op and its ONNX node.
+
+    Rules: ONNX Add, Sub, Mul, Div, Neg, Identity, Relu, Tanh, Sigmoid,
+    Exp, Log, Sqrt, Reciprocal, Pow, MatMul, Gemm, ReduceSum, ReduceMean,
+    Reshape, Squeeze, Unsqueeze, Flatten, Transpose, Softmax, LogSoftmax,
+    Gather (axis 0: embedding tables), Where, Cast between float types;
+    tailor.linear (float weights).
+  }];
+  let options = [
+    ListOption<"wrt", "wrt", "std::string",
+               "Names of the arguments to differentiate with respect to "
+               "(default: every floating-point argument)">
+  ];
+  let dependentDialects = ["::mlir::tensor::TensorDialect"];
+  let statistics = [
+    Statistic<"numAdjoints", "adjoints", "Ops differentiated">
+  ];
+}
+
 def TailorKVCacheInPlace : Pass<"tailor-kv-cache-in-place", "ModuleOp"> {
   let summary = "Update the KV cache in place: capacity-backed cache inputs "
                 "and a length instead of Concat(past, new) per step";

@@ -1,0 +1,652 @@
+//===- Autodiff.cpp - Reverse-mode differentiation of the entry ----------===//
+//
+// The entry's first result is a scalar loss. Walking the function backwards
+// from it, each op whose result has an adjoint (d loss / d result) gives its
+// operands theirs by the op's rule; the adjoints of the selected arguments
+// become extra results. Every rule builds ordinary tailor ops, so the
+// gradient lowers, fuses and compiles like the forward computation.
+//
+// Only "active" values get adjoints: those that depend on a selected
+// argument (forward activity analysis), of a floating-point type. An op
+// with an active operand and no rule is an error naming the op and its
+// ONNX node.
+
+#include "tailor/Dialect/OnnxBridge.h"
+#include "tailor/Transforms/Passes.h"
+
+#include "mlir/IR/Matchers.h"
+#include "mlir/Transforms/RegionUtils.h"
+#include "llvm/ADT/SetVector.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+namespace mlir::tailor {
+#define GEN_PASS_DEF_TAILORAUTODIFF
+#include "dialects/Tailor/Passes.h.inc"
+} // namespace mlir::tailor
+
+using namespace mlir;
+using namespace mlir::tailor;
+
+namespace {
+
+RankedTensorType rankedOf(Value v) {
+  return dyn_cast<RankedTensorType>(v.getType());
+}
+
+bool isFloatTensor(Value v) {
+  auto t = rankedOf(v);
+  return t && isa<FloatType>(t.getElementType());
+}
+
+/// The constant integer values of `v` (an ONNX Constant), if it is one.
+std::optional<SmallVector<int64_t>> constantInts(Value v) {
+  DenseIntElementsAttr attr;
+  if (!v || !matchPattern(v, m_Constant(&attr)))
+    return std::nullopt;
+  SmallVector<int64_t> out;
+  for (const APInt &x : attr.getValues<APInt>())
+    out.push_back(x.getSExtValue());
+  return out;
+}
+
+/// Builds the adjoint computations before the entry's return.
+struct Differentiator {
+  OpBuilder &b;
+  Location loc;
+  DenseMap<Value, Value> adjoint;
+
+  /// The adjoint of `v` so far (null: none).
+  Value of(Value v) const { return adjoint.lookup(v); }
+
+  void accumulate(Value v, Value d) {
+    if (d.getType() != v.getType())
+      d = tensor::CastOp::create(b, loc, v.getType(), d);
+    auto [it, inserted] = adjoint.try_emplace(v, d);
+    if (!inserted)
+      it->second = OnnxAddOp::create(b, loc, v.getType(), it->second, d);
+  }
+
+  //===--- Building blocks ---------------------------------------------===//
+
+  Value constant(RankedTensorType type, Attribute value) {
+    auto attr = DenseElementsAttr::get(type, value);
+    return OnnxConstantOp::create(b, loc, type, attr, nullptr, nullptr,
+                                  nullptr, nullptr, nullptr, nullptr);
+  }
+  /// A rank-0 constant of `like`'s element type.
+  Value scalar(Value like, double value) {
+    Type elem = rankedOf(like).getElementType();
+    return constant(RankedTensorType::get({}, elem),
+                    b.getFloatAttr(elem, value));
+  }
+  Value i64s(ArrayRef<int64_t> values) {
+    auto type = RankedTensorType::get({int64_t(values.size())},
+                                      b.getI64Type());
+    auto attr = DenseIntElementsAttr::get(type, values);
+    return OnnxConstantOp::create(b, loc, type, attr, nullptr, nullptr,
+                                  nullptr, nullptr, nullptr, nullptr);
+  }
+  /// The numpy broadcast of two operands' types (a static size other than
+  /// 1 wins over a dynamic one).
+  Type broadcast(Value a, Value c) {
+    auto at = rankedOf(a), ct = rankedOf(c);
+    if (at == ct)
+      return at;
+    int64_t rank = std::max(at.getRank(), ct.getRank());
+    SmallVector<int64_t> shape;
+    for (int64_t i = 0; i < rank; ++i) {
+      int64_t ai = i - (rank - at.getRank()), ci = i - (rank - ct.getRank());
+      int64_t as = ai >= 0 ? at.getDimSize(ai) : 1,
+              cs = ci >= 0 ? ct.getDimSize(ci) : 1;
+      shape.push_back(as == 1                     ? cs
+                      : cs == 1                   ? as
+                      : ShapedType::isDynamic(as) ? cs
+                                                  : as);
+    }
+    return RankedTensorType::get(shape, at.getElementType());
+  }
+  Value add(Value a, Value c) {
+    return OnnxAddOp::create(b, loc, broadcast(a, c), a, c);
+  }
+  Value sub(Value a, Value c) {
+    return OnnxSubOp::create(b, loc, broadcast(a, c), a, c);
+  }
+  Value mul(Value a, Value c) {
+    return OnnxMulOp::create(b, loc, broadcast(a, c), a, c);
+  }
+  Value div(Value a, Value c) {
+    return OnnxDivOp::create(b, loc, broadcast(a, c), a, c);
+  }
+  Value neg(Value a) { return OnnxNegOp::create(b, loc, a.getType(), a); }
+  Value shapeOf(Value v) {
+    auto type = RankedTensorType::get({rankedOf(v).getRank()},
+                                      b.getI64Type());
+    return OnnxShapeOp::create(b, loc, type, v, nullptr,
+                               b.getI64IntegerAttr(0));
+  }
+  /// `d` reshaped to `like`'s shape (and type).
+  Value reshapeLike(Value d, Value like) {
+    return OnnxReshapeOp::create(b, loc, like.getType(), d, shapeOf(like),
+                                 b.getI64IntegerAttr(0));
+  }
+  Value transpose(Value v, ArrayRef<int64_t> perm) {
+    auto t = rankedOf(v);
+    SmallVector<int64_t> shape;
+    for (int64_t p : perm)
+      shape.push_back(t.getDimSize(p));
+    return OnnxTransposeOp::create(
+        b, loc, RankedTensorType::get(shape, t.getElementType()), v,
+        b.getDenseI64ArrayAttr(perm));
+  }
+  /// Swaps the last two dims.
+  Value transposeLast(Value v) {
+    int64_t r = rankedOf(v).getRank();
+    SmallVector<int64_t> perm = llvm::to_vector(llvm::seq<int64_t>(0, r));
+    std::swap(perm[r - 1], perm[r - 2]);
+    return transpose(v, perm);
+  }
+  Value matmul(Value a, Value c) {
+    auto at = rankedOf(a), ct = rankedOf(c);
+    // Batch dims: the longer operand's (broadcast sizes are equal or 1).
+    SmallVector<int64_t> shape;
+    int64_t batch = std::max(at.getRank(), ct.getRank()) - 2;
+    for (int64_t i = 0; i < batch; ++i) {
+      int64_t ai = i - (batch - (at.getRank() - 2)),
+              ci = i - (batch - (ct.getRank() - 2));
+      int64_t as = ai >= 0 ? at.getDimSize(ai) : 1,
+              cs = ci >= 0 ? ct.getDimSize(ci) : 1;
+      shape.push_back(as == 1 ? cs : cs == 1 ? as
+                                     : ShapedType::isDynamic(as) ? cs
+                                                                 : as);
+    }
+    shape.push_back(at.getDimSize(at.getRank() - 2));
+    shape.push_back(ct.getDimSize(ct.getRank() - 1));
+    return OnnxMatMulOp::create(
+        b, loc, RankedTensorType::get(shape, at.getElementType()), a, c);
+  }
+  /// Sum of `v` over `axes`, keeping them as size-1 dims.
+  Value sumKeep(Value v, ArrayRef<int64_t> axes) {
+    auto t = rankedOf(v);
+    SmallVector<int64_t> shape(t.getShape());
+    for (int64_t a : axes)
+      shape[a] = 1;
+    return OnnxReduceSumOp::create(
+        b, loc, RankedTensorType::get(shape, t.getElementType()), v,
+        i64s(axes), b.getI64IntegerAttr(1), b.getI64IntegerAttr(0));
+  }
+  /// `d` (at the broadcast shape) summed back to `operand`'s shape.
+  Value unbroadcast(Value d, Value operand) {
+    auto dt = rankedOf(d), ot = rankedOf(operand);
+    if (dt == ot)
+      return d;
+    int64_t extra = dt.getRank() - ot.getRank();
+    SmallVector<int64_t> axes = llvm::to_vector(llvm::seq<int64_t>(0, extra));
+    for (int64_t j = 0; j < ot.getRank(); ++j)
+      if (ot.getDimSize(j) == 1 && dt.getDimSize(j + extra) != 1)
+        axes.push_back(j + extra);
+    if (!axes.empty())
+      d = sumKeep(d, axes);
+    return reshapeLike(d, operand);
+  }
+  /// `d` broadcast to `like`'s shape.
+  Value expandLike(Value d, Value like) {
+    return OnnxExpandOp::create(b, loc, like.getType(), d, shapeOf(like));
+  }
+  Value zerosLike(Value like) { return expandLike(scalar(like, 0.0), like); }
+  /// A float mask (1 where `cond`) at `like`'s type.
+  Value where(Value cond, Value x, Value y, Type type) {
+    return OnnxWhereOp::create(b, loc, type, cond, x, y);
+  }
+  /// Reduction axes (sorted, non-negative) of a Reduce* op over `data`:
+  /// `given` (none: every axis, unless `noop`).
+  SmallVector<int64_t> reduceAxes(Value data, ArrayRef<int64_t> given,
+                                  bool noop) {
+    int64_t rank = rankedOf(data).getRank();
+    SmallVector<int64_t> axes(given);
+    if (axes.empty() && !noop)
+      axes = llvm::to_vector(llvm::seq<int64_t>(0, rank));
+    for (int64_t &a : axes)
+      if (a < 0)
+        a += rank;
+    llvm::sort(axes);
+    return axes;
+  }
+  /// The adjoint of a reduction's input: `d` with the reduced axes
+  /// restored (when not kept) and broadcast over them.
+  Value unreduce(Value d, Value input, ArrayRef<int64_t> axes, bool kept) {
+    if (!kept && !axes.empty()) {
+      auto dt = rankedOf(d);
+      SmallVector<int64_t> shape(dt.getShape());
+      for (int64_t a : axes)
+        shape.insert(shape.begin() + a, 1);
+      d = OnnxUnsqueezeOp::create(
+          b, loc, RankedTensorType::get(shape, dt.getElementType()), d,
+          i64s(axes));
+    }
+    return expandLike(d, input);
+  }
+
+  //===--- Rules --------------------------------------------------------===//
+
+  /// Gives the active operands of `op` their adjoints; failure: no rule
+  /// (diagnosed by the caller).
+  LogicalResult differentiate(Operation *op, Value dy,
+                              const llvm::SetVector<Value> &active);
+};
+
+LogicalResult
+Differentiator::differentiate(Operation *op, Value dy,
+                              const llvm::SetVector<Value> &active) {
+  auto give = [&](Value operand, function_ref<Value()> make) {
+    if (operand && active.contains(operand))
+      accumulate(operand, make());
+  };
+  Value y = op->getNumResults() ? op->getResult(0) : Value();
+  auto operand = [&](unsigned i) {
+    return i < op->getNumOperands() ? op->getOperand(i) : Value();
+  };
+  Value a = operand(0), c = operand(1);
+
+  return TypeSwitch<Operation *, LogicalResult>(op)
+      .Case([&](OnnxAddOp) {
+        give(a, [&] { return unbroadcast(dy, a); });
+        give(c, [&] { return unbroadcast(dy, c); });
+        return success();
+      })
+      .Case([&](OnnxSubOp) {
+        give(a, [&] { return unbroadcast(dy, a); });
+        give(c, [&] { return unbroadcast(neg(dy), c); });
+        return success();
+      })
+      .Case([&](OnnxMulOp) {
+        give(a, [&] { return unbroadcast(mul(dy, c), a); });
+        give(c, [&] { return unbroadcast(mul(dy, a), c); });
+        return success();
+      })
+      .Case([&](OnnxDivOp) {
+        give(a, [&] { return unbroadcast(div(dy, c), a); });
+        // d(a / c) / dc = -(a / c) / c
+        give(c, [&] { return unbroadcast(neg(div(mul(dy, y), c)), c); });
+        return success();
+      })
+      .Case([&](OnnxNegOp) {
+        give(a, [&] { return neg(dy); });
+        return success();
+      })
+      .Case([&](OnnxIdentityOp) {
+        give(a, [&] { return dy; });
+        return success();
+      })
+      .Case([&](OnnxReluOp) {
+        give(a, [&] {
+          auto condType = RankedTensorType::get(rankedOf(a).getShape(),
+                                                b.getI1Type());
+          Value positive =
+              OnnxGreaterOp::create(b, loc, condType, a, scalar(a, 0.0));
+          return where(positive, dy, scalar(dy, 0.0), dy.getType());
+        });
+        return success();
+      })
+      .Case([&](OnnxTanhOp) {
+        give(a, [&] { return mul(dy, sub(scalar(y, 1.0), mul(y, y))); });
+        return success();
+      })
+      .Case([&](OnnxSigmoidOp) {
+        give(a, [&] { return mul(dy, mul(y, sub(scalar(y, 1.0), y))); });
+        return success();
+      })
+      .Case([&](OnnxExpOp) {
+        give(a, [&] { return mul(dy, y); });
+        return success();
+      })
+      .Case([&](OnnxLogOp) {
+        give(a, [&] { return div(dy, a); });
+        return success();
+      })
+      .Case([&](OnnxSqrtOp) {
+        give(a, [&] { return div(dy, mul(y, scalar(y, 2.0))); });
+        return success();
+      })
+      .Case([&](OnnxReciprocalOp) {
+        give(a, [&] { return neg(mul(dy, mul(y, y))); });
+        return success();
+      })
+      .Case([&](OnnxPowOp) {
+        // d(a^c)/da = c a^(c-1); d(a^c)/dc = a^c log(a).
+        give(a, [&] {
+          Value cm1 = sub(c, scalar(c, 1.0));
+          Value p = OnnxPowOp::create(b, loc, y.getType(), a, cm1);
+          return unbroadcast(mul(dy, mul(p, c)), a);
+        });
+        give(c, [&] {
+          Value log = OnnxLogOp::create(b, loc, a.getType(), a);
+          return unbroadcast(mul(dy, mul(y, log)), c);
+        });
+        return success();
+      })
+      .Case([&](OnnxMatMulOp) -> LogicalResult {
+        if (rankedOf(a).getRank() < 2 || rankedOf(c).getRank() < 2)
+          return failure(); // vector operands: not yet
+        give(a, [&] { return unbroadcast(matmul(dy, transposeLast(c)), a); });
+        give(c, [&] { return unbroadcast(matmul(transposeLast(a), dy), c); });
+        return success();
+      })
+      .Case([&](OnnxGemmOp gemm) -> LogicalResult {
+        // y = alpha * A' B' + beta * C with A' = A or A^T, B' = B or B^T.
+        double alpha = gemm.getAlpha().convertToDouble();
+        double beta = gemm.getBeta().convertToDouble();
+        bool ta = gemm.getTransA() != 0, tb = gemm.getTransB() != 0;
+        Value ap = ta ? transposeLast(a) : a, bp = tb ? transposeLast(c) : c;
+        Value scaled = alpha == 1.0 ? dy : mul(dy, scalar(dy, alpha));
+        give(a, [&] {
+          Value d = matmul(scaled, transposeLast(bp)); // dA'
+          return ta ? transposeLast(d) : d;
+        });
+        give(c, [&] {
+          Value d = matmul(transposeLast(ap), scaled); // dB'
+          return tb ? transposeLast(d) : d;
+        });
+        Value bias = gemm.getC();
+        give(bias, [&] {
+          return unbroadcast(beta == 1.0 ? dy : mul(dy, scalar(dy, beta)),
+                             bias);
+        });
+        return success();
+      })
+      .Case([&](OnnxReduceSumOp r) -> LogicalResult {
+        SmallVector<int64_t> given;
+        if (Value ax = r.getAxes()) {
+          auto values = constantInts(ax);
+          if (!values)
+            return failure(); // axes computed at run time
+          given = *values;
+        }
+        auto axes = reduceAxes(a, given, r.getNoopWithEmptyAxes() != 0);
+        give(a, [&] { return unreduce(dy, a, axes, r.getKeepdims() != 0); });
+        return success();
+      })
+      .Case([&](OnnxReduceMeanOp r) -> LogicalResult {
+        SmallVector<int64_t> given;
+        if (auto ax = r.getAxes())
+          given.assign(ax->begin(), ax->end());
+        auto axes = reduceAxes(a, given, /*noop=*/false);
+        int64_t count = 1;
+        for (int64_t ax : axes) {
+          int64_t n = rankedOf(a).getDimSize(ax);
+          if (ShapedType::isDynamic(n))
+            return failure(); // a dynamic count: not yet
+          count *= n;
+        }
+        give(a, [&] {
+          Value d = unreduce(dy, a, axes, r.getKeepdims() != 0);
+          return div(d, scalar(d, double(count)));
+        });
+        return success();
+      })
+      .Case<OnnxReshapeOp, OnnxSqueezeOp, OnnxUnsqueezeOp, OnnxFlattenOp>(
+          [&](Operation *) {
+            give(a, [&] { return reshapeLike(dy, a); });
+            return success();
+          })
+      .Case([&](OnnxTransposeOp t) {
+        int64_t r = rankedOf(a).getRank();
+        SmallVector<int64_t> perm;
+        if (auto p = t.getPerm())
+          perm.assign(p->begin(), p->end());
+        else
+          for (int64_t i = r - 1; i >= 0; --i)
+            perm.push_back(i);
+        SmallVector<int64_t> inverse(r);
+        for (int64_t i = 0; i < r; ++i)
+          inverse[perm[i]] = i;
+        give(a, [&] { return transpose(dy, inverse); });
+        return success();
+      })
+      .Case([&](OnnxSoftmaxOp s) {
+        int64_t axis = s.getAxis();
+        if (axis < 0)
+          axis += rankedOf(y).getRank();
+        // dx = y * (dy - sum(dy * y, axis))
+        give(a, [&] {
+          Value dot = sumKeep(mul(dy, y), {axis});
+          return mul(y, sub(dy, dot));
+        });
+        return success();
+      })
+      .Case([&](OnnxLogSoftmaxOp s) {
+        int64_t axis = s.getAxis();
+        if (axis < 0)
+          axis += rankedOf(y).getRank();
+        // dx = dy - exp(y) * sum(dy, axis)
+        give(a, [&] {
+          Value p = OnnxExpOp::create(b, loc, y.getType(), y);
+          return sub(dy, mul(p, sumKeep(dy, {axis})));
+        });
+        return success();
+      })
+      .Case([&](OnnxGatherOp g) -> LogicalResult {
+        int64_t axis = g.getAxis();
+        if (axis != 0 && axis != -rankedOf(a).getRank())
+          return failure(); // rows of a table only
+        // d table = scatter-add of dy's rows at the indices.
+        give(a, [&] {
+          auto it = rankedOf(c);
+          SmallVector<int64_t> shape(it.getShape());
+          shape.push_back(1);
+          Value idx = OnnxUnsqueezeOp::create(
+              b, loc, RankedTensorType::get(shape, it.getElementType()), c,
+              i64s({it.getRank()}));
+          if (!it.getElementType().isInteger(64))
+            idx = OnnxCastOp::create(
+                b, loc, RankedTensorType::get(shape, b.getI64Type()), idx,
+                b.getI64IntegerAttr(7));
+          return OnnxScatterNDOp::create(b, loc, a.getType(), zerosLike(a),
+                                         idx, dy, b.getStringAttr("add"))
+              .getResult();
+        });
+        return success();
+      })
+      .Case([&](OnnxWhereOp) {
+        Value x = operand(1), z = operand(2);
+        give(x, [&] {
+          return unbroadcast(where(a, dy, scalar(dy, 0.0), dy.getType()), x);
+        });
+        give(z, [&] {
+          return unbroadcast(where(a, scalar(dy, 0.0), dy, dy.getType()), z);
+        });
+        return success();
+      })
+      .Case([&](OnnxCastOp) -> LogicalResult {
+        if (!isFloatTensor(a))
+          return failure();
+        give(a, [&] {
+          auto to = cast<FloatType>(rankedOf(a).getElementType());
+          std::optional<int32_t> code = onnxDataTypeOf(to);
+          return OnnxCastOp::create(b, loc, a.getType(), dy,
+                                    b.getI64IntegerAttr(code ? *code : 1))
+              .getResult();
+        });
+        return success();
+      })
+      .Case([&](LinearOp lin) -> LogicalResult {
+        Value x = lin.getInput(), w = lin.getWeight(), bias = lin.getBias();
+        if (lin.getActivationQuant() ||
+            !isa<FloatType>(rankedOf(w).getElementType()))
+          return failure(); // quantized weights: not yet
+        auto wt = rankedOf(w);
+        int64_t k = wt.getDimSize(0), n = wt.getDimSize(1);
+        Type elem = wt.getElementType();
+        // Rows: [M, K] and [M, N] views of the input and the adjoint.
+        auto rows = [&](Value v, int64_t last) {
+          auto type = RankedTensorType::get({ShapedType::kDynamic, last}, elem);
+          return OnnxReshapeOp::create(b, loc, type, v, i64s({-1, last}),
+                                       b.getI64IntegerAttr(0))
+              .getResult();
+        };
+        give(x, [&] { return matmul(dy, transpose(w, {1, 0})); });
+        give(w, [&] {
+          Value xt = transpose(rows(x, k), {1, 0});
+          return matmul(xt, rows(dy, n));
+        });
+        give(bias, [&] {
+          Value r = rows(dy, n);
+          return OnnxReduceSumOp::create(
+                     b, loc, bias.getType(), r, i64s({0}),
+                     b.getI64IntegerAttr(0), b.getI64IntegerAttr(0))
+              .getResult();
+        });
+        return success();
+      })
+      .Default([](Operation *) { return failure(); });
+}
+
+struct AutodiffPass : mlir::tailor::impl::TailorAutodiffBase<AutodiffPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    func::FuncOp fn;
+    for (auto f : module.getOps<func::FuncOp>())
+      if (f.isPublic() && !f.isExternal()) {
+        fn = f;
+        break;
+      }
+    if (!fn) {
+      module.emitError("tailor-autodiff: the module has no public function "
+                       "to differentiate");
+      return signalPassFailure();
+    }
+    if (!fn.getBody().hasOneBlock()) {
+      fn.emitError("tailor-autodiff: the function must have one block");
+      return signalPassFailure();
+    }
+    auto ret = cast<func::ReturnOp>(fn.front().getTerminator());
+    if (ret.getNumOperands() == 0) {
+      fn.emitError("tailor-autodiff: the function returns no loss");
+      return signalPassFailure();
+    }
+    Value loss = ret.getOperand(0);
+    auto lossType = rankedOf(loss);
+    if (!lossType || !isa<FloatType>(lossType.getElementType()) ||
+        !lossType.hasStaticShape() || lossType.getNumElements() != 1) {
+      fn.emitError("tailor-autodiff: the first result (the loss) must be a "
+                   "floating-point tensor of one element, not ")
+          << loss.getType();
+      return signalPassFailure();
+    }
+
+    // The arguments to differentiate.
+    auto nameOf = [&](unsigned i) -> std::string {
+      if (auto n = fn.getArgAttrOfType<StringAttr>(i, "onnx.name"))
+        return n.str();
+      return "arg" + std::to_string(i);
+    };
+    SmallVector<unsigned> selected;
+    if (wrt.empty()) {
+      for (unsigned i = 0; i < fn.getNumArguments(); ++i)
+        if (isFloatTensor(fn.getArgument(i)))
+          selected.push_back(i);
+    } else {
+      for (const std::string &name : wrt) {
+        std::optional<unsigned> found;
+        for (unsigned i = 0; i < fn.getNumArguments(); ++i)
+          if (nameOf(i) == name)
+            found = i;
+        if (!found) {
+          fn.emitError("tailor-autodiff: no argument named '") << name << "'";
+          return signalPassFailure();
+        }
+        if (!isFloatTensor(fn.getArgument(*found))) {
+          fn.emitError("tailor-autodiff: argument '")
+              << name << "' is not a ranked floating-point tensor";
+          return signalPassFailure();
+        }
+        selected.push_back(*found);
+      }
+    }
+    if (selected.empty()) {
+      fn.emitError("tailor-autodiff: no floating-point argument to "
+                   "differentiate with respect to");
+      return signalPassFailure();
+    }
+
+    // Forward activity: float values that depend on a selected argument.
+    llvm::SetVector<Value> active;
+    for (unsigned i : selected)
+      active.insert(fn.getArgument(i));
+    for (Operation &op : fn.front().without_terminator()) {
+      bool in = llvm::any_of(op.getOperands(),
+                             [&](Value v) { return active.contains(v); });
+      if (op.getNumRegions() != 0) {
+        // Values the regions capture count as operands.
+        llvm::SetVector<Value> captured;
+        getUsedValuesDefinedAbove(op.getRegions(), captured);
+        in |= llvm::any_of(captured,
+                           [&](Value v) { return active.contains(v); });
+      }
+      if (!in)
+        continue;
+      if (op.getNumRegions() != 0) {
+        op.emitError("tailor-autodiff: '")
+            << op.getName() << "' has regions; control flow is not "
+            << "differentiated";
+        return signalPassFailure();
+      }
+      for (Value r : op.getResults())
+        if (isFloatTensor(r))
+          active.insert(r);
+    }
+
+    OpBuilder b(ret);
+    Location loc = fn.getLoc();
+    Differentiator diff{b, loc, DenseMap<Value, Value>()};
+    if (active.contains(loss))
+      diff.adjoint[loss] = diff.constant(
+          lossType, b.getFloatAttr(lossType.getElementType(), 1.0));
+    SmallVector<Operation *> forward;
+    for (Operation &op : fn.front().without_terminator())
+      forward.push_back(&op);
+    for (Operation *op : llvm::reverse(forward)) {
+      if (op->getNumResults() == 0)
+        continue;
+      Value dy = diff.of(op->getResult(0));
+      if (!dy)
+        continue;
+      if (op->getNumResults() != 1 ||
+          failed(diff.differentiate(op, dy, active))) {
+        std::string node;
+        if (auto name = dyn_cast<NameLoc>(op->getLoc()))
+          node = (" (node '" + name.getName().getValue() + "')").str();
+        op->emitError("tailor-autodiff: no gradient rule for '")
+            << op->getName() << "'" << node
+            << " in this form, on the path from the differentiated "
+               "arguments to the loss";
+        return signalPassFailure();
+      }
+      ++numAdjoints;
+    }
+
+    // The gradients become results.
+    SmallVector<Value> results(ret.getOperands());
+    SmallVector<Type> types(fn.getResultTypes());
+    SmallVector<Attribute> resultAttrs;
+    for (unsigned i = 0; i < fn.getNumResults(); ++i)
+      resultAttrs.push_back(fn.getResultAttrDict(i)
+                                ? Attribute(fn.getResultAttrDict(i))
+                                : Attribute(b.getDictionaryAttr({})));
+    for (unsigned i : selected) {
+      Value arg = fn.getArgument(i);
+      Value g = diff.of(arg);
+      if (!g)
+        g = diff.zerosLike(arg);
+      results.push_back(g);
+      types.push_back(arg.getType());
+      resultAttrs.push_back(b.getDictionaryAttr(b.getNamedAttr(
+          "onnx.name", b.getStringAttr("grad." + nameOf(i)))));
+    }
+    ret->setOperands(results);
+    fn.setType(FunctionType::get(&getContext(), fn.getArgumentTypes(), types));
+    fn.setAllResultAttrs(resultAttrs);
+  }
+};
+} // namespace

@@ -1,0 +1,34 @@
+// Errors that name the ONNX node (a NameLoc: reported at the node's name).
+// RUN: not tailor-opt %s --tailor-autodiff --split-input-file 2>&1 | FileCheck %s
+// RUN: not tailor-opt %s --tailor-autodiff=wrt=nope --split-input-file 2>&1 | FileCheck %s --check-prefix=NAME
+
+// CHECK: error: loc("layer0/Cos"): tailor-autodiff: no gradient rule for 'tailor.onnx.Cos' (node 'layer0/Cos') in this form, on the path from the differentiated arguments to the loss
+// NAME: error: tailor-autodiff: no argument named 'nope'
+func.func @no_rule(%x: tensor<3xf32> {onnx.name = "x"}) -> tensor<f32> {
+  %c = "tailor.onnx.Cos"(%x) : (tensor<3xf32>) -> tensor<3xf32> loc("layer0/Cos")
+  %l = "tailor.onnx.ReduceSum"(%c) {keepdims = 0 : i64} : (tensor<3xf32>) -> tensor<f32>
+  return %l : tensor<f32>
+}
+
+// -----
+
+// An op with regions on the path is refused.
+// CHECK: error: tailor-autodiff: 'scf.execute_region' has regions; control flow is not differentiated
+func.func @region(%x: tensor<3xf32> {onnx.name = "x"}) -> tensor<f32> {
+  %r = scf.execute_region -> tensor<3xf32> {
+    %n = "tailor.onnx.Neg"(%x) : (tensor<3xf32>) -> tensor<3xf32>
+    scf.yield %n : tensor<3xf32>
+  }
+  %y = "tailor.onnx.Add"(%r, %x) : (tensor<3xf32>, tensor<3xf32>) -> tensor<3xf32>
+  %l = "tailor.onnx.ReduceSum"(%y) {keepdims = 0 : i64} : (tensor<3xf32>) -> tensor<f32>
+  return %l : tensor<f32>
+}
+
+// -----
+
+// CHECK: error: tailor-autodiff: no floating-point argument to differentiate with respect to
+func.func @ints(%x: tensor<3xi64>) -> tensor<f32> {
+  %c = "tailor.onnx.Cast"(%x) {to = 1 : i64} : (tensor<3xi64>) -> tensor<3xf32>
+  %l = "tailor.onnx.ReduceSum"(%c) {keepdims = 0 : i64} : (tensor<3xf32>) -> tensor<f32>
+  return %l : tensor<f32>
+}

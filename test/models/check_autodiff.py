@@ -1,0 +1,210 @@
+#!/usr/bin/python3
+"""Gradient rules of --tailor-autodiff checked by finite differences.
+
+Each case is a small tailor-dialect function in float64 whose first result
+is a scalar loss built around one rule (or a few). The case is compiled
+twice: as is (the forward) and after `tailor-opt --tailor-autodiff` (the
+loss plus the gradients). Every gradient element is compared with the
+central difference (f(x + h) - f(x - h)) / 2h of the compiled forward, on
+seeded random inputs; the check fails beyond --rtol (relative to the
+largest gradient magnitude of that argument, default 1e-6).
+
+  check_autodiff.py --bin BUILD/bin --python BUILD/python --work DIR
+                    [--only NAME] [--rtol 1e-6]
+"""
+import argparse
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+T = "tensor<{}xf64>"
+
+# name -> (arguments [(name, shape)], wrt names, body[, rtol, h]). The body
+# uses the arguments by name (%name) and defines %loss. Shapes are written
+# as MLIR dims ("2x3"); "" is a scalar.
+CASES = {
+    "add-sub-broadcast": ([("a", "2x3"), ("b", "3"), ("c", "2x1")], ["a", "b", "c"], """
+  %s = "tailor.onnx.Add"(%a, %b) : (tensor<2x3xf64>, tensor<3xf64>) -> tensor<2x3xf64>
+  %d = "tailor.onnx.Sub"(%s, %c) : (tensor<2x3xf64>, tensor<2x1xf64>) -> tensor<2x3xf64>
+  %q = "tailor.onnx.Mul"(%d, %d) : (tensor<2x3xf64>, tensor<2x3xf64>) -> tensor<2x3xf64>
+  %loss = "tailor.onnx.ReduceSum"(%q) {keepdims = 0 : i64} : (tensor<2x3xf64>) -> tensor<f64>
+"""),
+    "mul-div-neg": ([("a", "2x3"), ("b", "2x3")], ["a", "b"], """
+  %m = "tailor.onnx.Mul"(%a, %b) : (tensor<2x3xf64>, tensor<2x3xf64>) -> tensor<2x3xf64>
+  %e = "tailor.onnx.Exp"(%b) : (tensor<2x3xf64>) -> tensor<2x3xf64>
+  %d = "tailor.onnx.Div"(%m, %e) : (tensor<2x3xf64>, tensor<2x3xf64>) -> tensor<2x3xf64>
+  %n = "tailor.onnx.Neg"(%d) : (tensor<2x3xf64>) -> tensor<2x3xf64>
+  %i = "tailor.onnx.Identity"(%n) : (tensor<2x3xf64>) -> tensor<2x3xf64>
+  %loss = "tailor.onnx.ReduceSum"(%i) {keepdims = 0 : i64} : (tensor<2x3xf64>) -> tensor<f64>
+"""),
+    "unary": ([("a", "2x3")], ["a"], """
+  %t = "tailor.onnx.Tanh"(%a) : (tensor<2x3xf64>) -> tensor<2x3xf64>
+  %s = "tailor.onnx.Sigmoid"(%t) : (tensor<2x3xf64>) -> tensor<2x3xf64>
+  %r = "tailor.onnx.Relu"(%a) : (tensor<2x3xf64>) -> tensor<2x3xf64>
+  %x = "tailor.onnx.Mul"(%s, %r) : (tensor<2x3xf64>, tensor<2x3xf64>) -> tensor<2x3xf64>
+  %e = "tailor.onnx.Exp"(%x) : (tensor<2x3xf64>) -> tensor<2x3xf64>
+  %l = "tailor.onnx.Log"(%e) : (tensor<2x3xf64>) -> tensor<2x3xf64>
+  %q = "tailor.onnx.Sqrt"(%e) : (tensor<2x3xf64>) -> tensor<2x3xf64>
+  %p = "tailor.onnx.Reciprocal"(%q) : (tensor<2x3xf64>) -> tensor<2x3xf64>
+  %y = "tailor.onnx.Add"(%l, %p) : (tensor<2x3xf64>, tensor<2x3xf64>) -> tensor<2x3xf64>
+  %loss = "tailor.onnx.ReduceSum"(%y) {keepdims = 0 : i64} : (tensor<2x3xf64>) -> tensor<f64>
+"""),
+    "pow": ([("a", "2x3"), ("p", "")], ["a", "p"], """
+  %e = "tailor.onnx.Exp"(%a) : (tensor<2x3xf64>) -> tensor<2x3xf64>
+  %y = "tailor.onnx.Pow"(%e, %p) : (tensor<2x3xf64>, tensor<f64>) -> tensor<2x3xf64>
+  %loss = "tailor.onnx.ReduceSum"(%y) {keepdims = 0 : i64} : (tensor<2x3xf64>) -> tensor<f64>
+"""),
+    "matmul-batched": ([("a", "2x3x4"), ("b", "4x5")], ["a", "b"], """
+  %m = "tailor.onnx.MatMul"(%a, %b) : (tensor<2x3x4xf64>, tensor<4x5xf64>) -> tensor<2x3x5xf64>
+  %t = "tailor.onnx.Tanh"(%m) : (tensor<2x3x5xf64>) -> tensor<2x3x5xf64>
+  %loss = "tailor.onnx.ReduceSum"(%t) {keepdims = 0 : i64} : (tensor<2x3x5xf64>) -> tensor<f64>
+"""),
+    "gemm": ([("a", "4x3"), ("b", "5x4"), ("c", "5")], ["a", "b", "c"], """
+  %g = "tailor.onnx.Gemm"(%a, %b, %c) {alpha = 0.5 : f32, beta = 2.0 : f32, transA = 1 : i64, transB = 1 : i64} : (tensor<4x3xf64>, tensor<5x4xf64>, tensor<5xf64>) -> tensor<3x5xf64>
+  %t = "tailor.onnx.Tanh"(%g) : (tensor<3x5xf64>) -> tensor<3x5xf64>
+  %loss = "tailor.onnx.ReduceSum"(%t) {keepdims = 0 : i64} : (tensor<3x5xf64>) -> tensor<f64>
+"""),
+    "reduce-reshape-transpose": ([("a", "2x3x4")], ["a"], """
+  %t = "tailor.onnx.Transpose"(%a) {perm = array<i64: 2, 0, 1>} : (tensor<2x3x4xf64>) -> tensor<4x2x3xf64>
+  %shape = "tailor.onnx.Constant"() {value = dense<[8, 3]> : tensor<2xi64>} : () -> tensor<2xi64>
+  %r = "tailor.onnx.Reshape"(%t, %shape) : (tensor<4x2x3xf64>, tensor<2xi64>) -> tensor<8x3xf64>
+  %sq = "tailor.onnx.Mul"(%r, %r) : (tensor<8x3xf64>, tensor<8x3xf64>) -> tensor<8x3xf64>
+  %axes = "tailor.onnx.Constant"() {value = dense<[1]> : tensor<1xi64>} : () -> tensor<1xi64>
+  %s = "tailor.onnx.ReduceSum"(%sq, %axes) {keepdims = 0 : i64} : (tensor<8x3xf64>, tensor<1xi64>) -> tensor<8xf64>
+  %m = "tailor.onnx.ReduceMean"(%r) {axes = array<i64: 0>, keepdims = 1 : i64} : (tensor<8x3xf64>) -> tensor<1x3xf64>
+  %u = "tailor.onnx.Unsqueeze"(%s, %axes) : (tensor<8xf64>, tensor<1xi64>) -> tensor<8x1xf64>
+  %p = "tailor.onnx.Mul"(%u, %m) : (tensor<8x1xf64>, tensor<1x3xf64>) -> tensor<8x3xf64>
+  %f = "tailor.onnx.Flatten"(%p) {axis = 0 : i64} : (tensor<8x3xf64>) -> tensor<1x24xf64>
+  %z = "tailor.onnx.Squeeze"(%f) : (tensor<1x24xf64>) -> tensor<24xf64>
+  %loss = "tailor.onnx.ReduceSum"(%z) {keepdims = 0 : i64} : (tensor<24xf64>) -> tensor<f64>
+"""),
+    "softmax-logsoftmax": ([("a", "2x5"), ("w", "2x5")], ["a"], """
+  %s = "tailor.onnx.Softmax"(%a) {axis = -1 : i64} : (tensor<2x5xf64>) -> tensor<2x5xf64>
+  %l = "tailor.onnx.LogSoftmax"(%a) {axis = 0 : i64} : (tensor<2x5xf64>) -> tensor<2x5xf64>
+  %x = "tailor.onnx.Mul"(%s, %w) : (tensor<2x5xf64>, tensor<2x5xf64>) -> tensor<2x5xf64>
+  %y = "tailor.onnx.Mul"(%l, %w) : (tensor<2x5xf64>, tensor<2x5xf64>) -> tensor<2x5xf64>
+  %z = "tailor.onnx.Add"(%x, %y) : (tensor<2x5xf64>, tensor<2x5xf64>) -> tensor<2x5xf64>
+  %loss = "tailor.onnx.ReduceSum"(%z) {keepdims = 0 : i64} : (tensor<2x5xf64>) -> tensor<f64>
+"""),
+    "gather-embedding": ([("table", "5x3")], ["table"], """
+  %ids = "tailor.onnx.Constant"() {value = dense<[[1, 4, 1], [0, 1, 3]]> : tensor<2x3xi64>} : () -> tensor<2x3xi64>
+  %e = "tailor.onnx.Gather"(%table, %ids) {axis = 0 : i64} : (tensor<5x3xf64>, tensor<2x3xi64>) -> tensor<2x3x3xf64>
+  %t = "tailor.onnx.Tanh"(%e) : (tensor<2x3x3xf64>) -> tensor<2x3x3xf64>
+  %q = "tailor.onnx.Mul"(%t, %e) : (tensor<2x3x3xf64>, tensor<2x3x3xf64>) -> tensor<2x3x3xf64>
+  %loss = "tailor.onnx.ReduceSum"(%q) {keepdims = 0 : i64} : (tensor<2x3x3xf64>) -> tensor<f64>
+"""),
+    "where": ([("a", "2x3"), ("b", "2x3")], ["a", "b"], """
+  %c = "tailor.onnx.Greater"(%a, %b) : (tensor<2x3xf64>, tensor<2x3xf64>) -> tensor<2x3xi1>
+  %w = "tailor.onnx.Where"(%c, %a, %b) : (tensor<2x3xi1>, tensor<2x3xf64>, tensor<2x3xf64>) -> tensor<2x3xf64>
+  %q = "tailor.onnx.Mul"(%w, %a) : (tensor<2x3xf64>, tensor<2x3xf64>) -> tensor<2x3xf64>
+  %loss = "tailor.onnx.ReduceSum"(%q) {keepdims = 0 : i64} : (tensor<2x3xf64>) -> tensor<f64>
+"""),
+    # Through float32: the differences see f32 rounding (h = 1e-3, 1e-4).
+    "cast": ([("a", "2x3")], ["a"], """
+  %f = "tailor.onnx.Cast"(%a) {to = 1 : i64} : (tensor<2x3xf64>) -> tensor<2x3xf32>
+  %s = "tailor.onnx.Mul"(%f, %f) : (tensor<2x3xf32>, tensor<2x3xf32>) -> tensor<2x3xf32>
+  %g = "tailor.onnx.Cast"(%s) {to = 11 : i64} : (tensor<2x3xf32>) -> tensor<2x3xf64>
+  %loss = "tailor.onnx.ReduceSum"(%g) {keepdims = 0 : i64} : (tensor<2x3xf64>) -> tensor<f64>
+""", 1e-4, 1e-3),
+    "linear": ([("x", "2x3x4"), ("w", "4x5"), ("bias", "5")], ["x", "w", "bias"], """
+  %y = tailor.linear %x, %w, %bias : (tensor<2x3x4xf64>, tensor<4x5xf64>, tensor<5xf64>) -> tensor<2x3x5xf64>
+  %t = "tailor.onnx.Tanh"(%y) : (tensor<2x3x5xf64>) -> tensor<2x3x5xf64>
+  %loss = "tailor.onnx.ReduceSum"(%t) {keepdims = 0 : i64} : (tensor<2x3x5xf64>) -> tensor<f64>
+"""),
+    "mlp-shared": ([("x", "3x4"), ("w", "4x4")], ["w"], """
+  %h = "tailor.onnx.MatMul"(%x, %w) : (tensor<3x4xf64>, tensor<4x4xf64>) -> tensor<3x4xf64>
+  %t = "tailor.onnx.Tanh"(%h) : (tensor<3x4xf64>) -> tensor<3x4xf64>
+  %h2 = "tailor.onnx.MatMul"(%t, %w) : (tensor<3x4xf64>, tensor<4x4xf64>) -> tensor<3x4xf64>
+  %s = "tailor.onnx.Softmax"(%h2) {axis = 1 : i64} : (tensor<3x4xf64>) -> tensor<3x4xf64>
+  %l = "tailor.onnx.Log"(%s) : (tensor<3x4xf64>) -> tensor<3x4xf64>
+  %loss = "tailor.onnx.ReduceMean"(%l) {keepdims = 0 : i64} : (tensor<3x4xf64>) -> tensor<f64>
+"""),
+}
+
+
+def mlir_type(shape):
+    return T.format(shape) if shape else "tensor<f64>"
+
+
+def module_text(args, body):
+    params = ", ".join(f'%{n}: {mlir_type(s)} {{onnx.name = "{n}"}}' for n, s in args)
+    return (f"func.func @main_graph({params}) -> (tensor<f64> {{onnx.name = \"loss\"}}) {{"
+            f"{body}  return %loss : tensor<f64>\n}}\n")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--python", required=True, help="the build's python folder (tailor bindings)")
+    ap.add_argument("--work", required=True)
+    ap.add_argument("--only")
+    ap.add_argument("--rtol", type=float, default=1e-6)
+    args = ap.parse_args()
+    sys.path.insert(0, args.python)
+    import tailor  # noqa: E402 (the build's bindings)
+    os.makedirs(args.work, exist_ok=True)
+    failures = 0
+    for name, case in CASES.items():
+        if args.only and name != args.only:
+            continue
+        arguments, wrt, body = case[:3]
+        rtol, h = (case[3], case[4]) if len(case) > 3 else (args.rtol, 1e-6)
+        fwd = os.path.join(args.work, name + ".mlir")
+        grad = os.path.join(args.work, name + ".grad.mlir")
+        with open(fwd, "w") as f:
+            f.write(module_text(arguments, body))
+        r = subprocess.run([os.path.join(args.bin, "tailor-opt"), fwd,
+                            "--tailor-autodiff=wrt=" + ",".join(wrt), "-o", grad],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            print(f"FAIL {name}: tailor-opt --tailor-autodiff\n{r.stderr}")
+            failures += 1
+            continue
+        try:
+            f_model = tailor.load(tailor.compile(fwd, fwd[:-5] + ".so"))
+            g_model = tailor.load(tailor.compile(grad, grad[:-5] + ".so"))
+        except tailor.TailorError as e:
+            print(f"FAIL {name}: compile: {e}")
+            failures += 1
+            continue
+        rng = np.random.default_rng(7)
+        feeds = {}
+        for n, s in arguments:
+            shape = tuple(int(d) for d in s.split("x")) if s else ()
+            feeds[n] = rng.uniform(0.3, 1.3, size=shape) * rng.choice([-1.0, 1.0], size=shape) \
+                if n not in ("p",) else np.array(rng.uniform(1.5, 2.5))
+        out = g_model.run(feeds)
+        loss = float(np.asarray(f_model.run(feeds)["loss"]))
+        if abs(float(np.asarray(out["loss"])) - loss) > 1e-12 * max(1.0, abs(loss)):
+            print(f"FAIL {name}: the gradient function's loss {float(out['loss'])} != {loss}")
+            failures += 1
+        worst = 0.0
+        before = failures
+        for n in wrt:
+            g = np.asarray(out["grad." + n])
+            x = feeds[n]
+            fd = np.zeros_like(x)
+            for idx in np.ndindex(*x.shape) if x.shape else [()]:
+                plus = {**feeds, n: x.copy()}
+                minus = {**feeds, n: x.copy()}
+                plus[n][idx] += h
+                minus[n][idx] -= h
+                fd[idx] = (float(np.asarray(f_model.run(plus)["loss"]))
+                           - float(np.asarray(f_model.run(minus)["loss"]))) / (2 * h)
+            scale = max(np.abs(fd).max(), 1e-12)
+            err = np.abs(g - fd).max() / scale
+            worst = max(worst, err)
+            if not (err <= rtol) or g.shape != x.shape:
+                print(f"FAIL {name}: d loss / d {n}: max error {err:.2e} of the largest "
+                      f"{scale:.3e} (shape {g.shape} vs {x.shape})")
+                failures += 1
+        if failures == before:
+            print(f"ok   {name}: {', '.join(wrt)} (max relative error {worst:.1e})")
+    print("PASS" if not failures else f"FAIL ({failures})")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
