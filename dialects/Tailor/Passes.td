@@ -449,10 +449,13 @@ def TailorAutodiff : Pass<"tailor-autodiff", "ModuleOp"> {
     naming the op and its ONNX node.
 
     Rules: ONNX Add, Sub, Mul, Div, Neg, Identity, Relu, Tanh, Sigmoid,
-    Exp, Log, Sqrt, Reciprocal, Pow, MatMul, Gemm, ReduceSum, ReduceMean,
-    Reshape, Squeeze, Unsqueeze, Flatten, Transpose, Softmax, LogSoftmax,
-    Gather (axis 0: embedding tables), Where, Cast between float types;
-    tailor.linear (float weights).
+    Exp, Log, Sqrt, Reciprocal, Pow, Erf, Sin, Cos, MatMul, Gemm, ReduceSum,
+    ReduceMean, Reshape, Squeeze, Unsqueeze, Flatten, Transpose, Expand,
+    Slice (constant bounds, unit steps, static sliced dims), Concat and
+    Split (static sizes along the axis), Softmax, LogSoftmax,
+    LayerNormalization (its normalized output), Gather (axis 0: embedding
+    tables), Where, Cast between float types; tailor.linear (float
+    weights).
   }];
   let options = [
     ListOption<"wrt", "wrt", "std::string",

@@ -228,15 +228,37 @@ struct Differentiator {
 
   //===--- Rules --------------------------------------------------------===//
 
-  /// Gives the active operands of `op` their adjoints; failure: no rule
-  /// (diagnosed by the caller).
-  LogicalResult differentiate(Operation *op, Value dy,
+  /// Gives the active operands of `op` their adjoints from its results'
+  /// (`dys`, null where a result has none; the first is never null for a
+  /// one-result op); failure: no rule (diagnosed by the caller).
+  LogicalResult differentiate(Operation *op, ArrayRef<Value> dys,
                               const llvm::SetVector<Value> &active);
+  /// The adjoint of a slice along `axis` of `like` (static sizes): `d`
+  /// padded with zeros to `like`'s shape.
+  Value padInto(Value d, Value like, int64_t axis, int64_t before,
+                int64_t after) {
+    int64_t rank = rankedOf(like).getRank();
+    SmallVector<int64_t> pads(2 * rank, 0);
+    pads[axis] = before;
+    pads[rank + axis] = after;
+    return OnnxPadOp::create(b, loc, like.getType(), d, i64s(pads),
+                             scalar(like, 0.0), b.getStringAttr("constant"));
+  }
+  /// `d[..., start:end, ...]` along `axis`.
+  Value sliceAxis(Value d, int64_t axis, int64_t start, int64_t end) {
+    auto t = rankedOf(d);
+    SmallVector<int64_t> shape(t.getShape());
+    shape[axis] = end - start;
+    return OnnxSliceOp::create(
+        b, loc, RankedTensorType::get(shape, t.getElementType()), d,
+        i64s({start}), i64s({end}), i64s({axis}), Value());
+  }
 };
 
 LogicalResult
-Differentiator::differentiate(Operation *op, Value dy,
+Differentiator::differentiate(Operation *op, ArrayRef<Value> dys,
                               const llvm::SetVector<Value> &active) {
+  Value dy = dys.front();
   auto give = [&](Value operand, function_ref<Value()> make) {
     if (operand && active.contains(operand))
       accumulate(operand, make());
@@ -456,6 +478,158 @@ Differentiator::differentiate(Operation *op, Value dy,
         });
         return success();
       })
+      .Case([&](OnnxErfOp) {
+        // d erf(x) = 2 / sqrt(pi) exp(-x^2)
+        give(a, [&] {
+          Value e = OnnxExpOp::create(b, loc, a.getType(), neg(mul(a, a)));
+          return mul(dy, mul(e, scalar(a, 1.1283791670955126)));
+        });
+        return success();
+      })
+      .Case([&](OnnxSinOp) {
+        give(a, [&] {
+          return mul(dy, OnnxCosOp::create(b, loc, a.getType(), a).getResult());
+        });
+        return success();
+      })
+      .Case([&](OnnxCosOp) {
+        give(a, [&] {
+          return neg(
+              mul(dy, OnnxSinOp::create(b, loc, a.getType(), a).getResult()));
+        });
+        return success();
+      })
+      .Case([&](OnnxExpandOp) {
+        give(a, [&] { return unbroadcast(dy, a); });
+        return success();
+      })
+      .Case([&](OnnxSliceOp sl) -> LogicalResult {
+        // Constant starts/ends/axes, unit steps, static sliced dims.
+        auto starts = constantInts(sl.getStarts()),
+             ends = constantInts(sl.getEnds());
+        std::optional<SmallVector<int64_t>> axes, steps;
+        if (Value v = sl.getAxes())
+          axes = constantInts(v);
+        if (Value v = sl.getSteps())
+          steps = constantInts(v);
+        if (!starts || !ends || (sl.getAxes() && !axes) ||
+            (sl.getSteps() && !steps) || starts->size() != ends->size())
+          return failure();
+        auto at = rankedOf(a);
+        int64_t rank = at.getRank();
+        SmallVector<int64_t> pads(2 * rank, 0);
+        for (size_t i = 0; i < starts->size(); ++i) {
+          int64_t axis = axes ? (*axes)[i] : int64_t(i);
+          if (axis < 0)
+            axis += rank;
+          if (axis < 0 || axis >= rank || (steps && (*steps)[i] != 1))
+            return failure();
+          int64_t dim = at.getDimSize(axis);
+          if (ShapedType::isDynamic(dim))
+            return failure();
+          auto clampIndex = [&](int64_t v) {
+            if (v < 0)
+              v += dim;
+            return std::clamp<int64_t>(v, 0, dim);
+          };
+          int64_t st = clampIndex((*starts)[i]),
+                  en = std::max(st, clampIndex((*ends)[i]));
+          pads[axis] = st;
+          pads[rank + axis] = dim - en;
+        }
+        give(a, [&] {
+          return OnnxPadOp::create(b, loc, a.getType(), dy, i64s(pads),
+                                   scalar(a, 0.0),
+                                   b.getStringAttr("constant"))
+              .getResult();
+        });
+        return success();
+      })
+      .Case([&](OnnxConcatOp cat) -> LogicalResult {
+        int64_t rank = rankedOf(y).getRank();
+        int64_t axis = int64_t(cat.getAxis());
+        if (axis < 0)
+          axis += rank;
+        int64_t offset = 0;
+        for (Value in : op->getOperands()) {
+          int64_t size = rankedOf(in).getDimSize(axis);
+          if (ShapedType::isDynamic(size)) {
+            if (active.contains(in))
+              return failure();
+            offset = ShapedType::kDynamic;
+            continue;
+          }
+          if (active.contains(in)) {
+            if (ShapedType::isDynamic(offset))
+              return failure();
+            int64_t at = offset;
+            give(in, [&] { return sliceAxis(dy, axis, at, at + size); });
+          }
+          if (!ShapedType::isDynamic(offset))
+            offset += size;
+        }
+        return success();
+      })
+      .Case([&](OnnxSplitOp sp) -> LogicalResult {
+        int64_t rank = rankedOf(a).getRank();
+        int64_t axis = int64_t(sp.getAxis());
+        if (axis < 0)
+          axis += rank;
+        for (Value r : op->getResults())
+          if (rankedOf(r).isDynamicDim(axis))
+            return failure();
+        give(a, [&] {
+          SmallVector<Value> parts;
+          for (auto [r, d] : llvm::zip(op->getResults(), dys))
+            parts.push_back(d ? d : zerosLike(r));
+          return OnnxConcatOp::create(b, loc, a.getType(), parts,
+                                      b.getI64IntegerAttr(axis))
+              .getResult();
+        });
+        return success();
+      })
+      .Case([&](OnnxLayerNormalizationOp ln) -> LogicalResult {
+        // Only the normalized output's adjoint (not Mean / InvStdDev).
+        for (Value d : dys.drop_front())
+          if (d)
+            return failure();
+        auto xt = rankedOf(a);
+        int64_t rank = xt.getRank();
+        int64_t axis = int64_t(ln.getAxis());
+        if (axis < 0)
+          axis += rank;
+        if (axis < 0 || axis >= rank)
+          return failure();
+        SmallVector<int64_t> axes;
+        int64_t count = 1;
+        for (int64_t i = axis; i < rank; ++i) {
+          if (xt.isDynamicDim(i))
+            return failure();
+          axes.push_back(i);
+          count *= xt.getDimSize(i);
+        }
+        Value gamma = operand(1), beta = operand(2);
+        double eps = ln.getEpsilon().convertToDouble();
+        // mean over the normalized axes, kept as size-1 dims
+        auto mean = [&](Value v) {
+          return div(sumKeep(v, axes), scalar(v, double(count)));
+        };
+        // The forward's statistics, recomputed: rstd = 1 / sqrt(var + eps).
+        Value xc = sub(a, mean(a));
+        Value var = add(mean(mul(xc, xc)), scalar(a, eps));
+        Value rstd = OnnxReciprocalOp::create(
+            b, loc, var.getType(),
+            OnnxSqrtOp::create(b, loc, var.getType(), var));
+        Value xhat = mul(xc, rstd);
+        give(a, [&] {
+          Value g = mul(dy, gamma);
+          Value inner = sub(sub(g, mean(g)), mul(xhat, mean(mul(g, xhat))));
+          return mul(inner, rstd);
+        });
+        give(gamma, [&] { return unbroadcast(mul(dy, xhat), gamma); });
+        give(beta, [&] { return unbroadcast(dy, beta); });
+        return success();
+      })
       .Case([&](OnnxCastOp) -> LogicalResult {
         if (!isFloatTensor(a))
           return failure();
@@ -607,13 +781,15 @@ struct AutodiffPass : mlir::tailor::impl::TailorAutodiffBase<AutodiffPass> {
     for (Operation &op : fn.front().without_terminator())
       forward.push_back(&op);
     for (Operation *op : llvm::reverse(forward)) {
-      if (op->getNumResults() == 0)
+      SmallVector<Value> dys;
+      for (Value r : op->getResults())
+        dys.push_back(diff.of(r));
+      if (llvm::none_of(dys, [](Value d) { return bool(d); }))
         continue;
-      Value dy = diff.of(op->getResult(0));
-      if (!dy)
-        continue;
-      if (op->getNumResults() != 1 ||
-          failed(diff.differentiate(op, dy, active))) {
+      bool ok = (op->getNumResults() == 1 ||
+                 isa<OnnxSplitOp, OnnxLayerNormalizationOp>(op)) &&
+                (dys.front() || isa<OnnxSplitOp>(op));
+      if (!ok || failed(diff.differentiate(op, dys, active))) {
         std::string node;
         if (auto name = dyn_cast<NameLoc>(op->getLoc()))
           node = (" (node '" + name.getName().getValue() + "')").str();

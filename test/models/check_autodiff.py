@@ -108,6 +108,39 @@ CASES = {
   %g = "tailor.onnx.Cast"(%s) {to = 11 : i64} : (tensor<2x3xf32>) -> tensor<2x3xf64>
   %loss = "tailor.onnx.ReduceSum"(%g) {keepdims = 0 : i64} : (tensor<2x3xf64>) -> tensor<f64>
 """, 1e-4, 1e-3),
+    "slice-concat-expand": ([("a", "2x6"), ("b", "1x3")], ["a", "b"], """
+  %s0 = "tailor.onnx.Constant"() {value = dense<[0]> : tensor<1xi64>} : () -> tensor<1xi64>
+  %s3 = "tailor.onnx.Constant"() {value = dense<[3]> : tensor<1xi64>} : () -> tensor<1xi64>
+  %big = "tailor.onnx.Constant"() {value = dense<[9223372036854775807]> : tensor<1xi64>} : () -> tensor<1xi64>
+  %ax = "tailor.onnx.Constant"() {value = dense<[-1]> : tensor<1xi64>} : () -> tensor<1xi64>
+  %lo = "tailor.onnx.Slice"(%a, %s0, %s3, %ax) {operandSegmentSizes = array<i32: 1, 1, 1, 1, 0>} : (tensor<2x6xf64>, tensor<1xi64>, tensor<1xi64>, tensor<1xi64>) -> tensor<2x3xf64>
+  %hi = "tailor.onnx.Slice"(%a, %s3, %big, %ax) {operandSegmentSizes = array<i32: 1, 1, 1, 1, 0>} : (tensor<2x6xf64>, tensor<1xi64>, tensor<1xi64>, tensor<1xi64>) -> tensor<2x3xf64>
+  %n = "tailor.onnx.Neg"(%hi) : (tensor<2x3xf64>) -> tensor<2x3xf64>
+  %rot = "tailor.onnx.Concat"(%n, %lo) {axis = -1 : i64} : (tensor<2x3xf64>, tensor<2x3xf64>) -> tensor<2x6xf64>
+  %shape = "tailor.onnx.Constant"() {value = dense<[2, 3]> : tensor<2xi64>} : () -> tensor<2xi64>
+  %e = "tailor.onnx.Expand"(%b, %shape) : (tensor<1x3xf64>, tensor<2xi64>) -> tensor<2x3xf64>
+  %c = "tailor.onnx.Concat"(%e, %lo) {axis = 0 : i64} : (tensor<2x3xf64>, tensor<2x3xf64>) -> tensor<4x3xf64>
+  %t = "tailor.onnx.Tanh"(%rot) : (tensor<2x6xf64>) -> tensor<2x6xf64>
+  %u = "tailor.onnx.Mul"(%t, %a) : (tensor<2x6xf64>, tensor<2x6xf64>) -> tensor<2x6xf64>
+  %q = "tailor.onnx.Mul"(%c, %c) : (tensor<4x3xf64>, tensor<4x3xf64>) -> tensor<4x3xf64>
+  %l1 = "tailor.onnx.ReduceSum"(%u) {keepdims = 0 : i64} : (tensor<2x6xf64>) -> tensor<f64>
+  %l2 = "tailor.onnx.ReduceSum"(%q) {keepdims = 0 : i64} : (tensor<4x3xf64>) -> tensor<f64>
+  %loss = "tailor.onnx.Add"(%l1, %l2) : (tensor<f64>, tensor<f64>) -> tensor<f64>
+"""),
+    "split-erf-sin-cos": ([("a", "2x6")], ["a"], """
+  %sp = "tailor.onnx.Constant"() {value = dense<[2, 4]> : tensor<2xi64>} : () -> tensor<2xi64>
+  %p:2 = "tailor.onnx.Split"(%a, %sp) {axis = 1 : i64} : (tensor<2x6xf64>, tensor<2xi64>) -> (tensor<2x2xf64>, tensor<2x4xf64>)
+  %e = "tailor.onnx.Erf"(%p#1) : (tensor<2x4xf64>) -> tensor<2x4xf64>
+  %s = "tailor.onnx.Sin"(%e) : (tensor<2x4xf64>) -> tensor<2x4xf64>
+  %c = "tailor.onnx.Cos"(%s) : (tensor<2x4xf64>) -> tensor<2x4xf64>
+  %loss = "tailor.onnx.ReduceSum"(%c) {keepdims = 0 : i64} : (tensor<2x4xf64>) -> tensor<f64>
+"""),
+    "layernorm": ([("x", "3x5"), ("g", "5"), ("bias", "5"), ("w", "3x5")], ["x", "g", "bias"], """
+  %y = "tailor.onnx.LayerNormalization"(%x, %g, %bias) {axis = -1 : i64, epsilon = 1.0e-5 : f32, operandSegmentSizes = array<i32: 1, 1, 1>, resultSegmentSizes = array<i32: 1, 0, 0>} : (tensor<3x5xf64>, tensor<5xf64>, tensor<5xf64>) -> tensor<3x5xf64>
+  %m = "tailor.onnx.Mul"(%y, %w) : (tensor<3x5xf64>, tensor<3x5xf64>) -> tensor<3x5xf64>
+  %t = "tailor.onnx.Tanh"(%m) : (tensor<3x5xf64>) -> tensor<3x5xf64>
+  %loss = "tailor.onnx.ReduceSum"(%t) {keepdims = 0 : i64} : (tensor<3x5xf64>) -> tensor<f64>
+"""),
     "linear": ([("x", "2x3x4"), ("w", "4x5"), ("bias", "5")], ["x", "w", "bias"], """
   %y = tailor.linear %x, %w, %bias : (tensor<2x3x4xf64>, tensor<4x5xf64>, tensor<5xf64>) -> tensor<2x3x5xf64>
   %t = "tailor.onnx.Tanh"(%y) : (tensor<2x3x5xf64>) -> tensor<2x3x5xf64>
