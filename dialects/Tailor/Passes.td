@@ -462,10 +462,34 @@ def TailorAutodiff : Pass<"tailor-autodiff", "ModuleOp"> {
                "Names of the arguments to differentiate with respect to "
                "(default: every floating-point argument)">
   ];
-  let dependentDialects = ["::mlir::tensor::TensorDialect"];
+  let dependentDialects = ["::mlir::tailor::TailorDialect",
+                           "::mlir::tensor::TensorDialect"];
   let statistics = [
     Statistic<"numAdjoints", "adjoints", "Ops differentiated">
   ];
+}
+
+def TailorLoss : Pass<"tailor-loss", "ModuleOp"> {
+  let summary = "Append a training loss to a language model's entry";
+  let description = [{
+    The entry's first result is the logits `[B, S, V]`. `kind=sft`: a new
+    last input `labels` (int64 `[B, S]`) and a new first result `loss`, the
+    causal-LM cross-entropy as Hugging Face computes it (TRL's SFT): the
+    logits at position t predict `labels[t + 1]` (the labels are shifted
+    left, the last position gets `ignore-index`), positions whose label is
+    `ignore-index` (prompt tokens, padding) are left out, and the loss is
+    the mean over the remaining positions:
+    `-sum_t mask_t log softmax(logits_t)[label_t] / sum_t mask_t`.
+    The model's own results follow the loss. Differentiate it with
+    `tailor-autodiff`.
+  }];
+  let options = [
+    Option<"kind", "kind", "std::string", /*default=*/"\"sft\"",
+           "The loss: sft (causal-LM cross-entropy with ignored labels)">,
+    Option<"ignoreIndex", "ignore-index", "int64_t", /*default=*/"-100",
+           "Label value of the positions the loss leaves out">
+  ];
+  let dependentDialects = ["::mlir::tailor::TailorDialect"];
 }
 
 def TailorKVCacheInPlace : Pass<"tailor-kv-cache-in-place", "ModuleOp"> {

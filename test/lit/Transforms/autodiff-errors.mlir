@@ -32,3 +32,8 @@ func.func @ints(%x: tensor<3xi64>) -> tensor<f32> {
   %l = "tailor.onnx.ReduceSum"(%c) {keepdims = 0 : i64} : (tensor<3xf32>) -> tensor<f32>
   return %l : tensor<f32>
 }
+
+// -----
+
+// RUN: not tailor-opt %s --tailor-loss=kind=dpo --split-input-file 2>&1 | FileCheck %s --check-prefix=KIND
+// KIND: error: tailor-loss: unknown kind 'dpo' (known: sft)
