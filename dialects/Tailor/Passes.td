@@ -492,6 +492,39 @@ def TailorLoss : Pass<"tailor-loss", "ModuleOp"> {
   let dependentDialects = ["::mlir::tailor::TailorDialect"];
 }
 
+def TailorPeft : Pass<"tailor-peft", "ModuleOp"> {
+  let summary = "Make a model's weights trainable (parameter-efficient "
+                "fine-tuning methods; full fine-tuning)";
+  let description = [{
+    `method=full`: every floating-point weight (a named initializer
+    constant, not a scalar) whose name matches a `target` regex and no
+    `exclude` regex becomes an argument of the entry, appended in program
+    order and named after the weight: the initializer's name, or for a
+    matrix that an ONNX MatMul takes as its right operand `<module>.weight`
+    from the MatMul's node (`/blocks.0/attn/q/MatMul` ->
+    `blocks.0.attn.q.weight`; marked `tailor.transposed`, since it is the
+    transpose of PyTorch's `[out, in]` Linear weight). A copy named by the
+    exporter (`onnx::...`) that holds another lifted weight's transpose (a
+    tied lm_head) reads `Transpose` of that argument: one parameter.
+    Equal initializers that an exporter merged stay one parameter (their
+    gradients add up). tailor-autodiff then
+    differentiates with respect to them (its default: every float
+    argument). LoRA and the other methods come next.
+  }];
+  let options = [
+    Option<"method", "method", "std::string", /*default=*/"\"full\"",
+           "The method: full (every matching weight trains)">,
+    ListOption<"target", "target", "std::string",
+               "Regexes of the weight names that train (default: all)">,
+    ListOption<"exclude", "exclude", "std::string",
+               "Regexes of weight names that stay frozen constants">
+  ];
+  let dependentDialects = ["::mlir::tailor::TailorDialect"];
+  let statistics = [
+    Statistic<"numLifted", "trainable", "Weights made trainable arguments">
+  ];
+}
+
 def TailorKVCacheInPlace : Pass<"tailor-kv-cache-in-place", "ModuleOp"> {
   let summary = "Update the KV cache in place: capacity-backed cache inputs "
                 "and a length instead of Concat(past, new) per step";

@@ -14,6 +14,7 @@
 #include "tailor/Dialect/OnnxBridge.h"
 #include "tailor/Transforms/Passes.h"
 
+#include "mlir/IR/DialectResourceBlobManager.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/Transforms/RegionUtils.h"
 #include "llvm/ADT/SetVector.h"
@@ -40,13 +41,23 @@ bool isFloatTensor(Value v) {
 
 /// The constant integer values of `v` (an ONNX Constant), if it is one.
 std::optional<SmallVector<int64_t>> constantInts(Value v) {
-  DenseIntElementsAttr attr;
+  Attribute attr;
   if (!v || !matchPattern(v, m_Constant(&attr)))
     return std::nullopt;
   SmallVector<int64_t> out;
-  for (const APInt &x : attr.getValues<APInt>())
-    out.push_back(x.getSExtValue());
-  return out;
+  if (auto dense = dyn_cast<DenseIntElementsAttr>(attr)) {
+    for (const APInt &x : dense.getValues<APInt>())
+      out.push_back(x.getSExtValue());
+    return out;
+  }
+  // Initializers are resource blobs.
+  if (auto res = dyn_cast<DenseI64ResourceElementsAttr>(attr))
+    if (auto values = res.tryGetAsArrayRef())
+      return SmallVector<int64_t>(values->begin(), values->end());
+  if (auto res = dyn_cast<DenseI32ResourceElementsAttr>(attr))
+    if (auto values = res.tryGetAsArrayRef())
+      return SmallVector<int64_t>(values->begin(), values->end());
+  return std::nullopt;
 }
 
 /// Builds the adjoint computations before the entry's return.
@@ -233,6 +244,37 @@ struct Differentiator {
   /// one-result op); failure: no rule (diagnosed by the caller).
   LogicalResult differentiate(Operation *op, ArrayRef<Value> dys,
                               const llvm::SetVector<Value> &active);
+  //===--- Run-time sizes (1-element int64 tensors) ---------------------===//
+  RankedTensorType one64() {
+    return RankedTensorType::get({1}, b.getI64Type());
+  }
+  /// Size `axis` of `v`: its static size, or a slice of its Shape.
+  Value dimOf(Value v, int64_t axis) {
+    int64_t n = rankedOf(v).getDimSize(axis);
+    if (!ShapedType::isDynamic(n))
+      return i64s({n});
+    return OnnxSliceOp::create(b, loc, one64(), shapeOf(v), i64s({axis}),
+                               i64s({axis + 1}), Value(), Value());
+  }
+  Value iadd(Value x, Value y) {
+    return OnnxAddOp::create(b, loc, one64(), x, y);
+  }
+  Value isub(Value x, Value y) {
+    return OnnxSubOp::create(b, loc, one64(), x, y);
+  }
+  Value imin(Value x, Value y) {
+    return OnnxMinOp::create(b, loc, one64(), ValueRange{x, y});
+  }
+  Value imax(Value x, Value y) {
+    return OnnxMaxOp::create(b, loc, one64(), ValueRange{x, y});
+  }
+  /// ONNX Slice's clamping of a constant start/end into [0, dim].
+  Value clampIndex(int64_t v, Value dim) {
+    if (v >= 0)
+      return imin(i64s({v}), dim);
+    return imax(iadd(i64s({v}), dim), i64s({0}));
+  }
+
   /// The adjoint of a slice along `axis` of `like` (static sizes): `d`
   /// padded with zeros to `like`'s shape.
   Value padInto(Value d, Value like, int64_t axis, int64_t before,
@@ -517,28 +559,37 @@ Differentiator::differentiate(Operation *op, ArrayRef<Value> dys,
           return failure();
         auto at = rankedOf(a);
         int64_t rank = at.getRank();
-        SmallVector<int64_t> pads(2 * rank, 0);
+        SmallVector<int64_t> sliced(rank, -1); // index into starts, or -1
         for (size_t i = 0; i < starts->size(); ++i) {
           int64_t axis = axes ? (*axes)[i] : int64_t(i);
           if (axis < 0)
             axis += rank;
-          if (axis < 0 || axis >= rank || (steps && (*steps)[i] != 1))
+          if (axis < 0 || axis >= rank || (steps && (*steps)[i] != 1) ||
+              sliced[axis] >= 0)
             return failure();
-          int64_t dim = at.getDimSize(axis);
-          if (ShapedType::isDynamic(dim))
-            return failure();
-          auto clampIndex = [&](int64_t v) {
-            if (v < 0)
-              v += dim;
-            return std::clamp<int64_t>(v, 0, dim);
-          };
-          int64_t st = clampIndex((*starts)[i]),
-                  en = std::max(st, clampIndex((*ends)[i]));
-          pads[axis] = st;
-          pads[rank + axis] = dim - en;
+          sliced[axis] = int64_t(i);
         }
+        // Pads [begin_0.., end_0..] = [start, dim - end] per sliced axis
+        // (clamped as Slice clamps); computed at run time for dynamic dims.
         give(a, [&] {
-          return OnnxPadOp::create(b, loc, a.getType(), dy, i64s(pads),
+          SmallVector<Value> begin, end;
+          for (int64_t axis = 0; axis < rank; ++axis) {
+            if (sliced[axis] < 0) {
+              begin.push_back(i64s({0}));
+              end.push_back(i64s({0}));
+              continue;
+            }
+            Value dim = dimOf(a, axis);
+            Value st = clampIndex((*starts)[sliced[axis]], dim);
+            Value en = imax(clampIndex((*ends)[sliced[axis]], dim), st);
+            begin.push_back(st);
+            end.push_back(isub(dim, en));
+          }
+          begin.append(end);
+          Value pads = OnnxConcatOp::create(
+              b, loc, RankedTensorType::get({2 * rank}, b.getI64Type()), begin,
+              b.getI64IntegerAttr(0));
+          return OnnxPadOp::create(b, loc, a.getType(), dy, pads,
                                    scalar(a, 0.0),
                                    b.getStringAttr("constant"))
               .getResult();
@@ -550,22 +601,32 @@ Differentiator::differentiate(Operation *op, ArrayRef<Value> dys,
         int64_t axis = int64_t(cat.getAxis());
         if (axis < 0)
           axis += rank;
+        // dX_i = dy[offset_i : offset_i + size_i] along the axis (sizes
+        // from the types, or at run time from the inputs' shapes).
         int64_t offset = 0;
+        Value dynamicOffset;
         for (Value in : op->getOperands()) {
           int64_t size = rankedOf(in).getDimSize(axis);
-          if (ShapedType::isDynamic(size)) {
-            if (active.contains(in))
-              return failure();
-            offset = ShapedType::kDynamic;
-            continue;
-          }
+          bool dynamic = ShapedType::isDynamic(size) || dynamicOffset;
+          if (dynamic && !dynamicOffset)
+            dynamicOffset = i64s({offset});
           if (active.contains(in)) {
-            if (ShapedType::isDynamic(offset))
-              return failure();
-            int64_t at = offset;
-            give(in, [&] { return sliceAxis(dy, axis, at, at + size); });
+            if (!dynamic) {
+              int64_t at = offset;
+              give(in, [&] { return sliceAxis(dy, axis, at, at + size); });
+            } else {
+              Value start = dynamicOffset;
+              give(in, [&] {
+                return OnnxSliceOp::create(b, loc, in.getType(), dy, start,
+                                           iadd(start, dimOf(in, axis)),
+                                           i64s({axis}), Value())
+                    .getResult();
+              });
+            }
           }
-          if (!ShapedType::isDynamic(offset))
+          if (dynamic)
+            dynamicOffset = iadd(dynamicOffset, dimOf(in, axis));
+          else
             offset += size;
         }
         return success();

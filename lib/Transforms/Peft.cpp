@@ -1,0 +1,166 @@
+//===- Peft.cpp - Trainable weights for fine-tuning ------------------------===//
+//
+// method=full: the matching weight constants become arguments of the entry
+// (named after their initializer, or their MatMul's module), so that
+// tailor-autodiff differentiates with respect to them and a training step
+// can feed updated values.
+
+#include "tailor/Support/PeftAdapter.h"
+#include "tailor/Transforms/Passes.h"
+
+#include "llvm/ADT/StringSet.h"
+#include "llvm/Support/Regex.h"
+
+namespace mlir::tailor {
+#define GEN_PASS_DEF_TAILORPEFT
+#include "dialects/Tailor/Passes.h.inc"
+} // namespace mlir::tailor
+
+using namespace mlir;
+using namespace mlir::tailor;
+
+namespace {
+struct PeftPass : mlir::tailor::impl::TailorPeftBase<PeftPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    func::FuncOp fn;
+    for (auto f : module.getOps<func::FuncOp>())
+      if (f.isPublic() && !f.isExternal()) {
+        fn = f;
+        break;
+      }
+    if (!fn) {
+      module.emitError("tailor-peft: the module has no public function");
+      return signalPassFailure();
+    }
+    if (method != "full") {
+      fn.emitError("tailor-peft: unknown method '")
+          << method << "' (known: full)";
+      return signalPassFailure();
+    }
+    auto compile = [&](ArrayRef<std::string> patterns,
+                       std::vector<llvm::Regex> &out) -> LogicalResult {
+      for (const std::string &p : patterns) {
+        llvm::Regex re(p);
+        std::string why;
+        if (!re.isValid(why))
+          return fn.emitError("tailor-peft: bad regex '")
+                 << p << "': " << why;
+        out.push_back(std::move(re));
+      }
+      return success();
+    };
+    std::vector<llvm::Regex> targets, excluded;
+    if (failed(compile(target, targets)) || failed(compile(exclude, excluded)))
+      return signalPassFailure();
+
+    SmallVector<std::pair<OnnxConstantOp, std::string>> lifted;
+    llvm::StringSet<> names;
+    fn.walk([&](OnnxConstantOp c) {
+      auto type = dyn_cast<RankedTensorType>(c.getType());
+      auto loc = dyn_cast<NameLoc>(c.getLoc());
+      if (!type || !loc || !isa<FloatType>(type.getElementType()) ||
+          type.getRank() == 0 || type.getNumElements() < 2)
+        return;
+      StringRef initializer = loc.getName().getValue();
+      if (initializer.starts_with("/"))
+        return; // the output of a Constant node inside the graph
+      std::string name = initializer.str();
+      bool transposed = false;
+      if (c->hasOneUse())
+        if (auto mm = dyn_cast<OnnxMatMulOp>(*c->user_begin()))
+          if (mm.getB() == c.getResult() && type.getRank() == 2)
+            if (auto node = dyn_cast<NameLoc>(mm.getLoc())) {
+              std::string module = peft::modulePathOfNode(node.getName());
+              if (!module.empty()) {
+                name = module + ".weight";
+                transposed = true;
+              }
+            }
+      auto matches = [&](const std::vector<llvm::Regex> &res) {
+        return llvm::any_of(res, [&](const llvm::Regex &re) {
+          return re.match(name);
+        });
+      };
+      if ((!targets.empty() && !matches(targets)) || matches(excluded))
+        return;
+      while (!names.insert(name).second)
+        name += "_";
+      if (transposed)
+        c->setAttr("tailor.transposed", UnitAttr::get(&getContext()));
+      lifted.push_back({c, name});
+    });
+    MLIRContext *ctx = &getContext();
+    // An exporter ties a weight to another one's transpose by writing the
+    // transposed copy (GPT-2's lm_head = the embedding^T): such a copy
+    // becomes Transpose(the other's argument), one parameter.
+    auto values = [](OnnxConstantOp c) -> std::optional<std::vector<float>> {
+      Attribute v = c.getValueAttr();
+      if (auto res = dyn_cast_or_null<DenseF32ResourceElementsAttr>(v))
+        if (auto data = res.tryGetAsArrayRef())
+          return std::vector<float>(data->begin(), data->end());
+      if (auto dense = dyn_cast_or_null<DenseFPElementsAttr>(v))
+        if (dense.getElementType().isF32())
+          return std::vector<float>(dense.getValues<float>().begin(),
+                                    dense.getValues<float>().end());
+      return std::nullopt;
+    };
+    auto isTransposeOf = [&](OnnxConstantOp copy, OnnxConstantOp of) {
+      auto ct = cast<RankedTensorType>(copy.getType());
+      auto ot = cast<RankedTensorType>(of.getType());
+      if (ct.getRank() != 2 || ot.getRank() != 2 ||
+          ct.getDimSize(0) != ot.getDimSize(1) ||
+          ct.getDimSize(1) != ot.getDimSize(0))
+        return false;
+      auto a = values(copy), o = values(of);
+      if (!a || !o)
+        return false;
+      int64_t rows = ct.getDimSize(0), cols = ct.getDimSize(1);
+      for (int64_t i = 0; i < rows; ++i)
+        for (int64_t j = 0; j < cols; ++j)
+          if ((*a)[i * cols + j] != (*o)[j * rows + i])
+            return false;
+      return true;
+    };
+    DenseMap<Operation *, unsigned> argOf;
+    // Named weights first, so that a copy finds the weight it transposes.
+    std::stable_partition(lifted.begin(), lifted.end(), [](const auto &l) {
+      return !StringRef(l.second).starts_with("onnx::");
+    });
+    for (auto [c, name] : lifted) {
+      // A transposed copy without a module name of its own.
+      if (StringRef(name).starts_with("onnx::")) {
+        std::optional<OnnxConstantOp> tied;
+        for (auto [other, unused] : lifted)
+          if (other != c && argOf.count(other) && isTransposeOf(c, other))
+            tied = other;
+        if (tied) {
+          OpBuilder b(c);
+          Value arg = fn.getArgument(argOf[*tied]);
+          Value t = OnnxTransposeOp::create(b, c.getLoc(), c.getType(), arg,
+                                            b.getDenseI64ArrayAttr({1, 0}));
+          c.getResult().replaceAllUsesWith(t);
+          c.erase();
+          continue;
+        }
+      }
+      unsigned index = fn.getNumArguments();
+      SmallVector<NamedAttribute> attrs{NamedAttribute(
+          StringAttr::get(ctx, "onnx.name"), StringAttr::get(ctx, name))};
+      if (c->hasAttr("tailor.transposed"))
+        attrs.push_back(NamedAttribute(StringAttr::get(ctx, "tailor.transposed"),
+                                       UnitAttr::get(ctx)));
+      if (failed(fn.insertArgument(index, c.getType(),
+                                   DictionaryAttr::get(ctx, attrs), c.getLoc())))
+        return signalPassFailure();
+      c.getResult().replaceAllUsesWith(fn.getArgument(index));
+      argOf[c] = index;
+      ++numLifted;
+    }
+    for (auto [op, index] : argOf)
+      op->erase();
+  }
+};
+} // namespace
