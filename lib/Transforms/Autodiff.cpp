@@ -375,8 +375,21 @@ Differentiator::differentiate(Operation *op, ArrayRef<Value> dys,
         give(a, [&] { return neg(mul(dy, mul(y, y))); });
         return success();
       })
-      .Case([&](OnnxPowOp) {
-        // d(a^c)/da = c a^(c-1); d(a^c)/dc = a^c log(a).
+      .Case([&](OnnxPowOp) -> LogicalResult {
+        // d(a^c)/da = c a^(c-1); d(a^c)/dc = a^c log(a). An exponent of
+        // another element type (integer, or another float) is cast to the
+        // base's for the base's adjoint; its own adjoint needs one type.
+        Type elem = rankedOf(a).getElementType();
+        if (rankedOf(c).getElementType() != elem) {
+          if (active.contains(c))
+            return failure();
+          auto ct = rankedOf(c);
+          std::optional<int32_t> code = onnxDataTypeOf(elem);
+          if (!code)
+            return failure();
+          c = OnnxCastOp::create(b, loc, ct.clone(elem), c,
+                                 b.getI64IntegerAttr(*code));
+        }
         give(a, [&] {
           Value cm1 = sub(c, scalar(c, 1.0));
           Value p = OnnxPowOp::create(b, loc, y.getType(), a, cm1);
@@ -555,7 +568,9 @@ Differentiator::differentiate(Operation *op, ArrayRef<Value> dys,
         if (Value v = sl.getSteps())
           steps = constantInts(v);
         if (!starts || !ends || (sl.getAxes() && !axes) ||
-            (sl.getSteps() && !steps) || starts->size() != ends->size())
+            (sl.getSteps() && !steps) || starts->size() != ends->size() ||
+            (axes && axes->size() != starts->size()) ||
+            (steps && steps->size() != starts->size()))
           return failure();
         auto at = rankedOf(a);
         int64_t rank = at.getRank();
@@ -706,8 +721,9 @@ Differentiator::differentiate(Operation *op, ArrayRef<Value> dys,
       .Case([&](LinearOp lin) -> LogicalResult {
         Value x = lin.getInput(), w = lin.getWeight(), bias = lin.getBias();
         if (lin.getActivationQuant() ||
-            !isa<FloatType>(rankedOf(w).getElementType()))
-          return failure(); // quantized weights: not yet
+            !isa<FloatType>(rankedOf(w).getElementType()) ||
+            rankedOf(x).getRank() < 2)
+          return failure(); // quantized weights, a 1-D input: not yet
         auto wt = rankedOf(w);
         int64_t k = wt.getDimSize(0), n = wt.getDimSize(1);
         Type elem = wt.getElementType();
@@ -789,6 +805,11 @@ struct AutodiffPass : mlir::tailor::impl::TailorAutodiffBase<AutodiffPass> {
             found = i;
         if (!found) {
           fn.emitError("tailor-autodiff: no argument named '") << name << "'";
+          return signalPassFailure();
+        }
+        if (llvm::is_contained(selected, *found)) {
+          fn.emitError("tailor-autodiff: argument '")
+              << name << "' is named twice in wrt";
           return signalPassFailure();
         }
         if (!isFloatTensor(fn.getArgument(*found))) {

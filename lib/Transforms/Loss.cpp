@@ -5,6 +5,7 @@
 // left out, the mean over the others. Built from ONNX ops (LogSoftmax,
 // OneHot, ReduceSum), each of which tailor-autodiff differentiates.
 
+#include "tailor/Dialect/OnnxBridge.h"
 #include "tailor/Transforms/Passes.h"
 
 #include <limits>
@@ -119,13 +120,25 @@ struct LossPass : mlir::tailor::impl::TailorLossBase<LossPass> {
         nullptr, nullptr, nullptr, nullptr, nullptr, nullptr);
     Value onehot = OnnxOneHotOp::create(b, loc, logitsType, safe, depth, offOn,
                                         b.getI64IntegerAttr(-1));
+    // The target's log-probability: selected by Where (a product with the
+    // one-hot row would turn a -inf logit elsewhere into NaN).
+    auto vocabMask = RankedTensorType::get(logitsType.getShape(), i1);
+    Value isTarget = OnnxCastOp::create(b, loc, vocabMask, onehot,
+                                        b.getI64IntegerAttr(9));
+    Value chosen = OnnxWhereOp::create(
+        b, loc, logitsType, isTarget, logp,
+        scalarOf(elem, b.getFloatAttr(elem, 0.0)));
     Value picked = OnnxReduceSumOp::create(
-        b, loc, rows(elem),
-        OnnxMulOp::create(b, loc, logitsType, logp, onehot), ints({-1}),
-        b.getI64IntegerAttr(0), b.getI64IntegerAttr(0));
-    Value weight = OnnxCastOp::create(
-        b, loc, rows(elem), kept,
-        b.getI64IntegerAttr(elem.isF64() ? 11 : elem.isF16() ? 10 : 1));
+        b, loc, rows(elem), chosen, ints({-1}), b.getI64IntegerAttr(0),
+        b.getI64IntegerAttr(0));
+    std::optional<int32_t> code = onnxDataTypeOf(elem);
+    if (!code) {
+      fn.emitError("tailor-loss: logits of element type ")
+          << elem << " have no ONNX data type";
+      return signalPassFailure();
+    }
+    Value weight = OnnxCastOp::create(b, loc, rows(elem), kept,
+                                      b.getI64IntegerAttr(*code));
     auto scalarType = RankedTensorType::get({}, elem);
     auto sumAll = [&](Value v) -> Value {
       return OnnxReduceSumOp::create(b, loc, scalarType, v, Value(),

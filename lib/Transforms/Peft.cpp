@@ -56,8 +56,12 @@ struct PeftPass : mlir::tailor::impl::TailorPeftBase<PeftPass> {
     if (failed(compile(target, targets)) || failed(compile(exclude, excluded)))
       return signalPassFailure();
 
-    SmallVector<std::pair<OnnxConstantOp, std::string>> lifted;
-    llvm::StringSet<> names;
+    // (constant, argument name, initializer name)
+    SmallVector<std::tuple<OnnxConstantOp, std::string, std::string>> lifted;
+    llvm::StringSet<> names; // the arguments' names, taken
+    for (unsigned i = 0; i < fn.getNumArguments(); ++i)
+      if (auto n = fn.getArgAttrOfType<StringAttr>(i, "onnx.name"))
+        names.insert(n.getValue());
     fn.walk([&](OnnxConstantOp c) {
       auto type = dyn_cast<RankedTensorType>(c.getType());
       auto loc = dyn_cast<NameLoc>(c.getLoc());
@@ -90,7 +94,7 @@ struct PeftPass : mlir::tailor::impl::TailorPeftBase<PeftPass> {
         name += "_";
       if (transposed)
         c->setAttr("tailor.transposed", UnitAttr::get(&getContext()));
-      lifted.push_back({c, name});
+      lifted.push_back({c, name, initializer.str()});
     });
     MLIRContext *ctx = &getContext();
     // An exporter ties a weight to another one's transpose by writing the
@@ -126,14 +130,19 @@ struct PeftPass : mlir::tailor::impl::TailorPeftBase<PeftPass> {
     };
     DenseMap<Operation *, unsigned> argOf;
     // Named weights first, so that a copy finds the weight it transposes.
-    std::stable_partition(lifted.begin(), lifted.end(), [](const auto &l) {
-      return !StringRef(l.second).starts_with("onnx::");
-    });
-    for (auto [c, name] : lifted) {
-      // A transposed copy without a module name of its own.
-      if (StringRef(name).starts_with("onnx::")) {
+    // (An exporter's own initializer names start with "onnx::".)
+    auto exporterNamed = [](const auto &l) {
+      return StringRef(std::get<2>(l)).starts_with("onnx::");
+    };
+    std::stable_partition(lifted.begin(), lifted.end(),
+                          [&](const auto &l) { return !exporterNamed(l); });
+    for (auto &entry : lifted) {
+      auto [c, name, initializer] = entry;
+      // A transposed copy the exporter wrote for a tied weight (even if
+      // its MatMul gave it a module name).
+      if (exporterNamed(entry)) {
         std::optional<OnnxConstantOp> tied;
-        for (auto [other, unused] : lifted)
+        for (auto &[other, otherName, otherInit] : lifted)
           if (other != c && argOf.count(other) && isTransposeOf(c, other))
             tied = other;
         if (tied) {

@@ -6,6 +6,7 @@
 #include "Utils.h"
 
 #include "mlir/Dialect/Arith/Utils/Utils.h"
+#include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
@@ -165,6 +166,22 @@ struct ReshapeLowering : OpConversionPattern<OnnxReshapeOp> {
           arith::SelectOp::create(rewriter, loc, isInfer, inferred, sizes[i])
               .getResult());
     }
+    // The new shape must hold the input's elements (a shape computed at
+    // run time could disagree; reading past the data would be silent).
+    Value count = indexConst(rewriter, loc, 1);
+    for (OpFoldResult d : dims)
+      count = arith::MulIOp::create(
+          rewriter, loc, count,
+          getValueOrCreateConstantIndexOp(rewriter, loc, d));
+    Value same = arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::eq,
+                                       count, total);
+    std::string node;
+    if (auto name = dyn_cast<NameLoc>(loc))
+      node = (" ('" + name.getName().getValue() + "')").str();
+    cf::AssertOp::create(rewriter, loc, same,
+                         "Reshape" + node +
+                             ": the new shape holds a different number of "
+                             "elements than the input");
     rewriter.replaceOp(op, reshapeTo(rewriter, loc, data, dims, *type));
     return success();
   }

@@ -7,7 +7,8 @@
 // Named initializers become arguments; a MatMul's right operand is named
 // after the MatMul's module and marked transposed; scalars and the outputs
 // of Constant nodes (names starting with "/") stay constants; a copy that
-// is another weight's transpose (a tied lm_head) reads that argument.
+// is another weight's transpose (a tied lm_head, even when its MatMul
+// names a module) reads that argument.
 // CHECK-LABEL: func.func @lm
 // CHECK-SAME: %arg1: tensor<4x3xf32> {onnx.name = "embed.weight"}
 // CHECK-SAME: %arg2: tensor<3xf32> {onnx.name = "norm.weight"}
@@ -39,6 +40,6 @@ func.func @lm(%ids: tensor<2x5xi64>) -> (tensor<2x5x2xf32>, tensor<2x5x4xf32>) {
   %m = "tailor.onnx.Add"(%n, %eps) : (tensor<2x5x3xf32>, tensor<f32>) -> tensor<2x5x3xf32>
   %y = "tailor.onnx.MatMul"(%m, %w) : (tensor<2x5x3xf32>, tensor<3x2xf32>) -> tensor<2x5x2xf32> loc("/head/MatMul")
   %z = "tailor.onnx.Mul"(%y, %two) : (tensor<2x5x2xf32>, tensor<2xf32>) -> tensor<2x5x2xf32>
-  %l = "tailor.onnx.MatMul"(%m, %tied) : (tensor<2x5x3xf32>, tensor<3x4xf32>) -> tensor<2x5x4xf32> loc("/MatMul")
+  %l = "tailor.onnx.MatMul"(%m, %tied) : (tensor<2x5x3xf32>, tensor<3x4xf32>) -> tensor<2x5x4xf32> loc("/lm_head/MatMul")
   return %z, %l : tensor<2x5x2xf32>, tensor<2x5x4xf32>
 }
