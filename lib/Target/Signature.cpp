@@ -3,6 +3,7 @@
 #include "tailor/Target/Signature.h"
 
 #include "tailor/Dialect/OnnxBridge.h"
+#include "tailor/Transforms/Entry.h"
 #include "tailor/Transforms/KVCache.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -41,12 +42,7 @@ static FailureOr<TensorSpec> specOf(Type type, StringRef name, Location loc) {
 }
 
 FailureOr<ModelSignature> mlir::tailor::getModelSignature(ModuleOp module) {
-  func::FuncOp fn;
-  for (auto f : module.getOps<func::FuncOp>())
-    if (f.isPublic() && !f.isExternal()) {
-      fn = f;
-      break;
-    }
+  func::FuncOp fn = findEntry(module);
   if (!fn)
     return module.emitError("the module has no public function to compile");
   ModelSignature sig;

@@ -12,6 +12,7 @@
 // ONNX node.
 
 #include "tailor/Dialect/OnnxBridge.h"
+#include "tailor/Transforms/Entry.h"
 #include "tailor/Transforms/Passes.h"
 
 #include "mlir/IR/DialectResourceBlobManager.h"
@@ -756,12 +757,7 @@ struct AutodiffPass : mlir::tailor::impl::TailorAutodiffBase<AutodiffPass> {
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    func::FuncOp fn;
-    for (auto f : module.getOps<func::FuncOp>())
-      if (f.isPublic() && !f.isExternal()) {
-        fn = f;
-        break;
-      }
+    func::FuncOp fn = findEntry(module);
     if (!fn) {
       module.emitError("tailor-autodiff: the module has no public function "
                        "to differentiate");

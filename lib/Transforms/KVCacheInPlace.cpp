@@ -9,6 +9,7 @@
 // See Passes.td for the form it matches.
 
 #include "tailor/Transforms/KVCache.h"
+#include "tailor/Transforms/Entry.h"
 #include "tailor/Transforms/Passes.h"
 
 #include "llvm/ADT/SmallPtrSet.h"
@@ -80,12 +81,7 @@ struct KVCacheInPlacePass
     : mlir::tailor::impl::TailorKVCacheInPlaceBase<KVCacheInPlacePass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    func::FuncOp fn;
-    for (auto f : module.getOps<func::FuncOp>())
-      if (f.isPublic() && !f.isExternal()) {
-        fn = f;
-        break;
-      }
+    func::FuncOp fn = findEntry(module);
     if (!fn || fn->hasAttr(kKVCachesAttr))
       return;
     SmallVector<KVCacheUse> caches = findInPlaceCaches(fn);

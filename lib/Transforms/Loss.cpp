@@ -6,6 +6,7 @@
 // OneHot, ReduceSum), each of which tailor-autodiff differentiates.
 
 #include "tailor/Dialect/OnnxBridge.h"
+#include "tailor/Transforms/Entry.h"
 #include "tailor/Transforms/Passes.h"
 
 #include <limits>
@@ -24,12 +25,7 @@ struct LossPass : mlir::tailor::impl::TailorLossBase<LossPass> {
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    func::FuncOp fn;
-    for (auto f : module.getOps<func::FuncOp>())
-      if (f.isPublic() && !f.isExternal()) {
-        fn = f;
-        break;
-      }
+    func::FuncOp fn = findEntry(module);
     if (!fn || !fn.getBody().hasOneBlock()) {
       module.emitError("tailor-loss: no public function with one block");
       return signalPassFailure();

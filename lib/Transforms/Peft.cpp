@@ -6,6 +6,7 @@
 // can feed updated values.
 
 #include "tailor/Support/PeftAdapter.h"
+#include "tailor/Transforms/Entry.h"
 #include "tailor/Transforms/Passes.h"
 
 #include "llvm/ADT/StringSet.h"
@@ -25,12 +26,7 @@ struct PeftPass : mlir::tailor::impl::TailorPeftBase<PeftPass> {
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    func::FuncOp fn;
-    for (auto f : module.getOps<func::FuncOp>())
-      if (f.isPublic() && !f.isExternal()) {
-        fn = f;
-        break;
-      }
+    func::FuncOp fn = findEntry(module);
     if (!fn) {
       module.emitError("tailor-peft: the module has no public function");
       return signalPassFailure();
