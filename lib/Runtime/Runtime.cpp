@@ -847,17 +847,24 @@ struct tailor_session {
     fresh.buffers.clear();
   }
 
+  /// Binds `count` token ids as input 0, [1, count] (contiguous: nothing
+  /// is copied).
+  tailor_status bindIds(const int64_t *ids, size_t count,
+                        std::vector<int64_t> &words) {
+    int64_t shape[2] = {1, int64_t(count)};
+    tailor_tensor view{TAILOR_INT64, 2, shape, nullptr,
+                       const_cast<int64_t *>(ids)};
+    Scratch unused;
+    return bindInput(model->inputs[0], 0, view, words, unused);
+  }
+
   /// A step of a model with in-place caches: the new positions are written
   /// into the caches, only the logits come back.
   tailor_status stepInPlace(const int64_t *ids, size_t count) {
     reserveCaches(count);
     const auto &specs = model->inputs;
     std::vector<std::vector<int64_t>> words(specs.size() + 1);
-    int64_t idsShape[2] = {1, int64_t(count)};
-    tailor_tensor idsView{TAILOR_INT64, 2, idsShape, nullptr,
-                          const_cast<int64_t *>(ids)};
-    Scratch copies;
-    if (tailor_status s = bindInput(specs[0], 0, idsView, words[0], copies))
+    if (tailor_status s = bindIds(ids, count, words[0]))
       return s;
     for (size_t i = 1; i < specs.size(); ++i)
       words[i] = past[i - 1].words;
@@ -898,12 +905,9 @@ struct tailor_session {
       return stepInPlace(ids, count);
     const auto &specs = model->inputs;
     std::vector<std::vector<int64_t>> words(specs.size());
-    int64_t idsShape[2] = {1, int64_t(count)};
-    tailor_tensor idsView{TAILOR_INT64, 2, idsShape, nullptr,
-                          const_cast<int64_t *>(ids)};
-    Scratch copies;
-    if (tailor_status s = bindInput(specs[0], 0, idsView, words[0], copies))
+    if (tailor_status s = bindIds(ids, count, words[0]))
       return s;
+    Scratch copies;
     for (size_t i = 1; i < specs.size(); ++i) {
       if (!past.empty()) {
         const Buffer &b = past[i - 1];
