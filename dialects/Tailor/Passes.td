@@ -509,11 +509,24 @@ def TailorPeft : Pass<"tailor-peft", "ModuleOp"> {
     Equal initializers that an exporter merged stay one parameter (their
     gradients add up). tailor-autodiff then
     differentiates with respect to them (its default: every float
-    argument). LoRA and the other methods come next.
+    argument).
+
+    `method=lora` (LoRA, arXiv 2106.09685, as Hugging Face PEFT defines
+    it): the base weights stay frozen constants; each ONNX MatMul whose
+    right operand is a constant weight of a module matching `target`
+    (default: every such module) gets `y += s * (x A^T) B^T` with new
+    arguments `<module>.lora_A.weight` [r, in] and `<module>.lora_B.weight`
+    [out, r] (PEFT's shapes and names), `s = alpha / r`, or
+    `alpha / sqrt(r)` with `rslora`.
   }];
   let options = [
     Option<"method", "method", "std::string", /*default=*/"\"full\"",
-           "The method: full (every matching weight trains)">,
+           "The method: full (every matching weight trains) or lora">,
+    Option<"rank", "r", "int64_t", /*default=*/"8", "LoRA rank">,
+    Option<"alpha", "alpha", "double", /*default=*/"16",
+           "LoRA alpha (the scale is alpha / r)">,
+    Option<"rslora", "rslora", "bool", /*default=*/"false",
+           "Rank-stabilised LoRA: the scale is alpha / sqrt(r)">,
     ListOption<"target", "target", "std::string",
                "Regexes of the weight names that train (default: all)">,
     ListOption<"exclude", "exclude", "std::string",

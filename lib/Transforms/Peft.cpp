@@ -10,6 +10,7 @@
 #include "tailor/Transforms/Passes.h"
 
 #include "llvm/ADT/StringSet.h"
+#include <cmath>
 #include "llvm/Support/Regex.h"
 
 namespace mlir::tailor {
@@ -24,6 +25,83 @@ namespace {
 struct PeftPass : mlir::tailor::impl::TailorPeftBase<PeftPass> {
   using Base::Base;
 
+  /// LoRA beside every matching MatMul with a constant weight:
+  /// y = x W + s (x A^T) B^T, A [r, K] and B [N, r] new arguments.
+  LogicalResult injectLoRA(func::FuncOp fn, std::vector<llvm::Regex> &targets,
+                           std::vector<llvm::Regex> &excluded) {
+    MLIRContext *ctx = &getContext();
+    SmallVector<std::pair<OnnxMatMulOp, std::string>> sites;
+    fn.walk([&](OnnxMatMulOp mm) {
+      auto w = mm.getB().getDefiningOp<OnnxConstantOp>();
+      auto node = dyn_cast<NameLoc>(mm.getLoc());
+      auto wt = dyn_cast<RankedTensorType>(mm.getB().getType());
+      auto xt = dyn_cast<RankedTensorType>(mm.getA().getType());
+      if (!w || !node || !wt || !xt || wt.getRank() != 2 ||
+          xt.getRank() < 2 || !isa<FloatType>(wt.getElementType()) ||
+          wt.isDynamicDim(0) || wt.isDynamicDim(1))
+        return;
+      std::string module = peft::modulePathOfNode(node.getName());
+      if (module.empty())
+        return;
+      auto matches = [&](const std::vector<llvm::Regex> &res) {
+        return llvm::any_of(res, [&](const llvm::Regex &re) {
+          return re.match(module);
+        });
+      };
+      if ((!targets.empty() && !matches(targets)) || matches(excluded))
+        return;
+      sites.push_back({mm, module});
+    });
+    if (sites.empty())
+      return fn.emitError("tailor-peft: no MatMul with a constant weight "
+                          "matches the LoRA targets");
+    double scale = rslora ? alpha / std::sqrt(double(rank)) : alpha / rank;
+    for (auto [mm, module] : sites) {
+      auto wt = cast<RankedTensorType>(mm.getB().getType());
+      auto xt = cast<RankedTensorType>(mm.getA().getType());
+      auto yt = cast<RankedTensorType>(mm.getType());
+      Type elem = wt.getElementType();
+      int64_t k = wt.getDimSize(0), n = wt.getDimSize(1);
+      auto addArg = [&](StringRef suffix, ArrayRef<int64_t> shape) -> Value {
+        unsigned index = fn.getNumArguments();
+        auto attrs = DictionaryAttr::get(
+            ctx, {NamedAttribute(StringAttr::get(ctx, "onnx.name"),
+                                 StringAttr::get(ctx, module + suffix.str()))});
+        if (failed(fn.insertArgument(index, RankedTensorType::get(shape, elem),
+                                     attrs, mm.getLoc())))
+          return Value();
+        return fn.getArgument(index);
+      };
+      Value a = addArg(".lora_A.weight", {rank, k});
+      Value bw = addArg(".lora_B.weight", {n, rank});
+      if (!a || !bw)
+        return failure();
+      OpBuilder b(mm);
+      b.setInsertionPointAfter(mm);
+      Location loc = mm.getLoc();
+      auto perm = b.getDenseI64ArrayAttr({1, 0});
+      Value at = OnnxTransposeOp::create(
+          b, loc, RankedTensorType::get({k, rank}, elem), a, perm);
+      Value btr = OnnxTransposeOp::create(
+          b, loc, RankedTensorType::get({rank, n}, elem), bw, perm);
+      SmallVector<int64_t> mid(xt.getShape());
+      mid.back() = rank;
+      Value down = OnnxMatMulOp::create(
+          b, loc, RankedTensorType::get(mid, elem), mm.getA(), at);
+      Value up = OnnxMatMulOp::create(b, loc, yt, down, btr);
+      auto scalarType = RankedTensorType::get({}, elem);
+      Value s = OnnxConstantOp::create(
+          b, loc, scalarType,
+          DenseElementsAttr::get(scalarType, b.getFloatAttr(elem, scale)),
+          nullptr, nullptr, nullptr, nullptr, nullptr, nullptr);
+      Value scaled = OnnxMulOp::create(b, loc, yt, up, s);
+      Value sum = OnnxAddOp::create(b, loc, yt, mm.getResult(), scaled);
+      mm.getResult().replaceAllUsesExcept(sum, sum.getDefiningOp());
+      ++numLifted;
+    }
+    return success();
+  }
+
   void runOnOperation() override {
     ModuleOp module = getOperation();
     func::FuncOp fn = findEntry(module);
@@ -31,9 +109,14 @@ struct PeftPass : mlir::tailor::impl::TailorPeftBase<PeftPass> {
       module.emitError("tailor-peft: the module has no public function");
       return signalPassFailure();
     }
-    if (method != "full") {
+    if (method != "full" && method != "lora") {
       fn.emitError("tailor-peft: unknown method '")
-          << method << "' (known: full)";
+          << method << "' (known: full, lora)";
+      return signalPassFailure();
+    }
+    if (method == "lora" && (rank <= 0 || !(alpha > 0))) {
+      fn.emitError("tailor-peft: LoRA needs r > 0 and alpha > 0 (got r = ")
+          << int64_t(rank) << ", alpha = " << double(alpha) << ")";
       return signalPassFailure();
     }
     auto compile = [&](ArrayRef<std::string> patterns,
@@ -52,6 +135,11 @@ struct PeftPass : mlir::tailor::impl::TailorPeftBase<PeftPass> {
     if (failed(compile(target, targets)) || failed(compile(exclude, excluded)))
       return signalPassFailure();
 
+    if (method == "lora") {
+      if (failed(injectLoRA(fn, targets, excluded)))
+        return signalPassFailure();
+      return;
+    }
     // (constant, argument name, initializer name)
     SmallVector<std::tuple<OnnxConstantOp, std::string, std::string>> lifted;
     llvm::StringSet<> names; // the arguments' names, taken

@@ -15,6 +15,8 @@ PyTorch computes the same loss (F.cross_entropy on the shifted labels,
 ignore_index -100) and autograd the gradients of the same model. The check
 fails when the loss differs by more than 1e-5 relative or any weight's
 gradient by more than --rtol (1e-4) of that gradient's largest magnitude.
+Then LoRA (tailor-peft method=lora on the LLaMA's q and v projections)
+against the same adapters in PyTorch.
 
   check_train_grad.py --bin BUILD/bin --python BUILD/python --work DIR
 """
@@ -32,6 +34,70 @@ def run(cmd):
     if r.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)}\n{r.stdout}{r.stderr}")
     return r.stdout
+
+
+def check_lora(args, tailor, torch, F, generate):
+    """tailor-peft method=lora (r 4, alpha 8, the q and v projections; base
+    weights frozen) + loss + autodiff on the LLaMA, against PyTorch with the
+    same LoRA branches (y += alpha / r * x A^T B^T, forward hooks) and
+    autograd of A and B."""
+    name = "llama-opset17"
+    family, c, opset, kv = generate.variants()[name]
+    mlir = os.path.join(args.work, name + ".mlir")  # from main()'s export
+    grad = os.path.join(args.work, name + ".lora.mlir")
+    r, alpha = 4, 8.0
+    run([os.path.join(args.bin, "tailor-opt"), mlir,
+         f"--tailor-peft=method=lora r={r} alpha={alpha} target=q$,v$",
+         "--tailor-loss", "--tailor-autodiff", "-o", grad])
+    compiled = tailor.load(tailor.compile(grad, grad[:-5] + ".so"))
+    torch.manual_seed(0)
+    model = generate.Llama(c)
+    model.eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))   # as main() exported it
+    for p in model.parameters():
+        p.requires_grad_(False)
+    gen = torch.Generator().manual_seed(5)
+    adapters = {}
+    for m in [f"blocks.{i}.{proj}" for i in range(c.layers) for proj in ("q", "v")]:
+        lin = model.get_submodule(m)
+        a = (0.1 * torch.randn(r, lin.in_features, generator=gen, dtype=torch.float32)).requires_grad_()
+        b = (0.1 * torch.randn(lin.out_features, r, generator=gen, dtype=torch.float32)).requires_grad_()
+        adapters[m] = (a, b)
+        lin.register_forward_hook(
+            lambda mod, inp, out, a=a, b=b: out + (alpha / r) * (inp[0] @ a.T @ b.T))
+    rng = np.random.default_rng(11)
+    ids = rng.integers(0, c.vocab, size=(2, 12), dtype=np.int64)
+    labels = ids.copy()
+    labels[:, :4] = -100
+    feeds = {"input_ids": ids, "labels": labels}
+    for m, (a, b) in adapters.items():
+        feeds[m + ".lora_A.weight"] = a.detach().numpy()
+        feeds[m + ".lora_B.weight"] = b.detach().numpy()
+    out = compiled.run(feeds)
+    logits = model(torch.tensor(ids))
+    ref = F.cross_entropy(logits[:, :-1].reshape(-1, c.vocab),
+                          torch.tensor(labels)[:, 1:].reshape(-1), ignore_index=-100)
+    ref.backward()
+    loss = float(np.asarray(out["loss"]))
+    bad, worst = [], 0.0
+    if abs(loss - ref.item()) > 1e-5 * abs(ref.item()):
+        bad.append(f"loss {loss} vs PyTorch {ref.item()}")
+    for m, (a, b) in adapters.items():
+        for suffix, t in ((".lora_A.weight", a), (".lora_B.weight", b)):
+            g = np.asarray(out["grad." + m + suffix])
+            rg = t.grad.numpy()
+            err = np.abs(g - rg).max() / max(np.abs(rg).max(), 1e-30)
+            worst = max(worst, err)
+            if not err <= args.rtol:
+                bad.append(f"d loss / d {m}{suffix}: {err:.2e}")
+    if bad:
+        print(f"FAIL {name} LoRA: " + "; ".join(bad))
+        return 1
+    print(f"ok   {name} LoRA r={r} on q, v: loss {loss:.6f} (PyTorch {ref.item():.6f}), "
+          f"{2 * len(adapters)} adapter gradients, max relative error {worst:.1e}")
+    return 0
 
 
 def main():
@@ -119,6 +185,7 @@ def main():
         else:
             print(f"ok   {name}: loss {loss:.6f} (PyTorch {ref.item():.6f}), {checked} weight "
                   f"gradients, max relative error {worst:.1e}")
+    failures += check_lora(args, tailor, torch, F, generate)
     print("PASS" if not failures else f"FAIL ({failures})")
     return 1 if failures else 0
 

@@ -1,7 +1,7 @@
 // RUN: tailor-opt %s --tailor-peft --split-input-file | FileCheck %s
 // RUN: tailor-opt %s --tailor-peft="exclude=norm" --split-input-file | FileCheck %s --check-prefix=EXCLUDE
 // RUN: tailor-opt %s --tailor-peft="target=^head" --split-input-file | FileCheck %s --check-prefix=TARGET
-// RUN: not tailor-opt %s --tailor-peft=method=lora --split-input-file 2>&1 | FileCheck %s --check-prefix=METHOD
+// RUN: not tailor-opt %s --tailor-peft=method=dora --split-input-file 2>&1 | FileCheck %s --check-prefix=METHOD
 // RUN: not tailor-opt %s --tailor-peft="target=(" --split-input-file 2>&1 | FileCheck %s --check-prefix=REGEX
 
 // Named initializers become arguments; a MatMul's right operand is named
@@ -26,7 +26,7 @@
 // EXCLUDE: onnx.name = "head.weight"
 // TARGET-LABEL: func.func @lm
 // TARGET-SAME: (%arg0: tensor<2x5xi64>, %arg1: tensor<3x2xf32> {onnx.name = "head.weight", tailor.transposed})
-// METHOD: error: tailor-peft: unknown method 'lora' (known: full)
+// METHOD: error: tailor-peft: unknown method 'dora' (known: full, lora)
 // REGEX: error: tailor-peft: bad regex '('
 func.func @lm(%ids: tensor<2x5xi64>) -> (tensor<2x5x2xf32>, tensor<2x5x4xf32>) {
   %emb = "tailor.onnx.Constant"() {value = dense<[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0], [10.0, 11.0, 12.0]]> : tensor<4x3xf32>} : () -> tensor<4x3xf32> loc("embed.weight")
