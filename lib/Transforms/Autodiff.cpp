@@ -276,17 +276,6 @@ struct Differentiator {
     return imax(iadd(i64s({v}), dim), i64s({0}));
   }
 
-  /// The adjoint of a slice along `axis` of `like` (static sizes): `d`
-  /// padded with zeros to `like`'s shape.
-  Value padInto(Value d, Value like, int64_t axis, int64_t before,
-                int64_t after) {
-    int64_t rank = rankedOf(like).getRank();
-    SmallVector<int64_t> pads(2 * rank, 0);
-    pads[axis] = before;
-    pads[rank + axis] = after;
-    return OnnxPadOp::create(b, loc, like.getType(), d, i64s(pads),
-                             scalar(like, 0.0), b.getStringAttr("constant"));
-  }
   /// `d[..., start:end, ...]` along `axis`.
   Value sliceAxis(Value d, int64_t axis, int64_t start, int64_t end) {
     auto t = rankedOf(d);
