@@ -436,8 +436,9 @@ def TailorAutodiff : Pass<"tailor-autodiff", "ModuleOp"> {
   let description = [{
     The entry's first result is the loss (a floating-point tensor of one
     element). This pass appends the gradient of the loss with respect to
-    each selected argument (`wrt`: argument names; default every
-    floating-point argument) as a further result named `grad.<argument>`,
+    each selected argument (`wrt`: argument names; default the arguments
+    tailor-peft marked `tailor.trainable`, else every floating-point
+    argument) as a further result named `grad.<argument>`,
     with the argument's type. Weights that stay constants are frozen: only
     arguments are trainable.
 
@@ -460,7 +461,8 @@ def TailorAutodiff : Pass<"tailor-autodiff", "ModuleOp"> {
   let options = [
     ListOption<"wrt", "wrt", "std::string",
                "Names of the arguments to differentiate with respect to "
-               "(default: every floating-point argument)">
+               "(default: the tailor.trainable arguments, else every "
+               "floating-point argument)">
   ];
   let dependentDialects = ["::mlir::tailor::TailorDialect",
                            "::mlir::tensor::TensorDialect"];
@@ -490,6 +492,58 @@ def TailorLoss : Pass<"tailor-loss", "ModuleOp"> {
            "Label value of the positions the loss leaves out">
   ];
   let dependentDialects = ["::mlir::tailor::TailorDialect"];
+}
+
+def TailorOptimizer : Pass<"tailor-optimizer", "ModuleOp"> {
+  let summary = "Compile the optimizer's parameter update into a training "
+                "step";
+  let description = [{
+    Runs after tailor-autodiff: the entry returns the loss and
+    `grad.<name>` for each trainable argument `<name>` (float32). The step
+    this pass makes takes new inputs `lr` and `step` (float32 scalars: the
+    learning rate of this step, from the host's schedule, and the 1-based
+    optimizer step number for Adam's bias correction) and the optimizer
+    state, and returns `loss`, `grad_norm` (the global L2 norm of the
+    gradients before clipping), the updated parameters (named like the
+    arguments) and the updated state (named like its inputs). The model's
+    other results (logits, gradients) are dropped.
+
+    The formulas are PyTorch's, to compare with: `kind=adamw` is
+    torch.optim.AdamW (state `exp_avg.<name>`, `exp_avg_sq.<name>`; bias
+    correction; decoupled weight decay `p *= 1 - lr * weight-decay`);
+    `kind=sgd` is torch.optim.SGD (weight decay added to the gradient;
+    `momentum` > 0 keeps `momentum_buffer.<name>`; `nesterov`).
+    `max-grad-norm` > 0 clips like torch.nn.utils.clip_grad_norm_ (scale
+    `min(1, max / (norm + 1e-6))`). `accumulate=k` > 1 adds a bool input
+    `apply_update` and state `grad_acc.<name>`: a run with `apply_update`
+    false adds its gradient to `grad_acc` and keeps the parameters; the
+    k-th (true) updates with the mean of the k gradients and resets
+    `grad_acc` to zero. State starts at zero.
+  }];
+  let options = [
+    Option<"kind", "kind", "std::string", /*default=*/"\"adamw\"",
+           "The optimizer: adamw or sgd">,
+    Option<"beta1", "beta1", "double", /*default=*/"0.9",
+           "AdamW: decay of the first moment">,
+    Option<"beta2", "beta2", "double", /*default=*/"0.999",
+           "AdamW: decay of the second moment">,
+    Option<"eps", "eps", "double", /*default=*/"1e-8",
+           "AdamW: added to the denominator">,
+    Option<"weightDecay", "weight-decay", "double", /*default=*/"0.0",
+           "Weight decay (AdamW: decoupled; SGD: L2 added to the gradient)">,
+    Option<"momentum", "momentum", "double", /*default=*/"0.0",
+           "SGD: momentum (0: none)">,
+    Option<"nesterov", "nesterov", "bool", /*default=*/"false",
+           "SGD: Nesterov momentum">,
+    Option<"maxGradNorm", "max-grad-norm", "double", /*default=*/"0.0",
+           "Clip the gradients to this global L2 norm (0: no clipping)">,
+    Option<"accumulate", "accumulate", "int64_t", /*default=*/"1",
+           "Micro-batches per optimizer step (gradient accumulation)">
+  ];
+  let dependentDialects = ["::mlir::tailor::TailorDialect"];
+  let statistics = [
+    Statistic<"numUpdated", "parameters", "Parameters updated by the step">
+  ];
 }
 
 def TailorPeft : Pass<"tailor-peft", "ModuleOp"> {

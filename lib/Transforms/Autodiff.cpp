@@ -779,9 +779,15 @@ struct AutodiffPass : mlir::tailor::impl::TailorAutodiffBase<AutodiffPass> {
     };
     SmallVector<unsigned> selected;
     if (wrt.empty()) {
+      // The arguments tailor-peft made trainable, else every float one.
       for (unsigned i = 0; i < fn.getNumArguments(); ++i)
-        if (isFloatTensor(fn.getArgument(i)))
+        if (fn.getArgAttr(i, "tailor.trainable") &&
+            isFloatTensor(fn.getArgument(i)))
           selected.push_back(i);
+      if (selected.empty())
+        for (unsigned i = 0; i < fn.getNumArguments(); ++i)
+          if (isFloatTensor(fn.getArgument(i)))
+            selected.push_back(i);
     } else {
       for (const std::string &name : wrt) {
         std::optional<unsigned> found;

@@ -56,6 +56,18 @@ struct PeftPass : mlir::tailor::impl::TailorPeftBase<PeftPass> {
       return fn.emitError("tailor-peft: no MatMul with a constant weight "
                           "matches the LoRA targets");
     double scale = rslora ? alpha / std::sqrt(double(rank)) : alpha / rank;
+    // What an adapter file needs (adapter_config.json), for tailor-train.
+    SmallVector<Attribute> modules;
+    for (auto &site : sites)
+      modules.push_back(StringAttr::get(ctx, site.second));
+    OpBuilder mb(ctx);
+    fn->setAttr("tailor.peft",
+                mb.getDictionaryAttr(
+                    {mb.getNamedAttr("peft_type", mb.getStringAttr("LORA")),
+                     mb.getNamedAttr("r", mb.getI64IntegerAttr(rank)),
+                     mb.getNamedAttr("lora_alpha", mb.getF64FloatAttr(alpha)),
+                     mb.getNamedAttr("use_rslora", mb.getBoolAttr(rslora)),
+                     mb.getNamedAttr("modules", mb.getArrayAttr(modules))}));
     for (auto [mm, module] : sites) {
       auto wt = cast<RankedTensorType>(mm.getB().getType());
       auto xt = cast<RankedTensorType>(mm.getA().getType());
@@ -64,9 +76,15 @@ struct PeftPass : mlir::tailor::impl::TailorPeftBase<PeftPass> {
       int64_t k = wt.getDimSize(0), n = wt.getDimSize(1);
       auto addArg = [&](StringRef suffix, ArrayRef<int64_t> shape) -> Value {
         unsigned index = fn.getNumArguments();
+        // PEFT's initialisation: A kaiming-uniform (a = sqrt(5)), B zeros.
+        StringRef init = suffix.contains("lora_A") ? "kaiming_uniform" : "zeros";
         auto attrs = DictionaryAttr::get(
             ctx, {NamedAttribute(StringAttr::get(ctx, "onnx.name"),
-                                 StringAttr::get(ctx, module + suffix.str()))});
+                                 StringAttr::get(ctx, module + suffix.str())),
+                  NamedAttribute(StringAttr::get(ctx, "tailor.trainable"),
+                                 UnitAttr::get(ctx)),
+                  NamedAttribute(StringAttr::get(ctx, "tailor.init"),
+                                 StringAttr::get(ctx, init))});
         if (failed(fn.insertArgument(index, RankedTensorType::get(shape, elem),
                                      attrs, mm.getLoc())))
           return Value();
@@ -240,8 +258,14 @@ struct PeftPass : mlir::tailor::impl::TailorPeftBase<PeftPass> {
         }
       }
       unsigned index = fn.getNumArguments();
-      SmallVector<NamedAttribute> attrs{NamedAttribute(
-          StringAttr::get(ctx, "onnx.name"), StringAttr::get(ctx, name))};
+      // The initial value (the initializer's data, shared, not copied).
+      SmallVector<NamedAttribute> attrs{
+          NamedAttribute(StringAttr::get(ctx, "onnx.name"),
+                         StringAttr::get(ctx, name)),
+          NamedAttribute(StringAttr::get(ctx, "tailor.trainable"),
+                         UnitAttr::get(ctx)),
+          NamedAttribute(StringAttr::get(ctx, "tailor.init"),
+                         c.getValueAttr())};
       if (c->hasAttr("tailor.transposed"))
         attrs.push_back(NamedAttribute(StringAttr::get(ctx, "tailor.transposed"),
                                        UnitAttr::get(ctx)));
@@ -254,6 +278,9 @@ struct PeftPass : mlir::tailor::impl::TailorPeftBase<PeftPass> {
     }
     for (auto [op, index] : argOf)
       op->erase();
+    OpBuilder mb(ctx);
+    fn->setAttr("tailor.peft", mb.getDictionaryAttr({mb.getNamedAttr(
+                                   "peft_type", mb.getStringAttr("FULL"))}));
   }
 };
 } // namespace

@@ -100,6 +100,111 @@ def check_lora(args, tailor, torch, F, generate):
     return 0
 
 
+def check_optimizer(args, tailor, torch, F, generate):
+    """tailor-optimizer: the update compiled into the LoRA step, against
+    torch.optim on the same model, adapters and batches. (a) AdamW with
+    decoupled weight decay, clip_grad_norm_ and 2-step gradient
+    accumulation (the mean of the micro-batch gradients); (b) SGD with
+    Nesterov momentum and weight decay. Three optimizer steps each; every
+    loss and every updated parameter and state within --rtol (relative to
+    the largest magnitude)."""
+    name = "llama-opset17"
+    family, c, opset, kv = generate.variants()[name]
+    mlir = os.path.join(args.work, name + ".mlir")
+    r, alpha = 4, 8.0
+    configs = [
+        ("adamw", "kind=adamw beta1=0.8 beta2=0.95 eps=1e-6 weight-decay=0.1 "
+                  "max-grad-norm=0.05 accumulate=2", 2,
+         lambda ps: torch.optim.AdamW(ps, lr=0.02, betas=(0.8, 0.95), eps=1e-6,
+                                      weight_decay=0.1), 0.05),
+        ("sgd", "kind=sgd momentum=0.9 nesterov=1 weight-decay=0.01", 1,
+         lambda ps: torch.optim.SGD(ps, lr=0.05, momentum=0.9, nesterov=True,
+                                    weight_decay=0.01), 0.0),
+    ]
+    failures = 0
+    for label, options, accumulate, make, clip in configs:
+        step_mlir = os.path.join(args.work, f"{name}.{label}.mlir")
+        run([os.path.join(args.bin, "tailor-opt"), mlir,
+             f"--tailor-peft=method=lora r={r} alpha={alpha} target=q$,v$",
+             "--tailor-loss", "--tailor-autodiff",
+             f"--tailor-optimizer={options}", "-o", step_mlir])
+        compiled = tailor.load(tailor.compile(step_mlir, step_mlir[:-5] + ".so"))
+        torch.manual_seed(0)
+        model = generate.Llama(c)
+        model.eval()
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(0.05 * torch.randn_like(p))
+        for p in model.parameters():
+            p.requires_grad_(False)
+        gen = torch.Generator().manual_seed(5)
+        adapters, state = {}, {}
+        for m in [f"blocks.{i}.{proj}" for i in range(c.layers) for proj in ("q", "v")]:
+            lin = model.get_submodule(m)
+            a = (0.1 * torch.randn(r, lin.in_features, generator=gen)).requires_grad_()
+            b = (0.1 * torch.randn(lin.out_features, r, generator=gen)).requires_grad_()
+            adapters[m + ".lora_A.weight"] = a
+            adapters[m + ".lora_B.weight"] = b
+            lin.register_forward_hook(
+                lambda mod, inp, out, a=a, b=b: out + (alpha / r) * (inp[0] @ a.T @ b.T))
+        for n, t in adapters.items():
+            state[n] = t.detach().numpy().copy()
+        for info in compiled.inputs:
+            n = info["name"]
+            if "." in n and n.split(".", 1)[1] in adapters and n not in adapters:
+                state[n] = np.zeros(info["shape"], np.float32)
+        opt = make(list(adapters.values()))
+        rng = np.random.default_rng(7)
+        bad, worst, lr = [], 0.0, opt.param_groups[0]["lr"]
+        for step in range(1, 4):
+            opt.zero_grad()
+            for micro in range(accumulate):
+                ids = rng.integers(0, c.vocab, size=(2, 10), dtype=np.int64)
+                labels = ids.copy()
+                labels[:, :3] = -100
+                feeds = dict(state, input_ids=ids, labels=labels,
+                             lr=np.float32(lr), step=np.float32(step))
+                if accumulate > 1:
+                    feeds["apply_update"] = np.bool_(micro == accumulate - 1)
+                out = compiled.run(feeds)
+                logits = model(torch.tensor(ids))
+                ref = F.cross_entropy(logits[:, :-1].reshape(-1, c.vocab),
+                                      torch.tensor(labels)[:, 1:].reshape(-1),
+                                      ignore_index=-100)
+                (ref / accumulate).backward()
+                loss = float(np.asarray(out["loss"]))
+                if abs(loss - ref.item()) > 1e-5 * abs(ref.item()):
+                    bad.append(f"step {step}.{micro}: loss {loss} vs {ref.item()}")
+                for n in state:
+                    state[n] = np.asarray(out[n]).copy()
+            norm = float(np.asarray(out["grad_norm"]))
+            ref_norm = float(torch.nn.utils.clip_grad_norm_(
+                list(adapters.values()), clip if clip else float("inf")))
+            if abs(norm - ref_norm) > 1e-5 * ref_norm:
+                bad.append(f"step {step}: grad_norm {norm} vs {ref_norm}")
+            if clip and not ref_norm > clip:
+                bad.append(f"step {step}: the norm {ref_norm} does not test clipping")
+            opt.step()
+            for n, t in adapters.items():
+                refs = {n: t.detach().numpy()}
+                st = opt.state[t]
+                for k in ("exp_avg", "exp_avg_sq", "momentum_buffer"):
+                    if k in st:
+                        refs[f"{k}.{n}"] = st[k].numpy()
+                for key, rv in refs.items():
+                    err = np.abs(state[key] - rv).max() / max(np.abs(rv).max(), 1e-30)
+                    worst = max(worst, err)
+                    if not err <= args.rtol:
+                        bad.append(f"step {step}: {key} {err:.2e}")
+        if bad:
+            failures += 1
+            print(f"FAIL {name} {label}: " + "; ".join(bad[:6]))
+        else:
+            print(f"ok   {name} {label} ({options}): 3 steps x {accumulate} micro-batches, "
+                  f"{len(state)} parameters and states, max relative error {worst:.1e}")
+    return failures
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True)
@@ -137,7 +242,7 @@ def main():
              "--tailor-loss", "--tailor-autodiff", "-o", grad])
         text = open(grad).read()
         signature = text[text.index("func.func @"):text.index("{\n", text.index("func.func @"))]
-        transposed = set(re.findall(r'onnx.name = "([^"]+)", tailor.transposed', signature))
+        transposed = set(re.findall(r'onnx.name = "([^"]+)"[^}]*tailor.transposed', signature))
         compiled = tailor.load(tailor.compile(grad, grad[:-5] + ".so"))
 
         rng = np.random.default_rng(11)
@@ -186,6 +291,7 @@ def main():
             print(f"ok   {name}: loss {loss:.6f} (PyTorch {ref.item():.6f}), {checked} weight "
                   f"gradients, max relative error {worst:.1e}")
     failures += check_lora(args, tailor, torch, F, generate)
+    failures += check_optimizer(args, tailor, torch, F, generate)
     print("PASS" if not failures else f"FAIL ({failures})")
     return 1 if failures else 0
 

@@ -7,7 +7,9 @@
 // weight stays a constant; A [r, in] and B [out, r] are new arguments named
 // as PEFT names them; y = x W + alpha / r * (x A^T) B^T.
 // CHECK-LABEL: func.func @main
-// CHECK-SAME: %arg1: tensor<2x3xf32> {onnx.name = "proj.lora_A.weight"}, %arg2: tensor<4x2xf32> {onnx.name = "proj.lora_B.weight"}
+// CHECK-SAME: %arg1: tensor<2x3xf32> {onnx.name = "proj.lora_A.weight", tailor.init = "kaiming_uniform", tailor.trainable}, %arg2: tensor<4x2xf32> {onnx.name = "proj.lora_B.weight", tailor.init = "zeros", tailor.trainable}
+// What an adapter_config.json needs.
+// CHECK-SAME: attributes {tailor.peft = {lora_alpha = 4.000000e+00 : f64, modules = ["proj"], peft_type = "LORA", r = 2 : i64, use_rslora = false}}
 // CHECK: %[[W:.*]] = "tailor.onnx.Constant"() <{value = dense_resource<w>
 // CHECK: %[[Y:.*]] = "tailor.onnx.MatMul"(%arg0, %[[W]])
 // CHECK: %[[AT:.*]] = "tailor.onnx.Transpose"(%arg1) <{perm = array<i64: 1, 0>}> : (tensor<2x3xf32>) -> tensor<3x2xf32>

@@ -10,9 +10,12 @@
 // is another weight's transpose (a tied lm_head, even when its MatMul
 // names a module) reads that argument.
 // CHECK-LABEL: func.func @lm
-// CHECK-SAME: %arg1: tensor<4x3xf32> {onnx.name = "embed.weight"}
-// CHECK-SAME: %arg2: tensor<3xf32> {onnx.name = "norm.weight"}
-// CHECK-SAME: %arg3: tensor<3x2xf32> {onnx.name = "head.weight", tailor.transposed}
+// Each keeps its initial value (tailor.init) for tailor-train.
+// CHECK-SAME: %arg1: tensor<4x3xf32> {onnx.name = "embed.weight", tailor.init = dense<{{\[}}[1.000000e+00, 2.000000e+00, 3.000000e+00],
+// CHECK-SAME: tailor.trainable}
+// CHECK-SAME: %arg2: tensor<3xf32> {onnx.name = "norm.weight", tailor.init = dense<[1.000000e+00, 1.500000e+00, 2.000000e+00]> : tensor<3xf32>, tailor.trainable}
+// CHECK-SAME: %arg3: tensor<3x2xf32> {onnx.name = "head.weight", tailor.init = {{.*}}, tailor.trainable, tailor.transposed})
+// CHECK-SAME: attributes {tailor.peft = {peft_type = "FULL"}}
 // CHECK-NOT: %arg4
 // CHECK: %[[TIED:.*]] = "tailor.onnx.Transpose"(%arg1) <{perm = array<i64: 1, 0>}> : (tensor<4x3xf32>) -> tensor<3x4xf32>
 // CHECK: "tailor.onnx.Constant"() <{value = dense<9.99999974E-6> : tensor<f32>}>
@@ -25,7 +28,7 @@
 // EXCLUDE-NOT: norm.weight"}
 // EXCLUDE: onnx.name = "head.weight"
 // TARGET-LABEL: func.func @lm
-// TARGET-SAME: (%arg0: tensor<2x5xi64>, %arg1: tensor<3x2xf32> {onnx.name = "head.weight", tailor.transposed})
+// TARGET-SAME: (%arg0: tensor<2x5xi64>, %arg1: tensor<3x2xf32> {onnx.name = "head.weight", tailor.init = {{.*}}, tailor.trainable, tailor.transposed})
 // METHOD: error: tailor-peft: unknown method 'dora' (known: full, lora)
 // REGEX: error: tailor-peft: bad regex '('
 func.func @lm(%ids: tensor<2x5xi64>) -> (tensor<2x5x2xf32>, tensor<2x5x4xf32>) {
