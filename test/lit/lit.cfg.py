@@ -20,8 +20,8 @@ config.substitutions.append(("%inputs", os.path.join(config.test_source_root, "I
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.add_tool_substitutions(
     ["tailor-opt", "tailor-import", "tailor-run", "tailor-compile", "tailor-eval",
-     "tailor-calibrate", "tailor-export"], [config.tailor_tools_dir])
+     "tailor-calibrate", "tailor-export", "tailor-train"], [config.tailor_tools_dir])
 # The sanitizer build has only some tools: tests of the others say so.
-for tool in ("tailor-eval", "tailor-calibrate", "tailor-export"):
+for tool in ("tailor-eval", "tailor-calibrate", "tailor-export", "tailor-train"):
     if os.path.exists(os.path.join(config.tailor_tools_dir, tool)):
         config.available_features.add(tool)

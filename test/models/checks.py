@@ -16,13 +16,15 @@ def run(cmd):
     return r.stdout
 
 
-def tiny_model_check(description):
+def tiny_model_check(description, options=()):
     """The common start of a check on the pretrained tiny model: parses
-    --bin and --work (created), pretrains or finds the cached model.
-    Returns (args, the model's directory)."""
+    --bin, --work (created) and `options` (more required flags), pretrains
+    or finds the cached model. Returns (args, the model's directory)."""
     ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--bin", required=True)
     ap.add_argument("--work", required=True)
+    for flag in options:
+        ap.add_argument(flag, required=True)
     args = ap.parse_args()
     os.makedirs(args.work, exist_ok=True)
     model_dir = run([sys.executable, os.path.join(HERE, "pretrain.py"), "--size", "tiny",

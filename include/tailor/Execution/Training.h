@@ -1,0 +1,98 @@
+//===- Training.h - Data, schedules and logs of tailor-train --------------===//
+//
+// The host side of a training run that does not depend on MLIR: the JSONL
+// dataset, batches, the data order, learning-rate schedules (as Hugging
+// Face's transformers defines them) and the loss curve (CSV and SVG).
+
+#ifndef TAILOR_EXECUTION_TRAINING_H
+#define TAILOR_EXECUTION_TRAINING_H
+
+#include "llvm/ADT/StringRef.h"
+#include "llvm/Support/Error.h"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mlir::tailor::train {
+
+/// Label value of positions the loss leaves out (prompt tokens, padding).
+constexpr int64_t kIgnoreIndex = -100;
+
+/// One training example: token ids and the labels the loss predicts
+/// (kIgnoreIndex where it does not).
+struct Example {
+  std::vector<int64_t> ids, labels;
+};
+
+struct Dataset {
+  std::vector<Example> rows;
+  /// Rows left out: fewer than two tokens or nothing to predict.
+  int64_t skipped = 0;
+  /// Rows cut to maxLength.
+  int64_t truncated = 0;
+};
+
+/// Reads a JSONL file, one example per line, in one of these forms:
+///   {"input_ids": [...]}                      every token is predicted
+///   {"input_ids": [...], "labels": [...]}     labels given (-100: ignored)
+///   {"prompt_ids": [...], "completion_ids": [...]}   only the completion
+///   {"text": "..."} and {"prompt": "...", "completion": "..."}, with
+///     `tokenizer` "bytes" (the UTF-8 bytes are the ids: byte-level models)
+/// Ids must lie in [0, vocab). Rows longer than maxLength are cut. Errors
+/// name the file and line.
+llvm::Expected<Dataset> readJsonl(llvm::StringRef path, int64_t vocab,
+                                  int64_t maxLength,
+                                  llvm::StringRef tokenizer);
+
+/// A padded batch [rows, length] (right padding: ids `padId`, labels
+/// kIgnoreIndex), length the longest row's.
+struct Batch {
+  int64_t rows = 0, length = 0;
+  std::vector<int64_t> ids, labels;
+  /// Positions whose next token the loss predicts (labels[t + 1] kept).
+  int64_t targets = 0;
+  /// Tokens that are not padding.
+  int64_t tokens = 0;
+};
+Batch makeBatch(const Dataset &data, const std::vector<int64_t> &indices,
+                int64_t padId);
+
+/// The order of the rows in `epoch`: a permutation that depends only on
+/// (seed, epoch, n), the same on every machine (Fisher-Yates over
+/// SplitMix64).
+std::vector<int64_t> epochOrder(uint64_t seed, int64_t epoch, int64_t n);
+
+/// Learning-rate schedules (transformers' get_*_schedule_with_warmup):
+/// the factor of the peak learning rate at optimizer step `step` (0-based)
+/// of `total`, after a linear warm-up of `warmup` steps.
+enum class Schedule { Constant, Linear, Cosine };
+std::optional<Schedule> parseSchedule(llvm::StringRef name);
+double scheduleFactor(Schedule schedule, int64_t step, int64_t warmup,
+                      int64_t total);
+
+/// One logged optimizer step.
+struct LogRow {
+  int64_t step = 0; ///< 1-based
+  double epoch = 0, lr = 0, loss = 0, gradNorm = 0;
+  int64_t tokens = 0;
+  double seconds = 0;
+  /// The held-out loss, when evaluated after this step.
+  std::optional<double> evalLoss;
+};
+
+/// The CSV text: step,epoch,lr,loss,grad_norm,tokens,seconds,eval_loss
+/// (losses with 9 significant digits: reruns compare them as text).
+std::string lossCsv(const std::vector<LogRow> &rows,
+                    std::optional<double> baseEvalLoss);
+/// Parses lossCsv's text (for --resume).
+llvm::Expected<std::vector<LogRow>> parseLossCsv(llvm::StringRef text);
+/// An SVG plot of the training loss (and the held-out loss).
+std::string lossSvg(const std::vector<LogRow> &rows,
+                    std::optional<double> baseEvalLoss,
+                    llvm::StringRef title);
+
+} // namespace mlir::tailor::train
+
+#endif // TAILOR_EXECUTION_TRAINING_H

@@ -1,0 +1,409 @@
+//===- Training.cpp - Data, schedules and logs of tailor-train ------------===//
+
+#include "tailor/Execution/Training.h"
+
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <algorithm>
+#include <cmath>
+
+using namespace mlir::tailor::train;
+using llvm::StringRef;
+
+namespace {
+llvm::Error lineError(StringRef path, int64_t line, const llvm::Twine &what) {
+  return llvm::createStringError(
+      llvm::inconvertibleErrorCode(),
+      (path + ":" + llvm::Twine(line) + ": " + what).str());
+}
+
+/// An array of integer token ids.
+llvm::Expected<std::vector<int64_t>>
+idsOf(const llvm::json::Value *v, StringRef key, int64_t vocab,
+      bool labels, StringRef path, int64_t line) {
+  const llvm::json::Array *a = v ? v->getAsArray() : nullptr;
+  if (!a)
+    return lineError(path, line, "\"" + key + "\" must be an array of integers");
+  std::vector<int64_t> out;
+  out.reserve(a->size());
+  for (const llvm::json::Value &e : *a) {
+    std::optional<int64_t> id = e.getAsInteger();
+    if (!id)
+      return lineError(path, line,
+                       "\"" + key + "\" must be an array of integers");
+    if (!(labels && *id == kIgnoreIndex) && (*id < 0 || *id >= vocab))
+      return lineError(path, line,
+                       "\"" + key + "\" holds " + llvm::Twine(*id) +
+                           ", outside the vocabulary [0, " + llvm::Twine(vocab) +
+                           ")");
+    out.push_back(*id);
+  }
+  return out;
+}
+
+llvm::Expected<std::vector<int64_t>> bytesOf(const llvm::json::Value *v,
+                                             StringRef key, int64_t vocab,
+                                             StringRef tokenizer,
+                                             StringRef path, int64_t line) {
+  std::optional<StringRef> s = v ? v->getAsString() : std::nullopt;
+  if (!s)
+    return lineError(path, line, "\"" + key + "\" must be a string");
+  if (tokenizer != "bytes")
+    return lineError(path, line,
+                     "text rows need --tokenizer=bytes (a byte-level model: "
+                     "the UTF-8 bytes are the token ids)");
+  if (vocab < 256)
+    return lineError(path, line,
+                     "--tokenizer=bytes needs a vocabulary of at least 256 "
+                     "(the model's is " + llvm::Twine(vocab) + ")");
+  std::vector<int64_t> out;
+  for (unsigned char c : *s)
+    out.push_back(c);
+  return out;
+}
+} // namespace
+
+llvm::Expected<Dataset> mlir::tailor::train::readJsonl(StringRef path,
+                                                       int64_t vocab,
+                                                       int64_t maxLength,
+                                                       StringRef tokenizer) {
+  auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
+  if (!buffer)
+    return llvm::createStringError(buffer.getError(),
+                                   path + ": " + buffer.getError().message());
+  Dataset data;
+  int64_t lineNo = 0;
+  StringRef rest = (*buffer)->getBuffer();
+  while (!rest.empty()) {
+    auto [line, tail] = rest.split('\n');
+    rest = tail;
+    ++lineNo;
+    line = line.trim();
+    if (line.empty())
+      continue;
+    llvm::Expected<llvm::json::Value> value = llvm::json::parse(line);
+    if (!value)
+      return lineError(path, lineNo,
+                       "not JSON: " + llvm::toString(value.takeError()));
+    const llvm::json::Object *o = value->getAsObject();
+    if (!o)
+      return lineError(path, lineNo, "each line must be a JSON object");
+    Example ex;
+    auto take = [&](llvm::Expected<std::vector<int64_t>> v,
+                    std::vector<int64_t> &into) -> llvm::Error {
+      if (!v)
+        return v.takeError();
+      into = std::move(*v);
+      return llvm::Error::success();
+    };
+    std::vector<int64_t> prompt, completion;
+    bool split = false;
+    if (o->get("input_ids")) {
+      if (auto e = take(idsOf(o->get("input_ids"), "input_ids", vocab, false,
+                              path, lineNo),
+                        ex.ids))
+        return std::move(e);
+      if (o->get("labels")) {
+        if (auto e = take(idsOf(o->get("labels"), "labels", vocab, true, path,
+                                lineNo),
+                          ex.labels))
+          return std::move(e);
+        if (ex.labels.size() != ex.ids.size())
+          return lineError(path, lineNo,
+                           "\"labels\" has " + llvm::Twine(ex.labels.size()) +
+                               " entries, \"input_ids\" " +
+                               llvm::Twine(ex.ids.size()));
+      } else {
+        ex.labels = ex.ids;
+      }
+    } else if (o->get("prompt_ids") || o->get("completion_ids")) {
+      if (auto e = take(idsOf(o->get("prompt_ids"), "prompt_ids", vocab, false,
+                              path, lineNo),
+                        prompt))
+        return std::move(e);
+      if (auto e = take(idsOf(o->get("completion_ids"), "completion_ids",
+                              vocab, false, path, lineNo),
+                        completion))
+        return std::move(e);
+      split = true;
+    } else if (o->get("text")) {
+      if (auto e = take(bytesOf(o->get("text"), "text", vocab, tokenizer, path,
+                                lineNo),
+                        ex.ids))
+        return std::move(e);
+      ex.labels = ex.ids;
+    } else if (o->get("prompt") || o->get("completion")) {
+      if (auto e = take(bytesOf(o->get("prompt"), "prompt", vocab, tokenizer,
+                                path, lineNo),
+                        prompt))
+        return std::move(e);
+      if (auto e = take(bytesOf(o->get("completion"), "completion", vocab,
+                                tokenizer, path, lineNo),
+                        completion))
+        return std::move(e);
+      split = true;
+    } else {
+      return lineError(path, lineNo,
+                       "expected \"input_ids\", \"prompt_ids\" + "
+                       "\"completion_ids\", \"text\" or \"prompt\" + "
+                       "\"completion\"");
+    }
+    if (split) {
+      ex.ids = prompt;
+      ex.ids.insert(ex.ids.end(), completion.begin(), completion.end());
+      ex.labels.assign(prompt.size(), kIgnoreIndex);
+      ex.labels.insert(ex.labels.end(), completion.begin(), completion.end());
+    }
+    if (int64_t(ex.ids.size()) > maxLength) {
+      ex.ids.resize(maxLength);
+      ex.labels.resize(maxLength);
+      ++data.truncated;
+    }
+    // The loss predicts labels[1:]: a row needs one of those kept.
+    bool predicts = ex.ids.size() >= 2 &&
+                    llvm::any_of(llvm::drop_begin(ex.labels), [](int64_t l) {
+                      return l != kIgnoreIndex;
+                    });
+    if (!predicts) {
+      ++data.skipped;
+      continue;
+    }
+    data.rows.push_back(std::move(ex));
+  }
+  return data;
+}
+
+Batch mlir::tailor::train::makeBatch(const Dataset &data,
+                                     const std::vector<int64_t> &indices,
+                                     int64_t padId) {
+  Batch b;
+  b.rows = indices.size();
+  for (int64_t i : indices)
+    b.length = std::max<int64_t>(b.length, data.rows[i].ids.size());
+  b.ids.assign(b.rows * b.length, padId);
+  b.labels.assign(b.rows * b.length, kIgnoreIndex);
+  for (int64_t r = 0; r < b.rows; ++r) {
+    const Example &ex = data.rows[indices[r]];
+    std::copy(ex.ids.begin(), ex.ids.end(), b.ids.begin() + r * b.length);
+    std::copy(ex.labels.begin(), ex.labels.end(),
+              b.labels.begin() + r * b.length);
+    b.tokens += ex.ids.size();
+    for (size_t t = 1; t < ex.labels.size(); ++t)
+      b.targets += ex.labels[t] != kIgnoreIndex;
+  }
+  return b;
+}
+
+std::vector<int64_t> mlir::tailor::train::epochOrder(uint64_t seed,
+                                                     int64_t epoch, int64_t n) {
+  // SplitMix64: fully specified, unlike std::shuffle's distribution.
+  uint64_t state = seed * 0x9E3779B97F4A7C15ull + uint64_t(epoch) + 1;
+  auto next = [&]() {
+    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  };
+  std::vector<int64_t> order(n);
+  for (int64_t i = 0; i < n; ++i)
+    order[i] = i;
+  for (int64_t i = n - 1; i > 0; --i)
+    std::swap(order[i], order[next() % uint64_t(i + 1)]);
+  return order;
+}
+
+std::optional<Schedule> mlir::tailor::train::parseSchedule(StringRef name) {
+  if (name == "constant")
+    return Schedule::Constant;
+  if (name == "linear")
+    return Schedule::Linear;
+  if (name == "cosine")
+    return Schedule::Cosine;
+  return std::nullopt;
+}
+
+double mlir::tailor::train::scheduleFactor(Schedule schedule, int64_t step,
+                                           int64_t warmup, int64_t total) {
+  if (step < warmup)
+    return double(step) / double(std::max<int64_t>(1, warmup));
+  double progress =
+      double(step - warmup) / double(std::max<int64_t>(1, total - warmup));
+  switch (schedule) {
+  case Schedule::Constant:
+    return 1.0;
+  case Schedule::Linear:
+    return std::max(0.0, double(total - step) /
+                             double(std::max<int64_t>(1, total - warmup)));
+  case Schedule::Cosine:
+    return std::max(0.0, 0.5 * (1.0 + std::cos(M_PI * progress)));
+  }
+  return 1.0;
+}
+
+std::string mlir::tailor::train::lossCsv(const std::vector<LogRow> &rows,
+                                         std::optional<double> baseEvalLoss) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << "step,epoch,lr,loss,grad_norm,tokens,seconds,eval_loss\n";
+  if (baseEvalLoss)
+    os << "0,0,0,,,0,0," << llvm::format("%.9g", *baseEvalLoss)
+       << "\n";
+  for (const LogRow &r : rows) {
+    os << r.step << "," << llvm::format("%.6g", r.epoch) << ","
+       << llvm::format("%.9g", r.lr) << "," << llvm::format("%.9g", r.loss)
+       << "," << llvm::format("%.9g", r.gradNorm) << "," << r.tokens << ","
+       << llvm::format("%.3f", r.seconds) << ",";
+    if (r.evalLoss)
+      os << llvm::format("%.9g", *r.evalLoss);
+    os << "\n";
+  }
+  return text;
+}
+
+llvm::Expected<std::vector<LogRow>>
+mlir::tailor::train::parseLossCsv(StringRef text) {
+  std::vector<LogRow> rows;
+  llvm::SmallVector<StringRef> lines, fields;
+  text.split(lines, '\n', -1, /*KeepEmpty=*/false);
+  for (size_t i = 1; i < lines.size(); ++i) {
+    fields.clear();
+    lines[i].split(fields, ',', -1, /*KeepEmpty=*/true);
+    LogRow r;
+    auto num = [&](StringRef f, double &out) {
+      return !f.trim().getAsDouble(out);
+    };
+    if (fields.size() != 8 || fields[0].getAsInteger(10, r.step))
+      return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                     "loss.csv line " + std::to_string(i + 1) +
+                                         ": not a log row");
+    if (r.step == 0)
+      continue; // the base model's held-out loss
+    double tokens = 0;
+    if (!num(fields[1], r.epoch) || !num(fields[2], r.lr) ||
+        !num(fields[3], r.loss) || !num(fields[4], r.gradNorm) ||
+        !num(fields[5], tokens) || !num(fields[6], r.seconds))
+      return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                     "loss.csv line " + std::to_string(i + 1) +
+                                         ": not a log row");
+    r.tokens = int64_t(tokens);
+    double eval;
+    if (!fields[7].trim().empty()) {
+      if (!num(fields[7], eval))
+        return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                       "loss.csv line " +
+                                           std::to_string(i + 1) +
+                                           ": bad eval_loss");
+      r.evalLoss = eval;
+    }
+    rows.push_back(r);
+  }
+  return rows;
+}
+
+std::string mlir::tailor::train::lossSvg(const std::vector<LogRow> &rows,
+                                         std::optional<double> baseEvalLoss,
+                                         StringRef title) {
+  const double w = 640, h = 360, left = 60, right = 20, top = 30, bottom = 40;
+  double lo = INFINITY, hi = -INFINITY;
+  int64_t lastStep = 1;
+  auto see = [&](double v) {
+    if (std::isfinite(v)) {
+      lo = std::min(lo, v);
+      hi = std::max(hi, v);
+    }
+  };
+  for (const LogRow &r : rows) {
+    see(r.loss);
+    if (r.evalLoss)
+      see(*r.evalLoss);
+    lastStep = std::max(lastStep, r.step);
+  }
+  if (baseEvalLoss)
+    see(*baseEvalLoss);
+  if (!(lo <= hi)) {
+    lo = 0;
+    hi = 1;
+  }
+  if (hi - lo < 1e-9)
+    hi = lo + 1;
+  double pad = 0.05 * (hi - lo);
+  lo -= pad;
+  hi += pad;
+  auto x = [&](double step) {
+    return left + (w - left - right) * step / double(lastStep);
+  };
+  auto y = [&](double v) {
+    return top + (h - top - bottom) * (hi - v) / (hi - lo);
+  };
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << w
+     << "\" height=\"" << h << "\" font-family=\"sans-serif\" "
+     << "font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" "
+     << "fill=\"white\"/>\n";
+  os << "<text x=\"" << left << "\" y=\"18\">";
+  for (char c : title) {
+    if (c == '<')
+      os << "&lt;";
+    else if (c == '&')
+      os << "&amp;";
+    else
+      os << c;
+  }
+  os << "</text>\n";
+  // Axes and ticks.
+  os << llvm::format("<path d=\"M%.1f %.1f V%.1f H%.1f\" stroke=\"black\" "
+                     "fill=\"none\"/>\n",
+                     left, top, h - bottom, w - right);
+  for (int i = 0; i <= 4; ++i) {
+    double v = lo + (hi - lo) * i / 4;
+    os << llvm::format("<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">"
+                       "%.3g</text>\n",
+                       left - 6, y(v) + 4, v);
+    double s = double(lastStep) * i / 4;
+    os << llvm::format("<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">"
+                       "%.0f</text>\n",
+                       x(s), h - bottom + 16, s);
+  }
+  os << llvm::format("<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">"
+                     "optimizer step</text>\n",
+                     left + (w - left - right) / 2, h - 6);
+  // Training loss: a polyline; held-out loss: points joined by a line.
+  os << "<polyline fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"1.5\" "
+        "points=\"";
+  for (const LogRow &r : rows)
+    if (std::isfinite(r.loss))
+      os << llvm::format("%.1f,%.1f ", x(r.step), y(r.loss));
+  os << "\"/>\n";
+  std::vector<std::pair<double, double>> eval;
+  if (baseEvalLoss)
+    eval.push_back({0, *baseEvalLoss});
+  for (const LogRow &r : rows)
+    if (r.evalLoss)
+      eval.push_back({double(r.step), *r.evalLoss});
+  if (!eval.empty()) {
+    os << "<polyline fill=\"none\" stroke=\"#d62728\" stroke-width=\"1.5\" "
+          "points=\"";
+    for (auto [s, v] : eval)
+      os << llvm::format("%.1f,%.1f ", x(s), y(v));
+    os << "\"/>\n";
+    for (auto [s, v] : eval)
+      os << llvm::format("<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" "
+                         "fill=\"#d62728\"/>\n",
+                         x(s), y(v));
+  }
+  os << llvm::format("<text x=\"%.1f\" y=\"%.1f\" fill=\"#1f77b4\" "
+                     "text-anchor=\"end\">training loss</text>\n",
+                     w - right, top + 12.0);
+  os << llvm::format("<text x=\"%.1f\" y=\"%.1f\" fill=\"#d62728\" "
+                     "text-anchor=\"end\">held-out loss</text>\n",
+                     w - right, top + 28.0);
+  os << "</svg>\n";
+  return text;
+}

@@ -1,0 +1,167 @@
+#!/usr/bin/python3
+"""tailor-train end to end on the pretrained tiny byte-level LLaMA
+(pretrain.py --size tiny) and a small supervised task (make_task.py: repeat
+a made-up word in a fixed template; training and held-out words disjoint).
+
+1. LoRA SFT (every linear, r 8, AdamW, linear schedule, clipping) for 40
+   steps: the training loss comes down (mean of the last 5 steps below the
+   first 5) and the held-out loss ends below the base model's.
+2. The same run killed (SIGKILL) once a checkpoint past step 10 exists and
+   restarted with --resume writes the same loss.csv (every column but the
+   wall-clock seconds) as the uninterrupted run.
+3. The adapter it wrote (PEFT's format) merges with tailor-compile
+   --lora-adapter; the merged model's loss on the held-out set, computed
+   here from its logits, equals tailor-train's last held-out loss.
+4. Bad input: a truncated checkpoint, a row with an id outside the
+   vocabulary, --resume with other options: clear errors, exit 1.
+
+  check_train.py --bin BUILD/bin --python BUILD/python --work DIR
+"""
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from checks import run, tiny_model_check
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def rows(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def trajectory(path):
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in rows(path)]
+
+
+def main():
+    args, model_dir = tiny_model_check(__doc__, ["--python"])
+    sys.path.insert(0, args.python)
+    import tailor  # noqa: E402 (the build's bindings)
+    model = os.path.join(model_dir, "model.onnx")
+    task = os.path.join(args.work, "task")
+    run([sys.executable, os.path.join(HERE, "make_task.py"), task])
+    train = [os.path.join(args.bin, "tailor-train"), model,
+             "--data", os.path.join(task, "train.jsonl"),
+             "--eval-data", os.path.join(task, "eval.jsonl"),
+             "--tokenizer", "bytes", "--method", "lora", "--lora-r", "8",
+             "--lr", "3e-3", "--steps", "40", "--batch-size", "16",
+             "--eval-every", "20", "--save-every", "5", "--num-threads", "2"]
+    failures = 0
+    for d in ("a", "b", "c"):
+        shutil.rmtree(os.path.join(args.work, d), ignore_errors=True)
+
+    # 1. The uninterrupted run.
+    a = os.path.join(args.work, "a")
+    t = time.time()
+    print(run(train + ["-o", a]).rstrip())
+    log = rows(os.path.join(a, "loss.csv"))
+    base = float(log[0]["eval_loss"])
+    steps = [r for r in log if r["step"] != "0"]
+    first = np.mean([float(r["loss"]) for r in steps[:5]])
+    last = np.mean([float(r["loss"]) for r in steps[-5:]])
+    final_eval = float(steps[-1]["eval_loss"])
+    print(f"LoRA SFT, 40 steps in {time.time() - t:.0f} s: training loss {first:.4f} "
+          f"(steps 1-5) -> {last:.4f} (36-40); held-out {base:.4f} -> {final_eval:.4f}")
+    if not (last < first and final_eval < base):
+        print("FAIL: training did not bring the training and held-out losses down")
+        failures += 1
+
+    # 2. Killed and resumed.
+    b = os.path.join(args.work, "b")
+    proc = subprocess.Popen(train + ["-o", b], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    killed_after = None
+    while proc.poll() is None:
+        done = [f for f in os.listdir(b)] if os.path.isdir(b) else []
+        ckpts = [int(f[11:-12]) for f in done
+                 if f.startswith("checkpoint-") and f.endswith(".safetensors")]
+        if ckpts and max(ckpts) >= 10:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            killed_after = max(ckpts)
+            break
+        time.sleep(0.05)
+    if killed_after is None or killed_after >= 40:
+        print("FAIL: the run ended before it could be killed")
+        failures += 1
+    else:
+        r = subprocess.run(train + ["-o", b, "--resume"], capture_output=True, text=True)
+        resumed = [l for l in r.stderr.splitlines() if "resuming" in l]
+        if r.returncode != 0 or not resumed:
+            print(f"FAIL: --resume: {r.stderr[-500:]}")
+            failures += 1
+        elif trajectory(os.path.join(a, "loss.csv")) != trajectory(os.path.join(b, "loss.csv")):
+            print("FAIL: the resumed run's loss.csv differs from the uninterrupted run's")
+            failures += 1
+        else:
+            print(f"SIGKILL once checkpoint-{killed_after} existed, then "
+                  f"{resumed[0].split(': ', 1)[1]}: "
+                  f"the same {len(steps)} losses, learning rates, gradient norms and "
+                  f"held-out losses as the uninterrupted run")
+
+    # 3. The adapter, merged.
+    merged = os.path.join(args.work, "merged.so")
+    run([os.path.join(args.bin, "tailor-compile"), model, "--lora-adapter",
+         os.path.join(a, "adapter"), "-o", merged, "--quiet"])
+    m = tailor.load(merged)
+    total, count = 0.0, 0
+    for line in open(os.path.join(task, "eval.jsonl")):
+        row = json.loads(line)
+        prompt = list(row["prompt"].encode())
+        ids = np.array([prompt + list(row["completion"].encode())], dtype=np.int64)
+        feeds = {"input_ids": ids}
+        for info in m.inputs:
+            if info["name"].startswith("past"):
+                shape = list(info["shape"])
+                shape[0], shape[2] = 1, 0
+                feeds[info["name"]] = np.zeros(shape, np.float32)
+        logits = np.asarray(m.run(feeds)["logits"], dtype=np.float64)[0]
+        logp = logits - logits.max(-1, keepdims=True)
+        logp -= np.log(np.exp(logp).sum(-1, keepdims=True))
+        for t in range(len(prompt), ids.shape[1]):
+            total -= logp[t - 1, ids[0, t]]
+            count += 1
+    merged_loss = total / count
+    print(f"merged adapter (tailor-compile --lora-adapter): held-out loss {merged_loss:.6f}, "
+          f"tailor-train's {final_eval:.6f}")
+    if abs(merged_loss - final_eval) > 1e-4 * final_eval:
+        print("FAIL: the merged model's held-out loss differs")
+        failures += 1
+
+    # 4. Errors.
+    def expect_error(cmd, text):
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 1 or text not in r.stderr:
+            print(f"FAIL: {' '.join(cmd[1:])}: expected exit 1 and '{text}', got "
+                  f"{r.returncode}: {r.stderr.strip()[-300:]}")
+            return 1
+        print(f"error as expected: {r.stderr.strip().splitlines()[-1]}")
+        return 0
+    c = os.path.join(args.work, "c")
+    os.makedirs(c, exist_ok=True)
+    ckpt = sorted(f for f in os.listdir(a) if f.startswith("checkpoint-"))[-1]
+    data = open(os.path.join(a, ckpt), "rb").read()
+    open(os.path.join(c, "checkpoint-40.safetensors"), "wb").write(data[:len(data) // 2])
+    failures += expect_error(train + ["-o", c, "--resume"], "checkpoint-40.safetensors")
+    bad = os.path.join(args.work, "bad.jsonl")
+    with open(bad, "w") as f:
+        f.write('{"input_ids": [1, 2, 3]}\n{"input_ids": [5, 300]}\n')
+    failures += expect_error([os.path.join(args.bin, "tailor-train"), model, "--data", bad,
+                              "-o", c], "bad.jsonl:2: \"input_ids\" holds 300, outside the vocabulary [0, 256)")
+    failures += expect_error(train[:-1] + ["1", "-o", b, "--resume", "--lr", "1e-3"],
+                             "--lr was 0.003, now 0.001;")
+    print("PASS" if not failures else f"FAIL ({failures})")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1067 @@
+//===- tailor-train.cpp - Fine-tune a language model with compiled steps ---===//
+//
+// ONNX model + JSONL dataset -> a trained LoRA adapter (PEFT's format) or
+// fully fine-tuned weights. The training step is compiled once:
+//   import (ONNX-level ops) -> tailor-peft (which weights train)
+//   -> tailor-loss (causal-LM cross-entropy) -> tailor-autodiff
+//   -> tailor-optimizer (the update) -> CPU code (JIT)
+// and the host loop feeds it batches, the learning rate of the schedule and
+// the parameters and optimizer state it returned the step before. A second
+// compiled function (the same model and loss, no gradient) evaluates the
+// held-out set. Checkpoints (parameters, optimizer state, the log) are
+// safetensors files written atomically; --resume continues from the newest
+// one with the same data order and learning rates, so an interrupted run
+// reproduces the losses of an uninterrupted one.
+
+#include "tailor-c/abi.h"
+#include "tailor-c/tailor.h"
+#include "tailor/Execution/JitModel.h"
+#include "tailor/Execution/Training.h"
+#include "tailor/Import/OnnxImporter.h"
+#include "tailor/InitTailor.h"
+#include "tailor/Support/SafeTensors.h"
+#include "tailor/Target/Target.h"
+#include "tailor/Transforms/Entry.h"
+#include "tailor/Transforms/Passes.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Pass/PassManager.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+using namespace mlir;
+using namespace mlir::tailor;
+using namespace mlir::tailor::train;
+namespace cl = llvm::cl;
+using llvm::StringRef;
+
+static cl::OptionCategory category("tailor-train options");
+static cl::OptionCategory optimCategory("tailor-train optimizer options");
+static cl::opt<std::string> modelPath(cl::Positional, cl::Required,
+                                      cl::desc("<model.onnx>"),
+                                      cl::cat(category));
+static cl::opt<std::string> configPath(
+    "config",
+    cl::desc("A JSON object of options ({\"lr\": 1e-3, \"method\": "
+             "\"lora\", ...}, the names of the command-line options); the "
+             "command line overrides it"),
+    cl::value_desc("file.json"), cl::cat(category));
+static cl::opt<std::string> dataPath(
+    "data", cl::Required,
+    cl::desc("Training data, JSONL: {\"input_ids\": [...]} (optionally with "
+             "\"labels\", -100 = not predicted), {\"prompt_ids\": [...], "
+             "\"completion_ids\": [...]} (only the completion is predicted), "
+             "or {\"text\": ...} / {\"prompt\": ..., \"completion\": ...} "
+             "with --tokenizer=bytes"),
+    cl::value_desc("train.jsonl"), cl::cat(category));
+static cl::opt<std::string> evalPath(
+    "eval-data",
+    cl::desc("Held-out data (same forms): its loss is printed before "
+             "training, every --eval-every steps and at the end"),
+    cl::value_desc("eval.jsonl"), cl::cat(category));
+static cl::opt<std::string> outputDir(
+    "output-dir", cl::Required,
+    cl::desc("Where checkpoints, loss.csv, loss.svg and the result "
+             "(adapter/ for LoRA, model.safetensors for full) go"),
+    cl::value_desc("dir"), cl::cat(category));
+static cl::alias outputAlias("o", cl::aliasopt(outputDir),
+                             cl::desc("Alias for --output-dir"));
+static cl::opt<std::string> tokenizer(
+    "tokenizer", cl::init("none"),
+    cl::desc("How text rows become ids: none (only id rows), bytes (UTF-8 "
+             "bytes: byte-level models)"),
+    cl::cat(category));
+static cl::opt<std::string> method(
+    "method", cl::init("lora"),
+    cl::desc("What trains: lora (adapters beside the linears; the base stays "
+             "frozen) or full (every matching weight)"),
+    cl::cat(category));
+static cl::opt<int64_t> loraR("lora-r", cl::init(8), cl::desc("LoRA rank"),
+                              cl::cat(category));
+static cl::opt<double> loraAlpha("lora-alpha", cl::init(16),
+                                 cl::desc("LoRA alpha (scale alpha / r)"),
+                                 cl::cat(category));
+static cl::opt<bool> rslora("rslora", cl::init(false),
+                            cl::desc("LoRA scale alpha / sqrt(r)"),
+                            cl::cat(category));
+static cl::list<std::string> target(
+    "target", cl::CommaSeparated,
+    cl::desc("Regexes of the module (LoRA) or weight (full) names that "
+             "train (default: all)"),
+    cl::cat(category));
+static cl::list<std::string> exclude(
+    "exclude", cl::CommaSeparated,
+    cl::desc("Regexes of names that stay frozen"), cl::cat(category));
+static cl::opt<int64_t> steps(
+    "steps", cl::init(0),
+    cl::desc("Optimizer steps (0: --epochs passes over the data)"),
+    cl::cat(category));
+static cl::opt<int64_t> epochs("epochs", cl::init(1),
+                               cl::desc("Passes over the data when --steps=0"),
+                               cl::cat(category));
+static cl::opt<int64_t> batchSize("batch-size", cl::init(8),
+                                  cl::desc("Examples per micro-batch"),
+                                  cl::cat(category));
+static cl::opt<int64_t> gradAccum(
+    "grad-accum", cl::init(1),
+    cl::desc("Micro-batches per optimizer step (gradient accumulation)"),
+    cl::cat(category));
+static cl::opt<int64_t> maxLength("max-length", cl::init(256),
+                                  cl::desc("Examples are cut to this many tokens"),
+                                  cl::cat(category));
+static cl::opt<int64_t> padId("pad-id", cl::init(0),
+                              cl::desc("Token id of right padding"),
+                              cl::cat(category));
+static cl::opt<uint64_t> seed("seed", cl::init(42),
+                              cl::desc("Seeds the data order and the "
+                                       "adapters' initialisation"),
+                              cl::cat(category));
+static cl::opt<int64_t> evalEvery(
+    "eval-every", cl::init(0),
+    cl::desc("Evaluate every N optimizer steps (0: before and after only)"),
+    cl::cat(category));
+static cl::opt<int64_t> saveEvery(
+    "save-every", cl::init(0),
+    cl::desc("Write a checkpoint every N optimizer steps (0: at the end)"),
+    cl::cat(category));
+static cl::opt<int64_t> keepCheckpoints(
+    "keep-checkpoints", cl::init(2),
+    cl::desc("How many of the newest checkpoints to keep"), cl::cat(category));
+static cl::opt<bool> resume(
+    "resume", cl::init(false),
+    cl::desc("Continue from the newest checkpoint in --output-dir (made with "
+             "the same options)"),
+    cl::cat(category));
+static cl::opt<int64_t> logEvery(
+    "log-every", cl::init(10),
+    cl::desc("Print a line every N steps when stderr is not a terminal"),
+    cl::cat(category));
+static cl::opt<int> numThreads(
+    "num-threads", cl::init(0),
+    cl::desc("Threads per step (0: OMP_NUM_THREADS or all cores)"),
+    cl::cat(category));
+
+static cl::opt<std::string> optimizer("optimizer", cl::init("adamw"),
+                                      cl::desc("adamw or sgd"),
+                                      cl::cat(optimCategory));
+static cl::opt<double> lr("lr", cl::init(2e-4),
+                          cl::desc("Peak learning rate"),
+                          cl::cat(optimCategory));
+static cl::opt<std::string> schedule(
+    "schedule", cl::init("linear"),
+    cl::desc("Learning-rate schedule after the warm-up: constant, linear "
+             "(to 0) or cosine (to 0), as transformers defines them"),
+    cl::cat(optimCategory));
+static cl::opt<int64_t> warmup("warmup-steps", cl::init(0),
+                               cl::desc("Linear warm-up steps"),
+                               cl::cat(optimCategory));
+static cl::opt<double> weightDecay("weight-decay", cl::init(0.0),
+                                   cl::desc("Weight decay"),
+                                   cl::cat(optimCategory));
+static cl::opt<double> beta1("beta1", cl::init(0.9), cl::desc("AdamW beta1"),
+                             cl::cat(optimCategory));
+static cl::opt<double> beta2("beta2", cl::init(0.999),
+                             cl::desc("AdamW beta2"), cl::cat(optimCategory));
+static cl::opt<double> eps("eps", cl::init(1e-8), cl::desc("AdamW epsilon"),
+                           cl::cat(optimCategory));
+static cl::opt<double> momentum("momentum", cl::init(0.0),
+                                cl::desc("SGD momentum"),
+                                cl::cat(optimCategory));
+static cl::opt<bool> nesterov("nesterov", cl::init(false),
+                              cl::desc("SGD Nesterov momentum"),
+                              cl::cat(optimCategory));
+static cl::opt<double> maxGradNorm(
+    "max-grad-norm", cl::init(1.0),
+    cl::desc("Clip gradients to this global norm (0: no clipping)"),
+    cl::cat(optimCategory));
+
+namespace {
+std::string printed(const char *spec, double v) {
+  char text[64];
+  std::snprintf(text, sizeof text, spec, v);
+  return text;
+}
+
+int fail(const llvm::Twine &message) {
+  llvm::errs() << "tailor-train: " << message << "\n";
+  return 1;
+}
+
+/// The options that shape the loss sequence: a resumed run must match.
+llvm::json::Object trajectoryConfig() {
+  llvm::json::Array targets, excluded;
+  for (const std::string &t : target)
+    targets.push_back(t);
+  for (const std::string &t : exclude)
+    excluded.push_back(t);
+  return llvm::json::Object{
+      {"data", dataPath.getValue()},
+      {"method", method.getValue()},
+      {"lora-r", loraR.getValue()},
+      {"lora-alpha", loraAlpha.getValue()},
+      {"rslora", rslora.getValue()},
+      {"target", std::move(targets)},
+      {"exclude", std::move(excluded)},
+      {"steps", steps.getValue()},
+      {"epochs", epochs.getValue()},
+      {"batch-size", batchSize.getValue()},
+      {"grad-accum", gradAccum.getValue()},
+      {"max-length", maxLength.getValue()},
+      {"pad-id", padId.getValue()},
+      {"seed", int64_t(seed.getValue())},
+      {"tokenizer", tokenizer.getValue()},
+      {"optimizer", optimizer.getValue()},
+      {"lr", lr.getValue()},
+      {"schedule", schedule.getValue()},
+      {"warmup-steps", warmup.getValue()},
+      {"weight-decay", weightDecay.getValue()},
+      {"beta1", beta1.getValue()},
+      {"beta2", beta2.getValue()},
+      {"eps", eps.getValue()},
+      {"momentum", momentum.getValue()},
+      {"nesterov", nesterov.getValue()},
+      {"max-grad-norm", maxGradNorm.getValue()}};
+}
+
+/// Inserts --config's entries before the command line's (which win: an
+/// option given on both is taken from the command line).
+llvm::Error expandConfig(std::vector<std::string> &args) {
+  std::string path;
+  for (size_t i = 1; i < args.size(); ++i) {
+    StringRef a(args[i]);
+    if (a.consume_front("--config=") || a.consume_front("-config="))
+      path = a.str();
+    else if ((a == "--config" || a == "-config") && i + 1 < args.size())
+      path = args[i + 1];
+  }
+  if (path.empty())
+    return llvm::Error::success();
+  auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
+  if (!buffer)
+    return llvm::createStringError(buffer.getError(),
+                                   path + ": " + buffer.getError().message());
+  auto value = llvm::json::parse((*buffer)->getBuffer());
+  if (!value)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   path + ": " +
+                                       llvm::toString(value.takeError()));
+  const llvm::json::Object *o = value->getAsObject();
+  if (!o)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   path + ": expected a JSON object");
+  auto given = [&](StringRef key) {
+    for (size_t i = 1; i < args.size(); ++i) {
+      StringRef a(args[i]);
+      a = a.drop_while([](char c) { return c == '-'; });
+      if (a == key || a.starts_with((key + "=").str()))
+        return true;
+    }
+    return false;
+  };
+  std::vector<std::string> extra;
+  for (const auto &[key, v] : *o) {
+    if (key == "config" || given(key))
+      continue;
+    std::string text;
+    if (auto s = v.getAsString())
+      text = s->str();
+    else if (auto b = v.getAsBoolean())
+      text = *b ? "true" : "false";
+    else if (auto i = v.getAsInteger())
+      text = std::to_string(*i);
+    else if (auto d = v.getAsNumber())
+      text = llvm::formatv("{0}", *d).str();
+    else if (auto *a = v.getAsArray()) {
+      for (const llvm::json::Value &e : *a) {
+        auto s = e.getAsString();
+        if (!s)
+          return llvm::createStringError(
+              llvm::inconvertibleErrorCode(),
+              path + ": \"" + key.str() + "\": expected strings");
+        text += (text.empty() ? "" : ",") + s->str();
+      }
+    } else {
+      return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                     path + ": \"" + key.str() +
+                                         "\": unsupported value");
+    }
+    extra.push_back("--" + key.str() + "=" + text);
+  }
+  args.insert(args.begin() + 1, extra.begin(), extra.end());
+  return llvm::Error::success();
+}
+
+/// A tensor the host keeps between steps (a parameter or optimizer state).
+struct Carried {
+  std::string name;
+  std::vector<int64_t> shape;
+  std::vector<float> data;
+  bool param = false, transposed = false;
+};
+
+/// SplitMix64 uniform doubles in [0, 1).
+struct Random {
+  uint64_t state;
+  double next() {
+    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return double(z >> 11) * 0x1.0p-53;
+  }
+};
+
+/// The trainable arguments of the entry and their initial values.
+llvm::Expected<std::vector<Carried>> initialParameters(ModuleOp module) {
+  func::FuncOp fn = findEntry(module);
+  std::vector<Carried> params;
+  if (!fn)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "the model has no entry function");
+  for (unsigned i = 0; i < fn.getNumArguments(); ++i) {
+    if (!fn.getArgAttr(i, "tailor.trainable"))
+      continue;
+    Carried c;
+    c.param = true;
+    c.transposed = bool(fn.getArgAttr(i, "tailor.transposed"));
+    if (auto n = fn.getArgAttrOfType<StringAttr>(i, "onnx.name"))
+      c.name = n.str();
+    auto type = cast<RankedTensorType>(fn.getArgument(i).getType());
+    c.shape.assign(type.getShape().begin(), type.getShape().end());
+    int64_t n = type.getNumElements();
+    Attribute init = fn.getArgAttr(i, "tailor.init");
+    Random rng{seed * 0x2545F4914F6CDD1Dull + i};
+    if (auto kind = dyn_cast_or_null<StringAttr>(init)) {
+      c.data.assign(n, 0.0f);
+      if (kind.getValue() == "kaiming_uniform") {
+        // nn.init.kaiming_uniform_(a=sqrt(5)): U(-1/sqrt(fan_in), ..).
+        double bound = 1.0 / std::sqrt(double(c.shape.back()));
+        for (float &v : c.data)
+          v = float((2 * rng.next() - 1) * bound);
+      } else if (kind.getValue() != "zeros") {
+        return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                       "parameter '" + c.name +
+                                           "': unknown initialisation '" +
+                                           kind.getValue().str() + "'");
+      }
+    } else if (auto res = dyn_cast_or_null<DenseF32ResourceElementsAttr>(init)) {
+      auto data = res.tryGetAsArrayRef();
+      if (!data)
+        return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                       "parameter '" + c.name +
+                                           "': its initial value is missing");
+      c.data.assign(data->begin(), data->end());
+    } else if (auto dense = dyn_cast_or_null<DenseFPElementsAttr>(init)) {
+      if (!dense.getElementType().isF32())
+        return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                       "parameter '" + c.name +
+                                           "' is not float32");
+      for (const APFloat &v : dense.getValues<APFloat>())
+        c.data.push_back(v.convertToFloat());
+    } else {
+      return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                     "parameter '" + c.name +
+                                         "' has no initial value");
+    }
+    if (int64_t(c.data.size()) != n)
+      return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                     "parameter '" + c.name +
+                                         "': initial value of the wrong size");
+    params.push_back(std::move(c));
+  }
+  if (params.empty())
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "nothing to train (no weight matches)");
+  return params;
+}
+
+/// A compiled function and its inputs bound by name.
+struct Compiled {
+  std::unique_ptr<JitModel> jit;
+  tailor_model *model = nullptr;
+  std::vector<tailor_tensor_info> inputs, outputs;
+  ~Compiled() {
+    if (model)
+      tailor_model_unload(model);
+  }
+  int32_t output(StringRef name) const {
+    for (size_t i = 0; i < outputs.size(); ++i)
+      if (name == outputs[i].name)
+        return i;
+    return -1;
+  }
+};
+
+llvm::Expected<std::unique_ptr<Compiled>> compile(ModuleOp module,
+                                                  const TargetOptions &opts) {
+  auto jit = JitModel::compile(module, opts, /*raise=*/true);
+  if (failed(jit))
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "compilation failed");
+  auto c = std::make_unique<Compiled>();
+  c->jit = std::move(*jit);
+  if (tailor_model_from_abi(c->jit->abi(), &c->model) != TAILOR_OK)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   tailor_last_error());
+  if (numThreads > 0 &&
+      tailor_model_set_num_threads(c->model, numThreads) != TAILOR_OK)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   tailor_last_error());
+  for (int32_t i = 0; i < tailor_model_num_inputs(c->model); ++i) {
+    tailor_tensor_info info;
+    tailor_model_input_info(c->model, i, &info);
+    c->inputs.push_back(info);
+  }
+  for (int32_t i = 0; i < tailor_model_num_outputs(c->model); ++i) {
+    tailor_tensor_info info;
+    tailor_model_output_info(c->model, i, &info);
+    c->outputs.push_back(info);
+  }
+  return c;
+}
+
+/// The feeds of one run.
+struct Feeds {
+  const Batch *batch = nullptr;
+  float lr = 0, step = 0;
+  bool apply = true;
+  std::map<std::string, Carried *> carried;
+};
+
+using Result = std::unique_ptr<tailor_result, void (*)(tailor_result *)>;
+
+llvm::Expected<Result> run(const Compiled &c, const Feeds &f) {
+  std::vector<tailor_tensor> in(c.inputs.size());
+  std::vector<std::vector<int64_t>> shapes(c.inputs.size());
+  static const float dummy = 0;
+  uint8_t apply = f.apply;
+  for (size_t i = 0; i < c.inputs.size(); ++i) {
+    const tailor_tensor_info &info = c.inputs[i];
+    StringRef name(info.name);
+    tailor_tensor &t = in[i];
+    t.dtype = info.dtype;
+    t.strides = nullptr;
+    std::vector<int64_t> &shape = shapes[i];
+    if (name == "input_ids" || name == "labels") {
+      shape = {f.batch->rows, f.batch->length};
+      t.data = const_cast<int64_t *>(name == "labels" ? f.batch->labels.data()
+                                                      : f.batch->ids.data());
+    } else if (name == "lr" || name == "step") {
+      t.data = const_cast<float *>(name == "lr" ? &f.lr : &f.step);
+    } else if (name == "apply_update") {
+      t.data = &apply;
+    } else if (auto it = f.carried.find(name.str()); it != f.carried.end()) {
+      shape = it->second->shape;
+      t.data = it->second->data.data();
+    } else if (name.starts_with("past") && info.rank == 4 &&
+               info.dtype == TAILOR_FLOAT32) {
+      // A KV-cache export: an empty past.
+      shape.assign(info.shape, info.shape + 4);
+      shape[0] = f.batch->rows;
+      shape[2] = 0;
+      if (shape[1] < 0 || shape[3] < 0)
+        return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                       "input '" + name.str() +
+                                           "': the cache's head sizes are "
+                                           "not static");
+      t.data = const_cast<float *>(&dummy);
+    } else {
+      return llvm::createStringError(
+          llvm::inconvertibleErrorCode(),
+          "the model has an input '" + name.str() +
+              "' that tailor-train does not know how to feed (it feeds "
+              "input_ids, labels and empty past_* caches)");
+    }
+    t.rank = info.rank;
+    if (shape.empty() && info.rank != 0)
+      shape.assign(info.shape, info.shape + info.rank);
+    t.shape = shape.data();
+  }
+  tailor_result *r = nullptr;
+  if (tailor_model_run(c.model, in.data(), in.size(), &r) != TAILOR_OK)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   tailor_last_error());
+  return Result(r, tailor_result_free);
+}
+
+float scalarOutput(const tailor_result *r, int32_t index) {
+  tailor_tensor view;
+  if (index < 0 || tailor_result_output(r, index, &view) != TAILOR_OK)
+    return NAN;
+  return *static_cast<const float *>(view.data);
+}
+
+/// The mean held-out loss (weighted by predicted tokens).
+llvm::Expected<double> evaluate(const Compiled &c, const Dataset &data,
+                                std::map<std::string, Carried *> &carried) {
+  double total = 0;
+  int64_t count = 0;
+  int32_t lossIndex = c.output("loss");
+  for (int64_t r0 = 0; r0 < int64_t(data.rows.size()); r0 += batchSize) {
+    std::vector<int64_t> rows;
+    for (int64_t r = r0; r < std::min<int64_t>(r0 + batchSize,
+                                               data.rows.size());
+         ++r)
+      rows.push_back(r);
+    Batch b = makeBatch(data, rows, padId);
+    Feeds f;
+    f.batch = &b;
+    f.carried = carried;
+    auto result = run(c, f);
+    if (!result)
+      return result.takeError();
+    total += double(scalarOutput(result->get(), lossIndex)) * b.targets;
+    count += b.targets;
+  }
+  return count ? total / count : NAN;
+}
+
+/// checkpoint-<step>.safetensors files in `dir`, by step.
+std::map<int64_t, std::string> checkpoints(StringRef dir) {
+  std::map<int64_t, std::string> found;
+  std::error_code ec;
+  for (llvm::sys::fs::directory_iterator it(dir, ec), end; it != end && !ec;
+       it.increment(ec)) {
+    StringRef file = llvm::sys::path::filename(it->path());
+    int64_t step;
+    if (file.consume_front("checkpoint-") &&
+        file.consume_back(".safetensors") && !file.getAsInteger(10, step))
+      found[step] = it->path();
+  }
+  return found;
+}
+
+std::string formatTime(double seconds) {
+  int64_t s = int64_t(seconds + 0.5);
+  if (s >= 3600)
+    return llvm::formatv("{0}:{1:2}:{2:2}", s / 3600, (s / 60) % 60, s % 60)
+        .str();
+  return llvm::formatv("{0}:{1:2}", s / 60, s % 60).str();
+}
+
+llvm::Error writeText(StringRef path, StringRef text) {
+  return llvm::writeToOutput(path, [&](llvm::raw_ostream &os) {
+    os << text;
+    return llvm::Error::success();
+  });
+}
+} // namespace
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  std::vector<std::string> args(argv, argv + argc);
+  if (llvm::Error e = expandConfig(args))
+    return fail(llvm::toString(std::move(e)));
+  std::vector<const char *> argvExpanded;
+  for (const std::string &a : args)
+    argvExpanded.push_back(a.c_str());
+  cl::HideUnrelatedOptions({&category, &optimCategory});
+  cl::ParseCommandLineOptions(
+      argvExpanded.size(), argvExpanded.data(),
+      "tailor-train: fine-tune a language model with a compiled training "
+      "step.\n\n"
+      "The step (forward, the causal-LM loss, its gradient and the "
+      "optimizer's\nupdate) is compiled once for this CPU; the loop feeds it "
+      "batches. Writes\n<output-dir>/loss.csv, loss.svg, "
+      "checkpoint-<step>.safetensors and the\nresult: adapter/ (LoRA, in "
+      "Hugging Face PEFT's format: merge it with\ntailor-compile "
+      "--lora-adapter) or model.safetensors (full).\n\nExample:\n"
+      "  tailor-train model.onnx --data train.jsonl --eval-data eval.jsonl \\\n"
+      "      --method lora --lora-r 8 --target 'q$,v$' --lr 1e-3 --steps 200 "
+      "-o run\n");
+
+  // Options.
+  auto sched = parseSchedule(schedule);
+  if (!sched)
+    return fail("--schedule must be constant, linear or cosine, not '" +
+                schedule + "'");
+  if (method != "lora" && method != "full")
+    return fail("--method must be lora or full, not '" + method + "'");
+  if (optimizer != "adamw" && optimizer != "sgd")
+    return fail("--optimizer must be adamw or sgd, not '" + optimizer + "'");
+  if (tokenizer != "none" && tokenizer != "bytes")
+    return fail("--tokenizer must be none or bytes, not '" + tokenizer + "'");
+  if (batchSize < 1 || gradAccum < 1 || maxLength < 2 || steps < 0 ||
+      epochs < 1 || warmup < 0 || evalEvery < 0 || saveEvery < 0 ||
+      keepCheckpoints < 1 || logEvery < 1)
+    return fail("--batch-size, --grad-accum, --epochs, --keep-checkpoints "
+                "and --log-every must be at least 1, --max-length at least "
+                "2, and --steps, --warmup-steps, --eval-every, --save-every "
+                "not negative");
+  if (!(lr > 0))
+    return fail("--lr must be positive");
+
+  // --resume: the newest checkpoint, checked before the compilation.
+  if (std::error_code ec = llvm::sys::fs::create_directories(outputDir))
+    return fail(outputDir + ": " + ec.message());
+  llvm::json::Object config = trajectoryConfig();
+  std::string configText =
+      llvm::formatv("{0}", llvm::json::Value(llvm::json::Object(config)));
+  std::optional<safetensors::File> checkpoint;
+  std::string checkpointPath;
+  std::vector<LogRow> log;
+  std::optional<double> baseEval;
+  int64_t startStep = 0;
+  if (resume) {
+    auto found = checkpoints(outputDir);
+    if (found.empty())
+      return fail("--resume: no checkpoint-<step>.safetensors in " +
+                  outputDir);
+    checkpointPath = found.rbegin()->second;
+    auto file = safetensors::File::read(checkpointPath);
+    if (!file)
+      return fail(llvm::toString(file.takeError()));
+    checkpoint = std::move(*file);
+    const auto &meta = checkpoint->metadata();
+    auto get = [&](StringRef key) -> std::string {
+      auto it = meta.find(key.str());
+      return it == meta.end() ? "" : it->second;
+    };
+    const std::string &path = checkpointPath;
+    if (get("format") != "tailor-train checkpoint 1")
+      return fail(path + ": not a tailor-train checkpoint");
+    if (get("config") != configText) {
+      // Name the options that differ.
+      auto show = [](const llvm::json::Value *v) -> std::string {
+        if (!v)
+          return "unset";
+        if (auto d = v->getAsNumber(); d && !v->getAsInteger())
+          return printed("%g", *d);
+        return llvm::formatv("{0}", *v).str();
+      };
+      std::string diff;
+      auto saved = llvm::json::parse(get("config"));
+      if (saved && saved->getAsObject()) {
+        for (const auto &[key, v] : config) {
+          const llvm::json::Value *old = saved->getAsObject()->get(key);
+          if (!old || *old != v)
+            diff += " --" + key.str() + " was " + show(old) + ", now " +
+                    show(&v) + ";";
+        }
+      } else {
+        llvm::consumeError(saved.takeError());
+      }
+      return fail(path + ": made with other options:" + diff +
+                  " resume with the same ones");
+    }
+    if (StringRef(get("step")).getAsInteger(10, startStep) || startStep < 0)
+      return fail(path + ": bad step in its metadata");
+    auto rows = parseLossCsv(get("log"));
+    if (!rows)
+      return fail(path + ": " + llvm::toString(rows.takeError()));
+    log = std::move(*rows);
+    double base;
+    if (!StringRef(get("base_eval_loss")).getAsDouble(base))
+      baseEval = base;
+  }
+
+  DialectRegistry registry;
+  registerToolEnvironment(registry);
+  MLIRContext context(registry);
+  context.loadAllAvailableDialects();
+  context.printOpOnDiagnostic(false);
+  using Clock = std::chrono::steady_clock;
+  auto t0 = Clock::now();
+  auto since = [](Clock::time_point t) {
+    return std::chrono::duration<double>(Clock::now() - t).count();
+  };
+
+  // Import, make weights trainable, add the loss.
+  llvm::errs() << "tailor-train: importing " << modelPath << "\n";
+  OwningOpRef<ModuleOp> module = importOnnxFile(modelPath, &context);
+  if (!module)
+    return 1;
+  CompileOptions compileOptions;
+  compileOptions.raise = false; // every ONNX-level op has a gradient rule
+  if (failed(lowerModule(*module, compileOptions, CompilePhase::Import,
+                         CompilePhase::Optimize)))
+    return 1;
+  {
+    PassManager pm(&context);
+    TailorPeftOptions peft;
+    peft.method = method;
+    peft.rank = loraR;
+    peft.alpha = loraAlpha;
+    peft.rslora = rslora;
+    peft.target.assign(target.begin(), target.end());
+    peft.exclude.assign(exclude.begin(), exclude.end());
+    pm.addPass(createTailorPeft(peft));
+    pm.addPass(createTailorLoss());
+    if (failed(pm.run(*module)))
+      return 1;
+  }
+  auto initial = initialParameters(*module);
+  if (!initial)
+    return fail(modelPath + ": " + llvm::toString(initial.takeError()));
+  func::FuncOp entry = findEntry(*module);
+  DictionaryAttr peftInfo = entry->getAttrOfType<DictionaryAttr>("tailor.peft");
+  int64_t vocab = 0;
+  for (unsigned i = 0; i < entry.getNumResults(); ++i)
+    if (auto n = entry.getResultAttrOfType<StringAttr>(i, "onnx.name");
+        n && n.getValue() != "loss") {
+      auto t = dyn_cast<RankedTensorType>(entry.getResultTypes()[i]);
+      if (t && t.getRank() == 3 && !t.isDynamicDim(2)) {
+        vocab = t.getDimSize(2);
+        break;
+      }
+    }
+  if (vocab <= 0)
+    return fail(modelPath + ": no logits [batch, sequence, vocabulary] "
+                            "result with a static vocabulary");
+  int64_t numParams = 0;
+  for (const Carried &c : *initial)
+    numParams += c.data.size();
+  llvm::errs() << "tailor-train: " << method << ": " << initial->size()
+               << " trainable tensors, " << numParams << " parameters\n";
+
+  // Data (after the model: ids are checked against its vocabulary).
+  auto train = readJsonl(dataPath, vocab, maxLength, tokenizer);
+  if (!train)
+    return fail(llvm::toString(train.takeError()));
+  std::optional<Dataset> heldOut;
+  if (!evalPath.empty()) {
+    auto e = readJsonl(evalPath, vocab, maxLength, tokenizer);
+    if (!e)
+      return fail(llvm::toString(e.takeError()));
+    if (e->rows.empty())
+      return fail(evalPath + ": no example with a token to predict");
+    heldOut = std::move(*e);
+  }
+  int64_t n = train->rows.size();
+  int64_t perEpoch = n / batchSize; // micro-batches (the rest is dropped)
+  if (perEpoch < 1)
+    return fail(dataPath + ": " + llvm::Twine(n) +
+                " usable examples; --batch-size " + llvm::Twine(batchSize) +
+                " needs at least that many");
+  int64_t totalSteps = steps ? int64_t(steps) : epochs * perEpoch / gradAccum;
+  if (totalSteps < 1)
+    return fail("one epoch has fewer micro-batches than --grad-accum; set "
+                "--steps");
+  llvm::errs() << "tailor-train: " << n << " training examples ("
+               << train->skipped << " without a predicted token skipped, "
+               << train->truncated << " cut to " << maxLength << " tokens)";
+  if (heldOut)
+    llvm::errs() << ", " << heldOut->rows.size() << " held-out";
+  llvm::errs() << "; " << totalSteps << " steps of " << batchSize << " x "
+               << gradAccum << " examples\n";
+
+  // The held-out loss function: the model and loss, no gradient.
+  std::unique_ptr<Compiled> evalFn;
+  TargetOptions targetOptions = compileOptions.targetOptions;
+  if (heldOut) {
+    auto t = Clock::now();
+    OwningOpRef<ModuleOp> evalModule = module->clone();
+    auto c = compile(*evalModule, targetOptions);
+    if (!c)
+      return fail("the evaluation function: " + llvm::toString(c.takeError()));
+    evalFn = std::move(*c);
+    llvm::errs() << "tailor-train: compiled the evaluation function in "
+                 << llvm::format("%.1f", since(t)) << " s\n";
+  }
+  // The step.
+  {
+    auto t = Clock::now();
+    PassManager pm(&context);
+    pm.addPass(createTailorAutodiff());
+    TailorOptimizerOptions opt;
+    opt.kind = optimizer;
+    opt.beta1 = beta1;
+    opt.beta2 = beta2;
+    opt.eps = eps;
+    opt.weightDecay = weightDecay;
+    opt.momentum = momentum;
+    opt.nesterov = nesterov;
+    opt.maxGradNorm = maxGradNorm;
+    opt.accumulate = gradAccum;
+    pm.addPass(createTailorOptimizer(opt));
+    if (failed(pm.run(*module)))
+      return 1;
+    llvm::errs() << "tailor-train: compiling the training step\n";
+    auto c = compile(*module, targetOptions);
+    if (!c)
+      return fail("the training step: " + llvm::toString(c.takeError()));
+    llvm::errs() << "tailor-train: compiled the training step in "
+                 << llvm::format("%.1f", since(t)) << " s\n";
+    auto stepFn = std::move(*c);
+
+    // Parameters and state: outputs named like inputs are carried.
+    std::vector<std::unique_ptr<Carried>> carried;
+    std::map<std::string, Carried *> byName;
+    for (Carried &p : *initial) {
+      carried.push_back(std::make_unique<Carried>(std::move(p)));
+      byName[carried.back()->name] = carried.back().get();
+    }
+    for (const tailor_tensor_info &out : stepFn->outputs) {
+      StringRef name(out.name);
+      if (name == "loss" || name == "grad_norm" || byName.count(name.str()))
+        continue;
+      bool isInput = llvm::any_of(stepFn->inputs, [&](auto &i) {
+        return name == i.name;
+      });
+      if (!isInput)
+        continue;
+      auto c = std::make_unique<Carried>();
+      c->name = name.str();
+      c->shape.assign(out.shape, out.shape + out.rank);
+      int64_t count = 1;
+      for (int64_t d : c->shape)
+        count *= d;
+      c->data.assign(count, 0.0f);
+      byName[c->name] = c.get();
+      carried.push_back(std::move(c));
+    }
+    std::map<std::string, Carried *> params;
+    for (auto &c : carried)
+      if (c->param)
+        params[c->name] = c.get();
+
+    if (checkpoint) {
+      const std::string &path = checkpointPath;
+      if (startStep > totalSteps)
+        return fail(path + ": step " + llvm::Twine(startStep) +
+                    " is past the run's " + llvm::Twine(totalSteps));
+      for (auto &c : carried) {
+        const safetensors::TensorInfo *info = checkpoint->lookup(c->name);
+        if (!info || info->dtype != safetensors::DType::F32 ||
+            llvm::ArrayRef<int64_t>(info->shape) !=
+                llvm::ArrayRef<int64_t>(c->shape))
+          return fail(path + ": no float32 tensor '" + c->name +
+                      "' of the step's shape");
+        llvm::ArrayRef<char> bytes = checkpoint->bytes(*info);
+        std::memcpy(c->data.data(), bytes.data(), bytes.size());
+      }
+      llvm::errs() << "tailor-train: resuming from " << path << " (step "
+                   << startStep << ")\n";
+    }
+
+    auto saveLog = [&]() -> llvm::Error {
+      std::string title = (llvm::sys::path::filename(modelPath) + ": " +
+                           method + ", " + optimizer + " lr " +
+                           llvm::formatv("{0}", lr.getValue()))
+                              .str();
+      if (auto e = writeText(outputDir + "/loss.csv", lossCsv(log, baseEval)))
+        return e;
+      return writeText(outputDir + "/loss.svg", lossSvg(log, baseEval, title));
+    };
+    auto saveCheckpoint = [&](int64_t step) -> llvm::Error {
+      std::vector<safetensors::TensorData> tensors;
+      for (auto &c : carried)
+        tensors.push_back(
+            {c->name, safetensors::DType::F32,
+             llvm::SmallVector<int64_t>(c->shape.begin(), c->shape.end()),
+             llvm::ArrayRef<char>(reinterpret_cast<const char *>(c->data.data()),
+                                  c->data.size() * sizeof(float))});
+      std::map<std::string, std::string> meta{
+          {"format", "tailor-train checkpoint 1"},
+          {"step", std::to_string(step)},
+          {"config", configText},
+          {"log", lossCsv(log, std::nullopt)}};
+      if (baseEval)
+        meta["base_eval_loss"] = printed("%.17g", *baseEval);
+      std::string path =
+          (outputDir + "/checkpoint-" + llvm::Twine(step) + ".safetensors")
+              .str();
+      if (auto e = safetensors::write(path, tensors, meta))
+        return e;
+      auto found = checkpoints(outputDir);
+      while (int64_t(found.size()) > keepCheckpoints) {
+        llvm::sys::fs::remove(found.begin()->second);
+        found.erase(found.begin());
+      }
+      return saveLog();
+    };
+
+    if (heldOut && !baseEval) {
+      auto e = evaluate(*evalFn, *heldOut, params);
+      if (!e)
+        return fail("evaluation: " + llvm::toString(e.takeError()));
+      baseEval = *e;
+      llvm::errs() << llvm::format("tailor-train: held-out loss before "
+                                   "training %.4f\n",
+                                   *baseEval);
+    }
+
+    bool tty = llvm::errs().is_displayed();
+    auto loopStart = Clock::now();
+    double runTokens = 0;
+    for (int64_t s = startStep; s < totalSteps; ++s) {
+      Feeds f;
+      f.carried = byName;
+      f.lr = float(lr * scheduleFactor(*sched, s, warmup, totalSteps));
+      f.step = float(s + 1);
+      double lossSum = 0, gradNorm = 0;
+      int64_t tokens = 0;
+      for (int64_t m = 0; m < gradAccum; ++m) {
+        int64_t micro = s * gradAccum + m;
+        int64_t epoch = micro / perEpoch, index = micro % perEpoch;
+        std::vector<int64_t> order = epochOrder(seed, epoch, n);
+        std::vector<int64_t> rows(order.begin() + index * batchSize,
+                                  order.begin() + (index + 1) * batchSize);
+        Batch b = makeBatch(*train, rows, padId);
+        f.batch = &b;
+        f.apply = m + 1 == gradAccum;
+        auto result = run(*stepFn, f);
+        if (!result)
+          return fail("step " + llvm::Twine(s + 1) + ": " +
+                      llvm::toString(result.takeError()));
+        lossSum += scalarOutput(result->get(), stepFn->output("loss"));
+        gradNorm = scalarOutput(result->get(), stepFn->output("grad_norm"));
+        tokens += b.tokens;
+        for (auto &c : carried) {
+          tailor_tensor view;
+          if (tailor_result_output(result->get(), stepFn->output(c->name),
+                                   &view) != TAILOR_OK)
+            return fail(tailor_last_error());
+          std::memcpy(c->data.data(), view.data,
+                      c->data.size() * sizeof(float));
+        }
+      }
+      LogRow row;
+      row.step = s + 1;
+      row.epoch = double((s + 1) * gradAccum) / double(perEpoch);
+      row.lr = f.lr;
+      row.loss = lossSum / gradAccum;
+      row.gradNorm = gradNorm;
+      row.tokens = tokens;
+      row.seconds = since(loopStart);
+      if (!std::isfinite(row.loss))
+        return fail("step " + llvm::Twine(s + 1) +
+                    ": the loss is not finite (lower --lr?)");
+      runTokens += tokens;
+      bool last = s + 1 == totalSteps;
+      if ((evalEvery && (s + 1) % evalEvery == 0) || (last && heldOut)) {
+        if (heldOut) {
+          auto e = evaluate(*evalFn, *heldOut, params);
+          if (!e)
+            return fail("evaluation: " + llvm::toString(e.takeError()));
+          row.evalLoss = *e;
+        }
+      }
+      log.push_back(row);
+      double perStep = row.seconds / double(s + 1 - startStep);
+      std::string line = llvm::formatv(
+          "[{0,5}/{1}] loss {2:f4}  lr {3:e2}  |g| {4:f3}  {5:f0} tok/s  "
+          "ETA {6}",
+          s + 1, totalSteps, row.loss, row.lr, row.gradNorm,
+          runTokens / std::max(row.seconds, 1e-9),
+          formatTime(perStep * double(totalSteps - s - 1)));
+      if (tty)
+        llvm::errs() << "\r" << line << "\x1b[K";
+      else if ((s + 1) % logEvery == 0 || last)
+        llvm::errs() << line << "\n";
+      if (row.evalLoss)
+        llvm::errs() << (tty ? "\n" : "")
+                     << llvm::format("tailor-train: held-out loss after "
+                                     "step %lld: %.4f\n",
+                                     (long long)(s + 1), *row.evalLoss);
+      if ((saveEvery && (s + 1) % saveEvery == 0) || last) {
+        if (auto e = saveCheckpoint(s + 1))
+          return fail(llvm::toString(std::move(e)));
+      } else if ((s + 1) % logEvery == 0) {
+        if (auto e = saveLog())
+          return fail(llvm::toString(std::move(e)));
+      }
+    }
+    if (tty)
+      llvm::errs() << "\n";
+    if (auto e = saveLog())
+      return fail(llvm::toString(std::move(e)));
+
+    // The result.
+    if (method == "lora") {
+      std::string dir = outputDir + "/adapter";
+      if (std::error_code ec = llvm::sys::fs::create_directories(dir))
+        return fail(dir + ": " + ec.message());
+      std::vector<safetensors::TensorData> tensors;
+      for (auto &[name, c] : params)
+        tensors.push_back(
+            {"base_model.model." + name, safetensors::DType::F32,
+             llvm::SmallVector<int64_t>(c->shape.begin(), c->shape.end()),
+             llvm::ArrayRef<char>(reinterpret_cast<const char *>(c->data.data()),
+                                  c->data.size() * sizeof(float))});
+      if (auto e = safetensors::write(dir + "/adapter_model.safetensors",
+                                      tensors, {{"format", "pt"}}))
+        return fail(llvm::toString(std::move(e)));
+      llvm::json::Array modules;
+      if (peftInfo)
+        if (auto list = peftInfo.getAs<ArrayAttr>("modules"))
+          for (Attribute m : list)
+            modules.push_back(cast<StringAttr>(m).str());
+      llvm::json::Object cfg{
+          {"peft_type", "LORA"},
+          {"task_type", "CAUSAL_LM"},
+          {"base_model_name_or_path", modelPath.getValue()},
+          {"r", loraR.getValue()},
+          {"lora_alpha", loraAlpha.getValue()},
+          {"use_rslora", rslora.getValue()},
+          {"lora_dropout", 0.0},
+          {"fan_in_fan_out", false},
+          {"bias", "none"},
+          {"init_lora_weights", true},
+          {"inference_mode", true},
+          {"target_modules", std::move(modules)}};
+      if (auto e = writeText(dir + "/adapter_config.json",
+                             llvm::formatv("{0:2}\n", llvm::json::Value(
+                                                          std::move(cfg)))
+                                 .str()))
+        return fail(llvm::toString(std::move(e)));
+      llvm::errs() << "tailor-train: wrote the adapter to " << dir << "\n";
+    } else {
+      // PyTorch's names and layouts ([out, in] for a transposed weight).
+      std::vector<std::vector<float>> transposed;
+      transposed.reserve(params.size());
+      std::vector<safetensors::TensorData> tensors;
+      for (auto &[name, c] : params) {
+        llvm::SmallVector<int64_t> shape(c->shape.begin(), c->shape.end());
+        const std::vector<float> *data = &c->data;
+        if (c->transposed && shape.size() == 2) {
+          int64_t rows = shape[0], cols = shape[1];
+          std::vector<float> t(c->data.size());
+          for (int64_t i = 0; i < rows; ++i)
+            for (int64_t j = 0; j < cols; ++j)
+              t[j * rows + i] = c->data[i * cols + j];
+          transposed.push_back(std::move(t));
+          data = &transposed.back();
+          std::swap(shape[0], shape[1]);
+        }
+        tensors.push_back(
+            {name, safetensors::DType::F32, shape,
+             llvm::ArrayRef<char>(reinterpret_cast<const char *>(data->data()),
+                                  data->size() * sizeof(float))});
+      }
+      std::string path = outputDir + "/model.safetensors";
+      if (auto e = safetensors::write(path, tensors, {{"format", "pt"}}))
+        return fail(llvm::toString(std::move(e)));
+      llvm::errs() << "tailor-train: wrote the trained weights to " << path
+                   << "\n";
+    }
+    llvm::errs() << "tailor-train: done in " << formatTime(since(t0));
+    if (!log.empty()) {
+      llvm::errs() << "; loss " << llvm::format("%.4f", log.back().loss);
+      if (log.back().evalLoss)
+        llvm::errs() << llvm::format(", held-out %.4f", *log.back().evalLoss);
+      if (log.back().evalLoss && baseEval)
+        llvm::errs() << llvm::format(" (before training: %.4f)", *baseEval);
+    }
+    llvm::errs() << "\n";
+  }
+  return 0;
+}
