@@ -343,11 +343,11 @@ std::string mlir::tailor::train::lossSvg(const std::vector<LogRow> &rows,
   };
   std::string text;
   llvm::raw_string_ostream os(text);
-  os << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << w
-     << "\" height=\"" << h << "\" font-family=\"sans-serif\" "
+  os << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << int(w)
+     << "\" height=\"" << int(h) << "\" font-family=\"sans-serif\" "
      << "font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" "
      << "fill=\"white\"/>\n";
-  os << "<text x=\"" << left << "\" y=\"18\">";
+  os << "<text x=\"" << int(left) << "\" y=\"18\">";
   for (char c : title) {
     if (c == '<')
       os << "&lt;";

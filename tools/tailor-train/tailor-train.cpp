@@ -855,7 +855,7 @@ int main(int argc, char **argv) {
     auto saveLog = [&]() -> llvm::Error {
       std::string title = (llvm::sys::path::filename(modelPath) + ": " +
                            method + ", " + optimizer + " lr " +
-                           llvm::formatv("{0}", lr.getValue()))
+                           printed("%g", lr))
                               .str();
       if (auto e = writeText(outputDir + "/loss.csv", lossCsv(log, baseEval)))
         return e;
