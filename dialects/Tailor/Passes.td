@@ -474,22 +474,65 @@ def TailorAutodiff : Pass<"tailor-autodiff", "ModuleOp"> {
 def TailorLoss : Pass<"tailor-loss", "ModuleOp"> {
   let summary = "Append a training loss to a language model's entry";
   let description = [{
-    The entry's first result is the logits `[B, S, V]`. `kind=sft`: a new
-    last input `labels` (int64 `[B, S]`) and a new first result `loss`, the
-    causal-LM cross-entropy as Hugging Face computes it (TRL's SFT): the
-    logits at position t predict `labels[t + 1]` (the labels are shifted
-    left, the last position gets `ignore-index`), positions whose label is
-    `ignore-index` (prompt tokens, padding) are left out, and the loss is
-    the mean over the remaining positions:
-    `-sum_t mask_t log softmax(logits_t)[label_t] / sum_t mask_t`.
-    The model's own results follow the loss. Differentiate it with
-    `tailor-autodiff`.
+    Appends a first result `loss` (the model's results follow) and the
+    inputs the loss needs. Every kind but `reward` reads the logits
+    `[N, S, V]` (the first result) and a new input `labels` (int64
+    `[N, S]`): the logits at position t predict `labels[t + 1]`, positions
+    whose label is `ignore-index` (prompt tokens, padding) are left out.
+
+    - `sft`: the causal-LM cross-entropy as Hugging Face computes it
+      (TRL's SFT): the mean over the kept positions of
+      `-log softmax(logits_t)[label_t]`.
+    - Preference losses take the rows as TRL concatenates them: `N = 2B`,
+      rows `[0, B)` the chosen and `[B, 2B)` the rejected completions of
+      the same prompts. A row's log-probability is the sum over its kept
+      positions (`|y|`: their count). The DPO family (`dpo`, `robust`,
+      `hinge`, `ipo`) adds an input `ref_logps` `[N]` (the reference
+      model's row log-probabilities) and the results `chosen_rewards` and
+      `rejected_rewards` (`beta * rho`, `rho = logp - ref_logps`);
+      `Delta = rho_c - rho_r`:
+      `dpo`: `-(1 - e) log sigmoid(beta Delta) - e log sigmoid(-beta Delta)`
+      (TRL <= 0.9's sigmoid with label smoothing e);
+      `robust`: `[-(1 - e) log sigmoid(beta Delta) + e log sigmoid(-beta
+      Delta)] / (1 - 2e)`; `hinge`: `relu(1 - beta Delta)`; `ipo`:
+      `(rho_c / |y_c| - rho_r / |y_r| - 1 / (2 beta))^2`; each the mean over
+      the B pairs.
+      `simpo` (no reference): with average log-probs `a = logp / |y|`,
+      `-log sigmoid(beta (a_c - a_r) - gamma)` (label smoothing as dpo).
+      `orpo` (no reference): the NLL of the chosen completions (mean over
+      their kept tokens) `+ beta * mean(-log sigmoid(log odds))`,
+      `log odds = (a_c - a_r) - (log(1 - e^a_c) - log(1 - e^a_r))`.
+    - `reward`: Bradley-Terry for a reward model whose first result is the
+      scores `[N]` or `[N, 1]` (rows as above): `mean(-log sigmoid(r_c -
+      r_r)) + center-rewards * mean((r_c + r_r)^2)`.
+    - `kd`: knowledge distillation from an input `teacher_logits`
+      (`[N, S, V]`): at each kept position the KL divergence between the
+      softmaxes of teacher and student logits divided by `temperature`,
+      `forward` `KL(teacher || student)` or `reverse`
+      `KL(student || teacher)`, summed and divided by N (TRL GKD's
+      generalized_jsd_loss at beta 0 / 1, batchmean).
+
+    Differentiate it with `tailor-autodiff`.
   }];
   let options = [
     Option<"kind", "kind", "std::string", /*default=*/"\"sft\"",
-           "The loss: sft (causal-LM cross-entropy with ignored labels)">,
+           "The loss: sft, dpo, robust, hinge, ipo, simpo, orpo, reward, kd">,
     Option<"ignoreIndex", "ignore-index", "int64_t", /*default=*/"-100",
-           "Label value of the positions the loss leaves out">
+           "Label value of the positions the loss leaves out">,
+    Option<"beta", "beta", "double", /*default=*/"0.1",
+           "Preference losses: the temperature of the implied reward "
+           "(ORPO: the weight of the odds-ratio term)">,
+    Option<"labelSmoothing", "label-smoothing", "double", /*default=*/"0.0",
+           "dpo, robust, simpo: the label noise e in [0, 0.5)">,
+    Option<"simpoGamma", "simpo-gamma", "double", /*default=*/"0.5",
+           "simpo: the target reward margin gamma">,
+    Option<"centerRewards", "center-rewards", "double", /*default=*/"0.0",
+           "reward: the weight of mean((r_c + r_r)^2)">,
+    Option<"temperature", "temperature", "double", /*default=*/"1.0",
+           "kd: logits are divided by it">,
+    Option<"kdDirection", "kd-direction", "std::string",
+           /*default=*/"\"forward\"",
+           "kd: forward (KL(teacher || student)) or reverse">
   ];
   let dependentDialects = ["::mlir::tailor::TailorDialect"];
 }

@@ -349,6 +349,13 @@ Differentiator::differentiate(Operation *op, ArrayRef<Value> dys,
         give(a, [&] { return mul(dy, mul(y, sub(scalar(y, 1.0), y))); });
         return success();
       })
+      .Case([&](OnnxSoftplusOp) {
+        // d softplus(a) = sigmoid(a).
+        give(a, [&] {
+          return mul(dy, OnnxSigmoidOp::create(b, loc, a.getType(), a));
+        });
+        return success();
+      })
       .Case([&](OnnxExpOp) {
         give(a, [&] { return mul(dy, y); });
         return success();

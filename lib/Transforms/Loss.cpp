@@ -2,8 +2,11 @@
 //
 // kind=sft: the causal-LM cross-entropy of Hugging Face's ForCausalLMLoss
 // (TRL's SFT loss): labels shifted left by one, ignore-index positions
-// left out, the mean over the others. Built from ONNX ops (LogSoftmax,
-// OneHot, ReduceSum), each of which tailor-autodiff differentiates.
+// left out, the mean over the others. The preference losses (TRL's DPO
+// family, SimPO, ORPO), the Bradley-Terry reward-model loss and knowledge
+// distillation are built from the same per-token log-probabilities. All
+// are ONNX ops (LogSoftmax, OneHot, ReduceSum, Softplus, ...), each of
+// which tailor-autodiff differentiates.
 
 #include "tailor/Dialect/OnnxBridge.h"
 #include "tailor/Transforms/Entry.h"
@@ -23,6 +26,330 @@ namespace {
 struct LossPass : mlir::tailor::impl::TailorLossBase<LossPass> {
   using Base::Base;
 
+  // The builder state of one run.
+  MLIRContext *ctx = nullptr;
+  Location loc = UnknownLoc();
+  Type elem, i64, i1;
+  std::optional<OpBuilder> builder;
+  OpBuilder &b() { return *builder; }
+
+  Value ints(ArrayRef<int64_t> v) {
+    auto t = RankedTensorType::get({int64_t(v.size())}, i64);
+    return OnnxConstantOp::create(b(), loc, t, DenseIntElementsAttr::get(t, v),
+                                  nullptr, nullptr, nullptr, nullptr, nullptr,
+                                  nullptr);
+  }
+  Value scalarOf(Type type, Attribute value) {
+    auto t = RankedTensorType::get({}, type);
+    return OnnxConstantOp::create(b(), loc, t, DenseElementsAttr::get(t, value),
+                                  nullptr, nullptr, nullptr, nullptr, nullptr,
+                                  nullptr);
+  }
+  Value num(double v) { return scalarOf(elem, b().getFloatAttr(elem, v)); }
+  /// The result type of a binary op of a scalar and a tensor (or two of
+  /// the same shape).
+  static Type typeOf(Value x, Value y) {
+    return cast<RankedTensorType>(x.getType()).getRank() >=
+                   cast<RankedTensorType>(y.getType()).getRank()
+               ? x.getType()
+               : y.getType();
+  }
+  Value add(Value x, Value y) {
+    return OnnxAddOp::create(b(), loc, typeOf(x, y), x, y);
+  }
+  Value sub(Value x, Value y) {
+    return OnnxSubOp::create(b(), loc, typeOf(x, y), x, y);
+  }
+  Value mul(Value x, Value y) {
+    return OnnxMulOp::create(b(), loc, typeOf(x, y), x, y);
+  }
+  Value div(Value x, Value y) {
+    return OnnxDivOp::create(b(), loc, typeOf(x, y), x, y);
+  }
+  Value softplus(Value x) {
+    return OnnxSoftplusOp::create(b(), loc, x.getType(), x);
+  }
+  /// Sum (or mean) of every element: a scalar.
+  Value sumAll(Value v) {
+    return OnnxReduceSumOp::create(b(), loc, RankedTensorType::get({}, elem),
+                                   v, Value(), b().getI64IntegerAttr(0),
+                                   b().getI64IntegerAttr(0));
+  }
+  Value meanAll(Value v) {
+    return OnnxReduceMeanOp::create(b(), loc, RankedTensorType::get({}, elem),
+                                    v, nullptr, b().getI64IntegerAttr(0));
+  }
+  /// Sum over the last axis of [N, S] (or [N, S, V] -> [N, S]).
+  Value sumLast(Value v) {
+    auto t = cast<RankedTensorType>(v.getType());
+    return OnnxReduceSumOp::create(
+        b(), loc, RankedTensorType::get(t.getShape().drop_back(), elem), v,
+        ints({-1}), b().getI64IntegerAttr(0), b().getI64IntegerAttr(0));
+  }
+  /// A per-row vector [2B] of [chosen; rejected] rows -> (chosen [B],
+  /// rejected [B]).
+  std::pair<Value, Value> pairs(Value v) {
+    auto t = cast<RankedTensorType>(v.getType());
+    int64_t n = t.getDimSize(0);
+    int64_t half = ShapedType::isDynamic(n) ? n : n / 2;
+    Value r = OnnxReshapeOp::create(
+        b(), loc, RankedTensorType::get({2, half}, elem), v, ints({2, -1}),
+        b().getI64IntegerAttr(0));
+    auto column = RankedTensorType::get({2, 1}, elem);
+    auto pick = [&](double first, double second) -> Value {
+      Value sel = OnnxConstantOp::create(
+          b(), loc, column,
+          DenseElementsAttr::get(column,
+                                 ArrayRef<Attribute>{
+                                     b().getFloatAttr(elem, first),
+                                     b().getFloatAttr(elem, second)}),
+          nullptr, nullptr, nullptr, nullptr, nullptr, nullptr);
+      return OnnxReduceSumOp::create(
+          b(), loc, RankedTensorType::get({half}, elem), mul(r, sel),
+          ints({0}), b().getI64IntegerAttr(0), b().getI64IntegerAttr(0));
+    };
+    return {pick(1, 0), pick(0, 1)};
+  }
+  /// -log sigmoid(x) with label smoothing eps:
+  /// (1 - eps) softplus(-x) + eps softplus(x).
+  Value smoothedNegLogSigmoid(Value x, double eps) {
+    Value loss = softplus(OnnxNegOp::create(b(), loc, x.getType(), x));
+    if (eps == 0)
+      return loss;
+    return add(mul(loss, num(1 - eps)), mul(softplus(x), num(eps)));
+  }
+
+  /// The labels shifted left by one (the last position ignored), whether
+  /// each position is kept, and the kept positions as weights [N, S].
+  struct Targets {
+    Value shifted, kept, weight;
+  };
+  Targets targets(Value labels, RankedTensorType labelsType) {
+    int64_t b0 = labelsType.getDimSize(0), s0 = labelsType.getDimSize(1);
+    auto rows = [&](Type t) { return RankedTensorType::get({b0, s0}, t); };
+    Value rest = OnnxSliceOp::create(
+        b(), loc,
+        RankedTensorType::get({b0, ShapedType::isDynamic(s0) ? s0 : s0 - 1},
+                              i64),
+        labels, ints({1}), ints({std::numeric_limits<int64_t>::max()}),
+        ints({1}), Value());
+    Value shape = OnnxShapeOp::create(b(), loc, RankedTensorType::get({2}, i64),
+                                      labels, nullptr,
+                                      b().getI64IntegerAttr(0));
+    Value batch = OnnxSliceOp::create(b(), loc,
+                                      RankedTensorType::get({1}, i64), shape,
+                                      ints({0}), ints({1}), Value(), Value());
+    Value lastShape = OnnxConcatOp::create(
+        b(), loc, RankedTensorType::get({2}, i64), ValueRange{batch, ints({1})},
+        b().getI64IntegerAttr(0));
+    Value ignore = scalarOf(i64, b().getI64IntegerAttr(ignoreIndex));
+    Value last = OnnxExpandOp::create(
+        b(), loc, RankedTensorType::get({b0, 1}, i64), ignore, lastShape);
+    Targets t;
+    t.shifted = OnnxConcatOp::create(b(), loc, labelsType,
+                                     ValueRange{rest, last},
+                                     b().getI64IntegerAttr(1));
+    Value ignored = OnnxEqualOp::create(b(), loc, rows(i1), t.shifted, ignore);
+    t.kept = OnnxNotOp::create(b(), loc, rows(i1), ignored);
+    t.weight = OnnxCastOp::create(b(), loc, rows(elem), t.kept,
+                                  b().getI64IntegerAttr(*onnxDataTypeOf(elem)));
+    return t;
+  }
+  /// log softmax(logits)[label] at each kept position, 0 elsewhere [N, S].
+  Value tokenLogps(Value logits, RankedTensorType logitsType,
+                   const Targets &t) {
+    int64_t vocab = logitsType.getDimSize(2);
+    auto rowsType = RankedTensorType::get(logitsType.getShape().drop_back(),
+                                          elem);
+    auto labelsType =
+        RankedTensorType::get(logitsType.getShape().drop_back(), i64);
+    Value logp = OnnxLogSoftmaxOp::create(b(), loc, logitsType, logits,
+                                          b().getI64IntegerAttr(-1));
+    Value safe = OnnxWhereOp::create(b(), loc, labelsType, t.kept, t.shifted,
+                                     scalarOf(i64, b().getI64IntegerAttr(0)));
+    Value depth = scalarOf(i64, b().getI64IntegerAttr(vocab));
+    auto pair = RankedTensorType::get({2}, elem);
+    Value offOn = OnnxConstantOp::create(
+        b(), loc, pair,
+        DenseElementsAttr::get(pair, ArrayRef<Attribute>{
+                                         b().getFloatAttr(elem, 0.0),
+                                         b().getFloatAttr(elem, 1.0)}),
+        nullptr, nullptr, nullptr, nullptr, nullptr, nullptr);
+    Value onehot = OnnxOneHotOp::create(b(), loc, logitsType, safe, depth,
+                                        offOn, b().getI64IntegerAttr(-1));
+    // Selected by Where (a product with the one-hot row would turn a -inf
+    // logit elsewhere into NaN).
+    auto vocabMask = RankedTensorType::get(logitsType.getShape(), i1);
+    Value isTarget = OnnxCastOp::create(b(), loc, vocabMask, onehot,
+                                        b().getI64IntegerAttr(9));
+    Value chosen =
+        OnnxWhereOp::create(b(), loc, logitsType, isTarget, logp, num(0));
+    return mul(sumLast(chosen), t.weight);
+  }
+
+  LogicalResult build(func::FuncOp fn, func::ReturnOp ret,
+                      SmallVector<Value> &results,
+                      SmallVector<std::string> &names) {
+    auto addInput = [&](StringRef name, Type type) -> Value {
+      unsigned index = fn.getNumArguments();
+      if (failed(fn.insertArgument(
+              index, type,
+              DictionaryAttr::get(ctx, {NamedAttribute(
+                                           StringAttr::get(ctx, "onnx.name"),
+                                           StringAttr::get(ctx, name))}),
+              loc)))
+        return Value();
+      return fn.getArgument(index);
+    };
+    Value out = ret.getOperand(0);
+    auto outType = dyn_cast<RankedTensorType>(out.getType());
+    if (kind == "reward") {
+      // Scores [N] or [N, 1] of [chosen; rejected] rows (Bradley-Terry).
+      if (!outType || !isa<FloatType>(outType.getElementType()) ||
+          outType.getRank() < 1 || outType.getRank() > 2 ||
+          (outType.getRank() == 2 && outType.getDimSize(1) != 1))
+        return fn.emitError("tailor-loss: kind=reward needs the first result "
+                            "to be the scores [N] or [N, 1]");
+      elem = outType.getElementType();
+      Value scores = out;
+      if (outType.getRank() == 2)
+        scores = OnnxReshapeOp::create(
+            b(), loc, RankedTensorType::get({outType.getDimSize(0)}, elem),
+            out, ints({-1}), b().getI64IntegerAttr(0));
+      auto [rc, rr] = pairs(scores);
+      Value loss = meanAll(softplus(sub(rr, rc))); // -log sigmoid(rc - rr)
+      if (centerRewards > 0)
+        loss = add(loss, mul(meanAll(mul(add(rc, rr), add(rc, rr))),
+                             num(centerRewards)));
+      results = {loss};
+      names = {"loss"};
+      return success();
+    }
+    if (!outType || outType.getRank() != 3 ||
+        !isa<FloatType>(outType.getElementType()) || outType.isDynamicDim(2))
+      return fn.emitError("tailor-loss: the first result must be the logits "
+                          "[batch, sequence, vocabulary] with a static "
+                          "vocabulary");
+    elem = outType.getElementType();
+    if (!onnxDataTypeOf(elem))
+      return fn.emitError("tailor-loss: logits of element type ")
+             << elem << " have no ONNX data type";
+    int64_t n = outType.getDimSize(0), s = outType.getDimSize(1);
+    auto labelsType = RankedTensorType::get({n, s}, i64);
+    Value labels = addInput("labels", labelsType);
+    if (!labels)
+      return failure();
+    Targets t = targets(labels, labelsType);
+    auto vecType = RankedTensorType::get({n}, elem);
+
+    if (kind == "kd") {
+      // Distillation from teacher logits (TRL GKD's generalized_jsd_loss at
+      // beta 0 (forward) or 1 (reverse)): per kept position the KL between
+      // softmax(logits / T) of teacher and student, summed, divided by the
+      // number of rows (batchmean).
+      Value teacher = addInput("teacher_logits", outType);
+      if (!teacher)
+        return failure();
+      Value invT = num(1.0 / temperature);
+      Value ls = OnnxLogSoftmaxOp::create(b(), loc, outType, mul(out, invT),
+                                          b().getI64IntegerAttr(-1));
+      Value lt = OnnxLogSoftmaxOp::create(b(), loc, outType,
+                                          mul(teacher, invT),
+                                          b().getI64IntegerAttr(-1));
+      Value p = kdDirection == "forward" ? lt : ls;
+      Value q = kdDirection == "forward" ? ls : lt;
+      Value kl = sumLast(
+          mul(OnnxExpOp::create(b(), loc, outType, p), sub(p, q)));
+      Value rowsCount = OnnxCastOp::create(
+          b(), loc, RankedTensorType::get({1}, elem),
+          OnnxSliceOp::create(
+              b(), loc, RankedTensorType::get({1}, i64),
+              OnnxShapeOp::create(b(), loc, RankedTensorType::get({2}, i64),
+                                  labels, nullptr, b().getI64IntegerAttr(0)),
+              ints({0}), ints({1}), Value(), Value()),
+          b().getI64IntegerAttr(*onnxDataTypeOf(elem)));
+      results = {div(sumAll(mul(kl, t.weight)), sumAll(rowsCount))};
+      names = {"loss"};
+      return success();
+    }
+
+    Value tok = tokenLogps(out, outType, t);
+    if (kind == "sft") {
+      results = {OnnxNegOp::create(b(), loc, RankedTensorType::get({}, elem),
+                                   div(sumAll(tok), sumAll(t.weight)))};
+      names = {"loss"};
+      return success();
+    }
+    // Sequence log-probabilities of the completions (kept positions).
+    Value logps = sumLast(tok);                  // [N]
+    Value counts = sumLast(t.weight);            // [N]
+    Value clamped = OnnxMaxOp::create(b(), loc, vecType,
+                                      ValueRange{counts, num(1)});
+    Value mean = div(logps, clamped);            // average log-prob
+    if (kind == "simpo") {
+      // SimPO (TRL CPO loss_type=simpo, cpo_alpha 0): no reference.
+      auto [c, r] = pairs(mean);
+      Value logits = sub(sub(c, r), num(simpoGamma / beta));
+      results = {meanAll(smoothedNegLogSigmoid(mul(logits, num(beta)),
+                                               labelSmoothing))};
+      names = {"loss"};
+      return success();
+    }
+    if (kind == "orpo") {
+      // ORPO: NLL of the chosen completions - beta * mean log sigmoid(log
+      // odds ratio) of the average log-probs; no reference.
+      auto [c, r] = pairs(mean);
+      auto [sumC, sumR] = pairs(logps);
+      auto [countC, countR] = pairs(counts);
+      (void)sumR;
+      (void)countR;
+      auto log1mexp = [&](Value x) -> Value {
+        return OnnxLogOp::create(
+            b(), loc, x.getType(),
+            sub(num(1), OnnxExpOp::create(b(), loc, x.getType(), x)));
+      };
+      Value logOdds = sub(sub(c, r), sub(log1mexp(c), log1mexp(r)));
+      Value nll = OnnxNegOp::create(b(), loc, RankedTensorType::get({}, elem),
+                                    div(sumAll(sumC), sumAll(countC)));
+      Value ratio = meanAll(softplus(
+          OnnxNegOp::create(b(), loc, logOdds.getType(), logOdds)));
+      results = {add(nll, mul(ratio, num(beta)))};
+      names = {"loss"};
+      return success();
+    }
+    // The DPO family: against the reference model's sequence log-probs.
+    Value ref = addInput("ref_logps", vecType);
+    if (!ref)
+      return failure();
+    Value rho = sub(logps, ref);
+    auto [rhoC, rhoR] = pairs(rho);
+    Value loss;
+    if (kind == "ipo") {
+      // Length-normalised log-ratios (TRL).
+      auto [rc, rr] = pairs(div(rho, clamped));
+      Value d = sub(sub(rc, rr), num(1.0 / (2 * beta)));
+      loss = meanAll(mul(d, d));
+    } else {
+      Value delta = mul(sub(rhoC, rhoR), num(beta));
+      if (kind == "dpo") {
+        loss = meanAll(smoothedNegLogSigmoid(delta, labelSmoothing));
+      } else if (kind == "robust") {
+        Value pos = softplus(OnnxNegOp::create(b(), loc, delta.getType(),
+                                               delta));
+        Value neg = softplus(delta);
+        loss = meanAll(div(sub(mul(pos, num(1 - labelSmoothing)),
+                               mul(neg, num(labelSmoothing))),
+                           num(1 - 2 * labelSmoothing)));
+      } else { // hinge
+        loss = meanAll(OnnxReluOp::create(b(), loc, delta.getType(),
+                                          sub(num(1), delta)));
+      }
+    }
+    results = {loss, mul(rhoC, num(beta)), mul(rhoR, num(beta))};
+    names = {"loss", "chosen_rewards", "rejected_rewards"};
+    return success();
+  }
+
   void runOnOperation() override {
     ModuleOp module = getOperation();
     func::FuncOp fn = findEntry(module);
@@ -30,134 +357,50 @@ struct LossPass : mlir::tailor::impl::TailorLossBase<LossPass> {
       module.emitError("tailor-loss: no public function with one block");
       return signalPassFailure();
     }
-    if (kind != "sft") {
-      fn.emitError("tailor-loss: unknown kind '") << kind << "' (known: sft)";
+    static const char *kinds[] = {"sft",   "dpo",  "ipo",    "hinge", "robust",
+                                  "simpo", "orpo", "reward", "kd"};
+    if (!llvm::is_contained(kinds, StringRef(kind))) {
+      fn.emitError("tailor-loss: unknown kind '")
+          << kind
+          << "' (known: sft, dpo, ipo, hinge, robust, simpo, orpo, reward, kd)";
+      return signalPassFailure();
+    }
+    if (!(beta > 0) || !(labelSmoothing >= 0 && labelSmoothing < 0.5) ||
+        !(temperature > 0) || !(centerRewards >= 0) ||
+        (kdDirection != "forward" && kdDirection != "reverse")) {
+      fn.emitError("tailor-loss: beta and temperature must be positive, "
+                   "label-smoothing in [0, 0.5), center-rewards not "
+                   "negative, kd-direction forward or reverse");
       return signalPassFailure();
     }
     auto ret = cast<func::ReturnOp>(fn.front().getTerminator());
-    auto logitsType =
-        ret.getNumOperands()
-            ? dyn_cast<RankedTensorType>(ret.getOperand(0).getType())
-            : RankedTensorType();
-    if (!logitsType || logitsType.getRank() != 3 ||
-        !isa<FloatType>(logitsType.getElementType()) ||
-        logitsType.isDynamicDim(2)) {
-      fn.emitError("tailor-loss: the first result must be the logits "
-                   "[batch, sequence, vocabulary] with a static vocabulary");
+    if (ret.getNumOperands() == 0) {
+      fn.emitError("tailor-loss: the function returns nothing");
       return signalPassFailure();
     }
-    MLIRContext *ctx = &getContext();
-    Location loc = fn.getLoc();
-    Type elem = logitsType.getElementType();
-    Type i64 = IntegerType::get(ctx, 64), i1 = IntegerType::get(ctx, 1);
-    int64_t vocab = logitsType.getDimSize(2);
-    int64_t b0 = logitsType.getDimSize(0), s0 = logitsType.getDimSize(1);
-
-    auto labelsType = RankedTensorType::get({b0, s0}, i64);
-    unsigned index = fn.getNumArguments();
-    if (failed(fn.insertArgument(
-            index, labelsType,
-            DictionaryAttr::get(ctx, {NamedAttribute(
-                                         StringAttr::get(ctx, "onnx.name"),
-                                         StringAttr::get(ctx, "labels"))}),
-            loc)))
+    ctx = &getContext();
+    loc = fn.getLoc();
+    i64 = IntegerType::get(ctx, 64);
+    i1 = IntegerType::get(ctx, 1);
+    builder.emplace(ret);
+    SmallVector<Value> results;
+    SmallVector<std::string> names;
+    if (failed(build(fn, ret, results, names)))
       return signalPassFailure();
-    Value labels = fn.getArgument(index);
 
-    OpBuilder b(ret);
-    auto ints = [&](ArrayRef<int64_t> v) -> Value {
-      auto t = RankedTensorType::get({int64_t(v.size())}, i64);
-      return OnnxConstantOp::create(b, loc, t, DenseIntElementsAttr::get(t, v),
-                                    nullptr, nullptr, nullptr, nullptr,
-                                    nullptr, nullptr);
-    };
-    auto scalarOf = [&](Type type, Attribute value) -> Value {
-      auto t = RankedTensorType::get({}, type);
-      return OnnxConstantOp::create(b, loc, t, DenseElementsAttr::get(t, value),
-                                    nullptr, nullptr, nullptr, nullptr,
-                                    nullptr, nullptr);
-    };
-    auto rows = [&](Type t) { return RankedTensorType::get({b0, s0}, t); };
-    Value logits = ret.getOperand(0);
-    Value logp = OnnxLogSoftmaxOp::create(b, loc, logitsType, logits,
-                                          b.getI64IntegerAttr(-1));
-    // Shifted labels: labels[:, 1:] and one ignored position at the end.
-    Value rest = OnnxSliceOp::create(
-        b, loc,
-        RankedTensorType::get({b0, ShapedType::isDynamic(s0) ? s0 : s0 - 1},
-                              i64),
-        labels, ints({1}), ints({std::numeric_limits<int64_t>::max()}),
-        ints({1}), Value());
-    Value shape = OnnxShapeOp::create(b, loc, RankedTensorType::get({2}, i64),
-                                      labels, nullptr, b.getI64IntegerAttr(0));
-    Value batch = OnnxSliceOp::create(b, loc, RankedTensorType::get({1}, i64),
-                                      shape, ints({0}), ints({1}), Value(),
-                                      Value());
-    Value lastShape = OnnxConcatOp::create(
-        b, loc, RankedTensorType::get({2}, i64), ValueRange{batch, ints({1})},
-        b.getI64IntegerAttr(0));
-    Value ignore = scalarOf(i64, b.getI64IntegerAttr(ignoreIndex));
-    Value last = OnnxExpandOp::create(
-        b, loc, RankedTensorType::get({b0, 1}, i64), ignore, lastShape);
-    Value shifted = OnnxConcatOp::create(b, loc, labelsType,
-                                         ValueRange{rest, last},
-                                         b.getI64IntegerAttr(1));
-    Value ignored = OnnxEqualOp::create(b, loc, rows(i1), shifted, ignore);
-    Value kept = OnnxNotOp::create(b, loc, rows(i1), ignored);
-    Value safe = OnnxWhereOp::create(b, loc, labelsType, kept, shifted,
-                                     scalarOf(i64, b.getI64IntegerAttr(0)));
-    Value depth = scalarOf(i64, b.getI64IntegerAttr(vocab));
-    auto pair = RankedTensorType::get({2}, elem);
-    Value offOn = OnnxConstantOp::create(
-        b, loc, pair,
-        DenseElementsAttr::get(pair, ArrayRef<Attribute>{
-                                         b.getFloatAttr(elem, 0.0),
-                                         b.getFloatAttr(elem, 1.0)}),
-        nullptr, nullptr, nullptr, nullptr, nullptr, nullptr);
-    Value onehot = OnnxOneHotOp::create(b, loc, logitsType, safe, depth, offOn,
-                                        b.getI64IntegerAttr(-1));
-    // The target's log-probability: selected by Where (a product with the
-    // one-hot row would turn a -inf logit elsewhere into NaN).
-    auto vocabMask = RankedTensorType::get(logitsType.getShape(), i1);
-    Value isTarget = OnnxCastOp::create(b, loc, vocabMask, onehot,
-                                        b.getI64IntegerAttr(9));
-    Value chosen = OnnxWhereOp::create(
-        b, loc, logitsType, isTarget, logp,
-        scalarOf(elem, b.getFloatAttr(elem, 0.0)));
-    Value picked = OnnxReduceSumOp::create(
-        b, loc, rows(elem), chosen, ints({-1}), b.getI64IntegerAttr(0),
-        b.getI64IntegerAttr(0));
-    std::optional<int32_t> code = onnxDataTypeOf(elem);
-    if (!code) {
-      fn.emitError("tailor-loss: logits of element type ")
-          << elem << " have no ONNX data type";
-      return signalPassFailure();
-    }
-    Value weight = OnnxCastOp::create(b, loc, rows(elem), kept,
-                                      b.getI64IntegerAttr(*code));
-    auto scalarType = RankedTensorType::get({}, elem);
-    auto sumAll = [&](Value v) -> Value {
-      return OnnxReduceSumOp::create(b, loc, scalarType, v, Value(),
-                                     b.getI64IntegerAttr(0),
-                                     b.getI64IntegerAttr(0));
-    };
-    Value total = sumAll(OnnxMulOp::create(b, loc, rows(elem), picked, weight));
-    Value count = sumAll(weight);
-    Value loss = OnnxNegOp::create(
-        b, loc, scalarType,
-        OnnxDivOp::create(b, loc, scalarType, total, count));
-
-    // loss, then the model's results.
-    SmallVector<Value> results{loss};
+    // The loss (and its companions), then the model's results.
+    SmallVector<Attribute> attrs;
+    for (const std::string &name : names)
+      attrs.push_back(b().getDictionaryAttr(
+          b().getNamedAttr("onnx.name", b().getStringAttr(name))));
     results.append(ret.getOperands().begin(), ret.getOperands().end());
-    SmallVector<Type> types{scalarType};
-    types.append(fn.getResultTypes().begin(), fn.getResultTypes().end());
-    SmallVector<Attribute> attrs{b.getDictionaryAttr(
-        b.getNamedAttr("onnx.name", b.getStringAttr("loss")))};
     for (unsigned i = 0; i < fn.getNumResults(); ++i)
       attrs.push_back(fn.getResultAttrDict(i)
                           ? Attribute(fn.getResultAttrDict(i))
-                          : Attribute(b.getDictionaryAttr({})));
+                          : Attribute(b().getDictionaryAttr({})));
+    SmallVector<Type> types;
+    for (Value v : results)
+      types.push_back(v.getType());
     ret->setOperands(results);
     fn.setType(FunctionType::get(ctx, fn.getArgumentTypes(), types));
     fn.setAllResultAttrs(attrs);

@@ -220,6 +220,131 @@ def check_sft(args, tailor):
     return failures
 
 
+REWARD_MODEL = """func.func @main_graph(%x: tensor<4x3xf64> {onnx.name = "x"}, %w: tensor<3x1xf64> {onnx.name = "w"}) -> (tensor<4x1xf64> {onnx.name = "scores"}) {
+  %l = "tailor.onnx.MatMul"(%x, %w) : (tensor<4x3xf64>, tensor<3x1xf64>) -> tensor<4x1xf64>
+  return %l : tensor<4x1xf64>
+}
+"""
+
+# tailor-loss options per case, as TRL / the reference define the formulas.
+LOSS_CASES = {
+    "dpo": "kind=dpo beta=0.5",
+    "dpo-smoothed": "kind=dpo beta=0.3 label-smoothing=0.1",
+    "robust": "kind=robust beta=0.4 label-smoothing=0.2",
+    "hinge": "kind=hinge beta=0.7",
+    "ipo": "kind=ipo beta=0.2",
+    "simpo": "kind=simpo beta=2.0 simpo-gamma=0.5 label-smoothing=0.1",
+    "orpo": "kind=orpo beta=0.3",
+    "reward": "kind=reward center-rewards=0.01",
+    "kd-forward": "kind=kd temperature=2.0",
+    "kd-reverse": "kind=kd temperature=0.5 kd-direction=reverse",
+}
+
+
+def torch_loss(name, options, torch, F, logits, labels, ref, teacher):
+    """The same loss written with PyTorch (TRL's formulas)."""
+    opts = dict(o.split("=") for o in options.split())
+    beta = float(opts.get("beta", 0.1))
+    eps = float(opts.get("label-smoothing", 0.0))
+    if name == "reward":
+        s = logits.reshape(-1)
+        rc, rr = s[:2], s[2:]
+        return (-F.logsigmoid(rc - rr).mean()
+                + float(opts["center-rewards"]) * ((rc + rr) ** 2).mean())
+    lab = labels[:, 1:]
+    mask = lab != -100
+    if name.startswith("kd"):
+        t = float(opts["temperature"])
+        ls = (logits[:, :-1] / t).log_softmax(-1)
+        lt = (teacher[:, :-1] / t).log_softmax(-1)
+        if opts.get("kd-direction", "forward") == "forward":
+            kl = F.kl_div(ls, lt, reduction="none", log_target=True).sum(-1)   # KL(t || s)
+        else:
+            kl = F.kl_div(lt, ls, reduction="none", log_target=True).sum(-1)   # KL(s || t)
+        return (kl * mask).sum() / logits.shape[0]
+    lp = logits[:, :-1].log_softmax(-1)
+    tok = torch.gather(lp, 2, lab.clamp(min=0).unsqueeze(-1)).squeeze(-1) * mask
+    logps, counts = tok.sum(-1), mask.sum(-1).clamp(min=1)
+    if name == "simpo":
+        a = logps / counts
+        z = beta * ((a[:2] - a[2:]) - float(opts["simpo-gamma"]) / beta)
+        return (-(1 - eps) * F.logsigmoid(z) - eps * F.logsigmoid(-z)).mean()
+    if name == "orpo":
+        a = logps / counts
+        log_odds = (a[:2] - a[2:]) - (torch.log1p(-torch.exp(a[:2])) - torch.log1p(-torch.exp(a[2:])))
+        nll = -logps[:2].sum() / mask[:2].sum()
+        return nll - beta * F.logsigmoid(log_odds).mean()
+    rho = logps - ref
+    if name == "ipo":
+        r = rho / counts
+        return (((r[:2] - r[2:]) - 1 / (2 * beta)) ** 2).mean()
+    d = beta * (rho[:2] - rho[2:])
+    if name == "hinge":
+        return torch.relu(1 - d).mean()
+    if name == "robust":
+        return ((-(1 - eps) * F.logsigmoid(d) + eps * F.logsigmoid(-d)) / (1 - 2 * eps)).mean()
+    return (-(1 - eps) * F.logsigmoid(d) - eps * F.logsigmoid(-d)).mean()
+
+
+def check_losses(args, tailor):
+    """Every tailor-loss kind (then --tailor-autodiff) against the same
+    formula written with PyTorch, and its gradient against autograd, in
+    float64: 2 chosen + 2 rejected rows (prompt positions -100), reference
+    log-probabilities, teacher logits."""
+    import torch
+    import torch.nn.functional as F
+    failures = 0
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(4, 5, 3))
+    xr = rng.normal(size=(4, 3))
+    labels = rng.integers(0, 5, size=(4, 5))
+    labels[:, :2] = -100
+    labels[1, 4] = -100        # padding
+    ref = rng.normal(size=4) - 4.0
+    teacher = rng.normal(size=(4, 5, 5))
+    for name, options in LOSS_CASES.items():
+        if args.only and args.only != name:
+            continue
+        reward = name == "reward"
+        src = os.path.join(args.work, f"loss-{name}.mlir")
+        with open(src, "w") as f:
+            f.write(REWARD_MODEL if reward else SFT_MODEL.replace("2x4", "4x5"))
+        out = os.path.join(args.work, f"loss-{name}.grad.mlir")
+        cmd = [os.path.join(args.bin, "tailor-opt"), src, f"--tailor-loss={options}",
+               "--tailor-autodiff=wrt=w", "-o", out]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            print(f"FAIL loss {name}: {' '.join(cmd)}\n{r.stderr}")
+            failures += 1
+            continue
+        model = tailor.load(tailor.compile(out, out[:-5] + ".so"))
+        w = rng.normal(size=(3, 1) if reward else (3, 5))
+        feeds = {"x": xr if reward else x, "w": w}
+        names = {i["name"] for i in model.inputs}
+        for key, value in (("labels", labels.astype(np.int64)), ("ref_logps", ref),
+                           ("teacher_logits", teacher)):
+            if key in names:
+                feeds[key] = value
+        got = model.run(feeds)
+        wt = torch.tensor(w, requires_grad=True)
+        logits = torch.tensor(feeds["x"]) @ wt
+        ref_loss = torch_loss(name, options, torch, F, logits, torch.tensor(labels),
+                              torch.tensor(ref), torch.tensor(teacher))
+        ref_loss.backward()
+        loss = float(np.asarray(got["loss"]))
+        loss_err = abs(loss - ref_loss.item()) / max(1e-12, abs(ref_loss.item()))
+        g = np.asarray(got["grad.w"])
+        grad_err = np.abs(g - wt.grad.numpy()).max() / max(np.abs(wt.grad.numpy()).max(), 1e-30)
+        if not (loss_err <= 1e-9 and grad_err <= 1e-9):
+            print(f"FAIL loss {name} ({options}): loss {loss} vs PyTorch {ref_loss.item()} "
+                  f"(relative {loss_err:.1e}), gradient {grad_err:.1e}")
+            failures += 1
+        else:
+            print(f"ok   loss {name} ({options}): {loss:.6f}, relative error {loss_err:.1e}, "
+                  f"d/dw vs autograd {grad_err:.1e}")
+    return failures
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True)
@@ -290,6 +415,7 @@ def main():
             print(f"ok   {name}: {', '.join(wrt)} (max relative error {worst:.1e})")
     if not args.only or args.only == "sft-loss":
         failures += check_sft(args, tailor)
+    failures += check_losses(args, tailor)
     print("PASS" if not failures else f"FAIL ({failures})")
     return 1 if failures else 0
 

@@ -314,8 +314,14 @@ void lowering::populateElementwisePatterns(const TypeConverter &converter,
     return arith::MinimumFOp::create(s.b, s.loc, v, s.constant(1));
   });
   add(OnnxSoftplusOp::getOperationName(), [](Scalars &s) -> Value {
-    Value e = math::ExpOp::create(s.b, s.loc, s.args[0]);
-    return math::Log1pOp::create(s.b, s.loc, e);
+    // max(x, 0) + log1p(exp(-|x|)): no overflow for large x.
+    Value x = s.args[0];
+    Value abs = math::AbsFOp::create(s.b, s.loc, x);
+    Value e = math::ExpOp::create(s.b, s.loc,
+                                  arith::NegFOp::create(s.b, s.loc, abs));
+    Value pos = arith::MaximumFOp::create(s.b, s.loc, x, s.constant(0.0));
+    return arith::AddFOp::create(s.b, s.loc, pos,
+                                 math::Log1pOp::create(s.b, s.loc, e));
   });
   add(OnnxSignOp::getOperationName(), signScalar);
   add(OnnxClipOp::getOperationName(), clipScalar);

@@ -35,5 +35,11 @@ func.func @ints(%x: tensor<3xi64>) -> tensor<f32> {
 
 // -----
 
-// RUN: not tailor-opt %s --tailor-loss=kind=dpo --split-input-file 2>&1 | FileCheck %s --check-prefix=KIND
-// KIND: error: tailor-loss: unknown kind 'dpo' (known: sft)
+// RUN: not tailor-opt %s --tailor-loss=kind=ppo --split-input-file 2>&1 | FileCheck %s --check-prefix=KIND
+// KIND: error: tailor-loss: unknown kind 'ppo' (known: sft, dpo, ipo, hinge, robust, simpo, orpo, reward, kd)
+// RUN: not tailor-opt %s --tailor-loss="kind=dpo beta=0" --split-input-file 2>&1 | FileCheck %s --check-prefix=BETA
+// RUN: not tailor-opt %s --tailor-loss="kind=robust label-smoothing=0.5" --split-input-file 2>&1 | FileCheck %s --check-prefix=BETA
+// RUN: not tailor-opt %s --tailor-loss="kind=kd kd-direction=both" --split-input-file 2>&1 | FileCheck %s --check-prefix=BETA
+// BETA: error: tailor-loss: beta and temperature must be positive, label-smoothing in [0, 0.5), center-rewards not negative, kd-direction forward or reverse
+// RUN: not tailor-opt %s --tailor-loss=kind=reward --split-input-file 2>&1 | FileCheck %s --check-prefix=REWARD
+// REWARD: error: tailor-loss: kind=reward needs the first result to be the scores [N] or [N, 1]
