@@ -179,6 +179,82 @@ llvm::Expected<Dataset> mlir::tailor::train::readJsonl(StringRef path,
   return data;
 }
 
+llvm::Expected<Dataset> mlir::tailor::train::readPreferenceJsonl(
+    StringRef path, int64_t vocab, int64_t maxLength, StringRef tokenizer) {
+  auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
+  if (!buffer)
+    return llvm::createStringError(buffer.getError(),
+                                   path + ": " + buffer.getError().message());
+  Dataset data;
+  std::vector<Example> rejected;
+  int64_t lineNo = 0;
+  StringRef rest = (*buffer)->getBuffer();
+  while (!rest.empty()) {
+    auto [line, tail] = rest.split('\n');
+    rest = tail;
+    ++lineNo;
+    line = line.trim();
+    if (line.empty())
+      continue;
+    llvm::Expected<llvm::json::Value> value = llvm::json::parse(line);
+    if (!value)
+      return lineError(path, lineNo,
+                       "not JSON: " + llvm::toString(value.takeError()));
+    const llvm::json::Object *o = value->getAsObject();
+    if (!o)
+      return lineError(path, lineNo, "each line must be a JSON object");
+    bool ids = o->get("prompt_ids") || o->get("chosen_ids") ||
+               o->get("rejected_ids");
+    bool text = o->get("prompt") || o->get("chosen") || o->get("rejected");
+    if (!ids && !text)
+      return lineError(path, lineNo,
+                       "expected a preference pair: \"prompt_ids\", "
+                       "\"chosen_ids\", \"rejected_ids\" or \"prompt\", "
+                       "\"chosen\", \"rejected\"");
+    std::vector<int64_t> parts[3];
+    const char *idKeys[3] = {"prompt_ids", "chosen_ids", "rejected_ids"};
+    const char *textKeys[3] = {"prompt", "chosen", "rejected"};
+    for (int k = 0; k < 3; ++k) {
+      auto v = ids ? idsOf(o->get(idKeys[k]), idKeys[k], vocab, false, path,
+                           lineNo)
+                   : bytesOf(o->get(textKeys[k]), textKeys[k], vocab,
+                             tokenizer, path, lineNo);
+      if (!v)
+        return v.takeError();
+      parts[k] = std::move(*v);
+    }
+    Example pair[2];
+    bool predicts = true, cut = false;
+    for (int k = 0; k < 2; ++k) {
+      Example &ex = pair[k];
+      ex.ids = parts[0];
+      ex.ids.insert(ex.ids.end(), parts[k + 1].begin(), parts[k + 1].end());
+      ex.labels.assign(parts[0].size(), kIgnoreIndex);
+      ex.labels.insert(ex.labels.end(), parts[k + 1].begin(),
+                       parts[k + 1].end());
+      if (int64_t(ex.ids.size()) > maxLength) {
+        ex.ids.resize(maxLength);
+        ex.labels.resize(maxLength);
+        cut = true;
+      }
+      predicts &= ex.ids.size() >= 2 &&
+                  llvm::any_of(llvm::drop_begin(ex.labels), [](int64_t l) {
+                    return l != kIgnoreIndex;
+                  });
+    }
+    data.truncated += cut;
+    if (!predicts) {
+      ++data.skipped;
+      continue;
+    }
+    data.rows.push_back(std::move(pair[0]));
+    rejected.push_back(std::move(pair[1]));
+  }
+  for (Example &ex : rejected)
+    data.rows.push_back(std::move(ex));
+  return data;
+}
+
 Batch mlir::tailor::train::makeBatch(const Dataset &data,
                                      const std::vector<int64_t> &indices,
                                      int64_t padId) {
@@ -250,17 +326,24 @@ std::string mlir::tailor::train::lossCsv(const std::vector<LogRow> &rows,
                                          std::optional<double> baseEvalLoss) {
   std::string text;
   llvm::raw_string_ostream os(text);
-  os << "step,epoch,lr,loss,grad_norm,tokens,seconds,eval_loss\n";
+  os << "step,epoch,lr,loss,grad_norm,tokens,seconds,eval_loss,eval_margin,"
+        "eval_accuracy\n";
+  auto optional = [&](const std::optional<double> &v) {
+    if (v)
+      os << llvm::format("%.9g", *v);
+  };
   if (baseEvalLoss)
-    os << "0,0,0,,,0,0," << llvm::format("%.9g", *baseEvalLoss)
-       << "\n";
+    os << "0,0,0,,,0,0," << llvm::format("%.9g", *baseEvalLoss) << ",,\n";
   for (const LogRow &r : rows) {
     os << r.step << "," << llvm::format("%.6g", r.epoch) << ","
        << llvm::format("%.9g", r.lr) << "," << llvm::format("%.9g", r.loss)
        << "," << llvm::format("%.9g", r.gradNorm) << "," << r.tokens << ","
        << llvm::format("%.3f", r.seconds) << ",";
-    if (r.evalLoss)
-      os << llvm::format("%.9g", *r.evalLoss);
+    optional(r.evalLoss);
+    os << ",";
+    optional(r.evalMargin);
+    os << ",";
+    optional(r.evalAccuracy);
     os << "\n";
   }
   return text;
@@ -278,7 +361,7 @@ mlir::tailor::train::parseLossCsv(StringRef text) {
     auto num = [&](StringRef f, double &out) {
       return !f.trim().getAsDouble(out);
     };
-    if (fields.size() != 8 || fields[0].getAsInteger(10, r.step))
+    if (fields.size() != 10 || fields[0].getAsInteger(10, r.step))
       return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                      "loss.csv line " + std::to_string(i + 1) +
                                          ": not a log row");
@@ -292,14 +375,18 @@ mlir::tailor::train::parseLossCsv(StringRef text) {
                                      "loss.csv line " + std::to_string(i + 1) +
                                          ": not a log row");
     r.tokens = int64_t(tokens);
-    double eval;
-    if (!fields[7].trim().empty()) {
-      if (!num(fields[7], eval))
+    std::optional<double> *columns[3] = {&r.evalLoss, &r.evalMargin,
+                                         &r.evalAccuracy};
+    for (int c = 0; c < 3; ++c) {
+      double v;
+      if (fields[7 + c].trim().empty())
+        continue;
+      if (!num(fields[7 + c], v))
         return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                        "loss.csv line " +
                                            std::to_string(i + 1) +
-                                           ": bad eval_loss");
-      r.evalLoss = eval;
+                                           ": bad evaluation column");
+      *columns[c] = v;
     }
     rows.push_back(r);
   }

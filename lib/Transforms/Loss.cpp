@@ -75,9 +75,13 @@ struct LossPass : mlir::tailor::impl::TailorLossBase<LossPass> {
                                    v, Value(), b().getI64IntegerAttr(0),
                                    b().getI64IntegerAttr(0));
   }
+  /// The mean of every element (the sum over the run-time count).
   Value meanAll(Value v) {
-    return OnnxReduceMeanOp::create(b(), loc, RankedTensorType::get({}, elem),
-                                    v, nullptr, b().getI64IntegerAttr(0));
+    auto scalar = RankedTensorType::get({}, elem);
+    Value size = OnnxSizeOp::create(b(), loc, RankedTensorType::get({}, i64), v);
+    return div(sumAll(v),
+               OnnxCastOp::create(b(), loc, scalar, size,
+                                  b().getI64IntegerAttr(*onnxDataTypeOf(elem))));
   }
   /// Sum over the last axis of [N, S] (or [N, S, V] -> [N, S]).
   Value sumLast(Value v) {

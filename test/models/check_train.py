@@ -12,7 +12,12 @@ a made-up word in a fixed template; training and held-out words disjoint).
 3. The adapter it wrote (PEFT's format) merges with tailor-compile
    --lora-adapter; the merged model's loss on the held-out set, computed
    here from its logits, equals tailor-train's last held-out loss.
-4. Bad input: a truncated checkpoint, a row with an id outside the
+4. DPO (LoRA, beta 0.1) on make_task.py's preference pairs (chosen: the
+   word twice, rejected: once), against the initial model's log-probs
+   computed before training: the held-out loss starts at ln 2 (policy =
+   reference) and the held-out reward margin (chosen - rejected) rises
+   above 0.1, with more than half of the pairs ranked right.
+5. Bad input: a truncated checkpoint, a row with an id outside the
    vocabulary, --resume with other options: clear errors, exit 1.
 
   check_train.py --bin BUILD/bin --python BUILD/python --work DIR
@@ -137,7 +142,25 @@ def main():
         print("FAIL: the merged model's held-out loss differs")
         failures += 1
 
-    # 4. Errors.
+    # 4. DPO.
+    d = os.path.join(args.work, "dpo")
+    shutil.rmtree(d, ignore_errors=True)
+    run([os.path.join(args.bin, "tailor-train"), model,
+         "--data", os.path.join(task, "pairs-train.jsonl"),
+         "--eval-data", os.path.join(task, "pairs-eval.jsonl"), "--tokenizer", "bytes",
+         "--loss", "dpo", "--beta", "0.1", "--lora-r", "8", "--lr", "1e-3", "--steps", "30",
+         "--batch-size", "8", "--eval-every", "10", "--num-threads", "2", "-o", d])
+    log = rows(os.path.join(d, "loss.csv"))
+    base = float(log[0]["eval_loss"])
+    evals = [(int(r["step"]), float(r["eval_margin"]), float(r["eval_accuracy"]))
+             for r in log if r["eval_margin"]]
+    print(f"DPO, 30 steps: held-out loss {base:.6f} before (ln 2 = {np.log(2):.6f}); reward margin "
+          + ", ".join(f"{m:.4f} (accuracy {a:.2f}) after step {s}" for s, m, a in evals))
+    if abs(base - np.log(2)) > 1e-5 or not (evals[-1][1] > 0.1 and evals[-1][2] > 0.5):
+        print("FAIL: DPO did not raise the held-out chosen-over-rejected margin")
+        failures += 1
+
+    # 5. Errors.
     def expect_error(cmd, text):
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 1 or text not in r.stderr:

@@ -5,9 +5,12 @@ models: JSONL rows {"prompt": ..., "completion": ...} (tailor-train
 in a fixed template, something the pretrained model (GNU manuals and
 licence texts) has not seen: its held-out loss on the completions starts
 high and a LoRA adapter can bring it down. Training and held-out words are
-disjoint.
+disjoint. Also writes a preference set for the same prompts (DPO and the
+other preference losses): the chosen completion repeats the prompt's word,
+the rejected one says it once.
 
   make_task.py OUT_DIR [--train 256] [--eval 64] [--seed 0]
+  -> train.jsonl eval.jsonl pairs-train.jsonl pairs-eval.jsonl
 """
 import argparse
 import json
@@ -38,10 +41,13 @@ def main():
             words.append(w)
     os.makedirs(args.out, exist_ok=True)
     for name, chunk in (("train", words[:args.train]), ("eval", words[args.train:])):
-        with open(os.path.join(args.out, name + ".jsonl"), "w") as f:
+        with open(os.path.join(args.out, name + ".jsonl"), "w") as f, \
+                open(os.path.join(args.out, "pairs-" + name + ".jsonl"), "w") as p:
             for w in chunk:
-                f.write(json.dumps({"prompt": f"The word is {w}.\nSay it twice:",
-                                    "completion": f" {w} {w}.\n"}) + "\n")
+                prompt = f"The word is {w}.\nSay it twice:"
+                f.write(json.dumps({"prompt": prompt, "completion": f" {w} {w}.\n"}) + "\n")
+                p.write(json.dumps({"prompt": prompt, "chosen": f" {w} {w}.\n",
+                                    "rejected": f" {w}.\n"}) + "\n")
     print(f"wrote {args.train} training and {args.eval} held-out examples to {args.out}")
 
 

@@ -97,6 +97,31 @@ TEST(Training, JsonlForms) {
   EXPECT_EQ(bytes->truncated, 1);
 }
 
+TEST(Training, PreferencePairs) {
+  std::string path = writeTemp(
+      "{\"prompt_ids\": [1, 2], \"chosen_ids\": [3, 4], \"rejected_ids\": [5]}\n"
+      "{\"prompt_ids\": [1], \"chosen_ids\": [], \"rejected_ids\": [5]}\n"
+      "{\"prompt_ids\": [7], \"chosen_ids\": [8], \"rejected_ids\": [9, 9]}\n");
+  auto data = readPreferenceJsonl(path, 10, 64, "none");
+  llvm::sys::fs::remove(path);
+  ASSERT_TRUE(bool(data)) << llvm::toString(data.takeError());
+  // Chosen rows first, then the rejected ones; a pair without a chosen
+  // completion is skipped.
+  ASSERT_EQ(data->rows.size(), 4u);
+  EXPECT_EQ(data->skipped, 1);
+  EXPECT_EQ(data->rows[0].ids, (std::vector<int64_t>{1, 2, 3, 4}));
+  EXPECT_EQ(data->rows[0].labels, (std::vector<int64_t>{-100, -100, 3, 4}));
+  EXPECT_EQ(data->rows[1].ids, (std::vector<int64_t>{7, 8}));
+  EXPECT_EQ(data->rows[2].ids, (std::vector<int64_t>{1, 2, 5}));
+  EXPECT_EQ(data->rows[3].labels, (std::vector<int64_t>{-100, 9, 9}));
+  std::string bad = writeTemp("{\"input_ids\": [1, 2]}\n");
+  auto e = readPreferenceJsonl(bad, 10, 64, "none");
+  llvm::sys::fs::remove(bad);
+  ASSERT_FALSE(bool(e));
+  EXPECT_NE(llvm::toString(e.takeError()).find("expected a preference pair"),
+            std::string::npos);
+}
+
 TEST(Training, JsonlErrors) {
   EXPECT_EQ(errorOf("{\"input_ids\": [1, 2]}\n[1]\n"),
             "2: each line must be a JSON object");

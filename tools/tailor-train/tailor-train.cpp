@@ -70,7 +70,9 @@ static cl::opt<std::string> dataPath(
              "\"labels\", -100 = not predicted), {\"prompt_ids\": [...], "
              "\"completion_ids\": [...]} (only the completion is predicted), "
              "or {\"text\": ...} / {\"prompt\": ..., \"completion\": ...} "
-             "with --tokenizer=bytes"),
+             "with --tokenizer=bytes; preference losses: {\"prompt_ids\", "
+             "\"chosen_ids\", \"rejected_ids\"} or {\"prompt\", \"chosen\", "
+             "\"rejected\"}"),
     cl::value_desc("train.jsonl"), cl::cat(category));
 static cl::opt<std::string> evalPath(
     "eval-data",
@@ -159,6 +161,22 @@ static cl::opt<int> numThreads(
     cl::desc("Threads per step (0: OMP_NUM_THREADS or all cores)"),
     cl::cat(category));
 
+static cl::opt<std::string> lossKind(
+    "loss", cl::init("sft"),
+    cl::desc("The loss (tailor-loss): sft, or a preference loss on pair "
+             "rows (dpo, robust, hinge, ipo: against the initial model's "
+             "log-probabilities, computed once before training; simpo, "
+             "orpo: no reference)"),
+    cl::cat(optimCategory));
+static cl::opt<double> beta("beta", cl::init(0.1),
+                            cl::desc("Preference losses: beta"),
+                            cl::cat(optimCategory));
+static cl::opt<double> labelSmoothing(
+    "label-smoothing", cl::init(0.0),
+    cl::desc("dpo, robust, simpo: label smoothing"), cl::cat(optimCategory));
+static cl::opt<double> simpoGamma("simpo-gamma", cl::init(0.5),
+                                  cl::desc("simpo: the target margin gamma"),
+                                  cl::cat(optimCategory));
 static cl::opt<std::string> optimizer("optimizer", cl::init("adamw"),
                                       cl::desc("adamw or sgd"),
                                       cl::cat(optimCategory));
@@ -229,6 +247,10 @@ llvm::json::Object trajectoryConfig() {
       {"seed", int64_t(seed.getValue())},
       {"tokenizer", tokenizer.getValue()},
       {"optimizer", optimizer.getValue()},
+      {"loss", lossKind.getValue()},
+      {"beta", beta.getValue()},
+      {"label-smoothing", labelSmoothing.getValue()},
+      {"simpo-gamma", simpoGamma.getValue()},
       {"lr", lr.getValue()},
       {"schedule", schedule.getValue()},
       {"warmup-steps", warmup.getValue()},
@@ -441,6 +463,8 @@ llvm::Expected<std::unique_ptr<Compiled>> compile(ModuleOp module,
 /// The feeds of one run.
 struct Feeds {
   const Batch *batch = nullptr;
+  /// The reference log-probabilities of the batch's rows (DPO family).
+  const std::vector<float> *refLogps = nullptr;
   float lr = 0, step = 0;
   bool apply = true;
   std::map<std::string, Carried *> carried;
@@ -468,6 +492,9 @@ llvm::Expected<Result> run(const Compiled &c, const Feeds &f) {
       t.data = const_cast<float *>(name == "lr" ? &f.lr : &f.step);
     } else if (name == "apply_update") {
       t.data = &apply;
+    } else if (name == "ref_logps" && f.refLogps) {
+      shape = {f.batch->rows};
+      t.data = const_cast<float *>(f.refLogps->data());
     } else if (auto it = f.carried.find(name.str()); it != f.carried.end()) {
       shape = it->second->shape;
       t.data = it->second->data.data();
@@ -509,29 +536,89 @@ float scalarOutput(const tailor_result *r, int32_t index) {
   return *static_cast<const float *>(view.data);
 }
 
-/// The mean held-out loss (weighted by predicted tokens).
-llvm::Expected<double> evaluate(const Compiled &c, const Dataset &data,
-                                std::map<std::string, Carried *> &carried) {
-  double total = 0;
-  int64_t count = 0;
+bool paired() { return lossKind != "sft"; }
+
+/// Examples of a dataset: rows, or pairs of rows for preference losses.
+int64_t examples(const Dataset &data) {
+  return paired() ? data.rows.size() / 2 : data.rows.size();
+}
+
+/// The dataset rows of examples `indices` (chosen rows, then rejected).
+std::vector<int64_t> batchRows(const Dataset &data,
+                               const std::vector<int64_t> &indices) {
+  std::vector<int64_t> rows(indices);
+  if (paired())
+    for (int64_t i : indices)
+      rows.push_back(i + examples(data));
+  return rows;
+}
+
+std::vector<float> gather(const std::vector<float> &values,
+                          const std::vector<int64_t> &rows) {
+  std::vector<float> out;
+  for (int64_t r : rows)
+    out.push_back(values.empty() ? 0.0f : values[r]);
+  return out;
+}
+
+struct Evaluation {
+  double loss = 0;
+  std::optional<double> margin, accuracy;
+  /// Per dataset row: the rows' log-probabilities (from the rewards, when
+  /// the function has them).
+  std::vector<float> logps;
+};
+
+/// Runs `c` over `data` in batches: the mean loss (weighted by predicted
+/// tokens, or by pairs), and with rewards results the mean margin, the
+/// accuracy and each row's log-probability relative to `ref`.
+llvm::Expected<Evaluation> evaluate(const Compiled &c, const Dataset &data,
+                                    const std::vector<float> &ref,
+                                    std::map<std::string, Carried *> &carried) {
+  Evaluation e;
+  double total = 0, count = 0, margin = 0, wins = 0;
   int32_t lossIndex = c.output("loss");
-  for (int64_t r0 = 0; r0 < int64_t(data.rows.size()); r0 += batchSize) {
-    std::vector<int64_t> rows;
-    for (int64_t r = r0; r < std::min<int64_t>(r0 + batchSize,
-                                               data.rows.size());
-         ++r)
-      rows.push_back(r);
+  int32_t chosenIndex = c.output("chosen_rewards");
+  int32_t rejectedIndex = c.output("rejected_rewards");
+  int64_t n = examples(data);
+  e.logps.assign(data.rows.size(), 0.0f);
+  for (int64_t r0 = 0; r0 < n; r0 += batchSize) {
+    std::vector<int64_t> indices;
+    for (int64_t r = r0; r < std::min<int64_t>(r0 + batchSize, n); ++r)
+      indices.push_back(r);
+    std::vector<int64_t> rows = batchRows(data, indices);
     Batch b = makeBatch(data, rows, padId);
+    std::vector<float> refs = gather(ref, rows);
     Feeds f;
     f.batch = &b;
+    f.refLogps = &refs;
     f.carried = carried;
     auto result = run(c, f);
     if (!result)
       return result.takeError();
-    total += double(scalarOutput(result->get(), lossIndex)) * b.targets;
-    count += b.targets;
+    double weight = paired() ? double(indices.size()) : double(b.targets);
+    total += double(scalarOutput(result->get(), lossIndex)) * weight;
+    count += weight;
+    if (chosenIndex >= 0 && rejectedIndex >= 0) {
+      tailor_tensor chosen, rejected;
+      tailor_result_output(result->get(), chosenIndex, &chosen);
+      tailor_result_output(result->get(), rejectedIndex, &rejected);
+      const float *pc = static_cast<const float *>(chosen.data);
+      const float *pr = static_cast<const float *>(rejected.data);
+      for (size_t i = 0; i < indices.size(); ++i) {
+        margin += double(pc[i]) - pr[i];
+        wins += pc[i] > pr[i];
+        e.logps[indices[i]] = float(pc[i] / beta);
+        e.logps[indices[i] + n] = float(pr[i] / beta);
+      }
+    }
   }
-  return count ? total / count : NAN;
+  e.loss = count ? total / count : NAN;
+  if (chosenIndex >= 0 && n) {
+    e.margin = margin / n;
+    e.accuracy = wins / n;
+  }
+  return e;
 }
 
 /// checkpoint-<step>.safetensors files in `dir`, by step.
@@ -597,6 +684,12 @@ int main(int argc, char **argv) {
     return fail("--method must be lora or full, not '" + method + "'");
   if (optimizer != "adamw" && optimizer != "sgd")
     return fail("--optimizer must be adamw or sgd, not '" + optimizer + "'");
+  static const char *losses[] = {"sft",   "dpo",   "robust", "hinge",
+                                 "ipo",   "simpo", "orpo"};
+  if (!llvm::is_contained(losses, StringRef(lossKind)))
+    return fail("--loss must be sft, dpo, robust, hinge, ipo, simpo or "
+                "orpo, not '" +
+                lossKind + "'");
   if (tokenizer != "none" && tokenizer != "bytes")
     return fail("--tokenizer must be none or bytes, not '" + tokenizer + "'");
   if (batchSize < 1 || gradAccum < 1 || maxLength < 2 || steps < 0 ||
@@ -704,7 +797,12 @@ int main(int argc, char **argv) {
     peft.target.assign(target.begin(), target.end());
     peft.exclude.assign(exclude.begin(), exclude.end());
     pm.addPass(createTailorPeft(peft));
-    pm.addPass(createTailorLoss());
+    TailorLossOptions loss;
+    loss.kind = lossKind;
+    loss.beta = beta;
+    loss.labelSmoothing = labelSmoothing;
+    loss.simpoGamma = simpoGamma;
+    pm.addPass(createTailorLoss(loss));
     if (failed(pm.run(*module)))
       return 1;
   }
@@ -733,19 +831,23 @@ int main(int argc, char **argv) {
                << " trainable tensors, " << numParams << " parameters\n";
 
   // Data (after the model: ids are checked against its vocabulary).
-  auto train = readJsonl(dataPath, vocab, maxLength, tokenizer);
+  auto read = [&](StringRef path) {
+    return paired() ? readPreferenceJsonl(path, vocab, maxLength, tokenizer)
+                    : readJsonl(path, vocab, maxLength, tokenizer);
+  };
+  auto train = read(dataPath);
   if (!train)
     return fail(llvm::toString(train.takeError()));
   std::optional<Dataset> heldOut;
   if (!evalPath.empty()) {
-    auto e = readJsonl(evalPath, vocab, maxLength, tokenizer);
+    auto e = read(evalPath);
     if (!e)
       return fail(llvm::toString(e.takeError()));
     if (e->rows.empty())
       return fail(evalPath + ": no example with a token to predict");
     heldOut = std::move(*e);
   }
-  int64_t n = train->rows.size();
+  int64_t n = examples(*train);
   int64_t perEpoch = n / batchSize; // micro-batches (the rest is dropped)
   if (perEpoch < 1)
     return fail(dataPath + ": " + llvm::Twine(n) +
@@ -755,18 +857,24 @@ int main(int argc, char **argv) {
   if (totalSteps < 1)
     return fail("one epoch has fewer micro-batches than --grad-accum; set "
                 "--steps");
-  llvm::errs() << "tailor-train: " << n << " training examples ("
+  llvm::errs() << "tailor-train: " << n
+               << (paired() ? " preference pairs (" : " training examples (")
                << train->skipped << " without a predicted token skipped, "
                << train->truncated << " cut to " << maxLength << " tokens)";
   if (heldOut)
-    llvm::errs() << ", " << heldOut->rows.size() << " held-out";
+    llvm::errs() << ", " << examples(*heldOut) << " held-out";
   llvm::errs() << "; " << totalSteps << " steps of " << batchSize << " x "
                << gradAccum << " examples\n";
 
   // The held-out loss function: the model and loss, no gradient.
   std::unique_ptr<Compiled> evalFn;
   TargetOptions targetOptions = compileOptions.targetOptions;
-  if (heldOut) {
+  bool needsRef = false;
+  for (BlockArgument arg : entry.getArguments())
+    if (auto name = entry.getArgAttrOfType<StringAttr>(arg.getArgNumber(),
+                                                       "onnx.name"))
+      needsRef |= name.getValue() == "ref_logps";
+  if (heldOut || needsRef) {
     auto t = Clock::now();
     OwningOpRef<ModuleOp> evalModule = module->clone();
     auto c = compile(*evalModule, targetOptions);
@@ -833,6 +941,30 @@ int main(int argc, char **argv) {
       if (c->param)
         params[c->name] = c.get();
 
+    // The reference model's log-probabilities: the initial parameters'
+    // (a frozen copy of the starting model, as TRL's precompute_ref_log_probs).
+    std::vector<float> refTrain, refEval;
+    if (needsRef) {
+      auto t = Clock::now();
+      std::vector<float> none;
+      auto r = evaluate(*evalFn, *train, none, params);
+      if (!r)
+        return fail("reference log-probabilities: " +
+                    llvm::toString(r.takeError()));
+      refTrain = std::move(r->logps);
+      if (heldOut) {
+        auto e = evaluate(*evalFn, *heldOut, none, params);
+        if (!e)
+          return fail("reference log-probabilities: " +
+                      llvm::toString(e.takeError()));
+        refEval = std::move(e->logps);
+      }
+      llvm::errs() << "tailor-train: reference log-probabilities of the "
+                   << n + (heldOut ? examples(*heldOut) : 0)
+                   << " pairs (the initial model) in "
+                   << llvm::format("%.1f", since(t)) << " s\n";
+    }
+
     if (checkpoint) {
       const std::string &path = checkpointPath;
       if (startStep > totalSteps)
@@ -890,10 +1022,10 @@ int main(int argc, char **argv) {
     };
 
     if (heldOut && !baseEval) {
-      auto e = evaluate(*evalFn, *heldOut, params);
+      auto e = evaluate(*evalFn, *heldOut, refEval, params);
       if (!e)
         return fail("evaluation: " + llvm::toString(e.takeError()));
-      baseEval = *e;
+      baseEval = e->loss;
       llvm::errs() << llvm::format("tailor-train: held-out loss before "
                                    "training %.4f\n",
                                    *baseEval);
@@ -913,10 +1045,14 @@ int main(int argc, char **argv) {
         int64_t micro = s * gradAccum + m;
         int64_t epoch = micro / perEpoch, index = micro % perEpoch;
         std::vector<int64_t> order = epochOrder(seed, epoch, n);
-        std::vector<int64_t> rows(order.begin() + index * batchSize,
-                                  order.begin() + (index + 1) * batchSize);
+        std::vector<int64_t> rows = batchRows(
+            *train, std::vector<int64_t>(order.begin() + index * batchSize,
+                                         order.begin() +
+                                             (index + 1) * batchSize));
         Batch b = makeBatch(*train, rows, padId);
+        std::vector<float> refs = gather(refTrain, rows);
         f.batch = &b;
+        f.refLogps = &refs;
         f.apply = m + 1 == gradAccum;
         auto result = run(*stepFn, f);
         if (!result)
@@ -949,10 +1085,12 @@ int main(int argc, char **argv) {
       bool last = s + 1 == totalSteps;
       if ((evalEvery && (s + 1) % evalEvery == 0) || (last && heldOut)) {
         if (heldOut) {
-          auto e = evaluate(*evalFn, *heldOut, params);
+          auto e = evaluate(*evalFn, *heldOut, refEval, params);
           if (!e)
             return fail("evaluation: " + llvm::toString(e.takeError()));
-          row.evalLoss = *e;
+          row.evalLoss = e->loss;
+          row.evalMargin = e->margin;
+          row.evalAccuracy = e->accuracy;
         }
       }
       log.push_back(row);
@@ -967,11 +1105,16 @@ int main(int argc, char **argv) {
         llvm::errs() << "\r" << line << "\x1b[K";
       else if ((s + 1) % logEvery == 0 || last)
         llvm::errs() << line << "\n";
-      if (row.evalLoss)
+      if (row.evalLoss) {
         llvm::errs() << (tty ? "\n" : "")
                      << llvm::format("tailor-train: held-out loss after "
-                                     "step %lld: %.4f\n",
+                                     "step %lld: %.4f",
                                      (long long)(s + 1), *row.evalLoss);
+        if (row.evalMargin)
+          llvm::errs() << llvm::format(", reward margin %.4f, accuracy %.3f",
+                                       *row.evalMargin, *row.evalAccuracy);
+        llvm::errs() << "\n";
+      }
       if ((saveEvery && (s + 1) % saveEvery == 0) || last) {
         if (auto e = saveCheckpoint(s + 1))
           return fail(llvm::toString(std::move(e)));

@@ -46,6 +46,16 @@ llvm::Expected<Dataset> readJsonl(llvm::StringRef path, int64_t vocab,
                                   int64_t maxLength,
                                   llvm::StringRef tokenizer);
 
+/// Reads preference pairs, one per line:
+///   {"prompt_ids": [...], "chosen_ids": [...], "rejected_ids": [...]}
+///   {"prompt": "...", "chosen": "...", "rejected": "..."} (--tokenizer=bytes)
+/// into a Dataset of 2n rows: rows [0, n) the chosen completions, [n, 2n)
+/// the rejected ones, in the same order (only completions are predicted).
+/// A pair whose either side has nothing to predict is skipped.
+llvm::Expected<Dataset> readPreferenceJsonl(llvm::StringRef path,
+                                            int64_t vocab, int64_t maxLength,
+                                            llvm::StringRef tokenizer);
+
 /// A padded batch [rows, length] (right padding: ids `padId`, labels
 /// kIgnoreIndex), length the longest row's.
 struct Batch {
@@ -80,9 +90,13 @@ struct LogRow {
   double seconds = 0;
   /// The held-out loss, when evaluated after this step.
   std::optional<double> evalLoss;
+  /// Preference losses: the held-out mean reward margin (chosen - rejected)
+  /// and the fraction of pairs whose chosen reward is higher.
+  std::optional<double> evalMargin, evalAccuracy;
 };
 
-/// The CSV text: step,epoch,lr,loss,grad_norm,tokens,seconds,eval_loss
+/// The CSV text: step,epoch,lr,loss,grad_norm,tokens,seconds,eval_loss,
+/// eval_margin,eval_accuracy
 /// (losses with 9 significant digits: reruns compare them as text).
 std::string lossCsv(const std::vector<LogRow> &rows,
                     std::optional<double> baseEvalLoss);

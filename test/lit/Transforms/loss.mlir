@@ -36,7 +36,8 @@
 // DPO: "tailor.onnx.Softplus"
 // DPO: dense<0.899999976> : tensor<f32>
 // DPO: "tailor.onnx.Softplus"
-// DPO: %[[LOSS:.*]] = "tailor.onnx.ReduceMean"
+// DPO: "tailor.onnx.Size"
+// DPO: %[[LOSS:.*]] = "tailor.onnx.Div"
 // DPO: return %[[LOSS]],
 // IPO: onnx.name = "ref_logps"
 // IPO: "tailor.onnx.Max"
