@@ -502,6 +502,15 @@ def TailorLoss : Pass<"tailor-loss", "ModuleOp"> {
       `orpo` (no reference): the NLL of the chosen completions (mean over
       their kept tokens) `+ beta * mean(-log sigmoid(log odds))`,
       `log odds = (a_c - a_r) - (log(1 - e^a_c) - log(1 - e^a_r))`.
+    - `kto` (TRL's KTO): rows `[0, M)` are examples with an input
+      `desirable` (bool `[M]`), rows `[M, 2M)` the mismatched (prompt,
+      another example's completion) pairs of the KL estimate; with
+      `ref_logps` `[2M]`, `rho = logp - ref_logps`,
+      `kl = max(0, mean(rho over [M, 2M)))` (not differentiated:
+      `tailor.stop_gradient`), each example's loss is
+      `desirable-weight * (1 - sigmoid(beta (rho - kl)))` if desirable,
+      else `undesirable-weight * (1 - sigmoid(beta (kl - rho)))`; the mean
+      over the M examples. Results `rewards` (`beta * rho`) and `kl`.
     - `reward`: Bradley-Terry for a reward model whose first result is the
       scores `[N]` or `[N, 1]` (rows as above): `mean(-log sigmoid(r_c -
       r_r)) + center-rewards * mean((r_c + r_r)^2)`.
@@ -512,11 +521,19 @@ def TailorLoss : Pass<"tailor-loss", "ModuleOp"> {
       `KL(student || teacher)`, summed and divided by N (TRL GKD's
       generalized_jsd_loss at beta 0 / 1, batchmean).
 
+    `router-aux-coef` > 0 adds Hugging Face's MoE load-balancing loss
+    (Mixtral's load_balancing_loss_func, Switch eq. 4-6) times the
+    coefficient: over the results named `router_logits*` (`[..., E]`, all
+    layers' tokens together), `E * sum_e f_e P_e`, `f_e` the mean over
+    tokens of how often e is among the `router-top-k` experts, `P_e` the
+    mean router probability (only P is differentiated).
+
     Differentiate it with `tailor-autodiff`.
   }];
   let options = [
     Option<"kind", "kind", "std::string", /*default=*/"\"sft\"",
-           "The loss: sft, dpo, robust, hinge, ipo, simpo, orpo, reward, kd">,
+           "The loss: sft, dpo, robust, hinge, ipo, simpo, orpo, kto, "
+           "reward, kd">,
     Option<"ignoreIndex", "ignore-index", "int64_t", /*default=*/"-100",
            "Label value of the positions the loss leaves out">,
     Option<"beta", "beta", "double", /*default=*/"0.1",
@@ -530,6 +547,15 @@ def TailorLoss : Pass<"tailor-loss", "ModuleOp"> {
            "reward: the weight of mean((r_c + r_r)^2)">,
     Option<"temperature", "temperature", "double", /*default=*/"1.0",
            "kd: logits are divided by it">,
+    Option<"routerAuxCoef", "router-aux-coef", "double", /*default=*/"0.0",
+           "The weight of the MoE load-balancing loss (0: none)">,
+    Option<"routerTopK", "router-top-k", "int64_t", /*default=*/"2",
+           "Experts per token of the load-balancing loss">,
+    Option<"desirableWeight", "desirable-weight", "double", /*default=*/"1.0",
+           "kto: the weight of desirable examples' losses">,
+    Option<"undesirableWeight", "undesirable-weight", "double",
+           /*default=*/"1.0",
+           "kto: the weight of undesirable examples' losses">,
     Option<"kdDirection", "kd-direction", "std::string",
            /*default=*/"\"forward\"",
            "kd: forward (KL(teacher || student)) or reverse">

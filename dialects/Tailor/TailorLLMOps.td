@@ -185,6 +185,22 @@ def Tailor_EmbeddingOp : Tailor_LLMOp<"embedding"> {
   let results = (outs Tailor_FloatTensor:$output);
 }
 
+def Tailor_StopGradientOp
+    : Tailor_Op<"stop_gradient", [Pure, SameOperandsAndResultType]> {
+  let summary = "The operand's value, treated as a constant by autodiff";
+  let description = [{
+    Returns its operand. `tailor-autodiff` does not differentiate through
+    it (PyTorch's `.detach()`): a loss term that uses a statistic of the
+    model's outputs as a fixed reference point (KTO's KL estimate) wraps it
+    in `tailor.stop_gradient`. Lowered to its operand; not folded before
+    that, so that a canonicalization between the loss and autodiff keeps
+    it.
+  }];
+  let arguments = (ins AnyTensor:$input);
+  let results = (outs AnyTensor:$output);
+  let assemblyFormat = "$input attr-dict `:` type($output)";
+}
+
 def Tailor_MoEOp : Tailor_LLMOp<"moe"> {
   let summary = "Mixture of SwiGLU experts with a top-k softmax router";
   let description = [{

@@ -838,7 +838,8 @@ struct AutodiffPass : mlir::tailor::impl::TailorAutodiffBase<AutodiffPass> {
         in |= llvm::any_of(captured,
                            [&](Value v) { return active.contains(v); });
       }
-      if (!in)
+      // A stop_gradient's result is a constant to the gradient.
+      if (!in || isa<StopGradientOp>(op))
         continue;
       if (op.getNumRegions() != 0) {
         op.emitError("tailor-autodiff: '")

@@ -321,11 +321,39 @@ struct LossPass : mlir::tailor::impl::TailorLossBase<LossPass> {
       names = {"loss"};
       return success();
     }
-    // The DPO family: against the reference model's sequence log-probs.
+    // The DPO family and KTO: against the reference model's sequence
+    // log-probs.
     Value ref = addInput("ref_logps", vecType);
     if (!ref)
       return failure();
     Value rho = sub(logps, ref);
+    if (kind == "kto") {
+      // KTO (TRL): rows [0, M) the examples, [M, 2M) the mismatched
+      // (prompt, other completion) rows of the KL estimate; an input
+      // `desirable` [M] labels the examples.
+      auto [main, klRows] = pairs(rho);
+      auto mType = cast<RankedTensorType>(main.getType());
+      Value desirable =
+          addInput("desirable", RankedTensorType::get(mType.getShape(), i1));
+      if (!desirable)
+        return failure();
+      // The reference point: mean KL over the mismatched rows, at least 0,
+      // not differentiated.
+      Value kl = OnnxMaxOp::create(b(), loc, RankedTensorType::get({}, elem),
+                                   ValueRange{meanAll(klRows), num(0)});
+      kl = StopGradientOp::create(b(), loc, kl);
+      auto sigmoid = [&](Value x) -> Value {
+        return OnnxSigmoidOp::create(b(), loc, x.getType(), x);
+      };
+      Value good = mul(sub(num(1), sigmoid(mul(sub(main, kl), num(beta)))),
+                       num(desirableWeight));
+      Value bad = mul(sub(num(1), sigmoid(mul(sub(kl, main), num(beta)))),
+                      num(undesirableWeight));
+      Value losses = OnnxWhereOp::create(b(), loc, mType, desirable, good, bad);
+      results = {meanAll(losses), mul(main, num(beta)), kl};
+      names = {"loss", "rewards", "kl"};
+      return success();
+    }
     auto [rhoC, rhoR] = pairs(rho);
     Value loss;
     if (kind == "ipo") {
@@ -354,6 +382,94 @@ struct LossPass : mlir::tailor::impl::TailorLossBase<LossPass> {
     return success();
   }
 
+  /// Hugging Face's load_balancing_loss_func (Mixtral; Switch eq. 4-6)
+  /// over the results named router_logits* ([..., E] each, concatenated
+  /// as [tokens, E]): E * sum_e f_e P_e, f_e the fraction of routing
+  /// choices (top-k) that went to expert e per token, P_e the mean router
+  /// probability. f is not differentiable (it comes from indices).
+  FailureOr<Value> routerAux(func::FuncOp fn, func::ReturnOp ret) {
+    SmallVector<Value> flat;
+    int64_t experts = 0;
+    for (unsigned i = 0; i < ret.getNumOperands(); ++i) {
+      auto name = fn.getResultAttrOfType<StringAttr>(i, "onnx.name");
+      if (!name || !name.getValue().starts_with("router_logits"))
+        continue;
+      auto t = dyn_cast<RankedTensorType>(ret.getOperand(i).getType());
+      if (!t || t.getRank() < 2 || t.isDynamicDim(t.getRank() - 1) ||
+          t.getElementType() != elem ||
+          (experts && t.getDimSize(t.getRank() - 1) != experts))
+        return fn.emitError("tailor-loss: result '")
+               << name.getValue()
+               << "' must be router logits [..., experts] of the logits' "
+                  "element type with the same static number of experts";
+      experts = t.getDimSize(t.getRank() - 1);
+      flat.push_back(OnnxReshapeOp::create(
+          b(), loc,
+          RankedTensorType::get({ShapedType::kDynamic, experts}, elem),
+          ret.getOperand(i), ints({-1, experts}), b().getI64IntegerAttr(0)));
+    }
+    if (flat.empty())
+      return fn.emitError("tailor-loss: router-aux-coef needs results named "
+                          "router_logits* (the MoE layers' router logits)");
+    if (routerTopK < 1 || routerTopK > experts)
+      return fn.emitError("tailor-loss: router-top-k must be in [1, ")
+             << experts << "]";
+    auto tokensType =
+        RankedTensorType::get({ShapedType::kDynamic, experts}, elem);
+    Value all = flat.size() == 1
+                    ? flat.front()
+                    : Value(OnnxConcatOp::create(b(), loc, tokensType, flat,
+                                                 b().getI64IntegerAttr(0)));
+    Value probs = OnnxSoftmaxOp::create(b(), loc, tokensType, all,
+                                        b().getI64IntegerAttr(-1));
+    auto kType = [&](Type t) {
+      return RankedTensorType::get({ShapedType::kDynamic, routerTopK}, t);
+    };
+    auto top = OnnxTopKOp::create(b(), loc, kType(elem), kType(i64), probs,
+                                  ints({routerTopK}), b().getI64IntegerAttr(-1),
+                                  b().getI64IntegerAttr(1),
+                                  b().getI64IntegerAttr(1));
+    auto pair = RankedTensorType::get({2}, elem);
+    Value offOn = OnnxConstantOp::create(
+        b(), loc, pair,
+        DenseElementsAttr::get(pair, ArrayRef<Attribute>{
+                                         b().getFloatAttr(elem, 0.0),
+                                         b().getFloatAttr(elem, 1.0)}),
+        nullptr, nullptr, nullptr, nullptr, nullptr, nullptr);
+    Value mask = OnnxOneHotOp::create(
+        b(), loc,
+        RankedTensorType::get({ShapedType::kDynamic, routerTopK, experts},
+                              elem),
+        top.getIndices(), scalarOf(i64, b().getI64IntegerAttr(experts)), offOn,
+        b().getI64IntegerAttr(-1));
+    auto vecE = RankedTensorType::get({experts}, elem);
+    auto meanTokens = [&](Value v) -> Value {
+      // The mean over axis 0 (the tokens) by sum / count.
+      Value sum = OnnxReduceSumOp::create(
+          b(), loc,
+          RankedTensorType::get(
+              cast<RankedTensorType>(v.getType()).getShape().drop_front(),
+              elem),
+          v, ints({0}), b().getI64IntegerAttr(0), b().getI64IntegerAttr(0));
+      Value count = OnnxCastOp::create(
+          b(), loc, RankedTensorType::get({1}, elem),
+          OnnxSliceOp::create(
+              b(), loc, RankedTensorType::get({1}, i64),
+              OnnxShapeOp::create(
+                  b(), loc,
+                  RankedTensorType::get(
+                      {cast<RankedTensorType>(v.getType()).getRank()}, i64),
+                  v, nullptr, b().getI64IntegerAttr(0)),
+              ints({0}), ints({1}), Value(), Value()),
+          b().getI64IntegerAttr(*onnxDataTypeOf(elem)));
+      return div(sum, count);
+    };
+    Value f = meanTokens(mask); // [k, E]
+    Value p = meanTokens(probs); // [E]
+    (void)vecE;
+    return mul(sumAll(mul(f, p)), num(double(experts)));
+  }
+
   void runOnOperation() override {
     ModuleOp module = getOperation();
     func::FuncOp fn = findEntry(module);
@@ -362,19 +478,22 @@ struct LossPass : mlir::tailor::impl::TailorLossBase<LossPass> {
       return signalPassFailure();
     }
     static const char *kinds[] = {"sft",   "dpo",  "ipo",    "hinge", "robust",
-                                  "simpo", "orpo", "reward", "kd"};
+                                  "simpo", "orpo", "kto",    "reward", "kd"};
     if (!llvm::is_contained(kinds, StringRef(kind))) {
       fn.emitError("tailor-loss: unknown kind '")
           << kind
-          << "' (known: sft, dpo, ipo, hinge, robust, simpo, orpo, reward, kd)";
+          << "' (known: sft, dpo, ipo, hinge, robust, simpo, orpo, kto, "
+             "reward, kd)";
       return signalPassFailure();
     }
     if (!(beta > 0) || !(labelSmoothing >= 0 && labelSmoothing < 0.5) ||
         !(temperature > 0) || !(centerRewards >= 0) ||
+        !(desirableWeight >= 0) || !(undesirableWeight >= 0) ||
         (kdDirection != "forward" && kdDirection != "reverse")) {
       fn.emitError("tailor-loss: beta and temperature must be positive, "
-                   "label-smoothing in [0, 0.5), center-rewards not "
-                   "negative, kd-direction forward or reverse");
+                   "label-smoothing in [0, 0.5), center-rewards and the "
+                   "KTO weights not negative, kd-direction forward or "
+                   "reverse");
       return signalPassFailure();
     }
     auto ret = cast<func::ReturnOp>(fn.front().getTerminator());
@@ -391,6 +510,16 @@ struct LossPass : mlir::tailor::impl::TailorLossBase<LossPass> {
     SmallVector<std::string> names;
     if (failed(build(fn, ret, results, names)))
       return signalPassFailure();
+    if (routerAuxCoef > 0) {
+      if (kind == "reward") {
+        fn.emitError("tailor-loss: router-aux-coef needs a loss over logits");
+        return signalPassFailure();
+      }
+      FailureOr<Value> aux = routerAux(fn, ret);
+      if (failed(aux))
+        return signalPassFailure();
+      results[0] = add(results[0], mul(*aux, num(routerAuxCoef)));
+    }
 
     // The loss (and its companions), then the model's results.
     SmallVector<Attribute> attrs;

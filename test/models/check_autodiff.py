@@ -235,6 +235,7 @@ LOSS_CASES = {
     "ipo": "kind=ipo beta=0.2",
     "simpo": "kind=simpo beta=2.0 simpo-gamma=0.5 label-smoothing=0.1",
     "orpo": "kind=orpo beta=0.3",
+    "kto": "kind=kto beta=0.5 desirable-weight=1.5 undesirable-weight=0.8",
     "reward": "kind=reward center-rewards=0.01",
     "kd-forward": "kind=kd temperature=2.0",
     "kd-reverse": "kind=kd temperature=0.5 kd-direction=reverse",
@@ -275,6 +276,13 @@ def torch_loss(name, options, torch, F, logits, labels, ref, teacher):
         nll = -logps[:2].sum() / mask[:2].sum()
         return nll - beta * F.logsigmoid(log_odds).mean()
     rho = logps - ref
+    if name == "kto":
+        main, kl_rows = rho[:2], rho[2:]
+        kl = kl_rows.mean().clamp(min=0).detach()
+        desirable = torch.tensor([True, False])
+        good = float(opts["desirable-weight"]) * (1 - torch.sigmoid(beta * (main - kl)))
+        bad = float(opts["undesirable-weight"]) * (1 - torch.sigmoid(beta * (kl - main)))
+        return torch.where(desirable, good, bad).mean()
     if name == "ipo":
         r = rho / counts
         return (((r[:2] - r[2:]) - 1 / (2 * beta)) ** 2).mean()
@@ -319,30 +327,106 @@ def check_losses(args, tailor):
             continue
         model = tailor.load(tailor.compile(out, out[:-5] + ".so"))
         w = rng.normal(size=(3, 1) if reward else (3, 5))
+        case_ref = ref.copy()
+        if name == "kto":
+            case_ref[2:] -= 6.0   # a positive KL estimate (else clamped to 0)
         feeds = {"x": xr if reward else x, "w": w}
         names = {i["name"] for i in model.inputs}
-        for key, value in (("labels", labels.astype(np.int64)), ("ref_logps", ref),
-                           ("teacher_logits", teacher)):
+        for key, value in (("labels", labels.astype(np.int64)), ("ref_logps", case_ref),
+                           ("teacher_logits", teacher), ("desirable", np.array([True, False]))):
             if key in names:
                 feeds[key] = value
         got = model.run(feeds)
         wt = torch.tensor(w, requires_grad=True)
         logits = torch.tensor(feeds["x"]) @ wt
         ref_loss = torch_loss(name, options, torch, F, logits, torch.tensor(labels),
-                              torch.tensor(ref), torch.tensor(teacher))
+                              torch.tensor(case_ref), torch.tensor(teacher))
         ref_loss.backward()
         loss = float(np.asarray(got["loss"]))
         loss_err = abs(loss - ref_loss.item()) / max(1e-12, abs(ref_loss.item()))
         g = np.asarray(got["grad.w"])
         grad_err = np.abs(g - wt.grad.numpy()).max() / max(np.abs(wt.grad.numpy()).max(), 1e-30)
+        if name == "kto" and not float(np.asarray(got["kl"])) > 0.5:
+            print(f"FAIL loss kto: the KL estimate {float(np.asarray(got['kl']))} does not test "
+                  "the stop-gradient path")
+            failures += 1
         if not (loss_err <= 1e-9 and grad_err <= 1e-9):
             print(f"FAIL loss {name} ({options}): loss {loss} vs PyTorch {ref_loss.item()} "
                   f"(relative {loss_err:.1e}), gradient {grad_err:.1e}")
             failures += 1
         else:
-            print(f"ok   loss {name} ({options}): {loss:.6f}, relative error {loss_err:.1e}, "
-                  f"d/dw vs autograd {grad_err:.1e}")
+            extra = f" (KL estimate {float(np.asarray(got['kl'])):.3f})" if name == "kto" else ""
+            print(f"ok   loss {name} ({options}){extra}: {loss:.6f}, relative error "
+                  f"{loss_err:.1e}, d/dw vs autograd {grad_err:.1e}")
     return failures
+
+
+MOE_MODEL = """func.func @main_graph(%x: tensor<2x4x3xf64> {onnx.name = "x"}, %w: tensor<3x5xf64> {onnx.name = "w"}, %wr: tensor<3x4xf64> {onnx.name = "wr"}) -> (tensor<2x4x5xf64> {onnx.name = "logits"}, tensor<2x4x4xf64> {onnx.name = "router_logits.0"}, tensor<8x4xf64> {onnx.name = "router_logits.1"}) {
+  %l = "tailor.onnx.MatMul"(%x, %w) : (tensor<2x4x3xf64>, tensor<3x5xf64>) -> tensor<2x4x5xf64>
+  %r0 = "tailor.onnx.MatMul"(%x, %wr) : (tensor<2x4x3xf64>, tensor<3x4xf64>) -> tensor<2x4x4xf64>
+  %t = "tailor.onnx.Tanh"(%r0) : (tensor<2x4x4xf64>) -> tensor<2x4x4xf64>
+  %shape = "tailor.onnx.Constant"() {value = dense<[8, 4]> : tensor<2xi64>} : () -> tensor<2xi64>
+  %r1 = "tailor.onnx.Reshape"(%t, %shape) : (tensor<2x4x4xf64>, tensor<2xi64>) -> tensor<8x4xf64>
+  return %l, %r0, %r1 : tensor<2x4x5xf64>, tensor<2x4x4xf64>, tensor<8x4xf64>
+}
+"""
+
+
+def check_router_aux(args, tailor):
+    """kind=sft with router-aux-coef: the SFT loss plus Hugging Face's
+    load_balancing_loss_func over two layers' router logits (top-2 of 4
+    experts), and d loss / d (w, router weights), against PyTorch in
+    float64."""
+    import torch
+    import torch.nn.functional as F
+    src = os.path.join(args.work, "moe-aux.mlir")
+    with open(src, "w") as f:
+        f.write(MOE_MODEL)
+    out = os.path.join(args.work, "moe-aux.grad.mlir")
+    cmd = [os.path.join(args.bin, "tailor-opt"), src,
+           "--tailor-loss=router-aux-coef=0.02 router-top-k=2",
+           "--tailor-autodiff=wrt=w,wr", "-o", out]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        print(f"FAIL moe-aux: {' '.join(cmd)}\n{r.stderr}")
+        return 1
+    model = tailor.load(tailor.compile(out, out[:-5] + ".so"))
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=(2, 4, 3))
+    w = rng.normal(size=(3, 5))
+    wr = rng.normal(size=(3, 4))
+    labels = rng.integers(0, 5, size=(2, 4))
+    labels[0, 0] = -100
+    got = model.run({"x": x, "w": w, "wr": wr, "labels": labels.astype(np.int64)})
+    wt = torch.tensor(w, requires_grad=True)
+    wrt = torch.tensor(wr, requires_grad=True)
+    xt = torch.tensor(x)
+    logits = xt @ wt
+    r0 = xt @ wrt
+    r1 = torch.tanh(r0).reshape(8, 4)
+    ce = F.cross_entropy(logits[:, :-1].reshape(-1, 5), torch.tensor(labels)[:, 1:].reshape(-1),
+                         ignore_index=-100)
+    # transformers' load_balancing_loss_func (no attention mask)
+    gate = torch.cat([r0.reshape(-1, 4), r1], dim=0)
+    routing = F.softmax(gate, dim=-1)
+    _, selected = torch.topk(routing, 2, dim=-1)
+    expert_mask = F.one_hot(selected, 4)
+    tokens_per_expert = torch.mean(expert_mask.double(), dim=0)
+    router_prob = torch.mean(routing, dim=0)
+    aux = torch.sum(tokens_per_expert * router_prob.unsqueeze(0)) * 4
+    ref = ce + 0.02 * aux
+    ref.backward()
+    loss = float(np.asarray(got["loss"]))
+    loss_err = abs(loss - ref.item()) / abs(ref.item())
+    grad_err = max(np.abs(np.asarray(got["grad." + n]) - t.grad.numpy()).max()
+                   / np.abs(t.grad.numpy()).max() for n, t in (("w", wt), ("wr", wrt)))
+    if not (loss_err <= 1e-9 and grad_err <= 1e-9):
+        print(f"FAIL moe-aux: loss {loss} vs PyTorch {ref.item()} ({loss_err:.1e}), "
+              f"gradients {grad_err:.1e}")
+        return 1
+    print(f"ok   moe-aux (sft + 0.02 x load balancing, aux {aux.item():.6f}): loss "
+          f"relative error {loss_err:.1e}, d/dw, d/dwr vs autograd {grad_err:.1e}")
+    return 0
 
 
 def main():
@@ -416,6 +500,8 @@ def main():
     if not args.only or args.only == "sft-loss":
         failures += check_sft(args, tailor)
     failures += check_losses(args, tailor)
+    if not args.only or args.only == "moe-aux":
+        failures += check_router_aux(args, tailor)
     print("PASS" if not failures else f"FAIL ({failures})")
     return 1 if failures else 0
 

@@ -891,7 +891,8 @@ void lowering::populateDataMovementPatterns(const TypeConverter &converter,
                SizeLowering, ConstantOfShapeLowering, RangeLowering,
                TriluLowering, SplitLowering, TileLowering>(converter, ctx);
   for (StringRef name :
-       {OnnxIdentityOp::getOperationName(), OnnxDropoutOp::getOperationName()})
+       {OnnxIdentityOp::getOperationName(), OnnxDropoutOp::getOperationName(),
+        StopGradientOp::getOperationName()})
     patterns.add<IdentityLowering>(converter, ctx, name);
   for (StringRef name :
        {OnnxFlattenOp::getOperationName(), OnnxSqueezeOp::getOperationName(),

@@ -36,10 +36,23 @@ func.func @ints(%x: tensor<3xi64>) -> tensor<f32> {
 // -----
 
 // RUN: not tailor-opt %s --tailor-loss=kind=ppo --split-input-file 2>&1 | FileCheck %s --check-prefix=KIND
-// KIND: error: tailor-loss: unknown kind 'ppo' (known: sft, dpo, ipo, hinge, robust, simpo, orpo, reward, kd)
+// KIND: error: tailor-loss: unknown kind 'ppo' (known: sft, dpo, ipo, hinge, robust, simpo, orpo, kto, reward, kd)
 // RUN: not tailor-opt %s --tailor-loss="kind=dpo beta=0" --split-input-file 2>&1 | FileCheck %s --check-prefix=BETA
 // RUN: not tailor-opt %s --tailor-loss="kind=robust label-smoothing=0.5" --split-input-file 2>&1 | FileCheck %s --check-prefix=BETA
 // RUN: not tailor-opt %s --tailor-loss="kind=kd kd-direction=both" --split-input-file 2>&1 | FileCheck %s --check-prefix=BETA
-// BETA: error: tailor-loss: beta and temperature must be positive, label-smoothing in [0, 0.5), center-rewards not negative, kd-direction forward or reverse
+// BETA: error: tailor-loss: beta and temperature must be positive, label-smoothing in [0, 0.5), center-rewards and the KTO weights not negative, kd-direction forward or reverse
+// RUN: not tailor-opt %s --tailor-loss=router-aux-coef=0.1 --split-input-file 2>&1 | FileCheck %s --check-prefix=ROUTER
+// ROUTER: error: tailor-loss: router-aux-coef needs results named router_logits* (the MoE layers' router logits)
 // RUN: not tailor-opt %s --tailor-loss=kind=reward --split-input-file 2>&1 | FileCheck %s --check-prefix=REWARD
 // REWARD: error: tailor-loss: kind=reward needs the first result to be the scores [N] or [N, 1]
+
+// -----
+
+// Logits but no router_logits results (the ROUTER run above).
+func.func @no_router(%ids: tensor<2x3xi64> {onnx.name = "input_ids"}, %w: tensor<3x5xf32> {onnx.name = "w"}) -> (tensor<2x3x5xf32> {onnx.name = "logits"}) {
+  %c = "tailor.onnx.Cast"(%ids) {to = 1 : i64} : (tensor<2x3xi64>) -> tensor<2x3xf32>
+  %u = "tailor.onnx.Constant"() {value = dense<[2]> : tensor<1xi64>} : () -> tensor<1xi64>
+  %e = "tailor.onnx.Unsqueeze"(%c, %u) : (tensor<2x3xf32>, tensor<1xi64>) -> tensor<2x3x1xf32>
+  %l = "tailor.onnx.Mul"(%e, %w) : (tensor<2x3x1xf32>, tensor<3x5xf32>) -> tensor<2x3x5xf32>
+  return %l : tensor<2x3x5xf32>
+}

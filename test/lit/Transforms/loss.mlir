@@ -6,6 +6,7 @@
 // RUN: tailor-opt %s --tailor-loss="kind=robust label-smoothing=0.2" --split-input-file --verify-diagnostics --allow-unregistered-dialect | FileCheck %s --check-prefix=ROBUST
 // RUN: tailor-opt %s --tailor-loss="kind=simpo" --split-input-file --verify-diagnostics --allow-unregistered-dialect | FileCheck %s --check-prefix=SIMPO
 // RUN: tailor-opt %s --tailor-loss="kind=orpo" --split-input-file --verify-diagnostics --allow-unregistered-dialect | FileCheck %s --check-prefix=ORPO
+// RUN: tailor-opt %s --tailor-loss="kind=kto beta=0.2" --split-input-file --verify-diagnostics --allow-unregistered-dialect | FileCheck %s --check-prefix=KTO
 // RUN: tailor-opt %s --tailor-loss="kind=kd temperature=2 kd-direction=reverse" --split-input-file --verify-diagnostics --allow-unregistered-dialect | FileCheck %s --check-prefix=KD
 
 // A `labels` input and the loss as the first result; the labels are
@@ -59,6 +60,16 @@
 // ORPO: "tailor.onnx.Exp"
 // ORPO: "tailor.onnx.Log"
 // ORPO: "tailor.onnx.Softplus"
+// KTO's KL estimate over the second half of the rows is clamped at 0 and
+// not differentiated.
+// KTO-LABEL: func.func @lm
+// KTO-SAME: %arg2: tensor<?xf32> {onnx.name = "ref_logps"}, %arg3: tensor<?xi1> {onnx.name = "desirable"}
+// KTO-SAME: -> (tensor<f32> {onnx.name = "loss"}, tensor<?xf32> {onnx.name = "rewards"}, tensor<f32> {onnx.name = "kl"}
+// KTO: %[[MAX:.*]] = "tailor.onnx.Max"(%{{.*}}, %{{.*}}) : (tensor<f32>, tensor<f32>) -> tensor<f32>
+// KTO: %[[KL:.*]] = tailor.stop_gradient %[[MAX]] : tensor<f32>
+// KTO: "tailor.onnx.Sigmoid"
+// KTO: "tailor.onnx.Sigmoid"
+// KTO: "tailor.onnx.Where"(%arg3,
 // KD-LABEL: func.func @lm
 // KD-SAME: %arg2: tensor<?x?x7xf32> {onnx.name = "teacher_logits"}
 // KD: dense<5.000000e-01> : tensor<f32>

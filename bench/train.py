@@ -1,0 +1,167 @@
+#!/usr/bin/python3
+"""LoRA training step: tailor-train's compiled step against PyTorch (Debian's
+python3-torch) on the same model, in one run.
+
+Model: the pretrained byte-level LLaMA of test/models/pretrain.py (tiny:
+0.46M parameters; small: 12.8M), LoRA r 8 / alpha 16 on every linear
+(the projections, the MLP and lm_head), AdamW (lr 1e-4), clipping at 1.0,
+batches of --batch rows of --seq random tokens (every token predicted).
+PyTorch: the same architecture (generate.Llama), frozen weights, the LoRA
+branches as PEFT computes them (x A^T B^T * alpha / r), F.cross_entropy,
+backward, clip_grad_norm_, AdamW.step; torch.set_num_threads(T).
+Tailor: tailor-train --num-threads T on a JSONL of the same shape; the
+step time is the median of the per-step wall-clock differences in its
+loss.csv (the first --warmup steps left out; compilation is not counted
+for either side). Both report the median over --steps steps.
+
+  bench/run-train [--size tiny small] [--threads 1 2] [--write-docs docs/performance.md]
+"""
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "test", "models"))
+
+BEGIN, END = "<!-- bench:train:begin -->", "<!-- bench:train:end -->"
+
+
+def model_dir(size):
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "test", "models", "pretrain.py"),
+                        "--size", size, "--print-dir"], capture_output=True, text=True, check=True)
+    return r.stdout.strip().splitlines()[-1]
+
+
+def pytorch_step(size, threads, batch, seq, steps, warmup):
+    import torch
+    import torch.nn.functional as F
+    import generate
+    import pretrain
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    c = generate.Config(vocab=256, **pretrain.SIZES[size]["model"])
+    model = generate.Llama(c)
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    r, alpha = 8, 16.0
+    params = []
+    for _, mod in model.named_modules():
+        if isinstance(mod, torch.nn.Linear):
+            a = torch.nn.Parameter(torch.randn(r, mod.in_features) / mod.in_features ** 0.5)
+            b = torch.nn.Parameter(torch.zeros(mod.out_features, r))
+            params += [a, b]
+            mod.register_forward_hook(
+                lambda mod, i, o, a=a, b=b: o + (alpha / r) * (i[0] @ a.T @ b.T))
+    opt = torch.optim.AdamW(params, lr=1e-4, weight_decay=0.0)
+    gen = torch.Generator().manual_seed(1)
+    ids = torch.randint(0, 256, (batch, seq), generator=gen)
+    times = []
+    for _ in range(warmup + steps):
+        t = time.perf_counter()
+        logits = model(ids)
+        loss = F.cross_entropy(logits[:, :-1].reshape(-1, 256), ids[:, 1:].reshape(-1))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        times.append(time.perf_counter() - t)
+    times = sorted(times[warmup:])
+    return times[len(times) // 2], sum(p.numel() for p in params)
+
+
+def tailor_step(build, size, threads, batch, seq, steps, warmup, work):
+    os.makedirs(work, exist_ok=True)
+    data = os.path.join(work, "data.jsonl")
+    rng = random.Random(1)
+    with open(data, "w") as f:
+        for _ in range(batch * (warmup + steps)):
+            f.write(json.dumps({"input_ids": [rng.randrange(256) for _ in range(seq)]}) + "\n")
+    out = os.path.join(work, f"{size}-{threads}")
+    subprocess.run(["rm", "-rf", out], check=True)
+    r = subprocess.run([os.path.join(build, "bin", "tailor-train"),
+                        os.path.join(model_dir(size), "model.onnx"), "--data", data,
+                        "--method", "lora", "--lora-r", "8", "--lora-alpha", "16",
+                        "--lr", "1e-4", "--max-grad-norm", "1.0", "--batch-size", str(batch),
+                        "--steps", str(warmup + steps), "--num-threads", str(threads),
+                        "--save-every", "0", "-o", out], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(r.stderr)
+    compile_s = sum(float(line.split(" in ")[1].split(" s")[0]) for line in r.stderr.splitlines()
+                    if "compiled the training step in" in line)
+    seconds = [0.0]
+    with open(os.path.join(out, "loss.csv")) as f:
+        next(f)
+        for line in f:
+            cols = line.split(",")
+            if cols[0] != "0":
+                seconds.append(float(cols[6]))
+    diffs = sorted(b - a for a, b in zip(seconds[warmup:-1], seconds[warmup + 1:]))
+    return diffs[len(diffs) // 2], compile_s
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--size", nargs="+", default=["tiny", "small"])
+    ap.add_argument("--threads", nargs="+", type=int, default=[1, 2])
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--seq", type=int, default=128)
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--work", default="/tmp/tailor-bench-train")
+    ap.add_argument("--write-docs", metavar="PATH")
+    args = ap.parse_args()
+    rows = []
+    print(f"LoRA r 8 on every linear, batch {args.batch} x {args.seq} tokens, AdamW, clip 1.0")
+    print(f"{'model':8} {'threads':>7} {'PyTorch ms':>11} {'Tailor ms':>10} {'speed-up':>9} "
+          f"{'Tailor compile s':>17}")
+    for size in args.size:
+        for t in args.threads:
+            pt, nparams = pytorch_step(size, t, args.batch, args.seq, args.steps, args.warmup)
+            tl, compile_s = tailor_step(args.build, size, t, args.batch, args.seq, args.steps,
+                                        args.warmup, args.work)
+            rows.append((size, t, pt * 1e3, tl * 1e3, pt / tl, compile_s, nparams))
+            print(f"{size:8} {t:7} {pt * 1e3:11.1f} {tl * 1e3:10.1f} {pt / tl:8.2f}x "
+                  f"{compile_s:17.1f}", flush=True)
+    if args.write_docs:
+        table = "\n".join(f"| {s} | {t} | {p:.1f} | {q:.1f} | {x:.2f}x | {c:.1f} |"
+                          for s, t, p, q, x, c, _ in rows)
+        section = f"""{BEGIN}
+Measured by `bench/run-train --write-docs docs/performance.md` on
+{time.strftime('%Y-%m-%d')} (this machine; LoRA r 8 on every linear, {rows[0][6]} adapter
+parameters on the tiny model; batch {args.batch} x {args.seq} random tokens; AdamW,
+clipping 1.0; median of {args.steps} steps after {args.warmup}):
+
+| model | threads | PyTorch ms/step | Tailor ms/step | Tailor speed-up | Tailor compile s |
+|---|---|---|---|---|---|
+{table}
+
+The issue's target is a 2x speed-up over PyTorch with the same threads.
+Read the 2-thread rows with care: on this 2-core VM PyTorch's own step is
+slower with 2 threads than with 1 (compare its two rows), which is what
+puts Tailor ahead there. At 1 thread Tailor's step is slower than
+PyTorch's: the target is not met. The training step runs the ONNX-level
+graph (attention, norms and their gradients as separate ops; the raised
+LLM ops have no gradient rules yet), and the step of the 8-layer model
+takes minutes to compile.
+{END}"""
+        with open(args.write_docs) as f:
+            text = f.read()
+        if BEGIN in text and END in text:
+            text = text[:text.index(BEGIN)] + section + text[text.index(END) + len(END):]
+        else:
+            text = text.rstrip() + "\n\n## Training step (LoRA) vs PyTorch\n\n" + section + "\n"
+        with open(args.write_docs + ".tmp", "w") as f:
+            f.write(text)
+        os.replace(args.write_docs + ".tmp", args.write_docs)
+
+
+if __name__ == "__main__":
+    main()
