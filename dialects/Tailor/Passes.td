@@ -438,7 +438,7 @@ def TailorAutodiff : Pass<"tailor-autodiff", "ModuleOp"> {
     element). This pass appends the gradient of the loss with respect to
     each selected argument (`wrt`: argument names; default the arguments
     tailor-peft marked `tailor.trainable`, else every floating-point
-    argument) as a further result named `grad.<argument>`,
+    argument not marked `tailor.data`) as a further result named `grad.<argument>`,
     with the argument's type. Weights that stay constants are frozen: only
     arguments are trainable.
 
@@ -518,8 +518,12 @@ def TailorLoss : Pass<"tailor-loss", "ModuleOp"> {
       (`[N, S, V]`): at each kept position the KL divergence between the
       softmaxes of teacher and student logits divided by `temperature`,
       `forward` `KL(teacher || student)` or `reverse`
-      `KL(student || teacher)`, summed and divided by N (TRL GKD's
-      generalized_jsd_loss at beta 0 / 1, batchmean).
+      `KL(student || teacher)`, the mean over the kept positions (TRL
+      GKD's generalized_jsd_loss at beta 0 / 1, batchmean with labels).
+
+    The inputs a loss adds are marked `tailor.data` (tailor-autodiff's
+    default leaves them out); the DPO family also returns `logps` (each
+    row's log-probability).
 
     `router-aux-coef` > 0 adds Hugging Face's MoE load-balancing loss
     (Mixtral's load_balancing_loss_func, Switch eq. 4-6) times the
@@ -640,7 +644,12 @@ def TailorPeft : Pass<"tailor-peft", "ModuleOp"> {
     (default: every such module) gets `y += s * (x A^T) B^T` with new
     arguments `<module>.lora_A.weight` [r, in] and `<module>.lora_B.weight`
     [out, r] (PEFT's shapes and names), `s = alpha / r`, or
-    `alpha / sqrt(r)` with `rslora`.
+    `alpha / sqrt(r)` with `rslora`. `dora` (DoRA, arXiv 2402.09353, as
+    PEFT computes it): also an argument `<module>.lora_magnitude_vector`
+    [out] (initially the norms of the rows of PyTorch's [out, in] weight)
+    and `y = base + (m / n - 1) base + (m / n) s (x A^T) B^T` with
+    `n = ||W + s B A||` per output row, not differentiated (the paper's
+    section 4.3; PEFT detaches it).
   }];
   let options = [
     Option<"method", "method", "std::string", /*default=*/"\"full\"",
@@ -650,6 +659,9 @@ def TailorPeft : Pass<"tailor-peft", "ModuleOp"> {
            "LoRA alpha (the scale is alpha / r)">,
     Option<"rslora", "rslora", "bool", /*default=*/"false",
            "Rank-stabilised LoRA: the scale is alpha / sqrt(r)">,
+    Option<"dora", "dora", "bool", /*default=*/"false",
+           "DoRA: LoRA plus a trainable magnitude per output (PEFT's "
+           "use_dora)">,
     ListOption<"target", "target", "std::string",
                "Regexes of the weight names that train (default: all)">,
     ListOption<"exclude", "exclude", "std::string",

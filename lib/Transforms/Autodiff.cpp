@@ -786,14 +786,16 @@ struct AutodiffPass : mlir::tailor::impl::TailorAutodiffBase<AutodiffPass> {
     };
     SmallVector<unsigned> selected;
     if (wrt.empty()) {
-      // The arguments tailor-peft made trainable, else every float one.
+      // The arguments tailor-peft made trainable, else every float one
+      // but the data inputs a loss added (tailor.data).
       for (unsigned i = 0; i < fn.getNumArguments(); ++i)
         if (fn.getArgAttr(i, "tailor.trainable") &&
             isFloatTensor(fn.getArgument(i)))
           selected.push_back(i);
       if (selected.empty())
         for (unsigned i = 0; i < fn.getNumArguments(); ++i)
-          if (isFloatTensor(fn.getArgument(i)))
+          if (isFloatTensor(fn.getArgument(i)) &&
+              !fn.getArgAttr(i, "tailor.data"))
             selected.push_back(i);
     } else {
       for (const std::string &name : wrt) {

@@ -191,16 +191,29 @@ struct LossPass : mlir::tailor::impl::TailorLossBase<LossPass> {
     return mul(sumLast(chosen), t.weight);
   }
 
+  /// Paired rows ([chosen; rejected], or KTO's [examples; KL rows]) need an
+  /// even count.
+  LogicalResult checkPairedRows(func::FuncOp fn, int64_t rows) {
+    if (!ShapedType::isDynamic(rows) && rows % 2 != 0)
+      return fn.emitError("tailor-loss: kind=")
+             << kind << " needs an even number of rows (the first half "
+             << "paired with the second), not " << rows;
+    return success();
+  }
+
   LogicalResult build(func::FuncOp fn, func::ReturnOp ret,
                       SmallVector<Value> &results,
                       SmallVector<std::string> &names) {
     auto addInput = [&](StringRef name, Type type) -> Value {
       unsigned index = fn.getNumArguments();
+      // tailor.data: an input, never a weight to differentiate.
       if (failed(fn.insertArgument(
               index, type,
-              DictionaryAttr::get(ctx, {NamedAttribute(
-                                           StringAttr::get(ctx, "onnx.name"),
-                                           StringAttr::get(ctx, name))}),
+              DictionaryAttr::get(
+                  ctx, {NamedAttribute(StringAttr::get(ctx, "onnx.name"),
+                                       StringAttr::get(ctx, name)),
+                        NamedAttribute(StringAttr::get(ctx, "tailor.data"),
+                                       UnitAttr::get(ctx))}),
               loc)))
         return Value();
       return fn.getArgument(index);
@@ -215,6 +228,11 @@ struct LossPass : mlir::tailor::impl::TailorLossBase<LossPass> {
         return fn.emitError("tailor-loss: kind=reward needs the first result "
                             "to be the scores [N] or [N, 1]");
       elem = outType.getElementType();
+      if (!onnxDataTypeOf(elem))
+        return fn.emitError("tailor-loss: scores of element type ")
+               << elem << " have no ONNX data type";
+      if (failed(checkPairedRows(fn, outType.getDimSize(0))))
+        return failure();
       Value scores = out;
       if (outType.getRank() == 2)
         scores = OnnxReshapeOp::create(
@@ -249,8 +267,8 @@ struct LossPass : mlir::tailor::impl::TailorLossBase<LossPass> {
     if (kind == "kd") {
       // Distillation from teacher logits (TRL GKD's generalized_jsd_loss at
       // beta 0 (forward) or 1 (reverse)): per kept position the KL between
-      // softmax(logits / T) of teacher and student, summed, divided by the
-      // number of rows (batchmean).
+      // softmax(logits / T) of teacher and student, the mean over the kept
+      // positions (batchmean with labels).
       Value teacher = addInput("teacher_logits", outType);
       if (!teacher)
         return failure();
@@ -264,19 +282,17 @@ struct LossPass : mlir::tailor::impl::TailorLossBase<LossPass> {
       Value q = kdDirection == "forward" ? ls : lt;
       Value kl = sumLast(
           mul(OnnxExpOp::create(b(), loc, outType, p), sub(p, q)));
-      Value rowsCount = OnnxCastOp::create(
-          b(), loc, RankedTensorType::get({1}, elem),
-          OnnxSliceOp::create(
-              b(), loc, RankedTensorType::get({1}, i64),
-              OnnxShapeOp::create(b(), loc, RankedTensorType::get({2}, i64),
-                                  labels, nullptr, b().getI64IntegerAttr(0)),
-              ints({0}), ints({1}), Value(), Value()),
-          b().getI64IntegerAttr(*onnxDataTypeOf(elem)));
-      results = {div(sumAll(mul(kl, t.weight)), sumAll(rowsCount))};
+      // TRL's "batchmean" with labels: the sum over kept positions divided
+      // by their number (at least 1).
+      Value kept = OnnxMaxOp::create(b(), loc, RankedTensorType::get({}, elem),
+                                     ValueRange{sumAll(t.weight), num(1)});
+      results = {div(sumAll(mul(kl, t.weight)), kept)};
       names = {"loss"};
       return success();
     }
 
+    if (kind != "kd" && kind != "sft" && failed(checkPairedRows(fn, n)))
+      return failure();
     Value tok = tokenLogps(out, outType, t);
     if (kind == "sft") {
       results = {OnnxNegOp::create(b(), loc, RankedTensorType::get({}, elem),
@@ -377,8 +393,8 @@ struct LossPass : mlir::tailor::impl::TailorLossBase<LossPass> {
                                           sub(num(1), delta)));
       }
     }
-    results = {loss, mul(rhoC, num(beta)), mul(rhoR, num(beta))};
-    names = {"loss", "chosen_rewards", "rejected_rewards"};
+    results = {loss, mul(rhoC, num(beta)), mul(rhoR, num(beta)), logps};
+    names = {"loss", "chosen_rewards", "rejected_rewards", "logps"};
     return success();
   }
 

@@ -9,6 +9,7 @@
 #include "tailor/Transforms/Entry.h"
 #include "tailor/Transforms/Passes.h"
 
+#include "llvm/ADT/SmallPtrSet.h"
 #include "llvm/ADT/StringSet.h"
 #include <cmath>
 #include "llvm/Support/Regex.h"
@@ -22,6 +23,21 @@ using namespace mlir;
 using namespace mlir::tailor;
 
 namespace {
+/// A float32 constant's values (dense or resource).
+std::optional<std::vector<float>> constantValues(OnnxConstantOp c) {
+  if (!c)
+    return std::nullopt;
+  Attribute v = c.getValueAttr();
+  if (auto res = dyn_cast_or_null<DenseF32ResourceElementsAttr>(v))
+    if (auto data = res.tryGetAsArrayRef())
+      return std::vector<float>(data->begin(), data->end());
+  if (auto dense = dyn_cast_or_null<DenseFPElementsAttr>(v))
+    if (dense.getElementType().isF32())
+      return std::vector<float>(dense.getValues<float>().begin(),
+                                dense.getValues<float>().end());
+  return std::nullopt;
+}
+
 struct PeftPass : mlir::tailor::impl::TailorPeftBase<PeftPass> {
   using Base::Base;
 
@@ -67,6 +83,7 @@ struct PeftPass : mlir::tailor::impl::TailorPeftBase<PeftPass> {
                      mb.getNamedAttr("r", mb.getI64IntegerAttr(rank)),
                      mb.getNamedAttr("lora_alpha", mb.getF64FloatAttr(alpha)),
                      mb.getNamedAttr("use_rslora", mb.getBoolAttr(rslora)),
+                     mb.getNamedAttr("use_dora", mb.getBoolAttr(dora)),
                      mb.getNamedAttr("modules", mb.getArrayAttr(modules))}));
     for (auto [mm, module] : sites) {
       auto wt = cast<RankedTensorType>(mm.getB().getType());
@@ -113,8 +130,82 @@ struct PeftPass : mlir::tailor::impl::TailorPeftBase<PeftPass> {
           DenseElementsAttr::get(scalarType, b.getFloatAttr(elem, scale)),
           nullptr, nullptr, nullptr, nullptr, nullptr, nullptr);
       Value scaled = OnnxMulOp::create(b, loc, yt, up, s);
-      Value sum = OnnxAddOp::create(b, loc, yt, mm.getResult(), scaled);
-      mm.getResult().replaceAllUsesExcept(sum, sum.getDefiningOp());
+      Value sum;
+      if (!dora) {
+        sum = OnnxAddOp::create(b, loc, yt, mm.getResult(), scaled);
+      } else {
+        // DoRA (arXiv 2402.09353, as PEFT computes it): a trainable
+        // magnitude m [out] (initially the rows' norms of PyTorch's [out,
+        // in] weight) over the norm of W + s B A (detached):
+        // y = base + (m / norm - 1) base + (m / norm) s (x A^T) B^T.
+        auto w = mm.getB().getDefiningOp<OnnxConstantOp>();
+        std::optional<std::vector<float>> data = constantValues(w);
+        if (!data || !elem.isF32())
+          return mm.emitError("tailor-peft: DoRA needs a float32 weight "
+                              "with its values in the module");
+        std::vector<float> norms(n, 0.0f);
+        for (int64_t o = 0; o < n; ++o) {
+          double sq = 0;
+          for (int64_t i = 0; i < k; ++i)
+            sq += double((*data)[i * n + o]) * (*data)[i * n + o];
+          norms[o] = float(std::sqrt(sq));
+        }
+        auto vecType = RankedTensorType::get({n}, elem);
+        unsigned index = fn.getNumArguments();
+        auto init = DenseElementsAttr::get(vecType, llvm::ArrayRef(norms));
+        if (failed(fn.insertArgument(
+                index, vecType,
+                DictionaryAttr::get(
+                    ctx,
+                    {NamedAttribute(StringAttr::get(ctx, "onnx.name"),
+                                    StringAttr::get(
+                                        ctx, module + ".lora_magnitude_vector")),
+                     NamedAttribute(StringAttr::get(ctx, "tailor.trainable"),
+                                    UnitAttr::get(ctx)),
+                     NamedAttribute(StringAttr::get(ctx, "tailor.init"),
+                                    init)}),
+                loc)))
+          return failure();
+        Value m = fn.getArgument(index);
+        // ||W + s (B A)||: over the input dimension of the [in, out]
+        // weight, W + s A^T B^T.
+        auto wType = RankedTensorType::get({k, n}, elem);
+        Value delta = OnnxMatMulOp::create(b, loc, wType, at, btr);
+        Value merged = OnnxAddOp::create(
+            b, loc, wType, mm.getB(),
+            OnnxMulOp::create(b, loc, wType, delta, s));
+        auto axes = RankedTensorType::get({1}, IntegerType::get(ctx, 64));
+        Value axis0 = OnnxConstantOp::create(
+            b, loc, axes, DenseIntElementsAttr::get(axes, ArrayRef<int64_t>{0}),
+            nullptr, nullptr, nullptr, nullptr, nullptr, nullptr);
+        Value sq = OnnxReduceSumOp::create(
+            b, loc, vecType, OnnxMulOp::create(b, loc, wType, merged, merged),
+            axis0, b.getI64IntegerAttr(0), b.getI64IntegerAttr(0));
+        Value norm = StopGradientOp::create(
+            b, loc, OnnxSqrtOp::create(b, loc, vecType, sq));
+        Value ratio = OnnxDivOp::create(b, loc, vecType, m, norm);
+        Value one = OnnxConstantOp::create(
+            b, loc, scalarType,
+            DenseElementsAttr::get(scalarType, b.getFloatAttr(elem, 1.0)),
+            nullptr, nullptr, nullptr, nullptr, nullptr, nullptr);
+        Value base = mm.getResult();
+        Value extra = OnnxMulOp::create(
+            b, loc, yt, OnnxSubOp::create(b, loc, vecType, ratio, one), base);
+        Value dorav = OnnxAddOp::create(
+            b, loc, yt, extra, OnnxMulOp::create(b, loc, yt, ratio, scaled));
+        sum = OnnxAddOp::create(b, loc, yt, base, dorav);
+      }
+      // Every other use reads the adapted result (the new ops read the
+      // base).
+      SmallPtrSet<Operation *, 16> newOps;
+      for (Operation *op = mm->getNextNode(); op; op = op->getNextNode()) {
+        newOps.insert(op);
+        if (op == sum.getDefiningOp())
+          break;
+      }
+      mm.getResult().replaceUsesWithIf(sum, [&](OpOperand &use) {
+        return !newOps.contains(use.getOwner());
+      });
       ++numLifted;
     }
     return success();
@@ -202,17 +293,7 @@ struct PeftPass : mlir::tailor::impl::TailorPeftBase<PeftPass> {
     // An exporter ties a weight to another one's transpose by writing the
     // transposed copy (GPT-2's lm_head = the embedding^T): such a copy
     // becomes Transpose(the other's argument), one parameter.
-    auto values = [](OnnxConstantOp c) -> std::optional<std::vector<float>> {
-      Attribute v = c.getValueAttr();
-      if (auto res = dyn_cast_or_null<DenseF32ResourceElementsAttr>(v))
-        if (auto data = res.tryGetAsArrayRef())
-          return std::vector<float>(data->begin(), data->end());
-      if (auto dense = dyn_cast_or_null<DenseFPElementsAttr>(v))
-        if (dense.getElementType().isF32())
-          return std::vector<float>(dense.getValues<float>().begin(),
-                                    dense.getValues<float>().end());
-      return std::nullopt;
-    };
+    auto values = constantValues;
     auto isTransposeOf = [&](OnnxConstantOp copy, OnnxConstantOp of) {
       auto ct = cast<RankedTensorType>(copy.getType());
       auto ot = cast<RankedTensorType>(of.getType());

@@ -262,7 +262,7 @@ def torch_loss(name, options, torch, F, logits, labels, ref, teacher):
             kl = F.kl_div(ls, lt, reduction="none", log_target=True).sum(-1)   # KL(t || s)
         else:
             kl = F.kl_div(lt, ls, reduction="none", log_target=True).sum(-1)   # KL(s || t)
-        return (kl * mask).sum() / logits.shape[0]
+        return (kl * mask).sum() / mask.sum()   # TRL: batchmean with labels
     lp = logits[:, :-1].log_softmax(-1)
     tok = torch.gather(lp, 2, lab.clamp(min=0).unsqueeze(-1)).squeeze(-1) * mask
     logps, counts = tok.sum(-1), mask.sum(-1).clamp(min=1)

@@ -61,7 +61,7 @@ def main():
              "--lr", "3e-3", "--steps", "40", "--batch-size", "16",
              "--eval-every", "20", "--save-every", "5", "--num-threads", "2"]
     failures = 0
-    for d in ("a", "b", "c"):
+    for d in ("a", "b", "c", "e"):
         shutil.rmtree(os.path.join(args.work, d), ignore_errors=True)
 
     # 1. The uninterrupted run.
@@ -178,10 +178,14 @@ def main():
     bad = os.path.join(args.work, "bad.jsonl")
     with open(bad, "w") as f:
         f.write('{"input_ids": [1, 2, 3]}\n{"input_ids": [5, 300]}\n')
+    e = os.path.join(args.work, "e")
     failures += expect_error([os.path.join(args.bin, "tailor-train"), model, "--data", bad,
-                              "-o", c], "bad.jsonl:2: \"input_ids\" holds 300, outside the vocabulary [0, 256)")
+                              "-o", e], "bad.jsonl:2: \"input_ids\" holds 300, outside the vocabulary [0, 256)")
     failures += expect_error(train[:-1] + ["1", "-o", b, "--resume", "--lr", "1e-3"],
                              "--lr was 0.003, now 0.001;")
+    failures += expect_error(train + ["-o", a], "holds checkpoints of an earlier run")
+    failures += expect_error(train + ["-o", e, "--pad-id", "256"],
+                             "--pad-id 256 is outside the vocabulary [0, 256)")
     print("PASS" if not failures else f"FAIL ({failures})")
     return 1 if failures else 0
 

@@ -100,6 +100,91 @@ def check_lora(args, tailor, torch, F, generate):
     return 0
 
 
+def check_dora(args, tailor, torch, F, generate):
+    """tailor-peft method=lora dora=true on the LLaMA's q and v against
+    PEFT's DoRA formula in PyTorch (forward hooks): y = base + (m/n - 1)
+    base + (m/n) s x A^T B^T, n = ||W + s B A|| per row, detached; the
+    gradients of A, B and the magnitude m."""
+    name = "llama-opset17"
+    family, c, opset, kv = generate.variants()[name]
+    mlir = os.path.join(args.work, name + ".mlir")
+    grad = os.path.join(args.work, name + ".dora.mlir")
+    r, alpha = 4, 8.0
+    run([os.path.join(args.bin, "tailor-opt"), mlir,
+         f"--tailor-peft=method=lora r={r} alpha={alpha} dora=true target=q$,v$",
+         "--tailor-loss", "--tailor-autodiff", "-o", grad])
+    text = open(grad).read()
+    compiled = tailor.load(tailor.compile(grad, grad[:-5] + ".so"))
+    torch.manual_seed(0)
+    model = generate.Llama(c)
+    model.eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))   # as main() exported it
+    for p in model.parameters():
+        p.requires_grad_(False)
+    gen = torch.Generator().manual_seed(5)
+    params = {}
+    s = alpha / r
+    bad = []
+    for m in [f"blocks.{i}.{proj}" for i in range(c.layers) for proj in ("q", "v")]:
+        lin = model.get_submodule(m)
+        w = lin.weight
+        a = (0.1 * torch.randn(r, lin.in_features, generator=gen)).requires_grad_()
+        b = (0.1 * torch.randn(lin.out_features, r, generator=gen)).requires_grad_()
+        init = w.norm(dim=1)
+        # The pass's initial magnitude: the rows' norms of the weight.
+        match = re.search(re.escape(f'onnx.name = "{m}.lora_magnitude_vector"')
+                          + r', tailor.init = dense<\[([^\]]*)\]>', text)
+        if not match:
+            bad.append(f"{m}: no magnitude argument with its initial value")
+        else:
+            got = np.array([float(v) for v in match.group(1).split(",")])
+            err = np.abs(got - init.numpy()).max() / init.abs().max().item()
+            if not err <= 1e-6:
+                bad.append(f"{m}: initial magnitude {err:.1e} from ||W||")
+        mag = (init * (1 + 0.1 * torch.randn(lin.out_features, generator=gen))).requires_grad_()
+        params[m + ".lora_A.weight"] = a
+        params[m + ".lora_B.weight"] = b
+        params[m + ".lora_magnitude_vector"] = mag
+
+        def hook(mod, inp, out, a=a, b=b, mag=mag, w=w):
+            lora = (inp[0] @ a.T @ b.T) * s
+            norm = (w + s * (b @ a)).norm(dim=1).detach()
+            ratio = mag / norm
+            return out + (ratio - 1) * out + ratio * lora
+        lin.register_forward_hook(hook)
+    rng = np.random.default_rng(11)
+    ids = rng.integers(0, c.vocab, size=(2, 12), dtype=np.int64)
+    labels = ids.copy()
+    labels[:, :4] = -100
+    feeds = {"input_ids": ids, "labels": labels}
+    for n, t in params.items():
+        feeds[n] = t.detach().numpy()
+    out = compiled.run(feeds)
+    logits = model(torch.tensor(ids))
+    ref = F.cross_entropy(logits[:, :-1].reshape(-1, c.vocab),
+                          torch.tensor(labels)[:, 1:].reshape(-1), ignore_index=-100)
+    ref.backward()
+    loss = float(np.asarray(out["loss"]))
+    worst = 0.0
+    if abs(loss - ref.item()) > 1e-5 * abs(ref.item()):
+        bad.append(f"loss {loss} vs PyTorch {ref.item()}")
+    for n, t in params.items():
+        g = np.asarray(out["grad." + n])
+        rg = t.grad.numpy()
+        err = np.abs(g - rg).max() / max(np.abs(rg).max(), 1e-30)
+        worst = max(worst, err)
+        if not err <= args.rtol:
+            bad.append(f"d loss / d {n}: {err:.2e}")
+    if bad:
+        print(f"FAIL {name} DoRA: " + "; ".join(bad))
+        return 1
+    print(f"ok   {name} DoRA r={r} on q, v: loss {loss:.6f} (PyTorch {ref.item():.6f}), "
+          f"{len(params)} gradients (A, B, magnitude), max relative error {worst:.1e}")
+    return 0
+
+
 def check_optimizer(args, tailor, torch, F, generate):
     """tailor-optimizer: the update compiled into the LoRA step, against
     torch.optim on the same model, adapters and batches. (a) AdamW with
@@ -291,6 +376,7 @@ def main():
             print(f"ok   {name}: loss {loss:.6f} (PyTorch {ref.item():.6f}), {checked} weight "
                   f"gradients, max relative error {worst:.1e}")
     failures += check_lora(args, tailor, torch, F, generate)
+    failures += check_dora(args, tailor, torch, F, generate)
     failures += check_optimizer(args, tailor, torch, F, generate)
     print("PASS" if not failures else f"FAIL ({failures})")
     return 1 if failures else 0

@@ -104,6 +104,10 @@ static cl::opt<double> loraAlpha("lora-alpha", cl::init(16),
 static cl::opt<bool> rslora("rslora", cl::init(false),
                             cl::desc("LoRA scale alpha / sqrt(r)"),
                             cl::cat(category));
+static cl::opt<bool> dora("dora", cl::init(false),
+                          cl::desc("DoRA: LoRA plus a trainable magnitude "
+                                   "per output (PEFT's use_dora)"),
+                          cl::cat(category));
 static cl::list<std::string> target(
     "target", cl::CommaSeparated,
     cl::desc("Regexes of the module (LoRA) or weight (full) names that "
@@ -236,6 +240,7 @@ llvm::json::Object trajectoryConfig() {
       {"lora-r", loraR.getValue()},
       {"lora-alpha", loraAlpha.getValue()},
       {"rslora", rslora.getValue()},
+      {"dora", dora.getValue()},
       {"target", std::move(targets)},
       {"exclude", std::move(excluded)},
       {"steps", steps.getValue()},
@@ -310,7 +315,7 @@ llvm::Error expandConfig(std::vector<std::string> &args) {
     else if (auto i = v.getAsInteger())
       text = std::to_string(*i);
     else if (auto d = v.getAsNumber())
-      text = llvm::formatv("{0}", *d).str();
+      text = printed("%.17g", *d);
     else if (auto *a = v.getAsArray()) {
       for (const llvm::json::Value &e : *a) {
         auto s = e.getAsString();
@@ -564,14 +569,13 @@ std::vector<float> gather(const std::vector<float> &values,
 struct Evaluation {
   double loss = 0;
   std::optional<double> margin, accuracy;
-  /// Per dataset row: the rows' log-probabilities (from the rewards, when
-  /// the function has them).
+  /// Per dataset row: its log-probability (DPO family).
   std::vector<float> logps;
 };
 
 /// Runs `c` over `data` in batches: the mean loss (weighted by predicted
 /// tokens, or by pairs), and with rewards results the mean margin, the
-/// accuracy and each row's log-probability relative to `ref`.
+/// accuracy and each row's log-probability.
 llvm::Expected<Evaluation> evaluate(const Compiled &c, const Dataset &data,
                                     const std::vector<float> &ref,
                                     std::map<std::string, Carried *> &carried) {
@@ -580,6 +584,7 @@ llvm::Expected<Evaluation> evaluate(const Compiled &c, const Dataset &data,
   int32_t lossIndex = c.output("loss");
   int32_t chosenIndex = c.output("chosen_rewards");
   int32_t rejectedIndex = c.output("rejected_rewards");
+  int32_t logpsIndex = c.output("logps");
   int64_t n = examples(data);
   e.logps.assign(data.rows.size(), 0.0f);
   for (int64_t r0 = 0; r0 < n; r0 += batchSize) {
@@ -599,17 +604,24 @@ llvm::Expected<Evaluation> evaluate(const Compiled &c, const Dataset &data,
     double weight = paired() ? double(indices.size()) : double(b.targets);
     total += double(scalarOutput(result->get(), lossIndex)) * weight;
     count += weight;
-    if (chosenIndex >= 0 && rejectedIndex >= 0) {
-      tailor_tensor chosen, rejected;
-      tailor_result_output(result->get(), chosenIndex, &chosen);
-      tailor_result_output(result->get(), rejectedIndex, &rejected);
+    if (chosenIndex >= 0 && rejectedIndex >= 0 && logpsIndex >= 0) {
+      tailor_tensor chosen, rejected, logps;
+      if (tailor_result_output(result->get(), chosenIndex, &chosen) !=
+              TAILOR_OK ||
+          tailor_result_output(result->get(), rejectedIndex, &rejected) !=
+              TAILOR_OK ||
+          tailor_result_output(result->get(), logpsIndex, &logps) != TAILOR_OK)
+        return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                       tailor_last_error());
       const float *pc = static_cast<const float *>(chosen.data);
       const float *pr = static_cast<const float *>(rejected.data);
-      for (size_t i = 0; i < indices.size(); ++i) {
+      const float *lp = static_cast<const float *>(logps.data);
+      int64_t b = indices.size();
+      for (int64_t i = 0; i < b; ++i) {
         margin += double(pc[i]) - pr[i];
         wins += pc[i] > pr[i];
-        e.logps[indices[i]] = float(pc[i] / beta);
-        e.logps[indices[i] + n] = float(pr[i] / beta);
+        e.logps[indices[i]] = lp[i];
+        e.logps[indices[i] + n] = lp[i + b];
       }
     }
   }
@@ -713,6 +725,9 @@ int main(int argc, char **argv) {
   std::vector<LogRow> log;
   std::optional<double> baseEval;
   int64_t startStep = 0;
+  if (!resume && !checkpoints(outputDir).empty())
+    return fail(outputDir + " holds checkpoints of an earlier run: continue "
+                            "it with --resume or choose another --output-dir");
   if (resume) {
     auto found = checkpoints(outputDir);
     if (found.empty())
@@ -794,6 +809,7 @@ int main(int argc, char **argv) {
     peft.rank = loraR;
     peft.alpha = loraAlpha;
     peft.rslora = rslora;
+    peft.dora = dora;
     peft.target.assign(target.begin(), target.end());
     peft.exclude.assign(exclude.begin(), exclude.end());
     pm.addPass(createTailorPeft(peft));
@@ -824,6 +840,9 @@ int main(int argc, char **argv) {
   if (vocab <= 0)
     return fail(modelPath + ": no logits [batch, sequence, vocabulary] "
                             "result with a static vocabulary");
+  if (padId < 0 || padId >= vocab)
+    return fail("--pad-id " + llvm::Twine(padId) +
+                " is outside the vocabulary [0, " + llvm::Twine(vocab) + ")");
   int64_t numParams = 0;
   for (const Carried &c : *initial)
     numParams += c.data.size();
@@ -965,6 +984,18 @@ int main(int argc, char **argv) {
                    << llvm::format("%.1f", since(t)) << " s\n";
     }
 
+    // The held-out loss of the initial model (before a checkpoint's
+    // parameters replace it).
+    if (heldOut && !baseEval) {
+      auto e = evaluate(*evalFn, *heldOut, refEval, params);
+      if (!e)
+        return fail("evaluation: " + llvm::toString(e.takeError()));
+      baseEval = e->loss;
+      llvm::errs() << llvm::format("tailor-train: held-out loss before "
+                                   "training %.4f\n",
+                                   *baseEval);
+    }
+
     if (checkpoint) {
       const std::string &path = checkpointPath;
       if (startStep > totalSteps)
@@ -1021,17 +1052,12 @@ int main(int argc, char **argv) {
       return saveLog();
     };
 
-    if (heldOut && !baseEval) {
-      auto e = evaluate(*evalFn, *heldOut, refEval, params);
-      if (!e)
-        return fail("evaluation: " + llvm::toString(e.takeError()));
-      baseEval = e->loss;
-      llvm::errs() << llvm::format("tailor-train: held-out loss before "
-                                   "training %.4f\n",
-                                   *baseEval);
-    }
 
     bool tty = llvm::errs().is_displayed();
+    std::vector<int64_t> order;
+    int64_t orderEpoch = -1;
+    // Wall-clock seconds continue from the checkpoint's log.
+    double secondsBefore = log.empty() ? 0.0 : log.back().seconds;
     auto loopStart = Clock::now();
     double runTokens = 0;
     for (int64_t s = startStep; s < totalSteps; ++s) {
@@ -1044,7 +1070,10 @@ int main(int argc, char **argv) {
       for (int64_t m = 0; m < gradAccum; ++m) {
         int64_t micro = s * gradAccum + m;
         int64_t epoch = micro / perEpoch, index = micro % perEpoch;
-        std::vector<int64_t> order = epochOrder(seed, epoch, n);
+        if (epoch != orderEpoch) {
+          order = epochOrder(seed, epoch, n);
+          orderEpoch = epoch;
+        }
         std::vector<int64_t> rows = batchRows(
             *train, std::vector<int64_t>(order.begin() + index * batchSize,
                                          order.begin() +
@@ -1077,7 +1106,7 @@ int main(int argc, char **argv) {
       row.loss = lossSum / gradAccum;
       row.gradNorm = gradNorm;
       row.tokens = tokens;
-      row.seconds = since(loopStart);
+      row.seconds = secondsBefore + since(loopStart);
       if (!std::isfinite(row.loss))
         return fail("step " + llvm::Twine(s + 1) +
                     ": the loss is not finite (lower --lr?)");
@@ -1094,12 +1123,13 @@ int main(int argc, char **argv) {
         }
       }
       log.push_back(row);
-      double perStep = row.seconds / double(s + 1 - startStep);
+      double runSeconds = since(loopStart);
+      double perStep = runSeconds / double(s + 1 - startStep);
       std::string line = llvm::formatv(
           "[{0,5}/{1}] loss {2:f4}  lr {3:e2}  |g| {4:f3}  {5:f0} tok/s  "
           "ETA {6}",
           s + 1, totalSteps, row.loss, row.lr, row.gradNorm,
-          runTokens / std::max(row.seconds, 1e-9),
+          runTokens / std::max(runSeconds, 1e-9),
           formatTime(perStep * double(totalSteps - s - 1)));
       if (tty)
         llvm::errs() << "\r" << line << "\x1b[K";
@@ -1130,7 +1160,11 @@ int main(int argc, char **argv) {
 
     // The result.
     if (method == "lora") {
-      std::string dir = outputDir + "/adapter";
+      // Written into adapter.tmp, then renamed to adapter: never half an
+      // adapter under the final name.
+      std::string final = outputDir + "/adapter";
+      std::string dir = outputDir + "/adapter.tmp";
+      llvm::sys::fs::remove_directories(dir);
       if (std::error_code ec = llvm::sys::fs::create_directories(dir))
         return fail(dir + ": " + ec.message());
       std::vector<safetensors::TensorData> tensors;
@@ -1155,6 +1189,7 @@ int main(int argc, char **argv) {
           {"r", loraR.getValue()},
           {"lora_alpha", loraAlpha.getValue()},
           {"use_rslora", rslora.getValue()},
+          {"use_dora", dora.getValue()},
           {"lora_dropout", 0.0},
           {"fan_in_fan_out", false},
           {"bias", "none"},
@@ -1166,7 +1201,10 @@ int main(int argc, char **argv) {
                                                           std::move(cfg)))
                                  .str()))
         return fail(llvm::toString(std::move(e)));
-      llvm::errs() << "tailor-train: wrote the adapter to " << dir << "\n";
+      llvm::sys::fs::remove_directories(final);
+      if (std::error_code ec = llvm::sys::fs::rename(dir, final))
+        return fail(final + ": " + ec.message());
+      llvm::errs() << "tailor-train: wrote the adapter to " << final << "\n";
     } else {
       // PyTorch's names and layouts ([out, in] for a transposed weight).
       std::vector<std::vector<float>> transposed;

@@ -56,3 +56,15 @@ func.func @no_router(%ids: tensor<2x3xi64> {onnx.name = "input_ids"}, %w: tensor
   %l = "tailor.onnx.Mul"(%e, %w) : (tensor<2x3x1xf32>, tensor<3x5xf32>) -> tensor<2x3x5xf32>
   return %l : tensor<2x3x5xf32>
 }
+
+// -----
+
+// RUN: not tailor-opt %s --tailor-loss=kind=dpo --split-input-file 2>&1 | FileCheck %s --check-prefix=ODD
+// ODD: error: tailor-loss: kind=dpo needs an even number of rows (the first half paired with the second), not 3
+func.func @odd(%ids: tensor<3x2xi64> {onnx.name = "input_ids"}, %w: tensor<2x5xf32> {onnx.name = "w"}) -> (tensor<3x2x5xf32> {onnx.name = "logits"}) {
+  %c = "tailor.onnx.Cast"(%ids) {to = 1 : i64} : (tensor<3x2xi64>) -> tensor<3x2xf32>
+  %u = "tailor.onnx.Constant"() {value = dense<[2]> : tensor<1xi64>} : () -> tensor<1xi64>
+  %e = "tailor.onnx.Unsqueeze"(%c, %u) : (tensor<3x2xf32>, tensor<1xi64>) -> tensor<3x2x1xf32>
+  %l = "tailor.onnx.Mul"(%e, %w) : (tensor<3x2x1xf32>, tensor<2x5xf32>) -> tensor<3x2x5xf32>
+  return %l : tensor<3x2x5xf32>
+}

@@ -12,7 +12,7 @@
 // A `labels` input and the loss as the first result; the labels are
 // shifted left with an ignored last position, ignored positions masked out.
 // CHECK-LABEL: func.func @lm
-// CHECK-SAME: %arg1: tensor<?x?xi64> {onnx.name = "labels"}
+// CHECK-SAME: %arg1: tensor<?x?xi64> {onnx.name = "labels", tailor.data}
 // CHECK-SAME: -> (tensor<f32> {onnx.name = "loss"}, tensor<?x?x7xf32> {onnx.name = "logits"})
 // CHECK: %[[REST:.*]] = "tailor.onnx.Slice"(%arg1,
 // CHECK: %[[IGN:.*]] = "tailor.onnx.Constant"() <{value = dense<-100> : tensor<i64>}>
@@ -27,8 +27,8 @@
 // The DPO family: a ref_logps input; the rows' log-probabilities paired
 // as [chosen; rejected] halves; the rewards after the loss.
 // DPO-LABEL: func.func @lm
-// DPO-SAME: %arg1: tensor<?x?xi64> {onnx.name = "labels"}, %arg2: tensor<?xf32> {onnx.name = "ref_logps"}
-// DPO-SAME: -> (tensor<f32> {onnx.name = "loss"}, tensor<?xf32> {onnx.name = "chosen_rewards"}, tensor<?xf32> {onnx.name = "rejected_rewards"}, tensor<?x?x7xf32> {onnx.name = "logits"})
+// DPO-SAME: %arg1: tensor<?x?xi64> {onnx.name = "labels", tailor.data}, %arg2: tensor<?xf32> {onnx.name = "ref_logps", tailor.data}
+// DPO-SAME: -> (tensor<f32> {onnx.name = "loss"}, tensor<?xf32> {onnx.name = "chosen_rewards"}, tensor<?xf32> {onnx.name = "rejected_rewards"}, tensor<?xf32> {onnx.name = "logps"}, tensor<?x?x7xf32> {onnx.name = "logits"})
 // DPO: %[[RHO:.*]] = "tailor.onnx.Sub"(%{{.*}}, %arg2)
 // DPO: "tailor.onnx.Reshape"(%[[RHO]], %{{.*}}) {{.*}} -> tensor<2x?xf32>
 // DPO: dense<{{\[}}[1.000000e+00], [0.000000e+00]]> : tensor<2x1xf32>
@@ -63,7 +63,7 @@
 // KTO's KL estimate over the second half of the rows is clamped at 0 and
 // not differentiated.
 // KTO-LABEL: func.func @lm
-// KTO-SAME: %arg2: tensor<?xf32> {onnx.name = "ref_logps"}, %arg3: tensor<?xi1> {onnx.name = "desirable"}
+// KTO-SAME: %arg2: tensor<?xf32> {onnx.name = "ref_logps", tailor.data}, %arg3: tensor<?xi1> {onnx.name = "desirable", tailor.data}
 // KTO-SAME: -> (tensor<f32> {onnx.name = "loss"}, tensor<?xf32> {onnx.name = "rewards"}, tensor<f32> {onnx.name = "kl"}
 // KTO: %[[MAX:.*]] = "tailor.onnx.Max"(%{{.*}}, %{{.*}}) : (tensor<f32>, tensor<f32>) -> tensor<f32>
 // KTO: %[[KL:.*]] = tailor.stop_gradient %[[MAX]] : tensor<f32>
@@ -71,7 +71,7 @@
 // KTO: "tailor.onnx.Sigmoid"
 // KTO: "tailor.onnx.Where"(%arg3,
 // KD-LABEL: func.func @lm
-// KD-SAME: %arg2: tensor<?x?x7xf32> {onnx.name = "teacher_logits"}
+// KD-SAME: %arg2: tensor<?x?x7xf32> {onnx.name = "teacher_logits", tailor.data}
 // KD: dense<5.000000e-01> : tensor<f32>
 // KD: %[[S:.*]] = "tailor.onnx.LogSoftmax"
 // KD: %[[T:.*]] = "tailor.onnx.LogSoftmax"
