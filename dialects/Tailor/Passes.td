@@ -638,6 +638,9 @@ def TailorPeft : Pass<"tailor-peft", "ModuleOp"> {
     differentiates with respect to them (its default: every float
     argument).
 
+    `method=bitfit` (BitFit, arXiv 2106.10199): as `full`, but only the
+    bias vectors (1-D weights named `*.bias`) become arguments.
+
     `method=lora` (LoRA, arXiv 2106.09685, as Hugging Face PEFT defines
     it): the base weights stay frozen constants; each ONNX MatMul whose
     right operand is a constant weight of a module matching `target`
@@ -653,7 +656,8 @@ def TailorPeft : Pass<"tailor-peft", "ModuleOp"> {
   }];
   let options = [
     Option<"method", "method", "std::string", /*default=*/"\"full\"",
-           "The method: full (every matching weight trains) or lora">,
+           "The method: full (every matching weight trains), bitfit (only "
+           "the biases) or lora">,
     Option<"rank", "r", "int64_t", /*default=*/"8", "LoRA rank">,
     Option<"alpha", "alpha", "double", /*default=*/"16",
            "LoRA alpha (the scale is alpha / r)">,

@@ -218,9 +218,9 @@ struct PeftPass : mlir::tailor::impl::TailorPeftBase<PeftPass> {
       module.emitError("tailor-peft: the module has no public function");
       return signalPassFailure();
     }
-    if (method != "full" && method != "lora") {
+    if (method != "full" && method != "lora" && method != "bitfit") {
       fn.emitError("tailor-peft: unknown method '")
-          << method << "' (known: full, lora)";
+          << method << "' (known: full, lora, bitfit)";
       return signalPassFailure();
     }
     if (method == "lora" && (rank <= 0 || !(alpha > 0))) {
@@ -282,6 +282,10 @@ struct PeftPass : mlir::tailor::impl::TailorPeftBase<PeftPass> {
         });
       };
       if ((!targets.empty() && !matches(targets)) || matches(excluded))
+        return;
+      // BitFit (arXiv 2106.10199): only the bias vectors train.
+      if (method == "bitfit" &&
+          (type.getRank() != 1 || !StringRef(name).ends_with(".bias")))
         return;
       while (!names.insert(name).second)
         name += "_";
@@ -360,8 +364,16 @@ struct PeftPass : mlir::tailor::impl::TailorPeftBase<PeftPass> {
     for (auto [op, index] : argOf)
       op->erase();
     OpBuilder mb(ctx);
-    fn->setAttr("tailor.peft", mb.getDictionaryAttr({mb.getNamedAttr(
-                                   "peft_type", mb.getStringAttr("FULL"))}));
+    if (lifted.empty() && method == "bitfit") {
+      fn.emitError("tailor-peft: method=bitfit found no bias vector (a 1-D "
+                   "weight named *.bias) to train");
+      return signalPassFailure();
+    }
+    fn->setAttr("tailor.peft",
+                mb.getDictionaryAttr({mb.getNamedAttr(
+                    "peft_type", mb.getStringAttr(method == "bitfit"
+                                                      ? "BITFIT"
+                                                      : "FULL"))}));
   }
 };
 } // namespace

@@ -100,6 +100,37 @@ def check_lora(args, tailor, torch, F, generate):
     return 0
 
 
+def check_bitfit(args, tailor, name, mlir, feeds, params, full_loss):
+    """tailor-peft method=bitfit on GPT-2: only the biases are arguments;
+    the loss equals the full model's and each bias gradient PyTorch's
+    (from the same backward as the full check)."""
+    out_mlir = os.path.join(args.work, name + ".bitfit.mlir")
+    run([os.path.join(args.bin, "tailor-opt"), mlir, "--tailor-peft=method=bitfit",
+         "--tailor-loss", "--tailor-autodiff", "-o", out_mlir])
+    compiled = tailor.load(tailor.compile(out_mlir, out_mlir[:-5] + ".so"))
+    names = [i["name"] for i in compiled.inputs if i["name"] not in ("input_ids", "labels")]
+    out = compiled.run({n: feeds[n] for n in ["input_ids", "labels"] + names})
+    bad, worst = [], 0.0
+    if not names or any(not n.endswith(".bias") for n in names):
+        bad.append(f"trainable arguments {names}")
+    loss = float(np.asarray(out["loss"]))
+    if abs(loss - full_loss) > 1e-6 * abs(full_loss):
+        bad.append(f"loss {loss} vs {full_loss}")
+    for n in names:
+        g = np.asarray(out["grad." + n])
+        r = params[n].grad.numpy()
+        err = np.abs(g - r).max() / max(np.abs(r).max(), 1e-30)
+        worst = max(worst, err)
+        if not err <= args.rtol:
+            bad.append(f"d loss / d {n}: {err:.2e}")
+    if bad:
+        print(f"FAIL {name} BitFit: " + "; ".join(bad))
+        return 1
+    print(f"ok   {name} BitFit: {len(names)} bias vectors trainable, their gradients within "
+          f"{worst:.1e} of PyTorch's")
+    return 0
+
+
 def check_dora(args, tailor, torch, F, generate):
     """tailor-peft method=lora dora=true on the LLaMA's q and v against
     PEFT's DoRA formula in PyTorch (forward hooks): y = base + (m/n - 1)
@@ -375,6 +406,8 @@ def main():
         else:
             print(f"ok   {name}: loss {loss:.6f} (PyTorch {ref.item():.6f}), {checked} weight "
                   f"gradients, max relative error {worst:.1e}")
+        if family == "gpt2":
+            failures += check_bitfit(args, tailor, name, mlir, feeds, params, loss)
     failures += check_lora(args, tailor, torch, F, generate)
     failures += check_dora(args, tailor, torch, F, generate)
     failures += check_optimizer(args, tailor, torch, F, generate)

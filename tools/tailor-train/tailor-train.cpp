@@ -94,7 +94,7 @@ static cl::opt<std::string> tokenizer(
 static cl::opt<std::string> method(
     "method", cl::init("lora"),
     cl::desc("What trains: lora (adapters beside the linears; the base stays "
-             "frozen) or full (every matching weight)"),
+             "frozen), full (every matching weight) or bitfit (the biases)"),
     cl::cat(category));
 static cl::opt<int64_t> loraR("lora-r", cl::init(8), cl::desc("LoRA rank"),
                               cl::cat(category));
@@ -692,8 +692,9 @@ int main(int argc, char **argv) {
   if (!sched)
     return fail("--schedule must be constant, linear or cosine, not '" +
                 schedule + "'");
-  if (method != "lora" && method != "full")
-    return fail("--method must be lora or full, not '" + method + "'");
+  if (method != "lora" && method != "full" && method != "bitfit")
+    return fail("--method must be lora, full or bitfit, not '" + method +
+                "'");
   if (optimizer != "adamw" && optimizer != "sgd")
     return fail("--optimizer must be adamw or sgd, not '" + optimizer + "'");
   static const char *losses[] = {"sft",   "dpo",   "robust", "hinge",
