@@ -67,17 +67,15 @@ llvm::Expected<std::vector<int64_t>> bytesOf(const llvm::json::Value *v,
     out.push_back(c);
   return out;
 }
-} // namespace
-
-llvm::Expected<Dataset> mlir::tailor::train::readJsonl(StringRef path,
-                                                       int64_t vocab,
-                                                       int64_t maxLength,
-                                                       StringRef tokenizer) {
+/// Calls `row` with each non-empty line of a JSONL file as a JSON object
+/// (and its line number); the first error stops the walk.
+llvm::Error forEachObject(
+    StringRef path,
+    llvm::function_ref<llvm::Error(const llvm::json::Object &, int64_t)> row) {
   auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
   if (!buffer)
     return llvm::createStringError(buffer.getError(),
                                    path + ": " + buffer.getError().message());
-  Dataset data;
   int64_t lineNo = 0;
   StringRef rest = (*buffer)->getBuffer();
   while (!rest.empty()) {
@@ -94,6 +92,21 @@ llvm::Expected<Dataset> mlir::tailor::train::readJsonl(StringRef path,
     const llvm::json::Object *o = value->getAsObject();
     if (!o)
       return lineError(path, lineNo, "each line must be a JSON object");
+    if (llvm::Error e = row(*o, lineNo))
+      return e;
+  }
+  return llvm::Error::success();
+}
+} // namespace
+
+llvm::Expected<Dataset> mlir::tailor::train::readJsonl(StringRef path,
+                                                       int64_t vocab,
+                                                       int64_t maxLength,
+                                                       StringRef tokenizer) {
+  Dataset data;
+  llvm::Error walked = forEachObject(path, [&](const llvm::json::Object &obj,
+                                                int64_t lineNo) -> llvm::Error {
+    const llvm::json::Object *o = &obj;
     Example ex;
     auto take = [&](llvm::Expected<std::vector<int64_t>> v,
                     std::vector<int64_t> &into) -> llvm::Error {
@@ -172,37 +185,23 @@ llvm::Expected<Dataset> mlir::tailor::train::readJsonl(StringRef path,
                     });
     if (!predicts) {
       ++data.skipped;
-      continue;
+      return llvm::Error::success();
     }
     data.rows.push_back(std::move(ex));
-  }
+    return llvm::Error::success();
+  });
+  if (walked)
+    return std::move(walked);
   return data;
 }
 
 llvm::Expected<Dataset> mlir::tailor::train::readPreferenceJsonl(
     StringRef path, int64_t vocab, int64_t maxLength, StringRef tokenizer) {
-  auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
-  if (!buffer)
-    return llvm::createStringError(buffer.getError(),
-                                   path + ": " + buffer.getError().message());
   Dataset data;
   std::vector<Example> rejected;
-  int64_t lineNo = 0;
-  StringRef rest = (*buffer)->getBuffer();
-  while (!rest.empty()) {
-    auto [line, tail] = rest.split('\n');
-    rest = tail;
-    ++lineNo;
-    line = line.trim();
-    if (line.empty())
-      continue;
-    llvm::Expected<llvm::json::Value> value = llvm::json::parse(line);
-    if (!value)
-      return lineError(path, lineNo,
-                       "not JSON: " + llvm::toString(value.takeError()));
-    const llvm::json::Object *o = value->getAsObject();
-    if (!o)
-      return lineError(path, lineNo, "each line must be a JSON object");
+  llvm::Error walked = forEachObject(path, [&](const llvm::json::Object &obj,
+                                                int64_t lineNo) -> llvm::Error {
+    const llvm::json::Object *o = &obj;
     bool ids = o->get("prompt_ids") || o->get("chosen_ids") ||
                o->get("rejected_ids");
     bool text = o->get("prompt") || o->get("chosen") || o->get("rejected");
@@ -245,11 +244,14 @@ llvm::Expected<Dataset> mlir::tailor::train::readPreferenceJsonl(
     data.truncated += cut;
     if (!predicts) {
       ++data.skipped;
-      continue;
+      return llvm::Error::success();
     }
     data.rows.push_back(std::move(pair[0]));
     rejected.push_back(std::move(pair[1]));
-  }
+    return llvm::Error::success();
+  });
+  if (walked)
+    return std::move(walked);
   for (Example &ex : rejected)
     data.rows.push_back(std::move(ex));
   return data;

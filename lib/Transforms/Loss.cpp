@@ -46,6 +46,16 @@ struct LossPass : mlir::tailor::impl::TailorLossBase<LossPass> {
                                   nullptr);
   }
   Value num(double v) { return scalarOf(elem, b().getFloatAttr(elem, v)); }
+  /// OneHot's [off, on] values: [0, 1].
+  Value offOnValues() {
+    auto pair = RankedTensorType::get({2}, elem);
+    return OnnxConstantOp::create(
+        b(), loc, pair,
+        DenseElementsAttr::get(pair, ArrayRef<Attribute>{
+                                         b().getFloatAttr(elem, 0.0),
+                                         b().getFloatAttr(elem, 1.0)}),
+        nullptr, nullptr, nullptr, nullptr, nullptr, nullptr);
+  }
   /// The result type of a binary op of a scalar and a tensor (or two of
   /// the same shape).
   static Type typeOf(Value x, Value y) {
@@ -172,13 +182,7 @@ struct LossPass : mlir::tailor::impl::TailorLossBase<LossPass> {
     Value safe = OnnxWhereOp::create(b(), loc, labelsType, t.kept, t.shifted,
                                      scalarOf(i64, b().getI64IntegerAttr(0)));
     Value depth = scalarOf(i64, b().getI64IntegerAttr(vocab));
-    auto pair = RankedTensorType::get({2}, elem);
-    Value offOn = OnnxConstantOp::create(
-        b(), loc, pair,
-        DenseElementsAttr::get(pair, ArrayRef<Attribute>{
-                                         b().getFloatAttr(elem, 0.0),
-                                         b().getFloatAttr(elem, 1.0)}),
-        nullptr, nullptr, nullptr, nullptr, nullptr, nullptr);
+    Value offOn = offOnValues();
     Value onehot = OnnxOneHotOp::create(b(), loc, logitsType, safe, depth,
                                         offOn, b().getI64IntegerAttr(-1));
     // Selected by Where (a product with the one-hot row would turn a -inf
@@ -445,13 +449,7 @@ struct LossPass : mlir::tailor::impl::TailorLossBase<LossPass> {
                                   ints({routerTopK}), b().getI64IntegerAttr(-1),
                                   b().getI64IntegerAttr(1),
                                   b().getI64IntegerAttr(1));
-    auto pair = RankedTensorType::get({2}, elem);
-    Value offOn = OnnxConstantOp::create(
-        b(), loc, pair,
-        DenseElementsAttr::get(pair, ArrayRef<Attribute>{
-                                         b().getFloatAttr(elem, 0.0),
-                                         b().getFloatAttr(elem, 1.0)}),
-        nullptr, nullptr, nullptr, nullptr, nullptr, nullptr);
+    Value offOn = offOnValues();
     Value mask = OnnxOneHotOp::create(
         b(), loc,
         RankedTensorType::get({ShapedType::kDynamic, routerTopK, experts},
