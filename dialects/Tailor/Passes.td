@@ -652,7 +652,9 @@ def TailorPeft : Pass<"tailor-peft", "ModuleOp"> {
     [out] (initially the norms of the rows of PyTorch's [out, in] weight)
     and `y = base + (m / n - 1) base + (m / n) s (x A^T) B^T` with
     `n = ||W + s B A||` per output row, not differentiated (the paper's
-    section 4.3; PEFT detaches it).
+    section 4.3; PEFT detaches it). `lora-fa` (LoRA-FA, arXiv
+    2308.03303): A is an input marked `tailor.frozen` (fed its initial
+    value, never updated), only B trains.
   }];
   let options = [
     Option<"method", "method", "std::string", /*default=*/"\"full\"",
@@ -663,6 +665,9 @@ def TailorPeft : Pass<"tailor-peft", "ModuleOp"> {
            "LoRA alpha (the scale is alpha / r)">,
     Option<"rslora", "rslora", "bool", /*default=*/"false",
            "Rank-stabilised LoRA: the scale is alpha / sqrt(r)">,
+    Option<"loraFA", "lora-fa", "bool", /*default=*/"false",
+           "LoRA-FA: A stays frozen at its random initial value (marked "
+           "tailor.frozen, not tailor.trainable); only B trains">,
     Option<"dora", "dora", "bool", /*default=*/"false",
            "DoRA: LoRA plus a trainable magnitude per output (PEFT's "
            "use_dora)">,

@@ -84,6 +84,7 @@ struct PeftPass : mlir::tailor::impl::TailorPeftBase<PeftPass> {
                      mb.getNamedAttr("lora_alpha", mb.getF64FloatAttr(alpha)),
                      mb.getNamedAttr("use_rslora", mb.getBoolAttr(rslora)),
                      mb.getNamedAttr("use_dora", mb.getBoolAttr(dora)),
+                     mb.getNamedAttr("lora_fa", mb.getBoolAttr(loraFA)),
                      mb.getNamedAttr("modules", mb.getArrayAttr(modules))}));
     for (auto [mm, module] : sites) {
       auto wt = cast<RankedTensorType>(mm.getB().getType());
@@ -94,14 +95,20 @@ struct PeftPass : mlir::tailor::impl::TailorPeftBase<PeftPass> {
       auto addArg = [&](StringRef suffix, ArrayRef<int64_t> shape) -> Value {
         unsigned index = fn.getNumArguments();
         // PEFT's initialisation: A kaiming-uniform (a = sqrt(5)), B zeros.
-        StringRef init = suffix.contains("lora_A") ? "kaiming_uniform" : "zeros";
-        auto attrs = DictionaryAttr::get(
-            ctx, {NamedAttribute(StringAttr::get(ctx, "onnx.name"),
-                                 StringAttr::get(ctx, module + suffix.str())),
-                  NamedAttribute(StringAttr::get(ctx, "tailor.trainable"),
-                                 UnitAttr::get(ctx)),
-                  NamedAttribute(StringAttr::get(ctx, "tailor.init"),
-                                 StringAttr::get(ctx, init))});
+        // LoRA-FA: A stays frozen at its initial value (an input that is
+        // not trained).
+        bool isA = suffix.contains("lora_A");
+        StringRef init = isA ? "kaiming_uniform" : "zeros";
+        SmallVector<NamedAttribute> list{
+            NamedAttribute(StringAttr::get(ctx, "onnx.name"),
+                           StringAttr::get(ctx, module + suffix.str())),
+            NamedAttribute(StringAttr::get(ctx, "tailor.init"),
+                           StringAttr::get(ctx, init))};
+        list.push_back(NamedAttribute(
+            StringAttr::get(ctx, isA && loraFA ? "tailor.frozen"
+                                               : "tailor.trainable"),
+            UnitAttr::get(ctx)));
+        auto attrs = DictionaryAttr::get(ctx, list);
         if (failed(fn.insertArgument(index, RankedTensorType::get(shape, elem),
                                      attrs, mm.getLoc())))
           return Value();

@@ -131,6 +131,43 @@ def check_bitfit(args, tailor, name, mlir, feeds, params, full_loss):
     return 0
 
 
+def check_lora_fa(args, tailor):
+    """tailor-peft lora-fa=true: A is a frozen input (tailor.frozen), only
+    B is differentiated; B's gradient equals plain LoRA's on the same
+    values (check_lora's, compared with PyTorch there)."""
+    name = "llama-opset17"
+    mlir = os.path.join(args.work, name + ".mlir")
+    out = {}
+    for tag, extra in (("lora", ""), ("fa", " lora-fa=true")):
+        path = os.path.join(args.work, f"{name}.{tag}-cmp.mlir")
+        run([os.path.join(args.bin, "tailor-opt"), mlir,
+             f"--tailor-peft=method=lora r=4 alpha=8 target=q$,v${extra}",
+             "--tailor-loss", "--tailor-autodiff", "-o", path])
+        out[tag] = (open(path).read(), tailor.load(tailor.compile(path, path[:-5] + ".so")))
+    text, fa = out["fa"]
+    grads = sorted(o["name"] for o in fa.outputs if o["name"].startswith("grad."))
+    frozen = re.findall(r'onnx.name = "([^"]+)", tailor.frozen', text)
+    bad = []
+    if not grads or any("lora_B" not in g for g in grads) or len(frozen) != len(grads):
+        bad.append(f"gradients {grads}, frozen {frozen}")
+    rng = np.random.default_rng(3)
+    feeds = {"input_ids": rng.integers(0, 128, size=(2, 8), dtype=np.int64)}
+    feeds["labels"] = feeds["input_ids"].copy()
+    for info in fa.inputs:
+        if info["name"] not in feeds:
+            feeds[info["name"]] = (0.1 * rng.normal(size=info["shape"])).astype(np.float32)
+    got, ref = fa.run(feeds), out["lora"][1].run(feeds)
+    for g in grads:
+        if not np.array_equal(np.asarray(got[g]), np.asarray(ref[g])):
+            bad.append(f"{g} differs from plain LoRA's")
+    if bad:
+        print(f"FAIL {name} LoRA-FA: " + "; ".join(bad))
+        return 1
+    print(f"ok   {name} LoRA-FA: {len(frozen)} frozen A inputs, {len(grads)} B gradients "
+          "equal to plain LoRA's")
+    return 0
+
+
 def check_dora(args, tailor, torch, F, generate):
     """tailor-peft method=lora dora=true on the LLaMA's q and v against
     PEFT's DoRA formula in PyTorch (forward hooks): y = base + (m/n - 1)
@@ -410,6 +447,7 @@ def main():
             failures += check_bitfit(args, tailor, name, mlir, feeds, params, loss)
     failures += check_lora(args, tailor, torch, F, generate)
     failures += check_dora(args, tailor, torch, F, generate)
+    failures += check_lora_fa(args, tailor)
     failures += check_optimizer(args, tailor, torch, F, generate)
     print("PASS" if not failures else f"FAIL ({failures})")
     return 1 if failures else 0

@@ -104,6 +104,10 @@ static cl::opt<double> loraAlpha("lora-alpha", cl::init(16),
 static cl::opt<bool> rslora("rslora", cl::init(false),
                             cl::desc("LoRA scale alpha / sqrt(r)"),
                             cl::cat(category));
+static cl::opt<bool> loraFA("lora-fa", cl::init(false),
+                            cl::desc("LoRA-FA: A stays frozen at its random "
+                                     "initial value; only B trains"),
+                            cl::cat(category));
 static cl::opt<bool> dora("dora", cl::init(false),
                           cl::desc("DoRA: LoRA plus a trainable magnitude "
                                    "per output (PEFT's use_dora)"),
@@ -241,6 +245,7 @@ llvm::json::Object trajectoryConfig() {
       {"lora-alpha", loraAlpha.getValue()},
       {"rslora", rslora.getValue()},
       {"dora", dora.getValue()},
+      {"lora-fa", loraFA.getValue()},
       {"target", std::move(targets)},
       {"exclude", std::move(excluded)},
       {"steps", steps.getValue()},
@@ -342,6 +347,9 @@ struct Carried {
   std::vector<int64_t> shape;
   std::vector<float> data;
   bool param = false, transposed = false;
+  /// A frozen input with an initial value (LoRA-FA's A): fed, saved with
+  /// the adapter, never updated.
+  bool frozen = false;
 };
 
 /// SplitMix64 uniform doubles in [0, 1).
@@ -356,7 +364,8 @@ struct Random {
   }
 };
 
-/// The trainable arguments of the entry and their initial values.
+/// The trainable (and frozen, initialised) arguments of the entry and
+/// their initial values.
 llvm::Expected<std::vector<Carried>> initialParameters(ModuleOp module) {
   func::FuncOp fn = findEntry(module);
   std::vector<Carried> params;
@@ -364,10 +373,12 @@ llvm::Expected<std::vector<Carried>> initialParameters(ModuleOp module) {
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                    "the model has no entry function");
   for (unsigned i = 0; i < fn.getNumArguments(); ++i) {
-    if (!fn.getArgAttr(i, "tailor.trainable"))
+    bool frozen = bool(fn.getArgAttr(i, "tailor.frozen"));
+    if (!fn.getArgAttr(i, "tailor.trainable") && !frozen)
       continue;
     Carried c;
     c.param = true;
+    c.frozen = frozen;
     c.transposed = bool(fn.getArgAttr(i, "tailor.transposed"));
     if (auto n = fn.getArgAttrOfType<StringAttr>(i, "onnx.name"))
       c.name = n.str();
@@ -811,6 +822,7 @@ int main(int argc, char **argv) {
     peft.alpha = loraAlpha;
     peft.rslora = rslora;
     peft.dora = dora;
+    peft.loraFA = loraFA;
     peft.target.assign(target.begin(), target.end());
     peft.exclude.assign(exclude.begin(), exclude.end());
     pm.addPass(createTailorPeft(peft));
@@ -844,10 +856,13 @@ int main(int argc, char **argv) {
   if (padId < 0 || padId >= vocab)
     return fail("--pad-id " + llvm::Twine(padId) +
                 " is outside the vocabulary [0, " + llvm::Twine(vocab) + ")");
-  int64_t numParams = 0;
+  int64_t numParams = 0, numTrainable = 0;
   for (const Carried &c : *initial)
-    numParams += c.data.size();
-  llvm::errs() << "tailor-train: " << method << ": " << initial->size()
+    if (!c.frozen) {
+      numParams += c.data.size();
+      ++numTrainable;
+    }
+  llvm::errs() << "tailor-train: " << method << ": " << numTrainable
                << " trainable tensors, " << numParams << " parameters\n";
 
   // Data (after the model: ids are checked against its vocabulary).
@@ -1092,6 +1107,8 @@ int main(int argc, char **argv) {
         gradNorm = scalarOutput(result->get(), stepFn->output("grad_norm"));
         tokens += b.tokens;
         for (auto &c : carried) {
+          if (c->frozen)
+            continue;
           tailor_tensor view;
           if (tailor_result_output(result->get(), stepFn->output(c->name),
                                    &view) != TAILOR_OK)

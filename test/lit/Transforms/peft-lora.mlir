@@ -1,6 +1,7 @@
 // RUN: tailor-opt %s --tailor-peft="method=lora r=2 alpha=4 target=^proj$" | FileCheck %s
 // RUN: tailor-opt %s --tailor-peft="method=lora r=4 alpha=4 rslora=true" | FileCheck %s --check-prefix=RS
 // RUN: tailor-opt %s --tailor-peft="method=lora r=2 alpha=4 dora=true target=^proj$" | FileCheck %s --check-prefix=DORA
+// RUN: tailor-opt %s --tailor-peft="method=lora r=2 alpha=4 lora-fa=true target=^proj$" | FileCheck %s --check-prefix=FA
 // RUN: not tailor-opt %s --tailor-peft="method=lora r=0" 2>&1 | FileCheck %s --check-prefix=RANK
 // RUN: not tailor-opt %s --tailor-peft="method=lora target=nothing" 2>&1 | FileCheck %s --check-prefix=NONE
 
@@ -10,7 +11,7 @@
 // CHECK-LABEL: func.func @main
 // CHECK-SAME: %arg1: tensor<2x3xf32> {onnx.name = "proj.lora_A.weight", tailor.init = "kaiming_uniform", tailor.trainable}, %arg2: tensor<4x2xf32> {onnx.name = "proj.lora_B.weight", tailor.init = "zeros", tailor.trainable}
 // What an adapter_config.json needs.
-// CHECK-SAME: attributes {tailor.peft = {lora_alpha = 4.000000e+00 : f64, modules = ["proj"], peft_type = "LORA", r = 2 : i64, use_dora = false, use_rslora = false}}
+// CHECK-SAME: attributes {tailor.peft = {lora_alpha = 4.000000e+00 : f64, lora_fa = false, modules = ["proj"], peft_type = "LORA", r = 2 : i64, use_dora = false, use_rslora = false}}
 // CHECK: %[[W:.*]] = "tailor.onnx.Constant"() <{value = dense_resource<w>
 // CHECK: %[[Y:.*]] = "tailor.onnx.MatMul"(%arg0, %[[W]])
 // CHECK: %[[AT:.*]] = "tailor.onnx.Transpose"(%arg1) <{perm = array<i64: 1, 0>}> : (tensor<2x3xf32>) -> tensor<3x2xf32>
@@ -45,6 +46,10 @@
 // DORA: %[[D:.*]] = "tailor.onnx.Add"(%[[EXTRA]], %[[SCALED]])
 // DORA: %[[Y:.*]] = "tailor.onnx.Add"(%[[BASE]], %[[D]])
 // DORA: "tailor.onnx.Relu"(%[[Y]])
+// LoRA-FA: A is a frozen input with its initial value, B trains.
+// FA-LABEL: func.func @main
+// FA-SAME: %arg1: tensor<2x3xf32> {onnx.name = "proj.lora_A.weight", tailor.frozen, tailor.init = "kaiming_uniform"}, %arg2: tensor<4x2xf32> {onnx.name = "proj.lora_B.weight", tailor.init = "zeros", tailor.trainable}
+// FA-SAME: lora_fa = true
 // RANK: error: tailor-peft: LoRA needs r > 0 and alpha > 0 (got r = 0, alpha = 1.600000e+01)
 // NONE: error: tailor-peft: no MatMul with a constant weight matches the LoRA targets
 func.func @main(%x: tensor<5x3xf32>) -> tensor<5x2xf32> {
