@@ -36,6 +36,20 @@ def run(cmd):
     return r.stdout
 
 
+def frozen_llama(torch, generate, c):
+    """The LLaMA main() exports (seed 0, weights perturbed so that no two
+    initializers are equal), frozen, and the generator of the adapters."""
+    torch.manual_seed(0)
+    model = generate.Llama(c)
+    model.eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model, torch.Generator().manual_seed(5)
+
+
 def check_lora(args, tailor, torch, F, generate):
     """tailor-peft method=lora (r 4, alpha 8, the q and v projections; base
     weights frozen) + loss + autodiff on the LLaMA, against PyTorch with the
@@ -50,15 +64,7 @@ def check_lora(args, tailor, torch, F, generate):
          f"--tailor-peft=method=lora r={r} alpha={alpha} target=q$,v$",
          "--tailor-loss", "--tailor-autodiff", "-o", grad])
     compiled = tailor.load(tailor.compile(grad, grad[:-5] + ".so"))
-    torch.manual_seed(0)
-    model = generate.Llama(c)
-    model.eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.05 * torch.randn_like(p))   # as main() exported it
-    for p in model.parameters():
-        p.requires_grad_(False)
-    gen = torch.Generator().manual_seed(5)
+    model, gen = frozen_llama(torch, generate, c)
     adapters = {}
     for m in [f"blocks.{i}.{proj}" for i in range(c.layers) for proj in ("q", "v")]:
         lin = model.get_submodule(m)
@@ -183,15 +189,7 @@ def check_dora(args, tailor, torch, F, generate):
          "--tailor-loss", "--tailor-autodiff", "-o", grad])
     text = open(grad).read()
     compiled = tailor.load(tailor.compile(grad, grad[:-5] + ".so"))
-    torch.manual_seed(0)
-    model = generate.Llama(c)
-    model.eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.05 * torch.randn_like(p))   # as main() exported it
-    for p in model.parameters():
-        p.requires_grad_(False)
-    gen = torch.Generator().manual_seed(5)
+    model, gen = frozen_llama(torch, generate, c)
     params = {}
     s = alpha / r
     bad = []
@@ -282,15 +280,7 @@ def check_optimizer(args, tailor, torch, F, generate):
              "--tailor-loss", "--tailor-autodiff",
              f"--tailor-optimizer={options}", "-o", step_mlir])
         compiled = tailor.load(tailor.compile(step_mlir, step_mlir[:-5] + ".so"))
-        torch.manual_seed(0)
-        model = generate.Llama(c)
-        model.eval()
-        with torch.no_grad():
-            for p in model.parameters():
-                p.add_(0.05 * torch.randn_like(p))
-        for p in model.parameters():
-            p.requires_grad_(False)
-        gen = torch.Generator().manual_seed(5)
+        model, gen = frozen_llama(torch, generate, c)
         adapters, state = {}, {}
         for m in [f"blocks.{i}.{proj}" for i in range(c.layers) for proj in ("q", "v")]:
             lin = model.get_submodule(m)
