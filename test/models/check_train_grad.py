@@ -36,6 +36,19 @@ def run(cmd):
     return r.stdout
 
 
+def compare_grads(out, refs, rtol, bad):
+    """Each grad.<name> result against refs[name] (relative to the largest
+    magnitude); failures go to `bad`. Returns the largest error."""
+    worst = 0.0
+    for n, rg in refs.items():
+        g = np.asarray(out["grad." + n])
+        err = np.abs(g - rg).max() / max(np.abs(rg).max(), 1e-30)
+        worst = max(worst, err)
+        if not err <= rtol:
+            bad.append(f"d loss / d {n}: {err:.2e}")
+    return worst
+
+
 def frozen_llama(torch, generate, c):
     """The LLaMA main() exports (seed 0, weights perturbed so that no two
     initializers are equal), frozen, and the generator of the adapters."""
@@ -90,14 +103,10 @@ def check_lora(args, tailor, torch, F, generate):
     bad, worst = [], 0.0
     if abs(loss - ref.item()) > 1e-5 * abs(ref.item()):
         bad.append(f"loss {loss} vs PyTorch {ref.item()}")
-    for m, (a, b) in adapters.items():
-        for suffix, t in ((".lora_A.weight", a), (".lora_B.weight", b)):
-            g = np.asarray(out["grad." + m + suffix])
-            rg = t.grad.numpy()
-            err = np.abs(g - rg).max() / max(np.abs(rg).max(), 1e-30)
-            worst = max(worst, err)
-            if not err <= args.rtol:
-                bad.append(f"d loss / d {m}{suffix}: {err:.2e}")
+    worst = compare_grads(out, {m + suffix: t.grad.numpy() for m, (a, b) in adapters.items()
+                                for suffix, t in ((".lora_A.weight", a),
+                                                  (".lora_B.weight", b))},
+                          args.rtol, bad)
     if bad:
         print(f"FAIL {name} LoRA: " + "; ".join(bad))
         return 1
@@ -236,13 +245,7 @@ def check_dora(args, tailor, torch, F, generate):
     worst = 0.0
     if abs(loss - ref.item()) > 1e-5 * abs(ref.item()):
         bad.append(f"loss {loss} vs PyTorch {ref.item()}")
-    for n, t in params.items():
-        g = np.asarray(out["grad." + n])
-        rg = t.grad.numpy()
-        err = np.abs(g - rg).max() / max(np.abs(rg).max(), 1e-30)
-        worst = max(worst, err)
-        if not err <= args.rtol:
-            bad.append(f"d loss / d {n}: {err:.2e}")
+    worst = compare_grads(out, {n: t.grad.numpy() for n, t in params.items()}, args.rtol, bad)
     if bad:
         print(f"FAIL {name} DoRA: " + "; ".join(bad))
         return 1
