@@ -100,7 +100,7 @@ def check_lora(args, tailor, torch, F, generate):
                           torch.tensor(labels)[:, 1:].reshape(-1), ignore_index=-100)
     ref.backward()
     loss = float(np.asarray(out["loss"]))
-    bad, worst = [], 0.0
+    bad = []
     if abs(loss - ref.item()) > 1e-5 * abs(ref.item()):
         bad.append(f"loss {loss} vs PyTorch {ref.item()}")
     worst = compare_grads(out, {m + suffix: t.grad.numpy() for m, (a, b) in adapters.items()
@@ -242,7 +242,6 @@ def check_dora(args, tailor, torch, F, generate):
                           torch.tensor(labels)[:, 1:].reshape(-1), ignore_index=-100)
     ref.backward()
     loss = float(np.asarray(out["loss"]))
-    worst = 0.0
     if abs(loss - ref.item()) > 1e-5 * abs(ref.item()):
         bad.append(f"loss {loss} vs PyTorch {ref.item()}")
     worst = compare_grads(out, {n: t.grad.numpy() for n, t in params.items()}, args.rtol, bad)
