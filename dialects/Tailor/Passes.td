@@ -22,6 +22,33 @@ def TailorInferShapes : Pass<"tailor-infer-shapes", "func::FuncOp"> {
   ];
 }
 
+def TailorSpecializeInputs : Pass<"tailor-specialize-inputs", "ModuleOp"> {
+  let summary = "Give the entry's inputs static shapes and propagate them";
+  let description = [{
+    Each `shapes` entry `name:AxBxC` (an input's ONNX name, `x`-separated
+    sizes; `0` is allowed, an empty KV cache) replaces that argument's
+    type with the static one, then refines the body: shape inference and
+    canonicalization alternate until nothing changes, so shape
+    computations (Shape, Gather, Concat, a Reshape's target) fold to
+    constants and every dependent type becomes static. A compiled training
+    step or prefill for one known batch shape then has static kernels and
+    no run-time broadcast guards.
+
+    Errors: an unknown input name, a malformed entry, a rank that differs
+    from the input's, or a size that contradicts a static one.
+
+    Example: `--tailor-specialize-inputs="shapes=input_ids:8x128,labels:8x128"`
+  }];
+  let options = [
+    ListOption<"shapes", "shapes", "std::string",
+               "name:AxBx... for each input to make static">
+  ];
+  let dependentDialects = ["::mlir::tailor::TailorDialect"];
+  let statistics = [
+    Statistic<"numSpecialized", "inputs-specialized", "Inputs made static">
+  ];
+}
+
 def TailorRaise : Pass<"tailor-raise", "func::FuncOp"> {
   let summary = "Raise exported ONNX subgraphs to LLM ops";
   let description = [{

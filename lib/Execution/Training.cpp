@@ -259,9 +259,10 @@ llvm::Expected<Dataset> mlir::tailor::train::readPreferenceJsonl(
 
 Batch mlir::tailor::train::makeBatch(const Dataset &data,
                                      const std::vector<int64_t> &indices,
-                                     int64_t padId) {
+                                     int64_t padId, int64_t length) {
   Batch b;
   b.rows = indices.size();
+  b.length = length;
   for (int64_t i : indices)
     b.length = std::max<int64_t>(b.length, data.rows[i].ids.size());
   b.ids.assign(b.rows * b.length, padId);

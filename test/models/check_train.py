@@ -12,13 +12,17 @@ a made-up word in a fixed template; training and held-out words disjoint).
 3. The adapter it wrote (PEFT's format) merges with tailor-compile
    --lora-adapter; the merged model's loss on the held-out set, computed
    here from its logits, equals tailor-train's last held-out loss.
+   3b. --shapes=static (the default: the step compiled for batches padded
+   to the longest example) and --shapes=dynamic train with the same losses
+   (8 steps, within 1e-4 relative).
 4. DPO (LoRA, beta 0.1) on make_task.py's preference pairs (chosen: the
    word twice, rejected: once), against the initial model's log-probs
    computed before training: the held-out loss starts at ln 2 (policy =
    reference) and the held-out reward margin (chosen - rejected) rises
    above 0.1, with more than half of the pairs ranked right.
 5. Bad input: a truncated checkpoint, a row with an id outside the
-   vocabulary, --resume with other options: clear errors, exit 1.
+   vocabulary, --resume with other options, a bad --shapes or --pad-id:
+   clear errors, exit 1.
 
   check_train.py --bin BUILD/bin --python BUILD/python --work DIR
 """
@@ -142,6 +146,25 @@ def main():
         print("FAIL: the merged model's held-out loss differs")
         failures += 1
 
+    # 3b. Static shapes (the default: every batch padded to the longest
+    # example, a step with static kernels) against dynamic ones (each batch
+    # padded to its own longest row): the same losses.
+    losses = {}
+    for mode in ("static", "dynamic"):
+        out = os.path.join(args.work, mode)
+        shutil.rmtree(out, ignore_errors=True)
+        run([os.path.join(args.bin, "tailor-train"), model,
+             "--data", os.path.join(task, "train.jsonl"), "--tokenizer", "bytes",
+             "--lora-r", "8", "--lr", "3e-3", "--steps", "8", "--batch-size", "16",
+             "--save-every", "0", "--num-threads", "2", "--shapes", mode, "-o", out])
+        losses[mode] = [float(r["loss"]) for r in rows(os.path.join(out, "loss.csv"))
+                        if r["step"] != "0"]
+    worst = max(abs(x - y) / abs(x) for x, y in zip(losses["static"], losses["dynamic"]))
+    print(f"--shapes=static vs dynamic, 8 steps: losses within {worst:.1e} (relative)")
+    if len(losses["dynamic"]) != 8 or worst > 1e-4:
+        print("FAIL: static and dynamic shapes train differently")
+        failures += 1
+
     # 4. DPO.
     d = os.path.join(args.work, "dpo")
     shutil.rmtree(d, ignore_errors=True)
@@ -184,6 +207,8 @@ def main():
     failures += expect_error(train[:-1] + ["1", "-o", b, "--resume", "--lr", "1e-3"],
                              "--lr was 0.003, now 0.001;")
     failures += expect_error(train + ["-o", a], "holds checkpoints of an earlier run")
+    failures += expect_error(train + ["-o", e, "--shapes", "fixed"],
+                             "--shapes must be static or dynamic, not 'fixed'")
     failures += expect_error(train + ["-o", e, "--pad-id", "256"],
                              "--pad-id 256 is outside the vocabulary [0, 256)")
     print("PASS" if not failures else f"FAIL ({failures})")

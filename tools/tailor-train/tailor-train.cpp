@@ -137,6 +137,13 @@ static cl::opt<int64_t> gradAccum(
 static cl::opt<int64_t> maxLength("max-length", cl::init(256),
                                   cl::desc("Examples are cut to this many tokens"),
                                   cl::cat(category));
+static cl::opt<std::string> shapeMode(
+    "shapes", cl::init("static"),
+    cl::desc("static: compile the step for [batch, L] batches, L the longest "
+             "training example (every batch padded to it): static kernels, a "
+             "faster step and compile; dynamic: each batch padded to its own "
+             "longest row, one step for every length"),
+    cl::cat(category));
 static cl::opt<int64_t> padId("pad-id", cl::init(0),
                               cl::desc("Token id of right padding"),
                               cl::cat(category));
@@ -253,6 +260,7 @@ llvm::json::Object trajectoryConfig() {
       {"batch-size", batchSize.getValue()},
       {"grad-accum", gradAccum.getValue()},
       {"max-length", maxLength.getValue()},
+      {"shapes", shapeMode.getValue()},
       {"pad-id", padId.getValue()},
       {"seed", int64_t(seed.getValue())},
       {"tokenizer", tokenizer.getValue()},
@@ -714,6 +722,8 @@ int main(int argc, char **argv) {
     return fail("--loss must be sft, dpo, robust, hinge, ipo, simpo or "
                 "orpo, not '" +
                 lossKind + "'");
+  if (shapeMode != "static" && shapeMode != "dynamic")
+    return fail("--shapes must be static or dynamic, not '" + shapeMode + "'");
   if (tokenizer != "none" && tokenizer != "bytes")
     return fail("--tokenizer must be none or bytes, not '" + tokenizer + "'");
   if (batchSize < 1 || gradAccum < 1 || maxLength < 2 || steps < 0 ||
@@ -919,10 +929,41 @@ int main(int argc, char **argv) {
     llvm::errs() << "tailor-train: compiled the evaluation function in "
                  << llvm::format("%.1f", since(t)) << " s\n";
   }
-  // The step.
+  // The step: with static shapes, for [rows, L] batches.
+  int64_t staticLength = 0;
+  if (shapeMode == "static")
+    for (const Example &ex : train->rows)
+      staticLength = std::max<int64_t>(staticLength, ex.ids.size());
   {
     auto t = Clock::now();
     PassManager pm(&context);
+    if (staticLength) {
+      int64_t rows = paired() ? 2 * batchSize : batchSize;
+      TailorSpecializeInputsOptions specialize;
+      for (unsigned i = 0; i < entry.getNumArguments(); ++i) {
+        auto name = entry.getArgAttrOfType<StringAttr>(i, "onnx.name");
+        auto type = dyn_cast<RankedTensorType>(entry.getArgumentTypes()[i]);
+        if (!name || !type)
+          continue;
+        std::string dims;
+        if (name.getValue() == "input_ids" || name.getValue() == "labels")
+          dims = llvm::formatv("{0}x{1}", rows, staticLength).str();
+        else if (name.getValue() == "ref_logps")
+          dims = llvm::formatv("{0}", rows).str();
+        else if (name.getValue().starts_with("past") && type.getRank() == 4 &&
+                 !type.isDynamicDim(1) && !type.isDynamicDim(3))
+          dims = llvm::formatv("{0}x{1}x0x{2}", rows, type.getDimSize(1),
+                               type.getDimSize(3))
+                     .str();
+        if (!dims.empty())
+          specialize.shapes.push_back(name.getValue().str() + ":" + dims);
+      }
+      pm.addPass(createTailorSpecializeInputs(specialize));
+      llvm::errs() << "tailor-train: the step takes " << rows << " x "
+                   << staticLength
+                   << " tokens (static shapes; --shapes=dynamic pads each "
+                      "batch to its longest row instead)\n";
+    }
     pm.addPass(createTailorAutodiff());
     TailorOptimizerOptions opt;
     opt.kind = optimizer;
@@ -1094,7 +1135,7 @@ int main(int argc, char **argv) {
             *train, std::vector<int64_t>(order.begin() + index * batchSize,
                                          order.begin() +
                                              (index + 1) * batchSize));
-        Batch b = makeBatch(*train, rows, padId);
+        Batch b = makeBatch(*train, rows, padId, staticLength);
         std::vector<float> refs = gather(refTrain, rows);
         f.batch = &b;
         f.refLogps = &refs;

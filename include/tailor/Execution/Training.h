@@ -57,7 +57,8 @@ llvm::Expected<Dataset> readPreferenceJsonl(llvm::StringRef path,
                                             llvm::StringRef tokenizer);
 
 /// A padded batch [rows, length] (right padding: ids `padId`, labels
-/// kIgnoreIndex), length the longest row's.
+/// kIgnoreIndex), length the longest row's, or `length` when given (a step
+/// compiled for static shapes; no row may be longer).
 struct Batch {
   int64_t rows = 0, length = 0;
   std::vector<int64_t> ids, labels;
@@ -67,7 +68,7 @@ struct Batch {
   int64_t tokens = 0;
 };
 Batch makeBatch(const Dataset &data, const std::vector<int64_t> &indices,
-                int64_t padId);
+                int64_t padId, int64_t length = 0);
 
 /// The order of the rows in `epoch`: a permutation that depends only on
 /// (seed, epoch, n), the same on every machine (Fisher-Yates over

@@ -281,9 +281,12 @@ static Value guardOperand(OpBuilder &b, Location loc, Value input,
     Value ok = arith::OrIOp::create(b, loc, isOne, same);
     cf::AssertOp::create(b, loc, ok,
                          "tailor: operand sizes cannot be broadcast together");
-    Value outNotOne =
-        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, out, one);
-    Value here = arith::AndIOp::create(b, loc, isOne, outNotOne);
+    // Given the assertion, (d == 1 && out != 1) is (d == 1 && d != out):
+    // written so, it folds to false once d and out are the same value
+    // (canonicalize + cse), and the guard with it.
+    Value differs =
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, d, out);
+    Value here = arith::AndIOp::create(b, loc, isOne, differs);
     needs =
         needs ? arith::OrIOp::create(b, loc, needs, here).getResult() : here;
   }
