@@ -646,6 +646,56 @@ def TailorOptimizer : Pass<"tailor-optimizer", "ModuleOp"> {
   ];
 }
 
+def TailorRecompute : Pass<"tailor-recompute", "ModuleOp"> {
+  let summary = "Activation recomputation (gradient checkpointing) in a "
+                "training step";
+  let description = [{
+    Runs after `tailor-autodiff`. The forward pass (the ops the `loss`
+    result depends on) is cut into segments at its cut points: positions
+    where a single activation (the residual stream between blocks and
+    sub-blocks of a transformer) carries everything later ops need, apart
+    from values that live through most of the forward (masks, rotary
+    tables). Checkpoints are chosen among the cut points; the activations a
+    segment saves for the backward pass are not kept: right before the
+    first backward op that reads one of them, the segment's ops are
+    computed again from its checkpoint, and the backward reads the copies.
+    The forward values then die at their last forward use. The segment the
+    backward reads first (the loss's) is never recomputed.
+
+    Policies: `sqrt` (checkpoints every ceil(sqrt(n)) of the n cut points),
+    `every-k` (every `k`-th cut point), `budget` (the sqrt segments,
+    recomputing from the first segment on only as many as needed to bring
+    the estimated saved activations under `budget` bytes), `none`.
+    The recomputed ops are the same ops on the same inputs: gradients are
+    bit-identical. A remark reports the segments and the estimated bytes of
+    saved activations before and after (static shapes only; see
+    `tailor-specialize-inputs`).
+  }];
+  let options = [
+    Option<"policy", "policy", "std::string", "\"sqrt\"",
+           "sqrt, every-k, budget or none">,
+    Option<"k", "k", "int64_t", "2",
+           "every-k: a checkpoint every k cut points">,
+    Option<"budget", "budget", "int64_t", "0",
+           "budget: bytes of saved activations to stay under">
+  ];
+  let dependentDialects = ["::mlir::tailor::TailorDialect"];
+  let statistics = [
+    Statistic<"numCutPoints", "cut-points", "Cut points of the forward pass">,
+    Statistic<"numSegments", "segments-recomputed", "Segments recomputed">,
+    Statistic<"numCloned", "ops-recomputed", "Forward ops computed again">
+  ];
+}
+
+def TailorEraseRecomputeBarriers
+    : Pass<"tailor-erase-recompute-barriers", "func::FuncOp"> {
+  let summary = "Replace every tailor.recompute_barrier by its operand";
+  let description = [{
+    Runs once the kernels are outlined into calls (CSE does not merge
+    calls), before bufferization.
+  }];
+}
+
 def TailorPeft : Pass<"tailor-peft", "ModuleOp"> {
   let summary = "Make a model's weights trainable (parameter-efficient "
                 "fine-tuning methods; full fine-tuning)";

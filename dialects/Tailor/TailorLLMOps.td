@@ -201,6 +201,24 @@ def Tailor_StopGradientOp
   let assemblyFormat = "$input attr-dict `:` type($output)";
 }
 
+def Tailor_RecomputeBarrierOp
+    : Tailor_Op<"recompute_barrier",
+                [SameOperandsAndResultType, MemoryEffects<[MemWrite]>]> {
+  let summary = "The operand's value; keeps a recomputation apart";
+  let description = [{
+    Returns its operand. `tailor-recompute` passes the inputs of every
+    segment it recomputes for the backward pass through one, so that CSE
+    cannot merge the recomputed ops back into the forward ops they copy (a
+    declared write effect: it is neither merged nor moved). Survives the
+    lowering to linalg; `tailor-erase-recompute-barriers` replaces it by
+    its operand once the kernels are outlined into calls (which CSE does
+    not merge either).
+  }];
+  let arguments = (ins AnyTensor:$input);
+  let results = (outs AnyTensor:$output);
+  let assemblyFormat = "$input attr-dict `:` type($output)";
+}
+
 def Tailor_MoEOp : Tailor_LLMOp<"moe"> {
   let summary = "Mixture of SwiGLU experts with a top-k softmax router";
   let description = [{

@@ -8,8 +8,9 @@
 // and zero (a 512-token prefill spent more time in page faults than in
 // kernels). A buffer allocated in the function's block that provably does
 // not alias anything the function returns is always owned: its guarded
-// dealloc becomes an unconditional one right after the last use of the
-// buffer or any view of it.
+// dealloc (or, where the ownership is known statically, its unconditional
+// dealloc at the end of the block) becomes an unconditional one right after
+// the last use of the buffer or any view of it.
 
 #include "mlir/Analysis/AliasAnalysis.h"
 #include "mlir/Dialect/Bufferization/Transforms/BufferViewFlowAnalysis.h"
@@ -34,17 +35,26 @@ struct EarlyDeallocPass
       return;
     Block &block = func.getBody().front();
     BufferViewFlowAnalysis views(func);
-    SmallVector<scf::IfOp> guarded;
-    for (auto ifOp : block.getOps<scf::IfOp>()) {
+    // Each dealloc with the op that holds it: its scf.if guard, or itself
+    // when the ownership is static (the simplification then leaves an
+    // unconditional dealloc at the end of the block).
+    SmallVector<std::pair<memref::DeallocOp, Operation *>> deallocs;
+    for (Operation &op : block) {
+      if (auto dealloc = dyn_cast<memref::DeallocOp>(op)) {
+        deallocs.push_back({dealloc, dealloc});
+        continue;
+      }
+      auto ifOp = dyn_cast<scf::IfOp>(op);
+      if (!ifOp)
+        continue;
       Block *then = ifOp.thenBlock();
       if (ifOp.getNumResults() || ifOp.elseBlock() ||
           then->getOperations().size() != 2)
         continue;
-      if (isa<memref::DeallocOp>(then->front()))
-        guarded.push_back(ifOp);
+      if (auto dealloc = dyn_cast<memref::DeallocOp>(then->front()))
+        deallocs.push_back({dealloc, ifOp});
     }
-    for (scf::IfOp ifOp : guarded) {
-      auto dealloc = cast<memref::DeallocOp>(ifOp.thenBlock()->front());
+    for (auto [dealloc, holder] : deallocs) {
       Value buffer = dealloc.getMemref();
       auto alloc = buffer.getDefiningOp<memref::AllocOp>();
       if (!alloc || alloc->getBlock() != &block)
@@ -89,7 +99,7 @@ struct EarlyDeallocPass
       OpBuilder b(func.getContext());
       b.setInsertionPointAfter(last);
       memref::DeallocOp::create(b, dealloc.getLoc(), buffer);
-      ifOp.erase();
+      holder->erase();
       ++numMoved;
     }
   }

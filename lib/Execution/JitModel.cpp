@@ -6,6 +6,7 @@
 // abi() hands to the C runtime: runs go through tailor_model_from_abi.
 
 #include "tailor/Execution/JitModel.h"
+#include "tailor/Execution/BufferStats.h"
 
 #include "tailor/Dialect/OnnxBridge.h"
 
@@ -127,6 +128,16 @@ JitModel::compile(ModuleOp module, const TargetOptions &options,
           {"_mlir_ciface_tailor_q8_matmul", &_mlir_ciface_tailor_q8_matmul}})
       map[interner(name)] = {llvm::orc::ExecutorAddr::fromPtr(fn),
                              llvm::JITSymbolFlags::Exported};
+    // TargetOptions::countBuffers.
+    map[interner("_mlir_memref_to_llvm_alloc")] = {
+        llvm::orc::ExecutorAddr::fromPtr(&tailor_counting_alloc),
+        llvm::JITSymbolFlags::Exported};
+    map[interner("_mlir_memref_to_llvm_aligned_alloc")] = {
+        llvm::orc::ExecutorAddr::fromPtr(&tailor_counting_aligned_alloc),
+        llvm::JITSymbolFlags::Exported};
+    map[interner("_mlir_memref_to_llvm_free")] = {
+        llvm::orc::ExecutorAddr::fromPtr(&tailor_counting_free),
+        llvm::JITSymbolFlags::Exported};
     return map;
   });
   // Generate the machine code now (LLJIT would at the first call).

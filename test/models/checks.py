@@ -1,8 +1,12 @@
 """Helpers shared by the model checks (ctest scripts in this folder)."""
 import argparse
+import json
 import os
+import struct
 import subprocess
 import sys
+
+import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -30,3 +34,17 @@ def tiny_model_check(description, options=()):
     model_dir = run([sys.executable, os.path.join(HERE, "pretrain.py"), "--size", "tiny",
                      "--print-dir"]).strip().splitlines()[-1]
     return args, model_dir
+
+
+def read_safetensors(path):
+    """float32 tensors by name, and the metadata, of a .safetensors file."""
+    data = open(path, "rb").read()
+    n = struct.unpack("<Q", data[:8])[0]
+    header = json.loads(data[8:8 + n])
+    out = {}
+    for name, t in header.items():
+        if name == "__metadata__":
+            continue
+        b, e = t["data_offsets"]
+        out[name] = np.frombuffer(data[8 + n + b:8 + n + e], dtype=np.float32).reshape(t["shape"])
+    return out, header.get("__metadata__", {})

@@ -15,6 +15,7 @@
 
 #include "tailor-c/abi.h"
 #include "tailor-c/tailor.h"
+#include "tailor/Execution/BufferStats.h"
 #include "tailor/Execution/JitModel.h"
 #include "tailor/Execution/Training.h"
 #include "tailor/Import/OnnxImporter.h"
@@ -137,6 +138,21 @@ static cl::opt<int64_t> gradAccum(
 static cl::opt<int64_t> maxLength("max-length", cl::init(256),
                                   cl::desc("Examples are cut to this many tokens"),
                                   cl::cat(category));
+static cl::opt<std::string> recompute(
+    "recompute", cl::init("none"),
+    cl::desc("Activation recomputation (gradient checkpointing, "
+             "tailor-recompute): none, sqrt (checkpoints every sqrt(n) of the "
+             "forward's n cut points), every-k (--recompute-k), budget "
+             "(--recompute-budget bytes of saved activations)"),
+    cl::cat(category));
+static cl::opt<int64_t> recomputeK("recompute-k", cl::init(2),
+                                   cl::desc("--recompute=every-k: a "
+                                            "checkpoint every k cut points"),
+                                   cl::cat(category));
+static cl::opt<int64_t> recomputeBudget(
+    "recompute-budget", cl::init(0),
+    cl::desc("--recompute=budget: bytes of saved activations to stay under"),
+    cl::cat(category));
 static cl::opt<std::string> shapeMode(
     "shapes", cl::init("static"),
     cl::desc("static: compile the step for [batch, L] batches, L the longest "
@@ -722,6 +738,13 @@ int main(int argc, char **argv) {
     return fail("--loss must be sft, dpo, robust, hinge, ipo, simpo or "
                 "orpo, not '" +
                 lossKind + "'");
+  if (recompute != "none" && recompute != "sqrt" && recompute != "every-k" &&
+      recompute != "budget")
+    return fail("--recompute must be none, sqrt, every-k or budget, not '" +
+                recompute + "'");
+  if (recomputeK < 1 || (recompute == "budget" && recomputeBudget <= 0))
+    return fail("--recompute-k must be at least 1 and --recompute=budget "
+                "needs --recompute-budget > 0");
   if (shapeMode != "static" && shapeMode != "dynamic")
     return fail("--shapes must be static or dynamic, not '" + shapeMode + "'");
   if (tokenizer != "none" && tokenizer != "bytes")
@@ -965,6 +988,13 @@ int main(int argc, char **argv) {
                       "batch to its longest row instead)\n";
     }
     pm.addPass(createTailorAutodiff());
+    if (recompute != "none") {
+      TailorRecomputeOptions rc;
+      rc.policy = recompute;
+      rc.k = recomputeK;
+      rc.budget = recomputeBudget;
+      pm.addPass(createTailorRecompute(rc));
+    }
     TailorOptimizerOptions opt;
     opt.kind = optimizer;
     opt.beta1 = beta1;
@@ -979,7 +1009,9 @@ int main(int argc, char **argv) {
     if (failed(pm.run(*module)))
       return 1;
     llvm::errs() << "tailor-train: compiling the training step\n";
-    auto c = compile(*module, targetOptions);
+    TargetOptions stepOptions = targetOptions;
+    stepOptions.countBuffers = true; // the step's peak buffer memory
+    auto c = compile(*module, stepOptions);
     if (!c)
       return fail("the training step: " + llvm::toString(c.takeError()));
     llvm::errs() << "tailor-train: compiled the training step in "
@@ -1117,6 +1149,7 @@ int main(int argc, char **argv) {
     double secondsBefore = log.empty() ? 0.0 : log.back().seconds;
     auto loopStart = Clock::now();
     double runTokens = 0;
+    int64_t stepPeak = 0;
     for (int64_t s = startStep; s < totalSteps; ++s) {
       Feeds f;
       f.carried = byName;
@@ -1140,7 +1173,9 @@ int main(int argc, char **argv) {
         f.batch = &b;
         f.refLogps = &refs;
         f.apply = m + 1 == gradAccum;
+        resetBufferStats();
         auto result = run(*stepFn, f);
+        stepPeak = std::max(stepPeak, bufferStats().peak);
         if (!result)
           return fail("step " + llvm::Twine(s + 1) + ": " +
                       llvm::toString(result.takeError()));
@@ -1293,6 +1328,11 @@ int main(int argc, char **argv) {
       llvm::errs() << "tailor-train: wrote the trained weights to " << path
                    << "\n";
     }
+    if (stepPeak)
+      llvm::errs() << llvm::format("tailor-train: peak buffer memory of the "
+                                   "step: %.2f MB (%lld bytes: activations, "
+                                   "gradients, temporaries, results)\n",
+                                   stepPeak / 1e6, (long long)stepPeak);
     llvm::errs() << "tailor-train: done in " << formatTime(since(t0));
     if (!log.empty()) {
       llvm::errs() << "; loss " << llvm::format("%.4f", log.back().loss);

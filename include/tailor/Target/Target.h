@@ -49,6 +49,10 @@ struct TargetOptions {
   /// A decoder's KV cache (past_* -> Concat -> present_*) updated in place
   /// (tailor-kv-cache-in-place): capacity-backed cache inputs and a length.
   bool kvCacheInPlace = true;
+  /// Buffers allocated and freed through counting functions
+  /// (finalize-memref-to-llvm's generic functions, bound by the JIT;
+  /// tailor/Execution/BufferStats.h): peak buffer memory of a run.
+  bool countBuffers = false;
 };
 
 class Target {

@@ -90,6 +90,8 @@ struct LowerToLinalgPass
                            tensor::TensorDialect, math::MathDialect,
                            scf::SCFDialect, cf::ControlFlowDialect>();
     target.addIllegalDialect<TailorDialect>();
+    // Kept apart from CSE until the kernels are outlined (tailor-recompute).
+    target.addLegalOp<RecomputeBarrierOp>();
     target.addIllegalOp<quant::StorageCastOp>();
     target.addLegalOp<ModuleOp>();
     // Ops of other dialects (already-lowered code, a host compiler's own
@@ -112,7 +114,7 @@ struct LowerToLinalgPass
     llvm::DenseSet<OperationName> reported;
     FrozenRewritePatternSet frozen(std::move(patterns));
     module.walk([&](Operation *op) {
-      if (!isa<TailorDialect>(op->getDialect()))
+      if (!isa<TailorDialect>(op->getDialect()) || isa<RecomputeBarrierOp>(op))
         return;
       bool hasPattern = false;
       for (const auto &p : frozen.getOpSpecificNativePatterns())

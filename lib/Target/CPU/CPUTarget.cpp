@@ -60,6 +60,7 @@ std::string strategyPipeline(const TargetOptions &options) {
 /// contractions lowered to outer products (broadcast + FMA). Math without an
 /// LLVM intrinsic (erf) goes to libm.
 const char *kLLVMPipeline =
+    "func.func(tailor-erase-recompute-barriers),"
     "one-shot-bufferize{bufferize-function-boundaries allow-return-allocs-from-loops "
     "function-boundary-type-conversion=identity-layout-map},"
     // Folded first (an scf.if whose branches both yield the kernel's init
@@ -75,7 +76,8 @@ const char *kLLVMPipeline =
     "expand-strided-metadata,lower-affine,"
     "convert-vector-to-llvm{vector-contract-lowering=outerproduct "
     "vector-transpose-lowering=shuffle1d},"
-    "finalize-memref-to-llvm,convert-math-to-llvm,convert-math-to-libm,"
+    "finalize-memref-to-llvm{use-generic-functions=GENERIC},"
+    "convert-math-to-llvm,convert-math-to-libm,"
     "convert-math-to-funcs,convert-arith-to-llvm,convert-index-to-llvm,"
     "convert-func-to-llvm,convert-cf-to-llvm,convert-arith-to-llvm,"
     "convert-ub-to-llvm,convert-openmp-to-llvm,"
@@ -95,7 +97,10 @@ public:
     if (options.optLevel > 0 &&
         failed(parsePassPipeline(strategyPipeline(options), pm)))
       llvm::report_fatal_error("tailor: bad built-in strategy pipeline");
-    if (failed(parsePassPipeline(kLLVMPipeline, pm)))
+    std::string llvmPipeline = kLLVMPipeline;
+    llvmPipeline.replace(llvmPipeline.find("GENERIC"), 7,
+                         options.countBuffers ? "true" : "false");
+    if (failed(parsePassPipeline(llvmPipeline, pm)))
       llvm::report_fatal_error("tailor: bad built-in LLVM pipeline");
   }
 };

@@ -27,3 +27,23 @@ func.func @main(%c: i1) -> memref<4xf32> {
   }
   return %b : memref<4xf32>
 }
+
+// An unconditional end-of-block dealloc (ownership known statically, as
+// with static shapes) moves to the last use too.
+// CHECK-LABEL: func.func @static_ownership
+// CHECK: %[[A:.*]] = memref.alloc
+// CHECK-NEXT: call @use(%[[A]])
+// CHECK-NEXT: memref.dealloc %[[A]]
+// CHECK-NEXT: %[[B:.*]] = memref.alloc
+// CHECK-NEXT: call @use(%[[B]])
+// CHECK-NEXT: memref.dealloc %[[B]]
+// CHECK-NEXT: return
+func.func @static_ownership() {
+  %a = memref.alloc() : memref<8xf32>
+  call @use(%a) : (memref<8xf32>) -> ()
+  %b = memref.alloc() : memref<8xf32>
+  call @use(%b) : (memref<8xf32>) -> ()
+  memref.dealloc %a : memref<8xf32>
+  memref.dealloc %b : memref<8xf32>
+  return
+}
