@@ -225,6 +225,13 @@ def TailorQuantize : Pass<"tailor-quantize", "ModuleOp"> {
     Option<"symmetric", "symmetric", "bool", /*default=*/"true",
            "int4: symmetric (q in [-8, 7], no zero point) or asymmetric "
            "(min/max range, a zero point per group)">,
+    Option<"qat", "qat", "bool", /*default=*/"false",
+           "Quantization-aware training: instead of quantizing constants, "
+           "each trainable [K, N] MatMul weight (tailor-peft method=full) is "
+           "read through tailor.fake_quant of `mode` (int8 or int4 with "
+           "group-size and symmetric), the straight-through estimator in "
+           "the backward; the trained weights then quantize (RTN) to the "
+           "model the QAT forward computed">,
     Option<"method", "method", "std::string", /*default=*/"\"rtn\"",
            "int4: rtn (round to nearest), gptq (error feedback through "
            "(X^T X)^-1) or awq (activation-aware input-channel scales); "
@@ -694,6 +701,32 @@ def TailorEraseRecomputeBarriers
     Runs once the kernels are outlined into calls (CSE does not merge
     calls), before bufferization.
   }];
+}
+
+def TailorLoadWeights : Pass<"tailor-load-weights", "ModuleOp"> {
+  let summary = "Replace the model's weights by trained ones from a "
+                "safetensors file";
+  let description = [{
+    The inverse of `tailor-peft method=full`: the entry's named weights get
+    the names tailor-peft gives them (`<module>.weight` for a MatMul's
+    weight, stored as PyTorch's `[out, in]`; initializer names otherwise),
+    and each one the file holds replaces the constant (transposed back for
+    MatMul weights). What `tailor-train --method full` writes
+    (`model.safetensors`) thus compiles: `tailor-compile --weights FILE`.
+    Runs on the ONNX-level graph (before raising). F32, F16 and BF16
+    tensors are read.
+
+    Errors: an unreadable file, a tensor whose shape differs from the
+    weight's, a tensor no weight of the model is named after.
+  }];
+  let options = [
+    Option<"path", "file", "std::string", /*default=*/"",
+           "The safetensors file of trained weights">
+  ];
+  let dependentDialects = ["::mlir::tailor::TailorDialect"];
+  let statistics = [
+    Statistic<"numLoaded", "weights-loaded", "Weights replaced from the file">
+  ];
 }
 
 def TailorPeft : Pass<"tailor-peft", "ModuleOp"> {

@@ -201,6 +201,26 @@ def Tailor_StopGradientOp
   let assemblyFormat = "$input attr-dict `:` type($output)";
 }
 
+def Tailor_FakeQuantOp : Tailor_LLMOp<"fake_quant"> {
+  let summary = "A weight quantized and dequantized (quantization-aware "
+                "training)";
+  let description = [{
+    `weight` is a `[K, N]` linear weight (input features first). The
+    result is what the post-training quantization of `tailor-quantize`
+    (round to nearest) would make of it, in float: `bits = 8`: per output
+    column, symmetric, `s = max|w| / 127`, `q = clamp(round(w / s), -127,
+    127)`, `y = s q`; `bits = 4`: per group of `group_size` rows of each
+    column, symmetric (`s = max(-min, max) / 7`, `q in [-8, 7]`) or not
+    (`s = (max - min) / 15`, zero point `z = clamp(round(-8 - min / s), -8,
+    7)`, `y = s (q - z)`), min and max taken with 0. Rounding is to nearest,
+    ties to even. `tailor-autodiff` passes the gradient straight through
+    (the straight-through estimator).
+  }];
+  let arguments = (ins Tailor_FloatTensor:$weight, I64Attr:$bits,
+                       I64Attr:$group_size, BoolAttr:$symmetric);
+  let results = (outs Tailor_FloatTensor:$output);
+}
+
 def Tailor_RecomputeBarrierOp
     : Tailor_Op<"recompute_barrier",
                 [SameOperandsAndResultType, MemoryEffects<[MemWrite]>]> {

@@ -210,6 +210,29 @@ LogicalResult AttentionOp::inferResultTypes(SmallVectorImpl<Type> &types) {
 // Norms, rotary, activations
 //===----------------------------------------------------------------------===//
 
+LogicalResult FakeQuantOp::verify() {
+  auto type = dyn_cast<RankedTensorType>(getWeight().getType());
+  if (!type || type.getRank() != 2)
+    return emitOpError("expects a [K, N] weight");
+  if (getBits() != 8 && getBits() != 4)
+    return emitOpError("bits must be 8 or 4, not ") << getBits();
+  if (getBits() == 8 && (getGroupSize() != 0 || !getSymmetric()))
+    return emitOpError("8 bits are per output column and symmetric "
+                       "(group_size 0)");
+  if (getBits() == 4) {
+    if (getGroupSize() <= 0)
+      return emitOpError("4 bits need group_size > 0");
+    if (!type.isDynamicDim(0) && type.getDimSize(0) % getGroupSize() != 0)
+      return emitOpError("group_size ")
+             << getGroupSize() << " does not divide K = " << type.getDimSize(0);
+  }
+  SmallVector<Type> types;
+  return inferResultTypes(types);
+}
+LogicalResult FakeQuantOp::inferResultTypes(SmallVectorImpl<Type> &types) {
+  return sameAs(*this, getWeight().getType(), types);
+}
+
 LogicalResult RMSNormOp::verify() {
   if (failed(verifySameElementType(*this, {getInput(), getWeight()})) ||
       failed(verifyFeatureVector(*this, getInput(), getWeight(), "weight")))

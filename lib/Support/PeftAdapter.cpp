@@ -75,44 +75,11 @@ bool isTarget(const llvm::json::Value *targets, StringRef module) {
 Expected<std::vector<float>> toFloats(const safetensors::File &file,
                                       const safetensors::TensorInfo &info,
                                       StringRef where) {
-  llvm::ArrayRef<char> bytes = file.bytes(info);
-  const char *p = bytes.data();
-  size_t n = size_t(info.numElements());
-  std::vector<float> out(n);
-  using namespace llvm::support::endian;
-  switch (info.dtype) {
-  case safetensors::DType::F32:
-    for (size_t i = 0; i < n; ++i) {
-      uint32_t bits = read32le(p + 4 * i);
-      std::memcpy(&out[i], &bits, 4);
-    }
-    break;
-  case safetensors::DType::F64:
-    for (size_t i = 0; i < n; ++i) {
-      uint64_t bits = read64le(p + 8 * i);
-      double d;
-      std::memcpy(&d, &bits, 8);
-      out[i] = float(d);
-    }
-    break;
-  case safetensors::DType::BF16:
-    for (size_t i = 0; i < n; ++i) {
-      uint32_t bits = uint32_t(read16le(p + 2 * i)) << 16;
-      std::memcpy(&out[i], &bits, 4);
-    }
-    break;
-  case safetensors::DType::F16:
-    for (size_t i = 0; i < n; ++i)
-      out[i] = llvm::APFloat(llvm::APFloat::IEEEhalf(),
-                             llvm::APInt(16, read16le(p + 2 * i)))
-                   .convertToFloat();
-    break;
-  default:
-    return fail(where, "tensor '" + info.name + "' has dtype " +
-                           safetensors::dtypeName(info.dtype) +
+  auto values = safetensors::readFloats(file, info);
+  if (!values)
+    return fail(where, llvm::toString(values.takeError()) +
                            " (LoRA weights are F32, F16, BF16 or F64)");
-  }
-  return out;
+  return values;
 }
 
 Expected<llvm::json::Value> readJson(StringRef path) {

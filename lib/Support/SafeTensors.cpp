@@ -2,6 +2,7 @@
 
 #include "tailor/Support/SafeTensors.h"
 
+#include "llvm/ADT/APFloat.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/Endian.h"
 #include "llvm/Support/FileSystem.h"
@@ -10,6 +11,7 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <algorithm>
+#include <cstring>
 
 using namespace mlir::tailor::safetensors;
 using llvm::createStringError;
@@ -278,4 +280,47 @@ Error mlir::tailor::safetensors::write(
                              path.str().c_str());
   removeTemp.releaseFile();
   return Error::success();
+}
+
+llvm::Expected<std::vector<float>>
+mlir::tailor::safetensors::readFloats(const File &file,
+                                      const TensorInfo &info) {
+  llvm::ArrayRef<char> bytes = file.bytes(info);
+  const char *p = bytes.data();
+  size_t n = size_t(info.numElements());
+  std::vector<float> out(n);
+  using namespace llvm::support::endian;
+  switch (info.dtype) {
+  case DType::F32:
+    for (size_t i = 0; i < n; ++i) {
+      uint32_t bits = read32le(p + 4 * i);
+      std::memcpy(&out[i], &bits, 4);
+    }
+    break;
+  case DType::F64:
+    for (size_t i = 0; i < n; ++i) {
+      uint64_t bits = read64le(p + 8 * i);
+      double d;
+      std::memcpy(&d, &bits, 8);
+      out[i] = float(d);
+    }
+    break;
+  case DType::BF16:
+    for (size_t i = 0; i < n; ++i) {
+      uint32_t bits = uint32_t(read16le(p + 2 * i)) << 16;
+      std::memcpy(&out[i], &bits, 4);
+    }
+    break;
+  case DType::F16:
+    for (size_t i = 0; i < n; ++i)
+      out[i] = llvm::APFloat(llvm::APFloat::IEEEhalf(),
+                             llvm::APInt(16, read16le(p + 2 * i)))
+                   .convertToFloat();
+    break;
+  default:
+    return createStringError(llvm::inconvertibleErrorCode(),
+                             "tensor '" + info.name + "' has dtype " +
+                                 dtypeName(info.dtype).str());
+  }
+  return out;
 }

@@ -105,6 +105,11 @@ LogicalResult mlir::tailor::lowerModule(ModuleOp module,
         "})";
     if (phase == CompilePhase::Raise && options.raise)
       pipeline = raisePipeline.c_str();
+    if (phase == CompilePhase::Raise && !options.weightsFile.empty()) {
+      TailorLoadWeightsOptions weights;
+      weights.path = options.weightsFile;
+      pm.addPass(createTailorLoadWeights(weights));
+    }
     else if (phase == CompilePhase::Optimize)
       pipeline = "func.func(tailor-infer-shapes),canonicalize,cse";
     if (phase == CompilePhase::Optimize && !options.loraAdapters.empty()) {

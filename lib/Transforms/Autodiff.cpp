@@ -331,6 +331,12 @@ Differentiator::differentiate(Operation *op, ArrayRef<Value> dys,
         give(a, [&] { return dy; });
         return success();
       })
+      .Case([&](FakeQuantOp) {
+        // The straight-through estimator: rounding's gradient taken as 1
+        // (with max-based scales nothing is clipped).
+        give(a, [&] { return dy; });
+        return success();
+      })
       .Case([&](OnnxReluOp) {
         give(a, [&] {
           auto condType = RankedTensorType::get(rankedOf(a).getShape(),

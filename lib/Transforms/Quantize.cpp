@@ -132,6 +132,24 @@ struct QuantizePass : mlir::tailor::impl::TailorQuantizeBase<QuantizePass> {
           << "' (known: rtn, gptq, awq, smoothquant)";
       return signalPassFailure();
     }
+    if (qat) {
+      if (mode == "w8a8" || method != "rtn") {
+        emitError(module.getLoc()) << "tailor-quantize: qat is for mode=int8 "
+                                      "or int4 with method=rtn";
+        return signalPassFailure();
+      }
+      func::FuncOp entry;
+      for (auto f : module.getOps<func::FuncOp>())
+        if (f.isPublic() && !f.isExternal() && !entry)
+          entry = f;
+      int64_t inserted = 0;
+      if (!entry ||
+          failed(insertFakeQuant(entry, mode == "int8" ? 8 : 4, groupSize,
+                                 symmetric, exclude, inserted)))
+        return signalPassFailure();
+      numQuantized += inserted;
+      return;
+    }
     bool smooth = method == "smoothquant";
     if (method != "rtn" && mode != (smooth ? "w8a8" : "int4")) {
       emitError(module.getLoc())

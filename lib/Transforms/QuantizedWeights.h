@@ -10,6 +10,9 @@
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/Value.h"
+#include "mlir/Support/LLVM.h"
+
+#include <string>
 
 #include <optional>
 #include <vector>
@@ -29,6 +32,14 @@ Value buildInt8Weight(OpBuilder &b, Location loc, ArrayRef<float> w, int64_t k,
 /// The f32 values of such a weight (a quant.scast of a constant, per-axis
 /// along columns), row-major; std::nullopt for anything else.
 std::optional<std::vector<float>> dequantizeInt8Weight(Value weight);
+
+/// Quantization-aware training (tailor-quantize qat=true): every MatMul of
+/// `fn` whose weight is a trainable [K, N] argument not matching `exclude`
+/// reads it through tailor.fake_quant (`bits` 8: per column; 4: groups of
+/// `groupSize` rows, `symmetric` or not). Errors name the weight.
+LogicalResult insertFakeQuant(Operation *fn, int64_t bits, int64_t groupSize,
+                              bool symmetric, ArrayRef<std::string> exclude,
+                              int64_t &inserted);
 
 } // namespace mlir::tailor
 

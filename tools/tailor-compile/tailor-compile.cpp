@@ -137,6 +137,11 @@ static cl::opt<bool> raise(
              "(default on; --raise=false lowers the ONNX-level ops as "
              "imported)"),
     cl::cat(category));
+static cl::opt<std::string> weightsFile(
+    "weights",
+    cl::desc("Trained weights replacing the model's (the model.safetensors "
+             "of tailor-train --method full: PyTorch's names and layouts)"),
+    cl::value_desc("file"), cl::cat(category));
 static cl::list<std::string> loraAdapters(
     "lora-adapter",
     cl::desc("Merge this PEFT LoRA adapter into the base weights (a "
@@ -541,6 +546,7 @@ int main(int argc, char **argv) {
   if (emit == Emit::ONNX)
     options.raisePhases = 1;
   options.loraAdapters = loraAdapters;
+  options.weightsFile = weightsFile;
   options.loraAdapterWeights = loraAdapterWeights;
   options.loraModuleMap = loraModuleMap;
   options.quantize = quantize;

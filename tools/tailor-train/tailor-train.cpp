@@ -138,6 +138,17 @@ static cl::opt<int64_t> gradAccum(
 static cl::opt<int64_t> maxLength("max-length", cl::init(256),
                                   cl::desc("Examples are cut to this many tokens"),
                                   cl::cat(category));
+static cl::opt<std::string> qat(
+    "qat", cl::init("none"),
+    cl::desc("Quantization-aware training (with --method full): none, int8 "
+             "(per output channel) or int4 (groups of --qat-group-size "
+             "rows); the weights are read through fake quantization, the "
+             "gradient passes straight through; tailor-compile --weights "
+             "model.safetensors --quantize <same> makes the integer model"),
+    cl::cat(category));
+static cl::opt<int64_t> qatGroupSize("qat-group-size", cl::init(128),
+                                     cl::desc("--qat int4: rows per scale"),
+                                     cl::cat(category));
 static cl::opt<std::string> recompute(
     "recompute", cl::init("none"),
     cl::desc("Activation recomputation (gradient checkpointing, "
@@ -277,6 +288,8 @@ llvm::json::Object trajectoryConfig() {
       {"grad-accum", gradAccum.getValue()},
       {"max-length", maxLength.getValue()},
       {"shapes", shapeMode.getValue()},
+      {"qat", qat.getValue()},
+      {"qat-group-size", qatGroupSize.getValue()},
       {"pad-id", padId.getValue()},
       {"seed", int64_t(seed.getValue())},
       {"tokenizer", tokenizer.getValue()},
@@ -738,6 +751,11 @@ int main(int argc, char **argv) {
     return fail("--loss must be sft, dpo, robust, hinge, ipo, simpo or "
                 "orpo, not '" +
                 lossKind + "'");
+  if (qat != "none" && qat != "int8" && qat != "int4")
+    return fail("--qat must be none, int8 or int4, not '" + qat + "'");
+  if (qat != "none" && method != "full")
+    return fail("--qat trains the weights themselves: use it with --method "
+                "full");
   if (recompute != "none" && recompute != "sqrt" && recompute != "every-k" &&
       recompute != "budget")
     return fail("--recompute must be none, sqrt, every-k or budget, not '" +
@@ -859,6 +877,13 @@ int main(int argc, char **argv) {
     peft.target.assign(target.begin(), target.end());
     peft.exclude.assign(exclude.begin(), exclude.end());
     pm.addPass(createTailorPeft(peft));
+    if (qat != "none") {
+      TailorQuantizeOptions q;
+      q.mode = qat;
+      q.qat = true;
+      q.groupSize = qatGroupSize;
+      pm.addPass(createTailorQuantize(q));
+    }
     TailorLossOptions loss;
     loss.kind = lossKind;
     loss.beta = beta;

@@ -82,6 +82,11 @@ struct TensorData {
 llvm::Error write(llvm::StringRef path, llvm::ArrayRef<TensorData> tensors,
                   const std::map<std::string, std::string> &metadata = {});
 
+/// A float tensor's values (F32, F16, BF16 or F64) as f32; an error names
+/// any other dtype.
+llvm::Expected<std::vector<float>> readFloats(const File &file,
+                                              const TensorInfo &info);
+
 } // namespace mlir::tailor::safetensors
 
 #endif // TAILOR_SUPPORT_SAFETENSORS_H

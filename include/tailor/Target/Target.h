@@ -96,6 +96,9 @@ struct CompileOptions {
   /// optimize phase (tailor-lora-merge's adapters / adapter-weights /
   /// module-map options).
   std::vector<std::string> loraAdapters;
+  /// Trained weights (tailor-train --method full's model.safetensors)
+  /// replacing the model's, before raising (tailor-load-weights).
+  std::string weightsFile;
   std::vector<double> loraAdapterWeights;
   std::vector<std::string> loraModuleMap;
   /// tailor-quantize's mode ("" = no quantization) and exclusions, run in

@@ -4,6 +4,8 @@
 // DynamicQuantizeLinear (uint8, scale and zero point from the data's range),
 // MatMulInteger and QLinearMatMul (int32 accumulation). Rounding is to
 // nearest, ties to even, and results saturate, as ONNX defines them.
+// tailor.fake_quant (quantization-aware training): a weight through the
+// RTN quantization of tailor-quantize and back, in float.
 
 #include "Utils.h"
 
@@ -382,11 +384,109 @@ struct QLinearMatMulLowering : OpConversionPattern<OnnxQLinearMatMulOp> {
   }
 };
 
+/// tailor.fake_quant: [K, N] -> [G, g, N] groups of rows; the range of
+/// each group's column (min and max with 0) by one reduction; then each
+/// element quantized and dequantized with its group's parameters.
+struct FakeQuantLowering : OpConversionPattern<FakeQuantOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(FakeQuantOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value w = adaptor.getWeight();
+    auto type = cast<RankedTensorType>(w.getType());
+    if (type.isDynamicDim(0) || !type.getElementType().isF32())
+      return rewriter.notifyMatchFailure(op, "needs a static K and f32");
+    int64_t k = type.getDimSize(0), n = type.getDimSize(1);
+    int64_t g = op.getGroupSize() ? op.getGroupSize() : k, groups = k / g;
+    int64_t bits = op.getBits();
+    bool symmetric = op.getSymmetric();
+    Type f32 = rewriter.getF32Type();
+    SmallVector<OpFoldResult> outer{rewriter.getIndexAttr(groups),
+                                    getDims(rewriter, loc, w)[1]};
+    SmallVector<OpFoldResult> full{rewriter.getIndexAttr(groups),
+                                   rewriter.getIndexAttr(g), outer[1]};
+    auto grouped = tensor::ExpandShapeOp::create(
+        rewriter, loc,
+        RankedTensorType::get({groups, g, n}, f32), w,
+        SmallVector<ReassociationIndices>{{0, 1}, {2}}, full);
+    Value zero = scalarConstant(rewriter, loc, f32, 0.0);
+    Value init = filledTensor(rewriter, loc, outer, zero);
+    MLIRContext *ctx = rewriter.getContext();
+    AffineExpr d0, d1, d2;
+    bindDims(ctx, d0, d1, d2);
+    auto all = AffineMap::get(3, 0, {d0, d1, d2}, ctx);
+    auto perGroup = AffineMap::get(3, 0, {d0, d2}, ctx);
+    auto range = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{init.getType(), init.getType()},
+        ValueRange{grouped}, ValueRange{init, init},
+        ArrayRef<AffineMap>{all, perGroup, perGroup},
+        SmallVector<utils::IteratorType>{utils::IteratorType::parallel,
+                                         utils::IteratorType::reduction,
+                                         utils::IteratorType::parallel},
+        [&](OpBuilder &b, Location l, ValueRange a) {
+          Value lo = arith::MinimumFOp::create(b, l, a[1], a[0]);
+          Value hi = arith::MaximumFOp::create(b, l, a[2], a[0]);
+          linalg::YieldOp::create(b, l, ValueRange{lo, hi});
+        });
+    Value out = emptyTensor(rewriter, loc, full, f32);
+    auto fq = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{out.getType()},
+        ValueRange{grouped, range.getResult(0), range.getResult(1)},
+        ValueRange{out}, ArrayRef<AffineMap>{all, perGroup, perGroup, all},
+        SmallVector<utils::IteratorType>(3, utils::IteratorType::parallel),
+        [&](OpBuilder &b, Location l, ValueRange a) {
+          auto c = [&](double v) { return scalarConstant(b, l, f32, v); };
+          Value x = a[0], lo = a[1], hi = a[2];
+          double qmin = bits == 8 ? -127.0 : -8.0;
+          double qmax = bits == 8 ? 127.0 : 7.0;
+          Value s;
+          if (symmetric)
+            s = arith::DivFOp::create(
+                b, l,
+                arith::MaximumFOp::create(b, l,
+                                          arith::NegFOp::create(b, l, lo), hi),
+                c(bits == 8 ? 127.0 : 7.0));
+          else
+            s = arith::DivFOp::create(b, l, arith::SubFOp::create(b, l, hi, lo),
+                                      c(15.0));
+          // An all-zero range: any scale (1, as the PTQ pass).
+          Value positive =
+              arith::CmpFOp::create(b, l, arith::CmpFPredicate::OGT, s, c(0.0));
+          s = arith::SelectOp::create(b, l, positive, s, c(1.0));
+          auto clamp = [&](Value v) {
+            return arith::MinimumFOp::create(
+                b, l, arith::MaximumFOp::create(b, l, v, c(qmin)), c(qmax));
+          };
+          Value z = c(0.0);
+          if (!symmetric)
+            z = clamp(math::RoundEvenOp::create(
+                b, l,
+                arith::SubFOp::create(b, l, c(-8.0),
+                                      arith::DivFOp::create(b, l, lo, s))));
+          Value q = clamp(arith::AddFOp::create(
+              b, l,
+              math::RoundEvenOp::create(b, l,
+                                        arith::DivFOp::create(b, l, x, s)),
+              z));
+          Value y = arith::MulFOp::create(b, l, s,
+                                          arith::SubFOp::create(b, l, q, z));
+          linalg::YieldOp::create(b, l, y);
+        });
+    Value result = tensor::CollapseShapeOp::create(
+        rewriter, loc, type, fq.getResult(0),
+        SmallVector<ReassociationIndices>{{0, 1}, {2}});
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
 } // namespace
 
 void lowering::populateQuantizationPatterns(const TypeConverter &converter,
                                             RewritePatternSet &patterns) {
   patterns.add<DequantizeLinearLowering, QuantizeLinearLowering,
                DynamicQuantizeLinearLowering, MatMulIntegerLowering,
-               QLinearMatMulLowering>(converter, patterns.getContext());
+               QLinearMatMulLowering, FakeQuantLowering>(converter,
+                                                         patterns.getContext());
 }

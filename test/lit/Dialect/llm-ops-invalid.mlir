@@ -69,3 +69,35 @@ func.func @element_types(%x: tensor<4xf32>, %u: tensor<4xf16>) -> tensor<4xf32> 
   %0 = tailor.swiglu %x, %u : (tensor<4xf32>, tensor<4xf16>) -> tensor<4xf32>
   return %0 : tensor<4xf32>
 }
+
+// -----
+
+func.func @fake_quant_bits(%w: tensor<4x3xf32>) -> tensor<4x3xf32> {
+  // expected-error @+1 {{bits must be 8 or 4, not 2}}
+  %0 = tailor.fake_quant %w {bits = 2 : i64, group_size = 0 : i64, symmetric = true} : (tensor<4x3xf32>) -> tensor<4x3xf32>
+  return %0 : tensor<4x3xf32>
+}
+
+// -----
+
+func.func @fake_quant_group(%w: tensor<4x3xf32>) -> tensor<4x3xf32> {
+  // expected-error @+1 {{group_size 3 does not divide K = 4}}
+  %0 = tailor.fake_quant %w {bits = 4 : i64, group_size = 3 : i64, symmetric = true} : (tensor<4x3xf32>) -> tensor<4x3xf32>
+  return %0 : tensor<4x3xf32>
+}
+
+// -----
+
+func.func @fake_quant_int8(%w: tensor<4x3xf32>) -> tensor<4x3xf32> {
+  // expected-error @+1 {{8 bits are per output column and symmetric (group_size 0)}}
+  %0 = tailor.fake_quant %w {bits = 8 : i64, group_size = 2 : i64, symmetric = true} : (tensor<4x3xf32>) -> tensor<4x3xf32>
+  return %0 : tensor<4x3xf32>
+}
+
+// -----
+
+func.func @fake_quant_rank(%w: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{expects a [K, N] weight}}
+  %0 = tailor.fake_quant %w {bits = 8 : i64, group_size = 0 : i64, symmetric = true} : (tensor<4xf32>) -> tensor<4xf32>
+  return %0 : tensor<4xf32>
+}
