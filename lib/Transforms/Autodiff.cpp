@@ -13,6 +13,7 @@
 
 #include "tailor/Dialect/OnnxBridge.h"
 #include "tailor/Transforms/Entry.h"
+#include "QuantizedWeights.h"
 #include "tailor/Transforms/Passes.h"
 
 #include "mlir/IR/DialectResourceBlobManager.h"
@@ -146,6 +147,22 @@ struct Differentiator {
     SmallVector<int64_t> shape;
     for (int64_t p : perm)
       shape.push_back(t.getDimSize(p));
+    // A frozen [K, N] weight transposed for the backward (dX = dY W^T) is
+    // transposed here, once: the backward's product then has a constant
+    // weight, which the CPU pipeline packs for its micro-kernel.
+    if (t.getRank() == 2 && perm[0] == 1 && t.hasStaticShape() &&
+        t.getElementType().isF32() && v.getDefiningOp<OnnxConstantOp>())
+      if (auto w = constantFloats(v)) {
+        int64_t k = t.getDimSize(0), n = t.getDimSize(1);
+        std::vector<float> wt(w->size());
+        for (int64_t r = 0; r < k; ++r)
+          for (int64_t c = 0; c < n; ++c)
+            wt[c * k + r] = (*w)[r * n + c];
+        auto type = RankedTensorType::get(shape, t.getElementType());
+        return OnnxConstantOp::create(
+            b, loc, type, DenseElementsAttr::get(type, ArrayRef<float>(wt)),
+            nullptr, nullptr, nullptr, nullptr, nullptr, nullptr);
+      }
     return OnnxTransposeOp::create(
         b, loc, RankedTensorType::get(shape, t.getElementType()), v,
         b.getDenseI64ArrayAttr(perm));
