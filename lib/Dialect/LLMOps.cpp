@@ -214,6 +214,8 @@ LogicalResult FakeQuantOp::verify() {
   auto type = dyn_cast<RankedTensorType>(getWeight().getType());
   if (!type || type.getRank() != 2)
     return emitOpError("expects a [K, N] weight");
+  if (type.getDimSize(0) == 0)
+    return emitOpError("expects K > 0");
   if (getBits() != 8 && getBits() != 4)
     return emitOpError("bits must be 8 or 4, not ") << getBits();
   if (getBits() == 8 && (getGroupSize() != 0 || !getSymmetric()))

@@ -67,6 +67,9 @@ struct Differentiator {
   OpBuilder &b;
   Location loc;
   DenseMap<Value, Value> adjoint;
+  /// Constant weights transposed at compile time, both ways (each weight is
+  /// copied once; transposing the copy gives the weight back).
+  DenseMap<Value, Value> transposedConstant;
 
   /// The adjoint of `v` so far (null: none).
   Value of(Value v) const { return adjoint.lookup(v); }
@@ -149,7 +152,11 @@ struct Differentiator {
       shape.push_back(t.getDimSize(p));
     // A frozen [K, N] weight transposed for the backward (dX = dY W^T) is
     // transposed here, once: the backward's product then has a constant
-    // weight, which the CPU pipeline packs for its micro-kernel.
+    // weight, which the CPU pipeline packs for its micro-kernel. The cost:
+    // a second copy of each frozen weight in the step's constants.
+    if (t.getRank() == 2 && perm[0] == 1)
+      if (Value known = transposedConstant.lookup(v))
+        return known;
     if (t.getRank() == 2 && perm[0] == 1 && t.hasStaticShape() &&
         t.getElementType().isF32() && v.getDefiningOp<OnnxConstantOp>())
       if (auto w = constantFloats(v)) {
@@ -159,9 +166,12 @@ struct Differentiator {
           for (int64_t c = 0; c < n; ++c)
             wt[c * k + r] = (*w)[r * n + c];
         auto type = RankedTensorType::get(shape, t.getElementType());
-        return OnnxConstantOp::create(
+        Value copy = OnnxConstantOp::create(
             b, loc, type, DenseElementsAttr::get(type, ArrayRef<float>(wt)),
             nullptr, nullptr, nullptr, nullptr, nullptr, nullptr);
+        transposedConstant[v] = copy;
+        transposedConstant[copy] = v;
+        return copy;
       }
     return OnnxTransposeOp::create(
         b, loc, RankedTensorType::get(shape, t.getElementType()), v,
@@ -879,7 +889,7 @@ struct AutodiffPass : mlir::tailor::impl::TailorAutodiffBase<AutodiffPass> {
 
     OpBuilder b(ret);
     Location loc = fn.getLoc();
-    Differentiator diff{b, loc, DenseMap<Value, Value>()};
+    Differentiator diff{b, loc, DenseMap<Value, Value>(), DenseMap<Value, Value>()};
     if (active.contains(loss))
       diff.adjoint[loss] = diff.constant(
           lossType, b.getFloatAttr(lossType.getElementType(), 1.0));

@@ -13,6 +13,7 @@
 #include "tailor/Transforms/Passes.h"
 
 #include "mlir/Pass/PassManager.h"
+#include "mlir/Transforms/Passes.h"
 #include "llvm/ADT/BitVector.h"
 #include "llvm/ADT/StringSet.h"
 
@@ -43,7 +44,12 @@ struct LoadWeightsPass
       return signalPassFailure();
     }
     unsigned before = fn.getNumArguments();
+    // The graph tailor-train named the weights on: after the optimize
+    // phase's clean-up (an Identity between a weight and its MatMul folds).
     OpPassManager pm(ModuleOp::getOperationName());
+    pm.addNestedPass<func::FuncOp>(createTailorInferShapes());
+    pm.addPass(createCanonicalizerPass());
+    pm.addPass(createCSEPass());
     TailorPeftOptions full;
     full.method = "full";
     pm.addPass(createTailorPeft(full));

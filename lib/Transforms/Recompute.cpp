@@ -119,9 +119,16 @@ struct RecomputePass
     // arithmetic, with static shapes the rotary tables and the causal
     // mask) are constants to the recomputation, kept as they are.
     llvm::SmallPtrSet<Operation *, 32> dataDependent;
+    // Inputs are data; parameters (trainable or frozen arguments) are not:
+    // what depends on them alone (a fake-quantized weight, a transposed
+    // LoRA matrix) is the same in the backward as in the forward.
     auto isData = [&](Value v) {
-      Operation *def = v.getDefiningOp();
-      return def ? dataDependent.contains(def) : true;
+      if (Operation *def = v.getDefiningOp())
+        return dataDependent.contains(def);
+      auto arg = cast<BlockArgument>(v);
+      return arg.getOwner() != &block ||
+             !(fn.getArgAttr(arg.getArgNumber(), "tailor.trainable") ||
+               fn.getArgAttr(arg.getArgNumber(), "tailor.frozen"));
     };
     SmallVector<Operation *> forward;
     DenseMap<Operation *, int64_t> position;
@@ -221,11 +228,15 @@ struct RecomputePass
             checkpointBytes += std::max<int64_t>(0, bytesOf(v));
             continue;
           }
+          // Reads by the backward: ops after the whole forward (an op
+          // between forward ops that computes another output of the model
+          // keeps reading the forward's value).
           SmallVector<OpOperand *> reads;
           for (OpOperand &use : v.getUses())
             if (Operation *owner =
                     block.findAncestorOpInBlock(*use.getOwner());
-                owner && !inForward.contains(owner) && owner != terminator)
+                owner && !inForward.contains(owner) && owner != terminator &&
+                forward.back()->isBeforeInBlock(owner))
               reads.push_back(&use);
           if (reads.empty())
             continue;

@@ -809,7 +809,21 @@ int main(int argc, char **argv) {
     const std::string &path = checkpointPath;
     if (get("format") != "tailor-train checkpoint 1")
       return fail(path + ": not a tailor-train checkpoint");
-    if (get("config") != configText) {
+    // Checkpoints from before an option existed ran with its old
+    // behaviour.
+    auto saved = llvm::json::parse(get("config"));
+    if (saved && saved->getAsObject()) {
+      llvm::json::Object &o = *saved->getAsObject();
+      for (auto [key, old] :
+           {std::pair<StringRef, llvm::json::Value>{"shapes", "dynamic"},
+            {"qat", "none"},
+            {"qat-group-size", 128}})
+        if (!o.get(key))
+          o[key] = old;
+    }
+    bool same = saved && saved->getAsObject() &&
+                *saved == llvm::json::Value(llvm::json::Object(config));
+    if (!same) {
       // Name the options that differ.
       auto show = [](const llvm::json::Value *v) -> std::string {
         if (!v)
@@ -819,7 +833,6 @@ int main(int argc, char **argv) {
         return llvm::formatv("{0}", *v).str();
       };
       std::string diff;
-      auto saved = llvm::json::parse(get("config"));
       if (saved && saved->getAsObject()) {
         for (const auto &[key, v] : config) {
           const llvm::json::Value *old = saved->getAsObject()->get(key);

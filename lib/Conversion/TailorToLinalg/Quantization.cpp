@@ -436,8 +436,12 @@ struct FakeQuantLowering : OpConversionPattern<FakeQuantOp> {
         ValueRange{out}, ArrayRef<AffineMap>{all, perGroup, perGroup, all},
         SmallVector<utils::IteratorType>(3, utils::IteratorType::parallel),
         [&](OpBuilder &b, Location l, ValueRange a) {
-          auto c = [&](double v) { return scalarConstant(b, l, f32, v); };
-          Value x = a[0], lo = a[1], hi = a[2];
+          // In f64, as tailor-quantize computes it (the int4 scale rounded
+          // to f32 first, as its kernels read it): the same integers.
+          Type f64 = b.getF64Type();
+          auto c = [&](double v) { return scalarConstant(b, l, f64, v); };
+          auto wide = [&](Value v) { return arith::ExtFOp::create(b, l, f64, v); };
+          Value x = wide(a[0]), lo = wide(a[1]), hi = wide(a[2]);
           double qmin = bits == 8 ? -127.0 : -8.0;
           double qmax = bits == 8 ? 127.0 : 7.0;
           Value s;
@@ -454,6 +458,8 @@ struct FakeQuantLowering : OpConversionPattern<FakeQuantOp> {
           Value positive =
               arith::CmpFOp::create(b, l, arith::CmpFPredicate::OGT, s, c(0.0));
           s = arith::SelectOp::create(b, l, positive, s, c(1.0));
+          if (bits == 4)
+            s = wide(arith::TruncFOp::create(b, l, f32, s));
           auto clamp = [&](Value v) {
             return arith::MinimumFOp::create(
                 b, l, arith::MaximumFOp::create(b, l, v, c(qmin)), c(qmax));
@@ -469,8 +475,10 @@ struct FakeQuantLowering : OpConversionPattern<FakeQuantOp> {
               math::RoundEvenOp::create(b, l,
                                         arith::DivFOp::create(b, l, x, s)),
               z));
-          Value y = arith::MulFOp::create(b, l, s,
-                                          arith::SubFOp::create(b, l, q, z));
+          Value y = arith::TruncFOp::create(
+              b, l, f32,
+              arith::MulFOp::create(b, l, s,
+                                    arith::SubFOp::create(b, l, q, z)));
           linalg::YieldOp::create(b, l, y);
         });
     Value result = tensor::CollapseShapeOp::create(

@@ -9,6 +9,7 @@
 // CHECK: arith.minimumf
 // CHECK: arith.maximumf
 // CHECK: linalg.generic
+// CHECK: arith.extf
 // CHECK: arith.constant 1.500000e+01
 // CHECK: math.roundeven
 // CHECK: math.roundeven
