@@ -121,12 +121,12 @@ llvm::Expected<Dataset> mlir::tailor::train::readJsonl(StringRef path,
       if (auto e = take(idsOf(o->get("input_ids"), "input_ids", vocab, false,
                               path, lineNo),
                         ex.ids))
-        return std::move(e);
+        return e;
       if (o->get("labels")) {
         if (auto e = take(idsOf(o->get("labels"), "labels", vocab, true, path,
                                 lineNo),
                           ex.labels))
-          return std::move(e);
+          return e;
         if (ex.labels.size() != ex.ids.size())
           return lineError(path, lineNo,
                            "\"labels\" has " + llvm::Twine(ex.labels.size()) +
@@ -139,27 +139,27 @@ llvm::Expected<Dataset> mlir::tailor::train::readJsonl(StringRef path,
       if (auto e = take(idsOf(o->get("prompt_ids"), "prompt_ids", vocab, false,
                               path, lineNo),
                         prompt))
-        return std::move(e);
+        return e;
       if (auto e = take(idsOf(o->get("completion_ids"), "completion_ids",
                               vocab, false, path, lineNo),
                         completion))
-        return std::move(e);
+        return e;
       split = true;
     } else if (o->get("text")) {
       if (auto e = take(bytesOf(o->get("text"), "text", vocab, tokenizer, path,
                                 lineNo),
                         ex.ids))
-        return std::move(e);
+        return e;
       ex.labels = ex.ids;
     } else if (o->get("prompt") || o->get("completion")) {
       if (auto e = take(bytesOf(o->get("prompt"), "prompt", vocab, tokenizer,
                                 path, lineNo),
                         prompt))
-        return std::move(e);
+        return e;
       if (auto e = take(bytesOf(o->get("completion"), "completion", vocab,
                                 tokenizer, path, lineNo),
                         completion))
-        return std::move(e);
+        return e;
       split = true;
     } else {
       return lineError(path, lineNo,

@@ -173,8 +173,6 @@ struct LossPass : mlir::tailor::impl::TailorLossBase<LossPass> {
   Value tokenLogps(Value logits, RankedTensorType logitsType,
                    const Targets &t) {
     int64_t vocab = logitsType.getDimSize(2);
-    auto rowsType = RankedTensorType::get(logitsType.getShape().drop_back(),
-                                          elem);
     auto labelsType =
         RankedTensorType::get(logitsType.getShape().drop_back(), i64);
     Value logp = OnnxLogSoftmaxOp::create(b(), loc, logitsType, logits,
