@@ -6,6 +6,7 @@
 // integers; nothing here dequantizes.
 
 #include "tailor/Dialect/Tailor.h"
+#include "tailor/Transforms/Entry.h"
 #include "tailor/Transforms/Passes.h"
 
 #include "tailor/Transforms/LinearNames.h"
@@ -138,13 +139,13 @@ struct QuantizePass : mlir::tailor::impl::TailorQuantizeBase<QuantizePass> {
                                       "or int4 with method=rtn";
         return signalPassFailure();
       }
-      func::FuncOp entry;
-      for (auto f : module.getOps<func::FuncOp>())
-        if (f.isPublic() && !f.isExternal() && !entry)
-          entry = f;
+      func::FuncOp entry = findEntry(module);
+      if (!entry) {
+        emitError(module.getLoc()) << "tailor-quantize: no entry function";
+        return signalPassFailure();
+      }
       int64_t inserted = 0;
-      if (!entry ||
-          failed(insertFakeQuant(entry, mode == "int8" ? 8 : 4, groupSize,
+      if (failed(insertFakeQuant(entry, mode == "int8" ? 8 : 4, groupSize,
                                  symmetric, exclude, inserted)))
         return signalPassFailure();
       numQuantized += inserted;
