@@ -22,6 +22,9 @@
 #include "llvm/ADT/SetVector.h"
 #include "llvm/ADT/TypeSwitch.h"
 
+#include <cmath>
+#include <limits>
+
 namespace mlir::tailor {
 #define GEN_PASS_DEF_TAILORAUTODIFF
 #include "dialects/Tailor/Passes.h.inc"
@@ -266,6 +269,222 @@ struct Differentiator {
   }
 
   //===--- Rules --------------------------------------------------------===//
+
+  using Give = function_ref<void(Value, function_ref<Value()>)>;
+
+  /// The adjoints of a normalization of `x` over `axes` (`count` elements
+  /// each): layer norm (`centred`) or RMS norm, y = xhat * gamma (+ beta).
+  void normGrad(Value x, Value gamma, Value beta, ArrayRef<int64_t> axes,
+                int64_t count, double eps, bool centred, Value dy, Give give) {
+    // mean over the normalized axes, kept as size-1 dims
+    auto mean = [&](Value v) {
+      return div(sumKeep(v, axes), scalar(v, double(count)));
+    };
+    // The forward's statistics, recomputed: rstd = 1 / sqrt(var + eps)
+    // (var: the mean square of x, centred or not).
+    Value xc = centred ? sub(x, mean(x)) : x;
+    Value var = add(mean(mul(xc, xc)), scalar(x, eps));
+    Value rstd = OnnxReciprocalOp::create(
+        b, loc, var.getType(), OnnxSqrtOp::create(b, loc, var.getType(), var));
+    Value xhat = mul(xc, rstd);
+    give(x, [&] {
+      Value g = mul(dy, gamma);
+      Value inner = sub(g, mul(xhat, mean(mul(g, xhat))));
+      if (centred)
+        inner = sub(inner, mean(g));
+      return mul(inner, rstd);
+    });
+    give(gamma, [&] { return unbroadcast(mul(dy, xhat), gamma); });
+    give(beta, [&] { return unbroadcast(dy, beta); });
+  }
+
+  /// silu'(x) = s (1 + x (1 - s)), s = sigmoid(x).
+  Value siluDerivative(Value x) {
+    Value s = OnnxSigmoidOp::create(b, loc, x.getType(), x);
+    return mul(s, add(scalar(x, 1.0), mul(x, sub(scalar(x, 1.0), s))));
+  }
+
+  /// RoPE's rotation of the last axis: rotate_half, concat(-x2, x1), or
+  /// with `interleaved` each pair (x0, x1) -> (-x1, x0).
+  Value rotate(Value x, bool interleaved) {
+    auto t = rankedOf(x);
+    int64_t rank = t.getRank(), d = t.getDimSize(rank - 1);
+    if (!interleaved) {
+      Value lo = sliceAxis(x, rank - 1, 0, d / 2);
+      Value hi = sliceAxis(x, rank - 1, d / 2, d);
+      return OnnxConcatOp::create(b, loc, x.getType(), ValueRange{neg(hi), lo},
+                                  b.getI64IntegerAttr(rank - 1));
+    }
+    SmallVector<int64_t> pairs(t.getShape());
+    pairs.back() = d / 2;
+    pairs.push_back(2);
+    Value lead = OnnxSliceOp::create(
+        b, loc, RankedTensorType::get({rank - 1}, b.getI64Type()), shapeOf(x),
+        i64s({0}), i64s({rank - 1}), Value(), Value());
+    Value shape = OnnxConcatOp::create(
+        b, loc, RankedTensorType::get({rank + 1}, b.getI64Type()),
+        ValueRange{lead, i64s({d / 2, 2})}, b.getI64IntegerAttr(0));
+    Value p = OnnxReshapeOp::create(
+        b, loc, RankedTensorType::get(pairs, t.getElementType()), x, shape,
+        b.getI64IntegerAttr(0));
+    Value x0 = sliceAxis(p, rank, 0, 1), x1 = sliceAxis(p, rank, 1, 2);
+    Value r = OnnxConcatOp::create(b, loc, p.getType(), ValueRange{neg(x1), x0},
+                                   b.getI64IntegerAttr(rank));
+    return reshapeLike(r, x);
+  }
+
+  /// d table of a row lookup: the rows of `dy` scatter-added at `ids`.
+  Value scatterRows(Value table, Value ids, Value dy) {
+    auto it = rankedOf(ids);
+    SmallVector<int64_t> shape(it.getShape());
+    shape.push_back(1);
+    Value idx = OnnxUnsqueezeOp::create(
+        b, loc, RankedTensorType::get(shape, it.getElementType()), ids,
+        i64s({it.getRank()}));
+    if (!it.getElementType().isInteger(64))
+      idx = OnnxCastOp::create(b, loc,
+                               RankedTensorType::get(shape, b.getI64Type()),
+                               idx, b.getI64IntegerAttr(7));
+    return OnnxScatterNDOp::create(b, loc, table.getType(), zerosLike(table),
+                                   idx, dy, b.getStringAttr("add"))
+        .getResult();
+  }
+
+  /// A [B, Hkv, T, D] key or value repeated to [B, Hkv * g, T, D] (each
+  /// head g times in a row, as grouped-query attention reads it).
+  Value repeatHeads(Value v, int64_t g) {
+    if (g == 1)
+      return v;
+    auto t = rankedOf(v);
+    Type elem = t.getElementType();
+    auto dims = [&](ArrayRef<Value> parts, int64_t n) {
+      return OnnxConcatOp::create(
+          b, loc, RankedTensorType::get({n}, b.getI64Type()), parts,
+          b.getI64IntegerAttr(0));
+    };
+    SmallVector<int64_t> five{t.getDimSize(0), t.getDimSize(1), 1,
+                              t.getDimSize(2), t.getDimSize(3)};
+    Value u = OnnxUnsqueezeOp::create(
+        b, loc, RankedTensorType::get(five, elem), v, i64s({2}));
+    five[2] = g;
+    Value e = OnnxExpandOp::create(
+        b, loc, RankedTensorType::get(five, elem), u,
+        dims({dimOf(v, 0), dimOf(v, 1), i64s({g}), dimOf(v, 2), dimOf(v, 3)},
+             5));
+    int64_t heads = t.getDimSize(1) * g;
+    return OnnxReshapeOp::create(
+        b, loc,
+        RankedTensorType::get(
+            {t.getDimSize(0), heads, t.getDimSize(2), t.getDimSize(3)}, elem),
+        e, dims({dimOf(v, 0), i64s({heads}), dimOf(v, 2), dimOf(v, 3)}, 4),
+        b.getI64IntegerAttr(0));
+  }
+
+  /// The adjoint of repeatHeads: the g copies of each head summed.
+  Value sumHeads(Value d, Value like, int64_t g) {
+    if (g == 1)
+      return d;
+    auto t = rankedOf(like);
+    SmallVector<int64_t> five{t.getDimSize(0), t.getDimSize(1), g,
+                              t.getDimSize(2), t.getDimSize(3)};
+    Value shape = OnnxConcatOp::create(
+        b, loc, RankedTensorType::get({5}, b.getI64Type()),
+        ValueRange{dimOf(like, 0), dimOf(like, 1), i64s({g}), dimOf(like, 2),
+                   dimOf(like, 3)},
+        b.getI64IntegerAttr(0));
+    Value r = OnnxReshapeOp::create(
+        b, loc, RankedTensorType::get(five, t.getElementType()), d, shape,
+        b.getI64IntegerAttr(0));
+    return OnnxReduceSumOp::create(b, loc, like.getType(), r, i64s({2}),
+                                   b.getI64IntegerAttr(0),
+                                   b.getI64IntegerAttr(0));
+  }
+
+  /// A scalar int64 (rank 0) from a one-element int64 tensor.
+  Value toScalar(Value v) {
+    return OnnxReshapeOp::create(b, loc,
+                                 RankedTensorType::get({}, b.getI64Type()), v,
+                                 i64s({}), b.getI64IntegerAttr(0));
+  }
+
+  /// Attention's backward: the probabilities recomputed from the scores,
+  /// then dV = P^T dO, dP = dO V^T, dS = P (dP - rowsum(dP P)),
+  /// dQ = scale dS K, dK = scale dS^T Q (grouped heads summed back).
+  LogicalResult attentionGrad(AttentionOp att, Value dout,
+                              const llvm::SetVector<Value> &active,
+                              Give give) {
+    Value q = att.getQuery(), k = att.getKey(), v = att.getValue();
+    Value mask = att.getMask();
+    if (att.getPastKey() || att.getPastValue())
+      return failure(); // a KV cache: not a training graph
+    auto qt = rankedOf(q), kt = rankedOf(k), vt = rankedOf(v);
+    if (!qt || !kt || !vt || qt.getRank() != 4 || qt.isDynamicDim(1) ||
+        kt.isDynamicDim(1) || vt.isDynamicDim(1) || kt.getDimSize(1) == 0 ||
+        qt.getDimSize(1) % kt.getDimSize(1))
+      return failure();
+    if (mask && active.contains(mask) &&
+        !isa<FloatType>(rankedOf(mask).getElementType()))
+      return failure();
+    int64_t g = qt.getDimSize(1) / kt.getDimSize(1);
+    double scale = att.getEffectiveScale();
+    Value kf = repeatHeads(k, g), vf = repeatHeads(v, g);
+    Value s = mul(matmul(q, transposeLast(kf)), scalar(q, scale));
+    auto st = rankedOf(s);
+    Value minusInf = scalar(q, -std::numeric_limits<double>::infinity());
+    if (mask) {
+      if (rankedOf(mask).getElementType().isInteger(1))
+        s = OnnxWhereOp::create(b, loc, broadcast(s, mask), mask, s, minusInf);
+      else
+        s = add(s, mask);
+    }
+    if (att.getCausal()) {
+      // Row i sees columns j <= i + (T - S).
+      int64_t rows = st.getDimSize(2), cols = st.getDimSize(3);
+      auto keepType = RankedTensorType::get({rows, cols}, b.getI1Type());
+      Value keep;
+      if (!ShapedType::isDynamic(rows) && !ShapedType::isDynamic(cols)) {
+        SmallVector<bool> bits;
+        for (int64_t i = 0; i < rows; ++i)
+          for (int64_t j = 0; j < cols; ++j)
+            bits.push_back(j <= i + (cols - rows));
+        keep = OnnxConstantOp::create(
+            b, loc, keepType, DenseElementsAttr::get(keepType, bits), nullptr,
+            nullptr, nullptr, nullptr, nullptr, nullptr);
+      } else {
+        Value sRows = dimOf(s, 2), tCols = dimOf(s, 3);
+        Value zero = toScalar(i64s({0})), one = toScalar(i64s({1}));
+        auto vec = [&](int64_t n) {
+          return RankedTensorType::get({n}, b.getI64Type());
+        };
+        Value i = OnnxRangeOp::create(b, loc, vec(rows), zero,
+                                      toScalar(sRows), one);
+        Value j = OnnxRangeOp::create(b, loc, vec(cols), zero,
+                                      toScalar(tCols), one);
+        Value col = OnnxUnsqueezeOp::create(
+            b, loc, RankedTensorType::get({rows, 1}, b.getI64Type()),
+            OnnxAddOp::create(b, loc, vec(rows), i,
+                              isub(tCols, sRows)),
+            i64s({1}));
+        Value row = OnnxUnsqueezeOp::create(
+            b, loc, RankedTensorType::get({1, cols}, b.getI64Type()), j,
+            i64s({0}));
+        keep = OnnxLessOrEqualOp::create(b, loc, keepType, row, col);
+      }
+      s = OnnxWhereOp::create(b, loc, s.getType(), keep, s, minusInf);
+    }
+    Value p = OnnxSoftmaxOp::create(b, loc, s.getType(), s,
+                                    b.getI64IntegerAttr(-1));
+    Value dp = matmul(dout, transposeLast(vf));
+    Value ds = mul(p, sub(dp, sumKeep(mul(dp, p), {3})));
+    give(v, [&] { return sumHeads(matmul(transposeLast(p), dout), v, g); });
+    give(q, [&] { return mul(matmul(ds, kf), scalar(q, scale)); });
+    give(k, [&] {
+      return sumHeads(mul(matmul(transposeLast(ds), q), scalar(q, scale)), k,
+                      g);
+    });
+    give(mask, [&] { return unbroadcast(ds, mask); });
+    return success();
+  }
 
   /// Gives the active operands of `op` their adjoints from its results'
   /// (`dys`, null where a result has none; the first is never null for a
@@ -536,21 +755,7 @@ Differentiator::differentiate(Operation *op, ArrayRef<Value> dys,
         if (axis != 0 && axis != -rankedOf(a).getRank())
           return failure(); // rows of a table only
         // d table = scatter-add of dy's rows at the indices.
-        give(a, [&] {
-          auto it = rankedOf(c);
-          SmallVector<int64_t> shape(it.getShape());
-          shape.push_back(1);
-          Value idx = OnnxUnsqueezeOp::create(
-              b, loc, RankedTensorType::get(shape, it.getElementType()), c,
-              i64s({it.getRank()}));
-          if (!it.getElementType().isInteger(64))
-            idx = OnnxCastOp::create(
-                b, loc, RankedTensorType::get(shape, b.getI64Type()), idx,
-                b.getI64IntegerAttr(7));
-          return OnnxScatterNDOp::create(b, loc, a.getType(), zerosLike(a),
-                                         idx, dy, b.getStringAttr("add"))
-              .getResult();
-        });
+        give(a, [&] { return scatterRows(a, c, dy); });
         return success();
       })
       .Case([&](OnnxWhereOp) {
@@ -714,26 +919,9 @@ Differentiator::differentiate(Operation *op, ArrayRef<Value> dys,
           axes.push_back(i);
           count *= xt.getDimSize(i);
         }
-        Value gamma = operand(1), beta = operand(2);
-        double eps = ln.getEpsilon().convertToDouble();
-        // mean over the normalized axes, kept as size-1 dims
-        auto mean = [&](Value v) {
-          return div(sumKeep(v, axes), scalar(v, double(count)));
-        };
-        // The forward's statistics, recomputed: rstd = 1 / sqrt(var + eps).
-        Value xc = sub(a, mean(a));
-        Value var = add(mean(mul(xc, xc)), scalar(a, eps));
-        Value rstd = OnnxReciprocalOp::create(
-            b, loc, var.getType(),
-            OnnxSqrtOp::create(b, loc, var.getType(), var));
-        Value xhat = mul(xc, rstd);
-        give(a, [&] {
-          Value g = mul(dy, gamma);
-          Value inner = sub(sub(g, mean(g)), mul(xhat, mean(mul(g, xhat))));
-          return mul(inner, rstd);
-        });
-        give(gamma, [&] { return unbroadcast(mul(dy, xhat), gamma); });
-        give(beta, [&] { return unbroadcast(dy, beta); });
+        normGrad(a, operand(1), operand(2), axes, count,
+                 ln.getEpsilon().convertToDouble(), /*centred=*/true, dy,
+                 give);
         return success();
       })
       .Case([&](OnnxCastOp) -> LogicalResult {
@@ -777,6 +965,94 @@ Differentiator::differentiate(Operation *op, ArrayRef<Value> dys,
               .getResult();
         });
         return success();
+      })
+      .Case([&](RMSNormOp n) -> LogicalResult {
+        auto xt = rankedOf(a);
+        int64_t d = xt.getDimSize(xt.getRank() - 1);
+        if (ShapedType::isDynamic(d))
+          return failure();
+        normGrad(a, n.getWeight(), Value(), {xt.getRank() - 1}, d,
+                 n.getEpsilon().convertToDouble(), /*centred=*/false, dy,
+                 give);
+        return success();
+      })
+      .Case([&](LayerNormOp n) -> LogicalResult {
+        auto xt = rankedOf(a);
+        int64_t d = xt.getDimSize(xt.getRank() - 1);
+        if (ShapedType::isDynamic(d))
+          return failure();
+        normGrad(a, n.getWeight(), n.getBias(), {xt.getRank() - 1}, d,
+                 n.getEpsilon().convertToDouble(), /*centred=*/true, dy,
+                 give);
+        return success();
+      })
+      .Case([&](RotaryOp r) -> LogicalResult {
+        // y = x cos + rot(x) sin with rot linear and rot^T = -rot:
+        // dx = dy cos - rot(dy sin); dcos = dy x; dsin = dy rot(x).
+        int64_t d = rankedOf(a).getDimSize(rankedOf(a).getRank() - 1);
+        if (ShapedType::isDynamic(d) || d % 2)
+          return failure();
+        Value cosv = r.getCos(), sinv = r.getSin();
+        bool interleaved = r.getInterleaved();
+        give(a, [&] {
+          return sub(mul(dy, cosv), rotate(mul(dy, sinv), interleaved));
+        });
+        give(cosv, [&] { return unbroadcast(mul(dy, a), cosv); });
+        give(sinv, [&] {
+          return unbroadcast(mul(dy, rotate(a, interleaved)), sinv);
+        });
+        return success();
+      })
+      .Case([&](SiluOp) {
+        give(a, [&] { return mul(dy, siluDerivative(a)); });
+        return success();
+      })
+      .Case([&](SwiGLUOp) {
+        // y = silu(gate) up
+        give(a, [&] { return mul(mul(dy, c), siluDerivative(a)); });
+        give(c, [&] {
+          Value s = OnnxSigmoidOp::create(b, loc, a.getType(), a);
+          return mul(dy, mul(a, s));
+        });
+        return success();
+      })
+      .Case([&](GeluOp g) -> LogicalResult {
+        bool exact = g.getApproximate() == "none";
+        if (!exact && g.getApproximate() != "tanh")
+          return failure();
+        give(a, [&] {
+          if (exact) {
+            // Phi(x) + x phi(x)
+            Value e = OnnxErfOp::create(b, loc, a.getType(),
+                                        mul(a, scalar(a, M_SQRT1_2)));
+            Value cdf = mul(add(e, scalar(a, 1.0)), scalar(a, 0.5));
+            Value pdf = mul(OnnxExpOp::create(b, loc, a.getType(),
+                                              mul(mul(a, a), scalar(a, -0.5))),
+                            scalar(a, 0.3989422804014327));
+            return mul(dy, add(cdf, mul(a, pdf)));
+          }
+          // t = tanh(k (x + 0.044715 x^3)):
+          // 0.5 (1 + t) + 0.5 x (1 - t^2) k (1 + 3 * 0.044715 x^2)
+          const double k = 0.7978845608028654;
+          Value x2 = mul(a, a);
+          Value inner = mul(add(a, mul(mul(x2, a), scalar(a, 0.044715))),
+                            scalar(a, k));
+          Value t = OnnxTanhOp::create(b, loc, a.getType(), inner);
+          Value left = mul(add(t, scalar(a, 1.0)), scalar(a, 0.5));
+          Value dinner = mul(add(mul(x2, scalar(a, 3 * 0.044715)),
+                                 scalar(a, 1.0)),
+                             scalar(a, 0.5 * k));
+          Value right = mul(mul(a, sub(scalar(a, 1.0), mul(t, t))), dinner);
+          return mul(dy, add(left, right));
+        });
+        return success();
+      })
+      .Case([&](EmbeddingOp) {
+        give(a, [&] { return scatterRows(a, c, dy); });
+        return success();
+      })
+      .Case([&](AttentionOp att) -> LogicalResult {
+        return attentionGrad(att, dy, active, give);
       })
       .Default([](Operation *) { return failure(); });
 }

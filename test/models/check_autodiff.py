@@ -146,6 +146,61 @@ CASES = {
   %t = "tailor.onnx.Tanh"(%y) : (tensor<2x3x5xf64>) -> tensor<2x3x5xf64>
   %loss = "tailor.onnx.ReduceSum"(%t) {keepdims = 0 : i64} : (tensor<2x3x5xf64>) -> tensor<f64>
 """),
+    # The LLM ops --tailor-raise makes (their rules recompute what they need).
+    "rms-norm": ([("x", "2x3x5"), ("g", "5"), ("w", "2x3x5")], ["x", "g"], """
+  %y = tailor.rms_norm %x, %g {epsilon = 1.0e-5 : f32} : (tensor<2x3x5xf64>, tensor<5xf64>) -> tensor<2x3x5xf64>
+  %m = "tailor.onnx.Mul"(%y, %w) : (tensor<2x3x5xf64>, tensor<2x3x5xf64>) -> tensor<2x3x5xf64>
+  %t = "tailor.onnx.Tanh"(%m) : (tensor<2x3x5xf64>) -> tensor<2x3x5xf64>
+  %loss = "tailor.onnx.ReduceSum"(%t) {keepdims = 0 : i64} : (tensor<2x3x5xf64>) -> tensor<f64>
+"""),
+    "layer-norm": ([("x", "3x5"), ("g", "5"), ("bias", "5"), ("w", "3x5")], ["x", "g", "bias"], """
+  %y = tailor.layer_norm %x, %g, %bias {epsilon = 1.0e-5 : f32} : (tensor<3x5xf64>, tensor<5xf64>, tensor<5xf64>) -> tensor<3x5xf64>
+  %m = "tailor.onnx.Mul"(%y, %w) : (tensor<3x5xf64>, tensor<3x5xf64>) -> tensor<3x5xf64>
+  %t = "tailor.onnx.Tanh"(%m) : (tensor<3x5xf64>) -> tensor<3x5xf64>
+  %loss = "tailor.onnx.ReduceSum"(%t) {keepdims = 0 : i64} : (tensor<3x5xf64>) -> tensor<f64>
+"""),
+    "rotary": ([("x", "2x2x3x6"), ("cos", "3x6"), ("sin", "3x6"), ("w", "2x2x3x6")], ["x", "cos", "sin"], """
+  %y = tailor.rotary %x, %cos, %sin : (tensor<2x2x3x6xf64>, tensor<3x6xf64>, tensor<3x6xf64>) -> tensor<2x2x3x6xf64>
+  %z = tailor.rotary %y, %cos, %sin {interleaved = true} : (tensor<2x2x3x6xf64>, tensor<3x6xf64>, tensor<3x6xf64>) -> tensor<2x2x3x6xf64>
+  %m = "tailor.onnx.Mul"(%z, %w) : (tensor<2x2x3x6xf64>, tensor<2x2x3x6xf64>) -> tensor<2x2x3x6xf64>
+  %t = "tailor.onnx.Tanh"(%m) : (tensor<2x2x3x6xf64>) -> tensor<2x2x3x6xf64>
+  %loss = "tailor.onnx.ReduceSum"(%t) {keepdims = 0 : i64} : (tensor<2x2x3x6xf64>) -> tensor<f64>
+"""),
+    "activations": ([("a", "2x4"), ("u", "2x4")], ["a", "u"], """
+  %s = tailor.silu %a : (tensor<2x4xf64>) -> tensor<2x4xf64>
+  %g = tailor.gelu %s : (tensor<2x4xf64>) -> tensor<2x4xf64>
+  %h = tailor.gelu %g {approximate = "tanh"} : (tensor<2x4xf64>) -> tensor<2x4xf64>
+  %y = tailor.swiglu %h, %u : (tensor<2x4xf64>, tensor<2x4xf64>) -> tensor<2x4xf64>
+  %m = "tailor.onnx.Mul"(%y, %a) : (tensor<2x4xf64>, tensor<2x4xf64>) -> tensor<2x4xf64>
+  %loss = "tailor.onnx.ReduceSum"(%m) {keepdims = 0 : i64} : (tensor<2x4xf64>) -> tensor<f64>
+"""),
+    "embedding": ([("table", "5x3")], ["table"], """
+  %ids = "tailor.onnx.Constant"() {value = dense<[[1, 4, 1], [0, 1, -2]]> : tensor<2x3xi32>} : () -> tensor<2x3xi32>
+  %e = tailor.embedding %table, %ids : (tensor<5x3xf64>, tensor<2x3xi32>) -> tensor<2x3x3xf64>
+  %t = "tailor.onnx.Tanh"(%e) : (tensor<2x3x3xf64>) -> tensor<2x3x3xf64>
+  %q = "tailor.onnx.Mul"(%t, %e) : (tensor<2x3x3xf64>, tensor<2x3x3xf64>) -> tensor<2x3x3xf64>
+  %loss = "tailor.onnx.ReduceSum"(%q) {keepdims = 0 : i64} : (tensor<2x3x3xf64>) -> tensor<f64>
+"""),
+    "attention-causal": ([("q", "2x2x4x3"), ("k", "2x2x4x3"), ("v", "2x2x4x5"), ("w", "2x2x4x5")], ["q", "k", "v"], """
+  %o = tailor.attention %q, %k, %v {causal = true} : tensor<2x2x4x3xf64>, tensor<2x2x4x3xf64>, tensor<2x2x4x5xf64> -> tensor<2x2x4x5xf64>
+  %m = "tailor.onnx.Mul"(%o, %w) : (tensor<2x2x4x5xf64>, tensor<2x2x4x5xf64>) -> tensor<2x2x4x5xf64>
+  %t = "tailor.onnx.Tanh"(%m) : (tensor<2x2x4x5xf64>) -> tensor<2x2x4x5xf64>
+  %loss = "tailor.onnx.ReduceSum"(%t) {keepdims = 0 : i64} : (tensor<2x2x4x5xf64>) -> tensor<f64>
+"""),
+    # Grouped-query heads (4 query heads on 2 kv heads), a float mask (also
+    # differentiated), a scale, causal with more keys than queries.
+    "attention-gqa-mask": ([("q", "1x4x3x2"), ("k", "1x2x5x2"), ("v", "1x2x5x3"), ("mask", "3x5"), ("w", "1x4x3x3")], ["q", "k", "v", "mask"], """
+  %o = tailor.attention %q, %k, %v mask(%mask) {causal = true, scale = 0.7 : f32} : tensor<1x4x3x2xf64>, tensor<1x2x5x2xf64>, tensor<1x2x5x3xf64>, tensor<3x5xf64> -> tensor<1x4x3x3xf64>
+  %m = "tailor.onnx.Mul"(%o, %w) : (tensor<1x4x3x3xf64>, tensor<1x4x3x3xf64>) -> tensor<1x4x3x3xf64>
+  %t = "tailor.onnx.Tanh"(%m) : (tensor<1x4x3x3xf64>) -> tensor<1x4x3x3xf64>
+  %loss = "tailor.onnx.ReduceSum"(%t) {keepdims = 0 : i64} : (tensor<1x4x3x3xf64>) -> tensor<f64>
+"""),
+    "attention-bool-mask": ([("q", "2x2x3x2"), ("k", "2x2x3x2"), ("v", "2x2x3x2"), ("w", "2x2x3x2")], ["q", "k", "v"], """
+  %mask = "tailor.onnx.Constant"() {value = dense<[[[[true, false, true]]], [[[true, true, false]]]]> : tensor<2x1x1x3xi1>} : () -> tensor<2x1x1x3xi1>
+  %o = tailor.attention %q, %k, %v mask(%mask) : tensor<2x2x3x2xf64>, tensor<2x2x3x2xf64>, tensor<2x2x3x2xf64>, tensor<2x1x1x3xi1> -> tensor<2x2x3x2xf64>
+  %m = "tailor.onnx.Mul"(%o, %w) : (tensor<2x2x3x2xf64>, tensor<2x2x3x2xf64>) -> tensor<2x2x3x2xf64>
+  %loss = "tailor.onnx.ReduceSum"(%m) {keepdims = 0 : i64} : (tensor<2x2x3x2xf64>) -> tensor<f64>
+"""),
     "mlp-shared": ([("x", "3x4"), ("w", "4x4")], ["w"], """
   %h = "tailor.onnx.MatMul"(%x, %w) : (tensor<3x4xf64>, tensor<4x4xf64>) -> tensor<3x4xf64>
   %t = "tailor.onnx.Tanh"(%h) : (tensor<3x4xf64>) -> tensor<3x4xf64>
