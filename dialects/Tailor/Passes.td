@@ -765,6 +765,24 @@ def TailorPeft : Pass<"tailor-peft", "ModuleOp"> {
     section 4.3; PEFT detaches it). `lora-fa` (LoRA-FA, arXiv
     2308.03303): A is an input marked `tailor.frozen` (fed its initial
     value, never updated), only B trains.
+
+    `method=ia3` ((IA)3, arXiv 2205.05638, as PEFT defines it): at each
+    target linear a trainable vector `<module>.ia3_l`, all ones initially,
+    scales the output (`[out, 1]`, after the bias), or for a module that
+    matches `feedforward` the input (`[1, in]`). Default targets: modules
+    named `k`, `v`, `down` (or `k_proj`, `v_proj`, `down_proj`, `key`,
+    `value`, `fc2`, `w2`); default `feedforward`: `down`, `down_proj`,
+    `fc2`, `w2`.
+
+    `method=adapter` (bottleneck adapters; serial: Houlsby et al., arXiv
+    1902.00751; parallel: He et al., arXiv 2110.04366): at each target
+    linear with output h and input x, serial: `h + f(h Wd^T + bd) Wu^T +
+    bu`; parallel: `h + s (f(x Wd^T + bd) Wu^T + bu)`. New arguments
+    `<module>.adapter.down.weight` `[bottleneck, width]` (kaiming-uniform),
+    `.down.bias`, `.up.weight` `[out, bottleneck]` and `.up.bias` (zeros:
+    the model is unchanged at the start). Default targets: the attention
+    output and MLP output projections (`o`, `o_proj`, `out_proj`, `proj`,
+    `down`, `down_proj`, `out`, `fc2`, `w2`).
   }];
   let options = [
     Option<"method", "method", "std::string", /*default=*/"\"full\"",
@@ -782,9 +800,23 @@ def TailorPeft : Pass<"tailor-peft", "ModuleOp"> {
            "DoRA: LoRA plus a trainable magnitude per output (PEFT's "
            "use_dora)">,
     ListOption<"target", "target", "std::string",
-               "Regexes of the weight names that train (default: all)">,
+               "Regexes of the weight (full, bitfit) or module (lora, ia3, "
+               "adapter) names that train (default: all; ia3 and adapter "
+               "have their own defaults, see the description)">,
     ListOption<"exclude", "exclude", "std::string",
-               "Regexes of weight names that stay frozen constants">
+               "Regexes of weight names that stay frozen constants">,
+    ListOption<"feedforward", "feedforward", "std::string",
+               "ia3: regexes of the modules whose input is scaled (default: "
+               "down, down_proj, fc2, w2); other targets scale their output">,
+    Option<"bottleneck", "bottleneck", "int64_t", /*default=*/"64",
+           "adapter: the bottleneck width">,
+    Option<"placement", "placement", "std::string", /*default=*/"\"serial\"",
+           "adapter: serial (reads the linear's output) or parallel (reads "
+           "its input, adds to its output)">,
+    Option<"activation", "activation", "std::string", /*default=*/"\"relu\"",
+           "adapter: the nonlinearity, relu, gelu, silu, tanh or none">,
+    Option<"scaling", "scaling", "double", /*default=*/"1.0",
+           "adapter: the parallel adapter's scale s">
   ];
   let dependentDialects = ["::mlir::tailor::TailorDialect"];
   let statistics = [

@@ -41,11 +41,11 @@ std::optional<std::vector<float>> constantValues(OnnxConstantOp c) {
 struct PeftPass : mlir::tailor::impl::TailorPeftBase<PeftPass> {
   using Base::Base;
 
-  /// LoRA beside every matching MatMul with a constant weight:
-  /// y = x W + s (x A^T) B^T, A [r, K] and B [N, r] new arguments.
-  LogicalResult injectLoRA(func::FuncOp fn, std::vector<llvm::Regex> &targets,
-                           std::vector<llvm::Regex> &excluded) {
-    MLIRContext *ctx = &getContext();
+  /// The MatMuls with a constant [K, N] float weight whose module (named
+  /// after the node) matches `targets` (none: every one) and no `excluded`.
+  SmallVector<std::pair<OnnxMatMulOp, std::string>>
+  matmulSites(func::FuncOp fn, const std::vector<llvm::Regex> &targets,
+              const std::vector<llvm::Regex> &excluded) {
     SmallVector<std::pair<OnnxMatMulOp, std::string>> sites;
     fn.walk([&](OnnxMatMulOp mm) {
       auto w = mm.getB().getDefiningOp<OnnxConstantOp>();
@@ -59,15 +59,233 @@ struct PeftPass : mlir::tailor::impl::TailorPeftBase<PeftPass> {
       std::string module = peft::modulePathOfNode(node.getName());
       if (module.empty())
         return;
-      auto matches = [&](const std::vector<llvm::Regex> &res) {
-        return llvm::any_of(res, [&](const llvm::Regex &re) {
-          return re.match(module);
-        });
-      };
-      if ((!targets.empty() && !matches(targets)) || matches(excluded))
+      if ((!targets.empty() && !matchesAny(targets, module)) ||
+          matchesAny(excluded, module))
         return;
       sites.push_back({mm, module});
     });
+    return sites;
+  }
+
+  static bool matchesAny(const std::vector<llvm::Regex> &res, StringRef s) {
+    return llvm::any_of(res, [&](const llvm::Regex &re) { return re.match(s); });
+  }
+
+  /// A new trainable (or `frozen`) argument of the entry, `name`, of
+  /// `type`, initialised by `init` (an initializer kind or the values).
+  Value addParameter(func::FuncOp fn, StringRef name, RankedTensorType type,
+                     Attribute init, Location loc, bool frozen = false) {
+    MLIRContext *ctx = &getContext();
+    unsigned index = fn.getNumArguments();
+    SmallVector<NamedAttribute> list{
+        NamedAttribute(StringAttr::get(ctx, "onnx.name"),
+                       StringAttr::get(ctx, name)),
+        NamedAttribute(StringAttr::get(ctx, "tailor.init"), init),
+        NamedAttribute(StringAttr::get(ctx, frozen ? "tailor.frozen"
+                                                   : "tailor.trainable"),
+                       UnitAttr::get(ctx))};
+    if (failed(fn.insertArgument(index, type, DictionaryAttr::get(ctx, list),
+                                 loc)))
+      return Value();
+    ++numLifted;
+    return fn.getArgument(index);
+  }
+
+  /// `from`'s uses other than the ops from `after`'s next to `last` (the
+  /// adapter just built after it) read `to` instead.
+  static void redirectUses(Value from, Value to, Operation *after,
+                           Operation *last) {
+    SmallPtrSet<Operation *, 16> newOps;
+    for (Operation *op = after->getNextNode(); op; op = op->getNextNode()) {
+      newOps.insert(op);
+      if (op == last)
+        break;
+    }
+    from.replaceUsesWithIf(
+        to, [&](OpOperand &use) { return !newOps.contains(use.getOwner()); });
+  }
+
+  /// The bias Add right after a MatMul (its only user, with a constant
+  /// [N] operand), or null.
+  static OnnxAddOp biasAddOf(OnnxMatMulOp mm) {
+    if (!mm->hasOneUse())
+      return {};
+    auto add = dyn_cast<OnnxAddOp>(*mm->user_begin());
+    if (!add)
+      return {};
+    Value other = add.getA() == mm.getResult() ? add.getB() : add.getA();
+    auto t = dyn_cast<RankedTensorType>(other.getType());
+    if (!t || t.getRank() != 1 || !other.getDefiningOp<OnnxConstantOp>())
+      return {};
+    return add;
+  }
+
+  /// (IA)3 (arXiv 2205.05638, as PEFT defines it): a learned vector
+  /// rescales a target linear's output, `<module>.ia3_l` [out, 1] (after
+  /// the bias), or for a feed-forward module its input, [1, in]; all ones
+  /// initially.
+  LogicalResult injectIA3(func::FuncOp fn, std::vector<llvm::Regex> &targets,
+                          std::vector<llvm::Regex> &excluded) {
+    MLIRContext *ctx = &getContext();
+    std::vector<llvm::Regex> ff;
+    for (const std::string &p : feedforward)
+      ff.emplace_back(p);
+    auto sites = matmulSites(fn, targets, excluded);
+    if (sites.empty())
+      return fn.emitError("tailor-peft: no MatMul with a constant weight "
+                          "matches the (IA)3 targets");
+    SmallVector<Attribute> modules, ffModules;
+    for (auto &site : sites) {
+      OnnxMatMulOp mm = site.first;
+      std::string module = site.second;
+      auto wt = cast<RankedTensorType>(mm.getB().getType());
+      Type elem = wt.getElementType();
+      int64_t k = wt.getDimSize(0), n = wt.getDimSize(1);
+      bool input = matchesAny(ff, module);
+      modules.push_back(StringAttr::get(ctx, module));
+      if (input)
+        ffModules.push_back(StringAttr::get(ctx, module));
+      auto type = input ? RankedTensorType::get({1, k}, elem)
+                        : RankedTensorType::get({n, 1}, elem);
+      Value l = addParameter(fn, module + ".ia3_l", type,
+                             DenseElementsAttr::get(
+                                 type, FloatAttr::get(elem, 1.0)),
+                             mm.getLoc());
+      if (!l)
+        return failure();
+      Location loc = mm.getLoc();
+      if (input) {
+        OpBuilder b(mm);
+        Value x = mm.getA();
+        Value scaled = OnnxMulOp::create(b, loc, x.getType(), x, l);
+        mm.getAMutable().assign(scaled);
+        continue;
+      }
+      // The output (with the bias, as PEFT scales the base layer's result).
+      Operation *last = mm;
+      if (OnnxAddOp add = biasAddOf(mm))
+        last = add;
+      Value y = last->getResult(0);
+      OpBuilder b(ctx);
+      b.setInsertionPointAfter(last);
+      Value row = OnnxTransposeOp::create(
+          b, loc, RankedTensorType::get({1, n}, elem), l,
+          b.getDenseI64ArrayAttr({1, 0}));
+      Value scaled = OnnxMulOp::create(b, loc, y.getType(), y, row);
+      redirectUses(y, scaled, last, scaled.getDefiningOp());
+    }
+    OpBuilder mb(ctx);
+    fn->setAttr("tailor.peft",
+                mb.getDictionaryAttr(
+                    {mb.getNamedAttr("peft_type", mb.getStringAttr("IA3")),
+                     mb.getNamedAttr("modules", mb.getArrayAttr(modules)),
+                     mb.getNamedAttr("feedforward_modules",
+                                     mb.getArrayAttr(ffModules))}));
+    return success();
+  }
+
+  /// Bottleneck adapters (arXiv 1902.00751; parallel: arXiv 2110.04366)
+  /// at each target linear: serial, h + f(h Wd + bd) Wu + bu on its output
+  /// h (with the bias); parallel, h + s (f(x Wd + bd) Wu + bu) from its
+  /// input x. Weights in PyTorch's [out, in] layout,
+  /// `<module>.adapter.{down,up}.{weight,bias}`: down kaiming-uniform, the
+  /// rest zeros (the model is unchanged at the start).
+  LogicalResult injectAdapters(func::FuncOp fn,
+                               std::vector<llvm::Regex> &targets,
+                               std::vector<llvm::Regex> &excluded) {
+    MLIRContext *ctx = &getContext();
+    bool parallel = placement == "parallel";
+    auto sites = matmulSites(fn, targets, excluded);
+    if (sites.empty())
+      return fn.emitError("tailor-peft: no MatMul with a constant weight "
+                          "matches the adapter targets");
+    SmallVector<Attribute> modules;
+    for (auto &site : sites) {
+      OnnxMatMulOp mm = site.first;
+      std::string module = site.second;
+      auto wt = cast<RankedTensorType>(mm.getB().getType());
+      Type elem = wt.getElementType();
+      int64_t k = wt.getDimSize(0), n = wt.getDimSize(1);
+      int64_t width = parallel ? k : n; // what the adapter reads
+      modules.push_back(StringAttr::get(ctx, module));
+      Location loc = mm.getLoc();
+      auto param = [&](StringRef suffix, ArrayRef<int64_t> shape,
+                       StringRef init) {
+        return addParameter(fn, module + suffix.str(),
+                            RankedTensorType::get(shape, elem),
+                            StringAttr::get(ctx, init), loc);
+      };
+      Value wd = param(".adapter.down.weight", {bottleneck, width},
+                       "kaiming_uniform");
+      Value bd = param(".adapter.down.bias", {bottleneck}, "zeros");
+      Value wu = param(".adapter.up.weight", {n, bottleneck}, "zeros");
+      Value bu = param(".adapter.up.bias", {n}, "zeros");
+      if (!wd || !bd || !wu || !bu)
+        return failure();
+      Operation *last = mm;
+      if (OnnxAddOp add = biasAddOf(mm))
+        last = add;
+      Value h = last->getResult(0);
+      auto ht = cast<RankedTensorType>(h.getType());
+      OpBuilder b(ctx);
+      b.setInsertionPointAfter(last);
+      Value in = parallel ? mm.getA() : h;
+      auto inType = cast<RankedTensorType>(in.getType());
+      auto perm = b.getDenseI64ArrayAttr({1, 0});
+      SmallVector<int64_t> mid(inType.getShape());
+      mid.back() = bottleneck;
+      auto midType = RankedTensorType::get(mid, elem);
+      Value down = OnnxMatMulOp::create(
+          b, loc, midType, in,
+          OnnxTransposeOp::create(
+              b, loc, RankedTensorType::get({width, bottleneck}, elem), wd,
+              perm));
+      Value act = OnnxAddOp::create(b, loc, midType, down, bd);
+      if (activation == "relu")
+        act = OnnxReluOp::create(b, loc, midType, act);
+      else if (activation == "tanh")
+        act = OnnxTanhOp::create(b, loc, midType, act);
+      else if (activation == "silu")
+        act = OnnxMulOp::create(b, loc, midType, act,
+                                OnnxSigmoidOp::create(b, loc, midType, act));
+      else if (activation == "gelu")
+        act = GeluOp::create(b, loc, midType, act, b.getStringAttr("none"));
+      Value up = OnnxMatMulOp::create(
+          b, loc, ht, act,
+          OnnxTransposeOp::create(
+              b, loc, RankedTensorType::get({bottleneck, n}, elem), wu, perm));
+      Value delta = OnnxAddOp::create(b, loc, ht, up, bu);
+      if (parallel && scaling != 1.0) {
+        auto scalarType = RankedTensorType::get({}, elem);
+        Value sc = OnnxConstantOp::create(
+            b, loc, scalarType,
+            DenseElementsAttr::get(scalarType, b.getFloatAttr(elem, scaling)),
+            nullptr, nullptr, nullptr, nullptr, nullptr, nullptr);
+        delta = OnnxMulOp::create(b, loc, ht, delta, sc);
+      }
+      Value sum = OnnxAddOp::create(b, loc, ht, h, delta);
+      redirectUses(h, sum, last, sum.getDefiningOp());
+    }
+    OpBuilder mb(ctx);
+    fn->setAttr(
+        "tailor.peft",
+        mb.getDictionaryAttr(
+            {mb.getNamedAttr("peft_type", mb.getStringAttr("BOTTLENECK")),
+             mb.getNamedAttr("bottleneck_size",
+                             mb.getI64IntegerAttr(bottleneck)),
+             mb.getNamedAttr("placement", mb.getStringAttr(placement)),
+             mb.getNamedAttr("activation", mb.getStringAttr(activation)),
+             mb.getNamedAttr("scaling", mb.getF64FloatAttr(scaling)),
+             mb.getNamedAttr("modules", mb.getArrayAttr(modules))}));
+    return success();
+  }
+
+  /// LoRA beside every matching MatMul with a constant weight:
+  /// y = x W + s (x A^T) B^T, A [r, K] and B [N, r] new arguments.
+  LogicalResult injectLoRA(func::FuncOp fn, std::vector<llvm::Regex> &targets,
+                           std::vector<llvm::Regex> &excluded) {
+    MLIRContext *ctx = &getContext();
+    auto sites = matmulSites(fn, targets, excluded);
     if (sites.empty())
       return fn.emitError("tailor-peft: no MatMul with a constant weight "
                           "matches the LoRA targets");
@@ -86,33 +304,23 @@ struct PeftPass : mlir::tailor::impl::TailorPeftBase<PeftPass> {
                      mb.getNamedAttr("use_dora", mb.getBoolAttr(dora)),
                      mb.getNamedAttr("lora_fa", mb.getBoolAttr(loraFA)),
                      mb.getNamedAttr("modules", mb.getArrayAttr(modules))}));
-    for (auto [mm, module] : sites) {
+    for (auto &site : sites) {
+      OnnxMatMulOp mm = site.first;
+      std::string module = site.second;
       auto wt = cast<RankedTensorType>(mm.getB().getType());
       auto xt = cast<RankedTensorType>(mm.getA().getType());
       auto yt = cast<RankedTensorType>(mm.getType());
       Type elem = wt.getElementType();
       int64_t k = wt.getDimSize(0), n = wt.getDimSize(1);
       auto addArg = [&](StringRef suffix, ArrayRef<int64_t> shape) -> Value {
-        unsigned index = fn.getNumArguments();
         // PEFT's initialisation: A kaiming-uniform (a = sqrt(5)), B zeros.
         // LoRA-FA: A stays frozen at its initial value (an input that is
         // not trained).
         bool isA = suffix.contains("lora_A");
-        StringRef init = isA ? "kaiming_uniform" : "zeros";
-        SmallVector<NamedAttribute> list{
-            NamedAttribute(StringAttr::get(ctx, "onnx.name"),
-                           StringAttr::get(ctx, module + suffix.str())),
-            NamedAttribute(StringAttr::get(ctx, "tailor.init"),
-                           StringAttr::get(ctx, init))};
-        list.push_back(NamedAttribute(
-            StringAttr::get(ctx, isA && loraFA ? "tailor.frozen"
-                                               : "tailor.trainable"),
-            UnitAttr::get(ctx)));
-        auto attrs = DictionaryAttr::get(ctx, list);
-        if (failed(fn.insertArgument(index, RankedTensorType::get(shape, elem),
-                                     attrs, mm.getLoc())))
-          return Value();
-        return fn.getArgument(index);
+        return addParameter(
+            fn, module + suffix.str(), RankedTensorType::get(shape, elem),
+            StringAttr::get(ctx, isA ? "kaiming_uniform" : "zeros"),
+            mm.getLoc(), /*frozen=*/isA && loraFA);
       };
       Value a = addArg(".lora_A.weight", {rank, k});
       Value bw = addArg(".lora_B.weight", {n, rank});
@@ -158,22 +366,11 @@ struct PeftPass : mlir::tailor::impl::TailorPeftBase<PeftPass> {
           norms[o] = float(std::sqrt(sq));
         }
         auto vecType = RankedTensorType::get({n}, elem);
-        unsigned index = fn.getNumArguments();
-        auto init = DenseElementsAttr::get(vecType, llvm::ArrayRef(norms));
-        if (failed(fn.insertArgument(
-                index, vecType,
-                DictionaryAttr::get(
-                    ctx,
-                    {NamedAttribute(StringAttr::get(ctx, "onnx.name"),
-                                    StringAttr::get(
-                                        ctx, module + ".lora_magnitude_vector")),
-                     NamedAttribute(StringAttr::get(ctx, "tailor.trainable"),
-                                    UnitAttr::get(ctx)),
-                     NamedAttribute(StringAttr::get(ctx, "tailor.init"),
-                                    init)}),
-                loc)))
+        Value m = addParameter(
+            fn, module + ".lora_magnitude_vector", vecType,
+            DenseElementsAttr::get(vecType, llvm::ArrayRef(norms)), loc);
+        if (!m)
           return failure();
-        Value m = fn.getArgument(index);
         // ||W + s (B A)||: over the input dimension of the [in, out]
         // weight, W + s A^T B^T.
         auto wType = RankedTensorType::get({k, n}, elem);
@@ -204,16 +401,7 @@ struct PeftPass : mlir::tailor::impl::TailorPeftBase<PeftPass> {
       }
       // Every other use reads the adapted result (the new ops read the
       // base).
-      SmallPtrSet<Operation *, 16> newOps;
-      for (Operation *op = mm->getNextNode(); op; op = op->getNextNode()) {
-        newOps.insert(op);
-        if (op == sum.getDefiningOp())
-          break;
-      }
-      mm.getResult().replaceUsesWithIf(sum, [&](OpOperand &use) {
-        return !newOps.contains(use.getOwner());
-      });
-      ++numLifted;
+      redirectUses(mm.getResult(), sum, mm, sum.getDefiningOp());
     }
     return success();
   }
@@ -225,10 +413,31 @@ struct PeftPass : mlir::tailor::impl::TailorPeftBase<PeftPass> {
       module.emitError("tailor-peft: the module has no public function");
       return signalPassFailure();
     }
-    if (method != "full" && method != "lora" && method != "bitfit") {
+    if (method != "full" && method != "lora" && method != "bitfit" &&
+        method != "ia3" && method != "adapter") {
       fn.emitError("tailor-peft: unknown method '")
-          << method << "' (known: full, lora, bitfit)";
+          << method << "' (known: full, lora, bitfit, ia3, adapter)";
       return signalPassFailure();
+    }
+    if (method == "adapter") {
+      if (bottleneck <= 0) {
+        fn.emitError("tailor-peft: the adapter's bottleneck must be > 0, not ")
+            << int64_t(bottleneck);
+        return signalPassFailure();
+      }
+      if (placement != "serial" && placement != "parallel") {
+        fn.emitError("tailor-peft: adapter placement must be serial or "
+                     "parallel, not '")
+            << placement << "'";
+        return signalPassFailure();
+      }
+      if (!llvm::is_contained({"relu", "gelu", "silu", "tanh", "none"},
+                              StringRef(activation))) {
+        fn.emitError("tailor-peft: adapter activation must be relu, gelu, "
+                     "silu, tanh or none, not '")
+            << activation << "'";
+        return signalPassFailure();
+      }
     }
     if (method == "lora" && (rank <= 0 || !(alpha > 0))) {
       fn.emitError("tailor-peft: LoRA needs r > 0 and alpha > 0 (got r = ")
@@ -253,6 +462,33 @@ struct PeftPass : mlir::tailor::impl::TailorPeftBase<PeftPass> {
 
     if (method == "lora") {
       if (failed(injectLoRA(fn, targets, excluded)))
+        return signalPassFailure();
+      return;
+    }
+    // PEFT's default targets for LLaMA-style names (k_proj, v_proj,
+    // down_proj), and ours (k, v, down) and GPT-style fc2 / w2.
+    if (method == "ia3") {
+      if (target.empty() &&
+          failed(compile(SmallVector<std::string>{"(^|\\.)(k|v|k_proj|v_proj|key|value|down|"
+                          "down_proj|fc2|w2)$"},
+                         targets)))
+        return signalPassFailure();
+      if (feedforward.empty())
+        feedforward.push_back("(^|\\.)(down|down_proj|fc2|w2)$");
+      std::vector<llvm::Regex> ff;
+      if (failed(compile(feedforward, ff)) ||
+          failed(injectIA3(fn, targets, excluded)))
+        return signalPassFailure();
+      return;
+    }
+    // After the attention output and the MLP (Houlsby's places).
+    if (method == "adapter") {
+      if (target.empty() &&
+          failed(compile(SmallVector<std::string>{"(^|\\.)(o|o_proj|out_proj|proj|down|down_proj|"
+                          "out|fc2|w2)$"},
+                         targets)))
+        return signalPassFailure();
+      if (failed(injectAdapters(fn, targets, excluded)))
         return signalPassFailure();
       return;
     }

@@ -115,6 +115,111 @@ def check_lora(args, tailor, torch, F, generate):
     return 0
 
 
+def check_ia3(args, tailor, torch, F, generate):
+    """tailor-peft method=ia3 (the defaults: k and v scale their outputs,
+    mlp.down its input) + loss + autodiff on the LLaMA, against PyTorch
+    with PEFT's (IA)3 (forward hooks: out * l^T, input * l) and autograd of
+    the vectors (random values around 1, not the initial ones)."""
+    name = "llama-opset17"
+    family, c, opset, kv = generate.variants()[name]
+    mlir = os.path.join(args.work, name + ".mlir")  # from main()'s export
+    grad = os.path.join(args.work, name + ".ia3.mlir")
+    run([os.path.join(args.bin, "tailor-opt"), mlir, "--tailor-peft=method=ia3",
+         "--tailor-raise", "--tailor-loss", "--tailor-autodiff", "-o", grad])
+    compiled = tailor.load(tailor.compile(grad, grad[:-5] + ".so"))
+    model, gen = frozen_llama(torch, generate, c)
+    vectors = {}
+    for i in range(c.layers):
+        for proj in ("k", "v", "mlp.down"):
+            m = f"blocks.{i}.{proj}"
+            lin = model.get_submodule(m)
+            ff = proj == "mlp.down"
+            shape = (1, lin.in_features) if ff else (lin.out_features, 1)
+            l = (1 + 0.1 * torch.randn(*shape, generator=gen)).requires_grad_()
+            vectors[m + ".ia3_l"] = l
+            if ff:
+                lin.register_forward_pre_hook(lambda mod, inp, l=l: (inp[0] * l,))
+            else:
+                lin.register_forward_hook(lambda mod, inp, out, l=l: out * l.reshape(-1))
+    return run_peft_check(args, compiled, model, c, F, torch, vectors,
+                          f"{name} (IA)3 on k, v (outputs), mlp.down (input)")
+
+
+def check_adapters(args, tailor, torch, F, generate):
+    """tailor-peft method=adapter, serial (GELU, after o and mlp.down) and
+    parallel (ReLU, scale 0.5, at mlp.down) + loss + autodiff on the LLaMA,
+    against the same bottleneck adapters in PyTorch (forward hooks) and
+    autograd of the down/up weights and biases (random values)."""
+    name = "llama-opset17"
+    family, c, opset, kv = generate.variants()[name]
+    mlir = os.path.join(args.work, name + ".mlir")  # from main()'s export
+    failures = 0
+    for placement, act, scale, targets in (("serial", "gelu", 1.0, ("o", "mlp.down")),
+                                           ("parallel", "relu", 0.5, ("mlp.down",))):
+        grad = os.path.join(args.work, f"{name}.adapter-{placement}.mlir")
+        run([os.path.join(args.bin, "tailor-opt"), mlir,
+             f"--tailor-peft=method=adapter bottleneck=3 placement={placement} "
+             f"activation={act} scaling={scale} target=" + ",".join(t + "$" for t in targets),
+             "--tailor-raise", "--tailor-loss", "--tailor-autodiff", "-o", grad])
+        compiled = tailor.load(tailor.compile(grad, grad[:-5] + ".so"))
+        model, gen = frozen_llama(torch, generate, c)
+        f = F.gelu if act == "gelu" else F.relu
+        params = {}
+        for i in range(c.layers):
+            for t in targets:
+                m = f"blocks.{i}.{t}"
+                lin = model.get_submodule(m)
+                width = lin.in_features if placement == "parallel" else lin.out_features
+                p = {k: (0.1 * torch.randn(*shape, generator=gen)).requires_grad_()
+                     for k, shape in (("down.weight", (3, width)), ("down.bias", (3,)),
+                                      ("up.weight", (lin.out_features, 3)),
+                                      ("up.bias", (lin.out_features,)))}
+                params.update({f"{m}.adapter.{k}": v for k, v in p.items()})
+
+                def hook(mod, inp, out, p=p):
+                    src = inp[0] if placement == "parallel" else out
+                    h = f(src @ p["down.weight"].T + p["down.bias"]) @ p["up.weight"].T + p["up.bias"]
+                    return out + scale * h
+                lin.register_forward_hook(hook)
+        failures += run_peft_check(args, compiled, model, c, F, torch, params,
+                                   f"{name} {placement} adapters ({act}, scale {scale}) "
+                                   f"at {', '.join(targets)}")
+    return failures
+
+
+def run_peft_check(args, compiled, model, c, F, torch, params, what):
+    """Feeds `params` (name -> PyTorch leaf) to the compiled step; the loss
+    and each gradient against PyTorch's forward and autograd."""
+    rng = np.random.default_rng(11)
+    ids = rng.integers(0, c.vocab, size=(2, 12), dtype=np.int64)
+    labels = ids.copy()
+    labels[:, :4] = -100
+    feeds = {"input_ids": ids, "labels": labels}
+    names = {i["name"] for i in compiled.inputs} - set(feeds)
+    bad = []
+    if names != set(params):
+        bad.append(f"trainable arguments {sorted(names)}, expected {sorted(params)}")
+        print(f"FAIL {what}: " + "; ".join(bad))
+        return 1
+    for n, t in params.items():
+        feeds[n] = t.detach().numpy()
+    out = compiled.run(feeds)
+    logits = model(torch.tensor(ids))
+    ref = F.cross_entropy(logits[:, :-1].reshape(-1, c.vocab),
+                          torch.tensor(labels)[:, 1:].reshape(-1), ignore_index=-100)
+    ref.backward()
+    loss = float(np.asarray(out["loss"]))
+    if abs(loss - ref.item()) > 1e-5 * abs(ref.item()):
+        bad.append(f"loss {loss} vs PyTorch {ref.item()}")
+    worst = compare_grads(out, {n: t.grad.numpy() for n, t in params.items()}, args.rtol, bad)
+    if bad:
+        print(f"FAIL {what}: " + "; ".join(bad))
+        return 1
+    print(f"ok   {what}: loss {loss:.6f} (PyTorch {ref.item():.6f}), {len(params)} gradients, "
+          f"max relative error {worst:.1e}")
+    return 0
+
+
 def check_bitfit(args, tailor, name, mlir, feeds, params, full_loss):
     """tailor-peft method=bitfit on GPT-2: only the biases are arguments;
     the loss equals the full model's and each bias gradient PyTorch's
@@ -380,66 +485,77 @@ def main():
         onnx_path = os.path.join(args.work, name + ".onnx")
         generate.export_model(model, c, onnx_path, opset, kv)
         mlir = os.path.join(args.work, name + ".mlir")
-        grad = os.path.join(args.work, name + ".grad.mlir")
         run([os.path.join(args.bin, "tailor-compile"), onnx_path, "--raise=false",
              "--compile-to=optimize", "--emit=mlir", "--mlir-print-debuginfo", "--quiet", "-o", mlir])
-        run([os.path.join(args.bin, "tailor-opt"), mlir, "--tailor-peft=exclude=_cached,^mask$",
-             "--tailor-loss", "--tailor-autodiff", "-o", grad])
-        text = open(grad).read()
-        signature = text[text.index("func.func @"):text.index("{\n", text.index("func.func @"))]
-        transposed = set(re.findall(r'onnx.name = "([^"]+)"[^}]*tailor.transposed', signature))
-        compiled = tailor.load(tailor.compile(grad, grad[:-5] + ".so"))
+        for variant in ("onnx", "raised"):
+            # ONNX-level ops, and the LLM ops tailor-raise makes of them
+            # (attention, rotary, swiglu, gelu, norms: their own rules).
+            raised = variant == "raised"
+            grad = os.path.join(args.work, f"{name}.{variant}.grad.mlir")
+            run([os.path.join(args.bin, "tailor-opt"), mlir, "--tailor-peft=exclude=_cached,^mask$"]
+                + (["--tailor-raise"] if raised else []) + ["--tailor-loss", "--tailor-autodiff", "-o", grad])
+            text = open(grad).read()
+            ops = sorted(set(re.findall(r"tailor\.(attention|rotary|swiglu|silu|gelu|rms_norm|layer_norm|embedding|linear) ", text)))
+            llm = ": " + ", ".join(ops) if ops else ""
+            if raised and "attention" not in ops:
+                failures += 1
+                print(f"FAIL {name} (raised): tailor-raise made no tailor.attention")
+            signature = text[text.index("func.func @"):text.index("{\n", text.index("func.func @"))]
+            transposed = set(re.findall(r'onnx.name = "([^"]+)"[^}]*tailor.transposed', signature))
+            compiled = tailor.load(tailor.compile(grad, grad[:-5] + ".so"))
 
-        rng = np.random.default_rng(11)
-        ids = rng.integers(0, c.vocab, size=(2, 12), dtype=np.int64)
-        labels = ids.copy()
-        labels[:, :4] = -100          # prompt tokens
-        labels[1, 9:] = -100          # padding
-        params = dict(model.named_parameters())
-        feeds = {"input_ids": ids, "labels": labels}
-        for info in compiled.inputs:
-            n = info["name"]
-            if n in feeds:
-                continue
-            p = params.get(n)
-            if p is None:
-                raise RuntimeError(f"{name}: trainable argument '{n}' is no PyTorch parameter")
-            value = p.detach().numpy()
-            feeds[n] = np.ascontiguousarray(value.T if n in transposed else value)
-        out = compiled.run(feeds)
+            rng = np.random.default_rng(11)
+            ids = rng.integers(0, c.vocab, size=(2, 12), dtype=np.int64)
+            labels = ids.copy()
+            labels[:, :4] = -100          # prompt tokens
+            labels[1, 9:] = -100          # padding
+            params = dict(model.named_parameters())
+            feeds = {"input_ids": ids, "labels": labels}
+            for info in compiled.inputs:
+                n = info["name"]
+                if n in feeds:
+                    continue
+                p = params.get(n)
+                if p is None:
+                    raise RuntimeError(f"{name}: trainable argument '{n}' is no PyTorch parameter")
+                value = p.detach().numpy()
+                feeds[n] = np.ascontiguousarray(value.T if n in transposed else value)
+            out = compiled.run(feeds)
 
-        model.zero_grad()
-        logits = model(torch.tensor(ids))
-        ref = F.cross_entropy(logits[:, :-1].reshape(-1, c.vocab),
-                              torch.tensor(labels)[:, 1:].reshape(-1), ignore_index=-100)
-        ref.backward()
-        loss = float(np.asarray(out["loss"]))
-        bad = []
-        if abs(loss - ref.item()) > 1e-5 * abs(ref.item()):
-            bad.append(f"loss {loss} vs PyTorch {ref.item()}")
-        worst, checked = 0.0, 0
-        for n in feeds:
-            if n in ("input_ids", "labels"):
-                continue
-            g = np.asarray(out["grad." + n])
-            r = params[n].grad.numpy()
-            r = r.T if n in transposed else r
-            err = np.abs(g - r).max() / max(np.abs(r).max(), 1e-30)
-            worst = max(worst, err)
-            checked += 1
-            if not err <= args.rtol:
-                bad.append(f"d loss / d {n}: {err:.2e} of its largest magnitude")
-        if bad:
-            failures += 1
-            print(f"FAIL {name}: " + "; ".join(bad))
-        else:
-            print(f"ok   {name}: loss {loss:.6f} (PyTorch {ref.item():.6f}), {checked} weight "
-                  f"gradients, max relative error {worst:.1e}")
+            model.zero_grad()
+            logits = model(torch.tensor(ids))
+            ref = F.cross_entropy(logits[:, :-1].reshape(-1, c.vocab),
+                                  torch.tensor(labels)[:, 1:].reshape(-1), ignore_index=-100)
+            ref.backward()
+            loss = float(np.asarray(out["loss"]))
+            bad = []
+            if abs(loss - ref.item()) > 1e-5 * abs(ref.item()):
+                bad.append(f"loss {loss} vs PyTorch {ref.item()}")
+            worst, checked = 0.0, 0
+            for n in feeds:
+                if n in ("input_ids", "labels"):
+                    continue
+                g = np.asarray(out["grad." + n])
+                r = params[n].grad.numpy()
+                r = r.T if n in transposed else r
+                err = np.abs(g - r).max() / max(np.abs(r).max(), 1e-30)
+                worst = max(worst, err)
+                checked += 1
+                if not err <= args.rtol:
+                    bad.append(f"d loss / d {n}: {err:.2e} of its largest magnitude")
+            if bad:
+                failures += 1
+                print(f"FAIL {name} ({variant}): " + "; ".join(bad))
+            else:
+                print(f"ok   {name} ({variant}{llm}): loss {loss:.6f} (PyTorch {ref.item():.6f}), {checked} weight "
+                      f"gradients, max relative error {worst:.1e}")
         if family == "gpt2":
             failures += check_bitfit(args, tailor, name, mlir, feeds, params, loss)
     failures += check_lora(args, tailor, torch, F, generate)
     failures += check_dora(args, tailor, torch, F, generate)
     failures += check_lora_fa(args, tailor)
+    failures += check_ia3(args, tailor, torch, F, generate)
+    failures += check_adapters(args, tailor, torch, F, generate)
     failures += check_optimizer(args, tailor, torch, F, generate)
     print("PASS" if not failures else f"FAIL ({failures})")
     return 1 if failures else 0

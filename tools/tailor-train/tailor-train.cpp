@@ -30,6 +30,7 @@
 #include "mlir/IR/DialectResourceBlobManager.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
@@ -95,7 +96,29 @@ static cl::opt<std::string> tokenizer(
 static cl::opt<std::string> method(
     "method", cl::init("lora"),
     cl::desc("What trains: lora (adapters beside the linears; the base stays "
-             "frozen), full (every matching weight) or bitfit (the biases)"),
+             "frozen), ia3 ((IA)3 scaling vectors), adapter (bottleneck "
+             "adapters), full (every matching weight) or bitfit (the biases)"),
+    cl::cat(category));
+static cl::list<std::string> feedforward(
+    "feedforward", cl::CommaSeparated,
+    cl::desc("--method ia3: regexes of the modules whose input is scaled "
+             "(default: down, down_proj, fc2, w2)"),
+    cl::cat(category));
+static cl::opt<int64_t> adapterSize(
+    "adapter-size", cl::init(64),
+    cl::desc("--method adapter: the bottleneck width"), cl::cat(category));
+static cl::opt<std::string> adapterPlacement(
+    "adapter-placement", cl::init("serial"),
+    cl::desc("--method adapter: serial (after the linear) or parallel "
+             "(beside it, reading its input)"),
+    cl::cat(category));
+static cl::opt<std::string> adapterActivation(
+    "adapter-activation", cl::init("relu"),
+    cl::desc("--method adapter: relu, gelu, silu, tanh or none"),
+    cl::cat(category));
+static cl::opt<double> adapterScaling(
+    "adapter-scaling", cl::init(1.0),
+    cl::desc("--method adapter: the parallel adapter's scale"),
     cl::cat(category));
 static cl::opt<int64_t> loraR("lora-r", cl::init(8), cl::desc("LoRA rank"),
                               cl::cat(category));
@@ -163,6 +186,13 @@ static cl::opt<int64_t> recomputeK("recompute-k", cl::init(2),
 static cl::opt<int64_t> recomputeBudget(
     "recompute-budget", cl::init(0),
     cl::desc("--recompute=budget: bytes of saved activations to stay under"),
+    cl::cat(category));
+static cl::opt<bool> raiseOps(
+    "raise", cl::init(true),
+    cl::desc("Raise the model to the LLM ops (attention, norms, rotary, "
+             "SwiGLU, linears with frozen weights) before differentiating: "
+             "their fused forward kernels and gradient rules; false keeps "
+             "the exported ONNX-level ops"),
     cl::cat(category));
 static cl::opt<std::string> shapeMode(
     "shapes", cl::init("static"),
@@ -272,6 +302,9 @@ llvm::json::Object trajectoryConfig() {
     targets.push_back(t);
   for (const std::string &t : exclude)
     excluded.push_back(t);
+  llvm::json::Array ff;
+  for (const std::string &t : feedforward)
+    ff.push_back(t);
   return llvm::json::Object{
       {"data", dataPath.getValue()},
       {"method", method.getValue()},
@@ -281,6 +314,11 @@ llvm::json::Object trajectoryConfig() {
       {"dora", dora.getValue()},
       {"lora-fa", loraFA.getValue()},
       {"target", std::move(targets)},
+      {"feedforward", std::move(ff)},
+      {"adapter-size", adapterSize.getValue()},
+      {"adapter-placement", adapterPlacement.getValue()},
+      {"adapter-activation", adapterActivation.getValue()},
+      {"adapter-scaling", adapterScaling.getValue()},
       {"exclude", std::move(excluded)},
       {"steps", steps.getValue()},
       {"epochs", epochs.getValue()},
@@ -288,6 +326,7 @@ llvm::json::Object trajectoryConfig() {
       {"grad-accum", gradAccum.getValue()},
       {"max-length", maxLength.getValue()},
       {"shapes", shapeMode.getValue()},
+      {"raise", raiseOps.getValue()},
       {"qat", qat.getValue()},
       {"qat-group-size", qatGroupSize.getValue()},
       {"pad-id", padId.getValue()},
@@ -728,9 +767,10 @@ int main(int argc, char **argv) {
       "The step (forward, the causal-LM loss, its gradient and the "
       "optimizer's\nupdate) is compiled once for this CPU; the loop feeds it "
       "batches. Writes\n<output-dir>/loss.csv, loss.svg, "
-      "checkpoint-<step>.safetensors and the\nresult: adapter/ (LoRA, in "
-      "Hugging Face PEFT's format: merge it with\ntailor-compile "
-      "--lora-adapter) or model.safetensors (full).\n\nExample:\n"
+      "checkpoint-<step>.safetensors and the\nresult: adapter/ (LoRA and "
+      "(IA)3 in Hugging Face PEFT's format, LoRA\nmerges with tailor-compile "
+      "--lora-adapter; bottleneck adapters) or\nmodel.safetensors (full, "
+      "bitfit).\n\nExample:\n"
       "  tailor-train model.onnx --data train.jsonl --eval-data eval.jsonl \\\n"
       "      --method lora --lora-r 8 --target 'q$,v$' --lr 1e-3 --steps 200 "
       "-o run\n");
@@ -740,8 +780,10 @@ int main(int argc, char **argv) {
   if (!sched)
     return fail("--schedule must be constant, linear or cosine, not '" +
                 schedule + "'");
-  if (method != "lora" && method != "full" && method != "bitfit")
-    return fail("--method must be lora, full or bitfit, not '" + method +
+  if (!llvm::is_contained({"lora", "full", "bitfit", "ia3", "adapter"},
+                          StringRef(method)))
+    return fail("--method must be lora, ia3, adapter, full or bitfit, not '" +
+                method +
                 "'");
   if (optimizer != "adamw" && optimizer != "sgd")
     return fail("--optimizer must be adamw or sgd, not '" + optimizer + "'");
@@ -817,7 +859,13 @@ int main(int argc, char **argv) {
       for (auto [key, old] :
            {std::pair<StringRef, llvm::json::Value>{"shapes", "dynamic"},
             {"qat", "none"},
-            {"qat-group-size", 128}})
+            {"qat-group-size", 128},
+            {"raise", false},
+            {"feedforward", llvm::json::Array()},
+            {"adapter-size", 64},
+            {"adapter-placement", "serial"},
+            {"adapter-activation", "relu"},
+            {"adapter-scaling", 1.0}})
         if (!o.get(key))
           o[key] = old;
     }
@@ -889,6 +937,11 @@ int main(int argc, char **argv) {
     peft.loraFA = loraFA;
     peft.target.assign(target.begin(), target.end());
     peft.exclude.assign(exclude.begin(), exclude.end());
+    peft.feedforward.assign(feedforward.begin(), feedforward.end());
+    peft.bottleneck = adapterSize;
+    peft.placement = adapterPlacement;
+    peft.activation = adapterActivation;
+    peft.scaling = adapterScaling;
     pm.addPass(createTailorPeft(peft));
     if (qat != "none") {
       TailorQuantizeOptions q;
@@ -897,6 +950,12 @@ int main(int argc, char **argv) {
       q.groupSize = qatGroupSize;
       pm.addPass(createTailorQuantize(q));
     }
+    // Phases 1-3 (linears, norms, activations, rotary, attention): each
+    // has a gradient rule; a MoE block stays ONNX-level (tailor.moe has
+    // none).
+    if (raiseOps &&
+        failed(parsePassPipeline("func.func(tailor-raise{phases=3})", pm)))
+      return fail("cannot build the tailor-raise pipeline");
     TailorLossOptions loss;
     loss.kind = lossKind;
     loss.beta = beta;
@@ -1291,7 +1350,7 @@ int main(int argc, char **argv) {
       return fail(llvm::toString(std::move(e)));
 
     // The result.
-    if (method == "lora") {
+    if (method == "lora" || method == "ia3" || method == "adapter") {
       // Written into adapter.tmp, then renamed to adapter: never half an
       // adapter under the final name.
       std::string final = outputDir + "/adapter";
@@ -1309,25 +1368,43 @@ int main(int argc, char **argv) {
       if (auto e = safetensors::write(dir + "/adapter_model.safetensors",
                                       tensors, {{"format", "pt"}}))
         return fail(llvm::toString(std::move(e)));
-      llvm::json::Array modules;
-      if (peftInfo)
-        if (auto list = peftInfo.getAs<ArrayAttr>("modules"))
-          for (Attribute m : list)
-            modules.push_back(cast<StringAttr>(m).str());
+      auto strings = [&](StringRef key) {
+        llvm::json::Array out;
+        if (peftInfo)
+          if (auto list = peftInfo.getAs<ArrayAttr>(key))
+            for (Attribute m : list)
+              out.push_back(cast<StringAttr>(m).str());
+        return out;
+      };
       llvm::json::Object cfg{
-          {"peft_type", "LORA"},
           {"task_type", "CAUSAL_LM"},
           {"base_model_name_or_path", modelPath.getValue()},
-          {"r", loraR.getValue()},
-          {"lora_alpha", loraAlpha.getValue()},
-          {"use_rslora", rslora.getValue()},
-          {"use_dora", dora.getValue()},
-          {"lora_dropout", 0.0},
-          {"fan_in_fan_out", false},
-          {"bias", "none"},
-          {"init_lora_weights", true},
           {"inference_mode", true},
-          {"target_modules", std::move(modules)}};
+          {"target_modules", strings("modules")}};
+      if (method == "lora") {
+        cfg["peft_type"] = "LORA";
+        cfg["r"] = loraR.getValue();
+        cfg["lora_alpha"] = loraAlpha.getValue();
+        cfg["use_rslora"] = rslora.getValue();
+        cfg["use_dora"] = dora.getValue();
+        cfg["lora_dropout"] = 0.0;
+        cfg["fan_in_fan_out"] = false;
+        cfg["bias"] = "none";
+        cfg["init_lora_weights"] = true;
+      } else if (method == "ia3") {
+        // PEFT's IA3Config.
+        cfg["peft_type"] = "IA3";
+        cfg["feedforward_modules"] = strings("feedforward_modules");
+        cfg["fan_in_fan_out"] = false;
+        cfg["init_ia3_weights"] = true;
+      } else {
+        // No PEFT type: Tailor's own description of the adapters.
+        cfg["peft_type"] = "BOTTLENECK";
+        cfg["bottleneck_size"] = adapterSize.getValue();
+        cfg["placement"] = adapterPlacement.getValue();
+        cfg["activation"] = adapterActivation.getValue();
+        cfg["scaling"] = adapterScaling.getValue();
+      }
       if (auto e = writeText(dir + "/adapter_config.json",
                              llvm::formatv("{0:2}\n", llvm::json::Value(
                                                           std::move(cfg)))
