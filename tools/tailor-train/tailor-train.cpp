@@ -795,6 +795,16 @@ int main(int argc, char **argv) {
                 lossKind + "'");
   if (qat != "none" && qat != "int8" && qat != "int4")
     return fail("--qat must be none, int8 or int4, not '" + qat + "'");
+  if (adapterSize < 1)
+    return fail("--adapter-size must be at least 1");
+  if (adapterPlacement != "serial" && adapterPlacement != "parallel")
+    return fail("--adapter-placement must be serial or parallel, not '" +
+                adapterPlacement + "'");
+  if (!llvm::is_contained({"relu", "gelu", "silu", "tanh", "none"},
+                          StringRef(adapterActivation)))
+    return fail("--adapter-activation must be relu, gelu, silu, tanh or "
+                "none, not '" +
+                adapterActivation + "'");
   if (qat != "none" && method != "full")
     return fail("--qat trains the weights themselves: use it with --method "
                 "full");
