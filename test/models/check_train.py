@@ -24,6 +24,9 @@ a made-up word in a fixed template; training and held-out words disjoint).
    3e. --method ia3 and --method adapter (serial; parallel with GELU), 20
    steps each: the held-out loss falls by more than 0.3 and the adapter
    directory holds every target module's tensors.
+   3f. --optimizer mezo (zeroth-order, two forward passes a step), 100
+   steps: the held-out loss falls and the step's peak buffer memory is
+   below the backpropagation step's.
 4. DPO (LoRA, beta 0.1) on make_task.py's preference pairs (chosen: the
    word twice, rejected: once), against the initial model's log-probs
    computed before training: the held-out loss starts at ln 2 (policy =
@@ -82,6 +85,13 @@ def heldout_loss(m, task):
             total -= logp[t - 1, ids[0, t]]
             count += 1
     return total / count
+
+
+def peak_of(stderr):
+    """The peak buffer memory of the step that tailor-train reports (bytes;
+    0 when it reports none)."""
+    peak = [l for l in stderr.splitlines() if "peak buffer memory of the step" in l]
+    return int(peak[0].split("(")[1].split(" bytes")[0]) if peak else 0
 
 
 def main():
@@ -192,11 +202,10 @@ def main():
                             "--lora-r", "8", "--lr", "3e-3", "--steps", "3", "--batch-size", "16",
                             "--save-every", "3", "--num-threads", "2", "--recompute", policy,
                             "-o", out], capture_output=True, text=True)
-        peak = [l for l in r.stderr.splitlines() if "peak buffer memory of the step" in l]
-        if r.returncode != 0 or not peak:
+        peaks[policy] = peak_of(r.stderr) if r.returncode == 0 else 0
+        if not peaks[policy]:
             print(f"FAIL: --recompute {policy}: {r.stderr[-500:]}")
             return 1
-        peaks[policy] = int(peak[0].split("(")[1].split(" bytes")[0])
         states[policy], _ = read_safetensors(os.path.join(out, "checkpoint-3.safetensors"))
     same = sorted(states["none"]) == sorted(states["sqrt"]) and all(
         np.array_equal(states["none"][k], states["sqrt"][k]) for k in states["none"])
@@ -264,6 +273,32 @@ def main():
               f"steps; adapter: {cfg['peft_type']}, {len(names)} tensors")
         if not (after < before - 0.3 and cfg["peft_type"] == kind and expected <= set(names)):
             print(f"FAIL: --method {tag}: missing {sorted(expected - set(names))[:3]}")
+            failures += 1
+
+    # 3f. MeZO: forward passes only (two per step, no gradient buffers):
+    # the held-out loss falls, and the step's peak buffer memory is below
+    # the backpropagation step's (3c's run of the same model and batch).
+    z = os.path.join(args.work, "mezo")
+    shutil.rmtree(z, ignore_errors=True)
+    r = subprocess.run([os.path.join(args.bin, "tailor-train"), model,
+                        "--data", os.path.join(task, "train.jsonl"),
+                        "--eval-data", os.path.join(task, "eval.jsonl"), "--tokenizer", "bytes",
+                        "--optimizer", "mezo", "--zo-eps", "1e-3", "--lr", "1e-3",
+                        "--steps", "100", "--batch-size", "16", "--eval-every", "100",
+                        "--save-every", "0", "--num-threads", "2", "-o", z],
+                       capture_output=True, text=True)
+    log = rows(os.path.join(z, "loss.csv")) if r.returncode == 0 else []
+    zo_peak = peak_of(r.stderr) if r.returncode == 0 else 0
+    if not log:
+        print(f"FAIL: --optimizer mezo: {r.stderr[-500:]}")
+        failures += 1
+    else:
+        before, after = float(log[0]["eval_loss"]), float(log[-1]["eval_loss"])
+        print(f"MeZO (LoRA, lr 1e-3, eps 1e-3), 100 steps: held-out {before:.4f} -> {after:.4f}; "
+              f"peak buffer memory {zo_peak / 1e6:.2f} MB (backpropagation: "
+              f"{peaks['none'] / 1e6:.2f} MB)")
+        if not (after < before - 0.02 and 0 < zo_peak < peaks["none"]):
+            print("FAIL: MeZO did not lower the loss or used no less memory")
             failures += 1
 
     # 4. DPO.

@@ -249,9 +249,15 @@ static cl::opt<double> labelSmoothing(
 static cl::opt<double> simpoGamma("simpo-gamma", cl::init(0.5),
                                   cl::desc("simpo: the target margin gamma"),
                                   cl::cat(optimCategory));
-static cl::opt<std::string> optimizer("optimizer", cl::init("adamw"),
-                                      cl::desc("adamw or sgd"),
-                                      cl::cat(optimCategory));
+static cl::opt<std::string> optimizer(
+    "optimizer", cl::init("adamw"),
+    cl::desc("adamw, sgd, or mezo (zeroth-order: two forward passes per "
+             "step, no backward; SGD on the projected gradient)"),
+    cl::cat(optimCategory));
+static cl::opt<double> zoEps(
+    "zo-eps", cl::init(1e-3),
+    cl::desc("--optimizer mezo: the perturbation scale epsilon"),
+    cl::cat(optimCategory));
 static cl::opt<double> lr("lr", cl::init(2e-4),
                           cl::desc("Peak learning rate"),
                           cl::cat(optimCategory));
@@ -333,6 +339,7 @@ llvm::json::Object trajectoryConfig() {
       {"seed", int64_t(seed.getValue())},
       {"tokenizer", tokenizer.getValue()},
       {"optimizer", optimizer.getValue()},
+      {"zo-eps", zoEps.getValue()},
       {"loss", lossKind.getValue()},
       {"beta", beta.getValue()},
       {"label-smoothing", labelSmoothing.getValue()},
@@ -660,6 +667,74 @@ struct Evaluation {
   std::vector<float> logps;
 };
 
+/// Standard normal draws (Box-Muller over SplitMix64).
+struct Gaussian {
+  Random rng;
+  std::optional<double> spare;
+  double next() {
+    if (spare) {
+      double v = *spare;
+      spare.reset();
+      return v;
+    }
+    double u1 = 1.0 - rng.next(), u2 = rng.next();
+    double r = std::sqrt(-2.0 * std::log(u1));
+    spare = r * std::sin(2 * M_PI * u2);
+    return r * std::cos(2 * M_PI * u2);
+  }
+};
+
+struct ZerothOrder {
+  double loss = 0, projected = 0;
+  int64_t peak = 0;
+};
+
+/// One MeZO step (arXiv 2305.17333; MeZO's zo_step and zo_update): with
+/// z ~ N(0, I) drawn from the step's seed (never stored: drawn again each
+/// time), L+ = L(theta + eps z), L- = L(theta - eps z), theta restored,
+/// g = (L+ - L-) / 2 eps, theta -= lr (g z + wd theta) (no weight decay on
+/// biases and vectors). The loss reported is L+, as MeZO logs it.
+llvm::Expected<ZerothOrder>
+mezoStep(const Compiled &c, const Feeds &f,
+         std::vector<std::unique_ptr<Carried>> &carried, int64_t step) {
+  uint64_t stepSeed = (seed + 1) * 0x9E3779B97F4A7C15ull + uint64_t(step);
+  auto forEach = [&](function_ref<void(Carried &, float &, double)> fn) {
+    for (size_t i = 0; i < carried.size(); ++i) {
+      Carried &p = *carried[i];
+      if (!p.param || p.frozen)
+        continue;
+      Gaussian z{Random{stepSeed ^ (uint64_t(i + 1) * 0xD1B54A32D192ED03ull)},
+                 std::nullopt};
+      for (float &v : p.data)
+        fn(p, v, z.next());
+    }
+  };
+  auto perturb = [&](double scale) {
+    forEach([&](Carried &, float &v, double z) { v = float(v + scale * z); });
+  };
+  ZerothOrder out;
+  float losses[2];
+  for (int k = 0; k < 2; ++k) {
+    perturb(k == 0 ? zoEps : -2 * zoEps);
+    resetBufferStats();
+    auto r = run(c, f);
+    out.peak = std::max(out.peak, bufferStats().peak);
+    if (!r)
+      return r.takeError();
+    losses[k] = scalarOutput(r->get(), c.output("loss"));
+  }
+  perturb(zoEps);
+  out.loss = losses[0];
+  out.projected = (double(losses[0]) - losses[1]) / (2 * zoEps);
+  double g = out.projected, rate = f.lr;
+  forEach([&](Carried &p, float &v, double z) {
+    bool decay = p.shape.size() >= 2 &&
+                 !StringRef(p.name).contains("bias");
+    v = float(v - rate * (g * z + (decay ? weightDecay * v : 0.0)));
+  });
+  return out;
+}
+
 /// Runs `c` over `data` in batches: the mean loss (weighted by predicted
 /// tokens, or by pairs), and with rewards results the mean margin, the
 /// accuracy and each row's log-probability.
@@ -785,8 +860,18 @@ int main(int argc, char **argv) {
     return fail("--method must be lora, ia3, adapter, full or bitfit, not '" +
                 method +
                 "'");
-  if (optimizer != "adamw" && optimizer != "sgd")
-    return fail("--optimizer must be adamw or sgd, not '" + optimizer + "'");
+  if (optimizer != "adamw" && optimizer != "sgd" && optimizer != "mezo")
+    return fail("--optimizer must be adamw, sgd or mezo, not '" + optimizer +
+                "'");
+  bool mezo = optimizer == "mezo";
+  if (mezo && gradAccum != 1)
+    return fail("--optimizer mezo takes no --grad-accum (MeZO does not "
+                "accumulate)");
+  if (mezo && !(zoEps > 0))
+    return fail("--zo-eps must be positive");
+  if (mezo && recompute != "none")
+    return fail("--recompute has nothing to do with --optimizer mezo (it "
+                "keeps no activations for a backward pass)");
   static const char *losses[] = {"sft",   "dpo",   "robust", "hinge",
                                  "ipo",   "simpo", "orpo"};
   if (!llvm::is_contained(losses, StringRef(lossKind)))
@@ -875,7 +960,8 @@ int main(int argc, char **argv) {
             {"adapter-size", 64},
             {"adapter-placement", "serial"},
             {"adapter-activation", "relu"},
-            {"adapter-scaling", 1.0}})
+            {"adapter-scaling", 1.0},
+            {"zo-eps", 1e-3}})
         if (!o.get(key))
           o[key] = old;
     }
@@ -1094,7 +1180,9 @@ int main(int argc, char **argv) {
                    << " tokens (static shapes; --shapes=dynamic pads each "
                       "batch to its longest row instead)\n";
     }
-    pm.addPass(createTailorAutodiff());
+    // MeZO: the step is the loss function itself (two forward passes).
+    if (!mezo)
+      pm.addPass(createTailorAutodiff());
     if (recompute != "none") {
       TailorRecomputeOptions rc;
       rc.policy = recompute;
@@ -1112,7 +1200,8 @@ int main(int argc, char **argv) {
     opt.nesterov = nesterov;
     opt.maxGradNorm = maxGradNorm;
     opt.accumulate = gradAccum;
-    pm.addPass(createTailorOptimizer(opt));
+    if (!mezo)
+      pm.addPass(createTailorOptimizer(opt));
     if (failed(pm.run(*module)))
       return 1;
     llvm::errs() << "tailor-train: compiling the training step\n";
@@ -1280,6 +1369,17 @@ int main(int argc, char **argv) {
         f.batch = &b;
         f.refLogps = &refs;
         f.apply = m + 1 == gradAccum;
+        if (mezo) {
+          auto zo = mezoStep(*stepFn, f, carried, s);
+          if (!zo)
+            return fail("step " + llvm::Twine(s + 1) + ": " +
+                        llvm::toString(zo.takeError()));
+          stepPeak = std::max(stepPeak, zo->peak);
+          lossSum += zo->loss;
+          gradNorm = std::fabs(zo->projected);
+          tokens += b.tokens;
+          continue;
+        }
         resetBufferStats();
         auto result = run(*stepFn, f);
         stepPeak = std::max(stepPeak, bufferStats().peak);
