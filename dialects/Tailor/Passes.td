@@ -783,6 +783,20 @@ def TailorPeft : Pass<"tailor-peft", "ModuleOp"> {
     the model is unchanged at the start). Default targets: the attention
     output and MLP output projections (`o`, `o_proj`, `out_proj`, `proj`,
     `down`, `down_proj`, `out`, `fc2`, `w2`).
+
+    `method=prefix` (prefix tuning, arXiv 2101.00190, as PEFT feeds it
+    through `past_key_values`): for a model exported with a KV cache, each
+    `past_*` input [B, H, past, D] is replaced by a learned
+    `prefix.<input>` [1, H, P, D] (P = `virtual-tokens`) repeated over the
+    batch; the exported model offsets the positions and extends the
+    causal mask by the cache's length, as Hugging Face's models do.
+
+    `method=prompt` (prompt tuning, arXiv 2104.08691): the first P token
+    embeddings (of the Gather of a constant table by `input_ids`) are
+    replaced by a learned `prompt_embeddings` [P, D]; the caller prepends
+    P placeholder ids and P ignored labels (tailor-train does), so that
+    the model sees PEFT's `cat(prompt, embed(ids))`. Both initialise
+    normal(0, 1) (PEFT's embedding default).
   }];
   let options = [
     Option<"method", "method", "std::string", /*default=*/"\"full\"",
@@ -816,7 +830,9 @@ def TailorPeft : Pass<"tailor-peft", "ModuleOp"> {
     Option<"activation", "activation", "std::string", /*default=*/"\"relu\"",
            "adapter: the nonlinearity, relu, gelu, silu, tanh or none">,
     Option<"scaling", "scaling", "double", /*default=*/"1.0",
-           "adapter: the parallel adapter's scale s">
+           "adapter: the parallel adapter's scale s">,
+    Option<"virtualTokens", "virtual-tokens", "int64_t", /*default=*/"20",
+           "prefix, prompt: the number of virtual tokens P">
   ];
   let dependentDialects = ["::mlir::tailor::TailorDialect"];
   let statistics = [

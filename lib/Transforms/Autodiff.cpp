@@ -16,6 +16,8 @@
 #include "QuantizedWeights.h"
 #include "tailor/Transforms/Passes.h"
 
+#include "mlir/Dialect/Quant/IR/Quant.h"
+#include "mlir/Dialect/Quant/IR/QuantTypes.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/Transforms/RegionUtils.h"
@@ -298,6 +300,73 @@ struct Differentiator {
     give(beta, [&] { return unbroadcast(dy, beta); });
   }
 
+  /// The float value of a linear's weight: itself, or for a weight
+  /// tailor-quantize made (the integers of a constant behind quant.scast,
+  /// int8 per column or int4 groups of rows) `scale (q - zero_point)`
+  /// computed by ops (a temporary of the step, not a stored float copy:
+  /// QLoRA's frozen quantized base); null for another form.
+  Value dequantized(Value w) {
+    auto wt = rankedOf(w);
+    if (!wt || wt.getRank() != 2 || !wt.hasStaticShape())
+      return {};
+    if (isa<FloatType>(wt.getElementType()))
+      return w;
+    auto storage = w.getDefiningOp<quant::StorageCastOp>();
+    if (!storage)
+      return {};
+    int64_t k = wt.getDimSize(0), n = wt.getDimSize(1);
+    auto f32 = b.getF32Type();
+    auto ints = rankedOf(storage.getInput());
+    if (!ints || !ints.getElementType().isInteger(8))
+      return {};
+    Value q = OnnxCastOp::create(b, loc, RankedTensorType::get({k, n}, f32),
+                                 storage.getInput(), b.getI64IntegerAttr(1));
+    auto values = [&](RankedTensorType type, ArrayRef<float> v) {
+      return OnnxConstantOp::create(b, loc, type,
+                                    DenseElementsAttr::get(type, v), nullptr,
+                                    nullptr, nullptr, nullptr, nullptr,
+                                    nullptr)
+          .getResult();
+    };
+    if (auto axis = dyn_cast<quant::UniformQuantizedPerAxisType>(
+            wt.getElementType())) {
+      if (axis.getQuantizedDimension() != 1 || !axis.getExpressedType().isF32())
+        return {};
+      SmallVector<float> scales, zeros;
+      for (double v : axis.getScales())
+        scales.push_back(float(v));
+      for (int64_t z : axis.getZeroPoints())
+        zeros.push_back(float(z));
+      auto row = RankedTensorType::get({n}, f32);
+      return mul(sub(q, values(row, zeros)), values(row, scales));
+    }
+    auto sub4 = dyn_cast<quant::UniformQuantizedSubChannelType>(
+        wt.getElementType());
+    if (!sub4 || !sub4.getExpressedType().isF32())
+      return {};
+    auto scales = dyn_cast<DenseFPElementsAttr>(sub4.getScales());
+    auto zeros = dyn_cast<DenseIntElementsAttr>(sub4.getZeroPoints());
+    if (!scales || !zeros)
+      return {};
+    auto st = cast<ShapedType>(scales.getType());
+    int64_t groups = st.getRank() == 2 ? st.getDimSize(0) : 0;
+    if (groups < 1 || k % groups || st.getDimSize(1) != n)
+      return {};
+    int64_t size = k / groups;
+    auto blockType = RankedTensorType::get({groups, 1, n}, f32);
+    SmallVector<float> sv, zv;
+    for (APFloat v : scales.getValues<APFloat>())
+      sv.push_back(float(v.convertToDouble()));
+    for (APInt z : zeros.getValues<APInt>())
+      zv.push_back(float(z.getSExtValue()));
+    Value blocks = OnnxReshapeOp::create(
+        b, loc, RankedTensorType::get({groups, size, n}, f32), q,
+        i64s({groups, size, n}), b.getI64IntegerAttr(0));
+    Value d = mul(sub(blocks, values(blockType, zv)), values(blockType, sv));
+    return OnnxReshapeOp::create(b, loc, RankedTensorType::get({k, n}, f32), d,
+                                 i64s({k, n}), b.getI64IntegerAttr(0));
+  }
+
   /// silu'(x) = s (1 + x (1 - s)), s = sigmoid(x).
   Value siluDerivative(Value x) {
     Value s = OnnxSigmoidOp::create(b, loc, x.getType(), x);
@@ -413,10 +482,26 @@ struct Differentiator {
   LogicalResult attentionGrad(AttentionOp att, Value dout,
                               const llvm::SetVector<Value> &active,
                               Give give) {
-    Value q = att.getQuery(), k = att.getKey(), v = att.getValue();
+    Value q = att.getQuery(), newK = att.getKey(), newV = att.getValue();
     Value mask = att.getMask();
-    if (att.getPastKey() || att.getPastValue())
-      return failure(); // a KV cache: not a training graph
+    Value pastK = att.getPastKey(), pastV = att.getPastValue();
+    if (bool(pastK) != bool(pastV))
+      return failure();
+    // With a KV cache (prefix tuning's learned keys and values), the keys
+    // are [past; new] along the sequence axis.
+    auto along2 = [&](Value past, Value cur) -> Value {
+      if (!past)
+        return cur;
+      auto pt = rankedOf(past), ct = rankedOf(cur);
+      SmallVector<int64_t> shape(ct.getShape());
+      shape[2] = pt.isDynamicDim(2) || ct.isDynamicDim(2)
+                     ? ShapedType::kDynamic
+                     : pt.getDimSize(2) + ct.getDimSize(2);
+      return OnnxConcatOp::create(
+          b, loc, RankedTensorType::get(shape, ct.getElementType()),
+          ValueRange{past, cur}, b.getI64IntegerAttr(2));
+    };
+    Value k = along2(pastK, newK), v = along2(pastV, newV);
     auto qt = rankedOf(q), kt = rankedOf(k), vt = rankedOf(v);
     if (!qt || !kt || !vt || qt.getRank() != 4 || qt.isDynamicDim(1) ||
         kt.isDynamicDim(1) || vt.isDynamicDim(1) || kt.getDimSize(1) == 0 ||
@@ -476,9 +561,32 @@ struct Differentiator {
                                     b.getI64IntegerAttr(-1));
     Value dp = matmul(dout, transposeLast(vf));
     Value ds = mul(p, sub(dp, sumKeep(mul(dp, p), {3})));
-    give(v, [&] { return sumHeads(matmul(transposeLast(p), dout), v, g); });
+    // d [past; new] split back into the past's and the new part's.
+    auto split = [&](Value past, Value cur, function_ref<Value()> make) {
+      if (!past) {
+        give(cur, make);
+        return;
+      }
+      if (!active.contains(past) && !active.contains(cur))
+        return;
+      Value d = make();
+      Value pastLen = dimOf(past, 2);
+      give(past, [&] {
+        return OnnxSliceOp::create(b, loc, past.getType(), d, i64s({0}),
+                                   pastLen, i64s({2}), Value())
+            .getResult();
+      });
+      give(cur, [&] {
+        return OnnxSliceOp::create(b, loc, cur.getType(), d, pastLen,
+                                   iadd(pastLen, dimOf(cur, 2)), i64s({2}),
+                                   Value())
+            .getResult();
+      });
+    };
+    split(pastV, newV,
+          [&] { return sumHeads(matmul(transposeLast(p), dout), v, g); });
     give(q, [&] { return mul(matmul(ds, kf), scalar(q, scale)); });
-    give(k, [&] {
+    split(pastK, newK, [&] {
       return sumHeads(mul(matmul(transposeLast(ds), q), scalar(q, scale)), k,
                       g);
     });
@@ -938,10 +1046,30 @@ Differentiator::differentiate(Operation *op, ArrayRef<Value> dys,
       })
       .Case([&](LinearOp lin) -> LogicalResult {
         Value x = lin.getInput(), w = lin.getWeight(), bias = lin.getBias();
-        if (lin.getActivationQuant() ||
-            !isa<FloatType>(rankedOf(w).getElementType()) ||
-            rankedOf(x).getRank() < 2)
-          return failure(); // quantized weights, a 1-D input: not yet
+        if (lin.getActivationQuant() || rankedOf(x).getRank() < 2)
+          return failure(); // W8A8, a 1-D input: not yet
+        // A quantized weight is frozen: only the input's adjoint, through
+        // its dequantized value.
+        if (!isa<FloatType>(rankedOf(w).getElementType())) {
+          if (active.contains(w) || !active.contains(x))
+            return failure();
+          Value wf = dequantized(w);
+          if (!wf)
+            return failure();
+          give(x, [&] { return matmul(dy, transpose(wf, {1, 0})); });
+          give(bias, [&] {
+            int64_t n = rankedOf(w).getDimSize(1);
+            Value r = OnnxReshapeOp::create(
+                b, loc, RankedTensorType::get({ShapedType::kDynamic, n},
+                                              rankedOf(dy).getElementType()),
+                dy, i64s({-1, n}), b.getI64IntegerAttr(0));
+            return OnnxReduceSumOp::create(b, loc, bias.getType(), r, i64s({0}),
+                                           b.getI64IntegerAttr(0),
+                                           b.getI64IntegerAttr(0))
+                .getResult();
+          });
+          return success();
+        }
         auto wt = rankedOf(w);
         int64_t k = wt.getDimSize(0), n = wt.getDimSize(1);
         Type elem = wt.getElementType();

@@ -9,9 +9,11 @@
 #include "tailor/Transforms/Entry.h"
 #include "tailor/Transforms/Passes.h"
 
+#include "llvm/ADT/BitVector.h"
 #include "llvm/ADT/SmallPtrSet.h"
 #include "llvm/ADT/StringSet.h"
 #include <cmath>
+#include <limits>
 #include "llvm/Support/Regex.h"
 
 namespace mlir::tailor {
@@ -280,6 +282,175 @@ struct PeftPass : mlir::tailor::impl::TailorPeftBase<PeftPass> {
     return success();
   }
 
+  /// A [1] int64 tensor: the size of `v`'s dim 0 (the batch).
+  static Value batchOf(OpBuilder &b, Location loc, Value v) {
+    auto vec = [&](int64_t n) {
+      return RankedTensorType::get({n}, b.getI64Type());
+    };
+    auto rank = cast<RankedTensorType>(v.getType()).getRank();
+    Value shape = OnnxShapeOp::create(b, loc, vec(rank), v, nullptr,
+                                      b.getI64IntegerAttr(0));
+    return OnnxSliceOp::create(b, loc, vec(1), shape, i64s(b, loc, {0}),
+                               i64s(b, loc, {1}), Value(), Value());
+  }
+  static Value i64s(OpBuilder &b, Location loc, ArrayRef<int64_t> values) {
+    auto type = RankedTensorType::get({int64_t(values.size())},
+                                      b.getI64Type());
+    return OnnxConstantOp::create(b, loc, type,
+                                  DenseIntElementsAttr::get(type, values),
+                                  nullptr, nullptr, nullptr, nullptr, nullptr,
+                                  nullptr);
+  }
+  /// `param` ([1, ...]) repeated over the batch of `like` (dim 0).
+  static Value expandOverBatch(OpBuilder &b, Location loc, Value param,
+                               Value like, RankedTensorType type) {
+    auto pt = cast<RankedTensorType>(param.getType());
+    SmallVector<int64_t> rest(pt.getShape().drop_front());
+    Value shape = OnnxConcatOp::create(
+        b, loc, RankedTensorType::get({pt.getRank()}, b.getI64Type()),
+        ValueRange{batchOf(b, loc, like), i64s(b, loc, rest)},
+        b.getI64IntegerAttr(0));
+    return OnnxExpandOp::create(b, loc, type, param, shape);
+  }
+  static Value argNamed(func::FuncOp fn, StringRef name) {
+    for (unsigned i = 0; i < fn.getNumArguments(); ++i)
+      if (auto n = fn.getArgAttrOfType<StringAttr>(i, "onnx.name"))
+        if (n.getValue() == name)
+          return fn.getArgument(i);
+    return {};
+  }
+
+  /// Prefix tuning (arXiv 2101.00190, as PEFT feeds it): the KV-cache
+  /// inputs `past_*` [B, H, past, D] of a model exported with a cache
+  /// become learned prefixes, `prefix.<input>` [1, H, P, D] repeated over
+  /// the batch (normal(0, 1) initially, PEFT's embedding init); the model
+  /// itself offsets the positions and extends the causal mask.
+  LogicalResult injectPrefix(func::FuncOp fn) {
+    MLIRContext *ctx = &getContext();
+    Value ids = argNamed(fn, "input_ids");
+    SmallVector<unsigned> pasts;
+    for (unsigned i = 0; i < fn.getNumArguments(); ++i) {
+      auto n = fn.getArgAttrOfType<StringAttr>(i, "onnx.name");
+      auto t = dyn_cast<RankedTensorType>(fn.getArgument(i).getType());
+      if (n && n.getValue().starts_with("past") && t && t.getRank() == 4 &&
+          isa<FloatType>(t.getElementType()) && !t.isDynamicDim(1) &&
+          !t.isDynamicDim(3))
+        pasts.push_back(i);
+    }
+    if (pasts.empty())
+      return fn.emitError("tailor-peft: method=prefix needs a model "
+                          "exported with a KV cache (past_* inputs [batch, "
+                          "heads, past, head_dim] with static heads and "
+                          "head_dim)");
+    if (!ids)
+      return fn.emitError("tailor-peft: method=prefix needs an input_ids "
+                          "input (for the batch size)");
+    OpBuilder b(ctx);
+    b.setInsertionPointToStart(&fn.front());
+    int64_t heads = 0, dim = 0;
+    for (unsigned i : pasts) {
+      Value past = fn.getArgument(i);
+      auto t = cast<RankedTensorType>(past.getType());
+      heads = t.getDimSize(1);
+      dim = t.getDimSize(3);
+      std::string name =
+          "prefix." + fn.getArgAttrOfType<StringAttr>(i, "onnx.name").str();
+      auto type = RankedTensorType::get({1, heads, virtualTokens, dim},
+                                        t.getElementType());
+      Value param = addParameter(fn, name, type, StringAttr::get(ctx, "normal"),
+                                 past.getLoc());
+      if (!param)
+        return failure();
+      Value full = expandOverBatch(
+          b, past.getLoc(), param, ids,
+          RankedTensorType::get({t.getDimSize(0), heads, virtualTokens, dim},
+                                t.getElementType()));
+      past.replaceAllUsesWith(full);
+    }
+    llvm::BitVector erase(fn.getNumArguments());
+    for (unsigned i : pasts)
+      erase.set(i);
+    if (failed(fn.eraseArguments(erase)))
+      return failure();
+    fn->setAttr("tailor.peft",
+                b.getDictionaryAttr(
+                    {b.getNamedAttr("peft_type",
+                                    b.getStringAttr("PREFIX_TUNING")),
+                     b.getNamedAttr("num_virtual_tokens",
+                                    b.getI64IntegerAttr(virtualTokens)),
+                     b.getNamedAttr("num_layers", b.getI64IntegerAttr(
+                                                      pasts.size() / 2)),
+                     b.getNamedAttr("num_attention_heads",
+                                    b.getI64IntegerAttr(heads)),
+                     b.getNamedAttr("token_dim",
+                                    b.getI64IntegerAttr(heads * dim))}));
+    return success();
+  }
+
+  /// Prompt tuning (arXiv 2104.08691, as PEFT computes it): the first P
+  /// token embeddings are replaced by learned ones, `prompt_embeddings`
+  /// [P, D] (normal(0, 1) initially). The caller prepends P placeholder
+  /// ids (their embeddings are dropped) and P ignored labels, so that the
+  /// model sees [prompt; tokens] with positions 0.., as PEFT's
+  /// inputs_embeds = cat(prompt, embed(ids)).
+  LogicalResult injectPrompt(func::FuncOp fn) {
+    MLIRContext *ctx = &getContext();
+    Value ids = argNamed(fn, "input_ids");
+    OnnxGatherOp gather;
+    if (ids)
+      for (Operation *user : ids.getUsers())
+        if (auto g = dyn_cast<OnnxGatherOp>(user))
+          if (g.getIndices() == ids && g.getAxis() == 0)
+            if (auto table = g.getData().getDefiningOp<OnnxConstantOp>()) {
+              auto t = dyn_cast<RankedTensorType>(table.getType());
+              if (t && t.getRank() == 2 && !t.isDynamicDim(1) &&
+                  isa<FloatType>(t.getElementType()))
+                gather = g;
+            }
+    if (!gather)
+      return fn.emitError("tailor-peft: method=prompt needs the token "
+                          "embedding: a Gather of a constant [vocab, dim] "
+                          "table by the input_ids input");
+    auto et = cast<RankedTensorType>(gather.getType());
+    auto tt = cast<RankedTensorType>(gather.getData().getType());
+    int64_t dim = tt.getDimSize(1);
+    Type elem = tt.getElementType();
+    Location loc = gather.getLoc();
+    Value param = addParameter(
+        fn, "prompt_embeddings",
+        RankedTensorType::get({virtualTokens, dim}, elem),
+        StringAttr::get(ctx, "normal"), loc);
+    if (!param)
+      return failure();
+    OpBuilder b(ctx);
+    b.setInsertionPointAfter(gather);
+    Value one = OnnxUnsqueezeOp::create(
+        b, loc, RankedTensorType::get({1, virtualTokens, dim}, elem), param,
+        i64s(b, loc, {0}));
+    Value prompt = expandOverBatch(
+        b, loc, one, gather,
+        RankedTensorType::get({et.getDimSize(0), virtualTokens, dim}, elem));
+    SmallVector<int64_t> restShape(et.getShape());
+    if (!et.isDynamicDim(1))
+      restShape[1] -= virtualTokens;
+    Value rest = OnnxSliceOp::create(
+        b, loc, RankedTensorType::get(restShape, elem), gather,
+        i64s(b, loc, {virtualTokens}),
+        i64s(b, loc, {std::numeric_limits<int64_t>::max()}),
+        i64s(b, loc, {1}), Value());
+    Value out = OnnxConcatOp::create(b, loc, et, ValueRange{prompt, rest},
+                                     b.getI64IntegerAttr(1));
+    redirectUses(gather.getResult(), out, gather, out.getDefiningOp());
+    fn->setAttr(
+        "tailor.peft",
+        b.getDictionaryAttr(
+            {b.getNamedAttr("peft_type", b.getStringAttr("PROMPT_TUNING")),
+             b.getNamedAttr("num_virtual_tokens",
+                            b.getI64IntegerAttr(virtualTokens)),
+             b.getNamedAttr("token_dim", b.getI64IntegerAttr(dim))}));
+    return success();
+  }
+
   /// LoRA beside every matching MatMul with a constant weight:
   /// y = x W + s (x A^T) B^T, A [r, K] and B [N, r] new arguments.
   LogicalResult injectLoRA(func::FuncOp fn, std::vector<llvm::Regex> &targets,
@@ -414,10 +585,22 @@ struct PeftPass : mlir::tailor::impl::TailorPeftBase<PeftPass> {
       return signalPassFailure();
     }
     if (method != "full" && method != "lora" && method != "bitfit" &&
-        method != "ia3" && method != "adapter") {
+        method != "ia3" && method != "adapter" && method != "prefix" &&
+        method != "prompt") {
       fn.emitError("tailor-peft: unknown method '")
-          << method << "' (known: full, lora, bitfit, ia3, adapter)";
+          << method
+          << "' (known: full, lora, bitfit, ia3, adapter, prefix, prompt)";
       return signalPassFailure();
+    }
+    if (method == "prefix" || method == "prompt") {
+      if (virtualTokens <= 0) {
+        fn.emitError("tailor-peft: virtual-tokens must be > 0, not ")
+            << int64_t(virtualTokens);
+        return signalPassFailure();
+      }
+      if (failed(method == "prefix" ? injectPrefix(fn) : injectPrompt(fn)))
+        return signalPassFailure();
+      return;
     }
     if (method == "adapter") {
       if (bottleneck <= 0) {

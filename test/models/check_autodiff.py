@@ -195,12 +195,36 @@ CASES = {
   %t = "tailor.onnx.Tanh"(%m) : (tensor<1x4x3x3xf64>) -> tensor<1x4x3x3xf64>
   %loss = "tailor.onnx.ReduceSum"(%t) {keepdims = 0 : i64} : (tensor<1x4x3x3xf64>) -> tensor<f64>
 """),
+    # A KV cache (prefix tuning's learned past keys and values): causal
+    # over [past; new], the past differentiated too.
+    "attention-past": ([("q", "1x4x3x2"), ("k", "1x2x3x2"), ("v", "1x2x3x3"), ("pk", "1x2x2x2"), ("pv", "1x2x2x3"), ("w", "1x4x3x3")], ["q", "k", "v", "pk", "pv"], """
+  %o = tailor.attention %q, %k, %v past(%pk, %pv) {causal = true} : tensor<1x4x3x2xf64>, tensor<1x2x3x2xf64>, tensor<1x2x3x3xf64> past tensor<1x2x2x2xf64>, tensor<1x2x2x3xf64> -> tensor<1x4x3x3xf64>
+  %m = "tailor.onnx.Mul"(%o, %w) : (tensor<1x4x3x3xf64>, tensor<1x4x3x3xf64>) -> tensor<1x4x3x3xf64>
+  %t = "tailor.onnx.Tanh"(%m) : (tensor<1x4x3x3xf64>) -> tensor<1x4x3x3xf64>
+  %loss = "tailor.onnx.ReduceSum"(%t) {keepdims = 0 : i64} : (tensor<1x4x3x3xf64>) -> tensor<f64>
+"""),
     "attention-bool-mask": ([("q", "2x2x3x2"), ("k", "2x2x3x2"), ("v", "2x2x3x2"), ("w", "2x2x3x2")], ["q", "k", "v"], """
   %mask = "tailor.onnx.Constant"() {value = dense<[[[[true, false, true]]], [[[true, true, false]]]]> : tensor<2x1x1x3xi1>} : () -> tensor<2x1x1x3xi1>
   %o = tailor.attention %q, %k, %v mask(%mask) : tensor<2x2x3x2xf64>, tensor<2x2x3x2xf64>, tensor<2x2x3x2xf64>, tensor<2x1x1x3xi1> -> tensor<2x2x3x2xf64>
   %m = "tailor.onnx.Mul"(%o, %w) : (tensor<2x2x3x2xf64>, tensor<2x2x3x2xf64>) -> tensor<2x2x3x2xf64>
   %loss = "tailor.onnx.ReduceSum"(%m) {keepdims = 0 : i64} : (tensor<2x2x3x2xf64>) -> tensor<f64>
 """),
+    # Quantized frozen weights (QLoRA's base): d x through the dequantized
+    # weight, int8 per column and int4 groups of 2 rows with zero points
+    # (through float32, as "cast").
+    "linear-quantized": ([("x", "2x4")], ["x"], """
+  %f = "tailor.onnx.Cast"(%x) {to = 1 : i64} : (tensor<2x4xf64>) -> tensor<2x4xf32>
+  %q8 = "tailor.onnx.Constant"() {value = dense<[[12, -7, 100], [-127, 3, 45], [64, 0, -90], [5, 127, -33]]> : tensor<4x3xi8>} : () -> tensor<4x3xi8>
+  %w8 = quant.scast %q8 : tensor<4x3xi8> to tensor<4x3x!quant.uniform<i8<-127:127>:f32:1, {0.01,0.02:3,0.005}>>
+  %y8 = tailor.linear %f, %w8 : (tensor<2x4xf32>, tensor<4x3x!quant.uniform<i8<-127:127>:f32:1, {0.01,0.02:3,0.005}>>) -> tensor<2x3xf32>
+  %q4 = "tailor.onnx.Constant"() {value = dense<[[1, -8, 7], [3, 2, -1], [-5, 6, 0], [4, -3, 2]]> : tensor<4x3xi8>} : () -> tensor<4x3xi8>
+  %w4 = quant.scast %q4 : tensor<4x3xi8> to tensor<4x3x!quant.uniform<i8<-8:7>:f32:{0:2, 1:1}, {{0.2:2, 0.1, 0.3}, {0.4, 0.5:-1, 0.25}}>>
+  %y4 = tailor.linear %f, %w4 : (tensor<2x4xf32>, tensor<4x3x!quant.uniform<i8<-8:7>:f32:{0:2, 1:1}, {{0.2:2, 0.1, 0.3}, {0.4, 0.5:-1, 0.25}}>>) -> tensor<2x3xf32>
+  %m = "tailor.onnx.Mul"(%y8, %y4) : (tensor<2x3xf32>, tensor<2x3xf32>) -> tensor<2x3xf32>
+  %t = "tailor.onnx.Tanh"(%m) : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  %g = "tailor.onnx.Cast"(%t) {to = 11 : i64} : (tensor<2x3xf32>) -> tensor<2x3xf64>
+  %loss = "tailor.onnx.ReduceSum"(%g) {keepdims = 0 : i64} : (tensor<2x3xf64>) -> tensor<f64>
+""", 3e-4, 1e-3),
     "mlp-shared": ([("x", "3x4"), ("w", "4x4")], ["w"], """
   %h = "tailor.onnx.MatMul"(%x, %w) : (tensor<3x4xf64>, tensor<4x4xf64>) -> tensor<3x4xf64>
   %t = "tailor.onnx.Tanh"(%h) : (tensor<3x4xf64>) -> tensor<3x4xf64>

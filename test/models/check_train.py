@@ -21,12 +21,17 @@ a made-up word in a fixed template; training and held-out words disjoint).
    3d. --method full --qat int4: tailor-compile --weights model.safetensors
    --quantize int4 (same groups) gives a model whose held-out loss is the
    QAT run's (1e-5), unlike the float model with the same weights.
-   3e. --method ia3 and --method adapter (serial; parallel with GELU), 20
-   steps each: the held-out loss falls by more than 0.3 and the adapter
-   directory holds every target module's tensors.
+   3e. --method ia3, adapter (serial; parallel with GELU), prefix and
+   prompt, 20 steps each: the held-out loss falls by more than 0.3 and the
+   adapter directory holds the tensors under PEFT's names.
    3f. --optimizer mezo (zeroth-order, two forward passes a step), 100
    steps: the held-out loss falls and the step's peak buffer memory is
    below the backpropagation step's.
+   3g. --quantize-base int4 (QLoRA's form): the held-out loss starts at
+   the int4 model's, not the float one's, and falls by more than 0.5.
+   3h. --loss kd --teacher: the teacher is run 1's adapter merged into an
+   ONNX model (tailor-compile --lora-adapter --emit=onnx); the student's
+   held-out KL divergence falls below a fifth of its start in 30 steps.
 4. DPO (LoRA, beta 0.1) on make_task.py's preference pairs (chosen: the
    word twice, rejected: once), against the initial model's log-probs
    computed before training: the held-out loss starts at ln 2 (policy =
@@ -256,7 +261,11 @@ def main():
             ("adapter-parallel", ["--method", "adapter", "--adapter-size", "16",
                                   "--adapter-placement", "parallel", "--adapter-activation",
                                   "gelu", "--lr", "3e-3"],
-             [".adapter.down.weight", ".adapter.up.bias"], "BOTTLENECK")):
+             [".adapter.down.weight", ".adapter.up.bias"], "BOTTLENECK"),
+            ("prefix", ["--method", "prefix", "--virtual-tokens", "8", "--lr", "1e-1"],
+             None, "PREFIX_TUNING"),
+            ("prompt", ["--method", "prompt", "--virtual-tokens", "8", "--lr", "3e-1"],
+             None, "PROMPT_TUNING")):
         o = os.path.join(args.work, tag)
         shutil.rmtree(o, ignore_errors=True)
         run([os.path.join(args.bin, "tailor-train"), model,
@@ -268,7 +277,16 @@ def main():
         before, after = float(log[0]["eval_loss"]), float(log[-1]["eval_loss"])
         cfg = json.load(open(os.path.join(o, "adapter", "adapter_config.json")))
         names, _ = read_safetensors(os.path.join(o, "adapter", "adapter_model.safetensors"))
-        expected = {f"base_model.model.{m}{s}" for m in cfg["target_modules"] for s in suffixes}
+        if suffixes:
+            expected = {f"base_model.model.{m}{s}" for m in cfg["target_modules"]
+                        for s in suffixes}
+        else:
+            # PEFT's one prompt_embeddings tensor: [P, token_dim] (prompt),
+            # [P, layers * 2 * token_dim] (prefix).
+            expected = {"prompt_embeddings"}
+            width = cfg["token_dim"] * (2 * cfg["num_layers"] if tag == "prefix" else 1)
+            if names.get("prompt_embeddings", np.zeros(0)).shape != (8, width):
+                expected.add(f"prompt_embeddings of shape (8, {width})")
         print(f"--method {' '.join(extra[1:-2])}: held-out {before:.4f} -> {after:.4f} in 20 "
               f"steps; adapter: {cfg['peft_type']}, {len(names)} tensors")
         if not (after < before - 0.3 and cfg["peft_type"] == kind and expected <= set(names)):
@@ -300,6 +318,45 @@ def main():
         if not (after < before - 0.02 and 0 < zo_peak < peaks["none"]):
             print("FAIL: MeZO did not lower the loss or used no less memory")
             failures += 1
+
+    # 3g. QLoRA's form: LoRA over the base quantized to int4 (groups of
+    # 32 rows; lm_head in float): the held-out loss before training is the
+    # int4 model's (not the float model's) and falls like LoRA's.
+    ql = os.path.join(args.work, "qlora")
+    shutil.rmtree(ql, ignore_errors=True)
+    run(train[:train.index("--steps")] + ["--steps", "20", "--batch-size", "16",
+                                          "--eval-every", "20", "--save-every", "0",
+                                          "--num-threads", "2", "--quantize-base", "int4",
+                                          "--base-group-size", "32",
+                                          "-o", ql])
+    log = rows(os.path.join(ql, "loss.csv"))
+    before, after = float(log[0]["eval_loss"]), float(log[-1]["eval_loss"])
+    print(f"QLoRA (int4 base, groups of 32), 20 steps: held-out {before:.4f} (the float base: "
+          f"{base:.4f}) -> {after:.4f}")
+    if not (abs(before - base) > 1e-3 and after < before - 0.5):
+        print("FAIL: --quantize-base int4 did not train over the quantized base")
+        failures += 1
+
+    # 3h. Distillation (--loss kd) from a live teacher: the model with run
+    # 1's adapter merged and exported to ONNX (tailor-compile --lora-adapter
+    # --emit=onnx); the student (the base model + LoRA) moves its held-out
+    # KL divergence to the teacher below a fifth of the start.
+    teacher = os.path.join(args.work, "teacher.onnx")
+    run([os.path.join(args.bin, "tailor-compile"), model, "--lora-adapter",
+         os.path.join(a, "adapter"), "--emit=onnx", "--quiet", "-o", teacher])
+    kd = os.path.join(args.work, "kd")
+    shutil.rmtree(kd, ignore_errors=True)
+    run(train[:train.index("--steps")] + ["--steps", "30", "--batch-size", "16",
+                                          "--eval-every", "30", "--save-every", "0",
+                                          "--num-threads", "2", "--loss", "kd", "--teacher",
+                                          teacher, "--temperature", "2", "-o", kd])
+    log = rows(os.path.join(kd, "loss.csv"))
+    before, after = float(log[0]["eval_loss"]), float(log[-1]["eval_loss"])
+    print(f"KD from the merged teacher (temperature 2), 30 steps: held-out KL {before:.4f} -> "
+          f"{after:.4f}")
+    if not (before > 0.1 and after < 0.2 * before):
+        print("FAIL: --loss kd did not move the student to the teacher")
+        failures += 1
 
     # 4. DPO.
     d = os.path.join(args.work, "dpo")

@@ -187,13 +187,135 @@ def check_adapters(args, tailor, torch, F, generate):
     return failures
 
 
-def run_peft_check(args, compiled, model, c, F, torch, params, what):
+def check_prefix_prompt(args, tailor, torch, F, generate):
+    """tailor-peft method=prefix (the LLaMA exported with a KV cache: its
+    past_* inputs become learned prefixes) and method=prompt (the first P
+    token embeddings replaced), 3 virtual tokens each, + loss + autodiff,
+    against PyTorch: the model called with the prefixes as its past keys
+    and values, and with cat(prompt, embed(ids[:, P:])) as PEFT computes
+    them; the loss and the gradients of the prefixes / prompt (random
+    values)."""
+    failures = 0
+    p_tokens = 3
+    rng = np.random.default_rng(11)
+    for method in ("prefix", "prompt"):
+        name = "llama-kvcache-opset17" if method == "prefix" else "llama-opset17"
+        family, c, opset, kv = generate.variants()[name]
+        model, gen = frozen_llama(torch, generate, c)
+        mlir = os.path.join(args.work, name + ".mlir")
+        if kv:
+            kv_model = generate.Llama(c, kv_cache=True)
+            kv_model.load_state_dict(model.state_dict())
+            kv_model.eval()
+            for p in kv_model.parameters():
+                p.requires_grad_(False)
+            model = kv_model
+            onnx_path = os.path.join(args.work, name + ".onnx")
+            generate.export_model(model, c, onnx_path, opset, kv)
+            run([os.path.join(args.bin, "tailor-compile"), onnx_path, "--raise=false",
+                 "--compile-to=optimize", "--emit=mlir", "--mlir-print-debuginfo", "--quiet",
+                 "-o", mlir])
+        grad = os.path.join(args.work, f"{name}.{method}.mlir")
+        run([os.path.join(args.bin, "tailor-opt"), mlir,
+             f"--tailor-peft=method={method} virtual-tokens={p_tokens}",
+             "--tailor-raise", "--tailor-loss", "--tailor-autodiff", "-o", grad])
+        compiled = tailor.load(tailor.compile(grad, grad[:-5] + ".so"))
+        ids = rng.integers(0, c.vocab, size=(2, 12), dtype=np.int64)
+        labels = ids.copy()
+        labels[:, :4] = -100
+        if method == "prefix":
+            params = {f"prefix.past_{kind}.{i}": torch.randn(1, c.kv_heads, p_tokens, c.head_dim,
+                                                             generator=gen).requires_grad_()
+                      for i in range(c.layers) for kind in ("key", "value")}
+            def forward(ids_t):
+                past = [params[f"prefix.past_{kind}.{i}"].expand(2, -1, -1, -1)
+                        for i in range(c.layers) for kind in ("key", "value")]
+                return model(ids_t, *past)[0]
+        else:
+            params = {"prompt_embeddings": torch.randn(p_tokens, c.d_model,
+                                                       generator=gen).requires_grad_()}
+            labels[:, :p_tokens] = -100    # the placeholders' labels
+            prompt = params["prompt_embeddings"]
+            model.embed.register_forward_hook(
+                lambda mod, inp, out: torch.cat([prompt.expand(out.shape[0], -1, -1),
+                                                 out[:, p_tokens:]], dim=1))
+            forward = model
+        failures += run_peft_check(args, compiled, forward, c, F, torch, params,
+                                   f"{name} {method} tuning ({p_tokens} virtual tokens)",
+                                   ids, labels)
+    return failures
+
+
+def int4_rtn(w_kn, group):
+    """tailor-quantize's symmetric int4 round-to-nearest of a [K, N] weight,
+    dequantized: per group of `group` rows of each column, s = max|w| / 7
+    (min and max taken with 0, s rounded to float32), q = clip(rint(w / s),
+    -8, 7), s q in float32."""
+    k, n = w_kn.shape
+    w = w_kn.astype(np.float64).reshape(k // group, group, n)
+    lo = np.minimum(w.min(axis=1, keepdims=True), 0.0)
+    hi = np.maximum(w.max(axis=1, keepdims=True), 0.0)
+    s = np.maximum(-lo, hi) / 7.0
+    s[~(s > 0)] = 1.0
+    s = s.astype(np.float32).astype(np.float64)
+    q = np.clip(np.rint(w / s), -8, 7)
+    return (s.astype(np.float32) * q.astype(np.float32)).reshape(k, n)
+
+
+def check_qlora(args, tailor, torch, F, generate):
+    """QLoRA's form: tailor-peft method=lora (r 4, alpha 8, q and v), the
+    linears raised and their frozen weights quantized to int4 (groups of
+    32 rows, lm_head kept in float, tailor-quantize), loss, autodiff (the
+    quantized linear's input gradient through its dequantized weight),
+    against PyTorch with the same weights rounded the same way (a numpy
+    copy of the RTN rule) and the same LoRA branches."""
+    name = "llama-opset17"
+    family, c, opset, kv = generate.variants()[name]
+    mlir = os.path.join(args.work, name + ".mlir")  # from main()'s export
+    grad = os.path.join(args.work, name + ".qlora.mlir")
+    r, alpha, group = 4, 8.0, 32
+    run([os.path.join(args.bin, "tailor-opt"), mlir,
+         f"--tailor-peft=method=lora r={r} alpha={alpha} target=q$,v$", "--tailor-raise",
+         f"--tailor-quantize=mode=int4 group-size={group} exclude=lm_head",
+         "--tailor-loss", "--tailor-autodiff", "-o", grad])
+    text = open(grad).read()
+    quantized = text.count("quant.scast")
+    # QLoRA computes in float with the dequantized weights: the int4
+    # kernel's float-activation form.
+    so = grad[:-5] + ".so"
+    run([os.path.join(args.bin, "tailor-compile"), grad, "--int4-activations", "f32",
+         "--quiet", "-o", so])
+    compiled = tailor.load(so)
+    model, gen = frozen_llama(torch, generate, c)
+    with torch.no_grad():
+        for m, lin in model.named_modules():
+            if isinstance(lin, torch.nn.Linear) and m != "lm_head":
+                lin.weight.copy_(torch.tensor(int4_rtn(lin.weight.numpy().T, group).T))
+    params = {}
+    for m in [f"blocks.{i}.{proj}" for i in range(c.layers) for proj in ("q", "v")]:
+        lin = model.get_submodule(m)
+        a = (0.1 * torch.randn(r, lin.in_features, generator=gen)).requires_grad_()
+        b = (0.1 * torch.randn(lin.out_features, r, generator=gen)).requires_grad_()
+        params[m + ".lora_A.weight"], params[m + ".lora_B.weight"] = a, b
+        lin.register_forward_hook(
+            lambda mod, inp, out, a=a, b=b: out + (alpha / r) * (inp[0] @ a.T @ b.T))
+    expected = 7 * c.layers   # q k v o gate up down
+    if quantized != expected:
+        print(f"FAIL {name} QLoRA: {quantized} quantized weights, expected {expected}")
+        return 1
+    return run_peft_check(args, compiled, model, c, F, torch, params,
+                          f"{name} QLoRA (LoRA r={r} on q, v over {quantized} int4 weights, "
+                          f"groups of {group})")
+
+
+def run_peft_check(args, compiled, model, c, F, torch, params, what, ids=None, labels=None):
     """Feeds `params` (name -> PyTorch leaf) to the compiled step; the loss
     and each gradient against PyTorch's forward and autograd."""
-    rng = np.random.default_rng(11)
-    ids = rng.integers(0, c.vocab, size=(2, 12), dtype=np.int64)
-    labels = ids.copy()
-    labels[:, :4] = -100
+    if ids is None:
+        rng = np.random.default_rng(11)
+        ids = rng.integers(0, c.vocab, size=(2, 12), dtype=np.int64)
+        labels = ids.copy()
+        labels[:, :4] = -100
     feeds = {"input_ids": ids, "labels": labels}
     names = {i["name"] for i in compiled.inputs} - set(feeds)
     bad = []
@@ -556,6 +678,8 @@ def main():
     failures += check_lora_fa(args, tailor)
     failures += check_ia3(args, tailor, torch, F, generate)
     failures += check_adapters(args, tailor, torch, F, generate)
+    failures += check_prefix_prompt(args, tailor, torch, F, generate)
+    failures += check_qlora(args, tailor, torch, F, generate)
     failures += check_optimizer(args, tailor, torch, F, generate)
     print("PASS" if not failures else f"FAIL ({failures})")
     return 1 if failures else 0

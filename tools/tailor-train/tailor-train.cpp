@@ -116,6 +116,10 @@ static cl::opt<std::string> adapterActivation(
     "adapter-activation", cl::init("relu"),
     cl::desc("--method adapter: relu, gelu, silu, tanh or none"),
     cl::cat(category));
+static cl::opt<int64_t> virtualTokens(
+    "virtual-tokens", cl::init(20),
+    cl::desc("--method prefix or prompt: the number of virtual tokens"),
+    cl::cat(category));
 static cl::opt<double> adapterScaling(
     "adapter-scaling", cl::init(1.0),
     cl::desc("--method adapter: the parallel adapter's scale"),
@@ -172,6 +176,18 @@ static cl::opt<std::string> qat(
 static cl::opt<int64_t> qatGroupSize("qat-group-size", cl::init(128),
                                      cl::desc("--qat int4: rows per scale"),
                                      cl::cat(category));
+static cl::opt<std::string> quantizeBase(
+    "quantize-base", cl::init("none"),
+    cl::desc("QLoRA's frozen quantized base (with a method that keeps the "
+             "base frozen: lora, ia3, adapter, prefix, prompt): none, int8 "
+             "(per output channel) or int4 (groups of --base-group-size "
+             "rows); tailor-quantize's round-to-nearest, lm_head kept in "
+             "float; the forward and backward dequantize"),
+    cl::cat(category));
+static cl::opt<int64_t> baseGroupSize(
+    "base-group-size", cl::init(64),
+    cl::desc("--quantize-base int4: rows per scale (QLoRA's block size 64)"),
+    cl::cat(category));
 static cl::opt<std::string> recompute(
     "recompute", cl::init("none"),
     cl::desc("Activation recomputation (gradient checkpointing, "
@@ -235,10 +251,10 @@ static cl::opt<int> numThreads(
 
 static cl::opt<std::string> lossKind(
     "loss", cl::init("sft"),
-    cl::desc("The loss (tailor-loss): sft, or a preference loss on pair "
-             "rows (dpo, robust, hinge, ipo: against the initial model's "
-             "log-probabilities, computed once before training; simpo, "
-             "orpo: no reference)"),
+    cl::desc("The loss (tailor-loss): sft, kd (distillation from "
+             "--teacher), or a preference loss on pair rows (dpo, robust, "
+             "hinge, ipo: against the initial model's log-probabilities, "
+             "computed once before training; simpo, orpo: no reference)"),
     cl::cat(optimCategory));
 static cl::opt<double> beta("beta", cl::init(0.1),
                             cl::desc("Preference losses: beta"),
@@ -249,6 +265,18 @@ static cl::opt<double> labelSmoothing(
 static cl::opt<double> simpoGamma("simpo-gamma", cl::init(0.5),
                                   cl::desc("simpo: the target margin gamma"),
                                   cl::cat(optimCategory));
+static cl::opt<std::string> teacherPath(
+    "teacher", cl::init(""),
+    cl::desc("--loss kd: the teacher model (ONNX, the same vocabulary); "
+             "its logits on each batch are computed live"),
+    cl::value_desc("model.onnx"), cl::cat(optimCategory));
+static cl::opt<double> temperature(
+    "temperature", cl::init(1.0),
+    cl::desc("--loss kd: the softmax temperature"), cl::cat(optimCategory));
+static cl::opt<std::string> kdDirection(
+    "kd-direction", cl::init("forward"),
+    cl::desc("--loss kd: forward (KL(teacher || student)) or reverse"),
+    cl::cat(optimCategory));
 static cl::opt<std::string> optimizer(
     "optimizer", cl::init("adamw"),
     cl::desc("adamw, sgd, or mezo (zeroth-order: two forward passes per "
@@ -325,6 +353,7 @@ llvm::json::Object trajectoryConfig() {
       {"adapter-placement", adapterPlacement.getValue()},
       {"adapter-activation", adapterActivation.getValue()},
       {"adapter-scaling", adapterScaling.getValue()},
+      {"virtual-tokens", virtualTokens.getValue()},
       {"exclude", std::move(excluded)},
       {"steps", steps.getValue()},
       {"epochs", epochs.getValue()},
@@ -335,12 +364,17 @@ llvm::json::Object trajectoryConfig() {
       {"raise", raiseOps.getValue()},
       {"qat", qat.getValue()},
       {"qat-group-size", qatGroupSize.getValue()},
+      {"quantize-base", quantizeBase.getValue()},
+      {"base-group-size", baseGroupSize.getValue()},
       {"pad-id", padId.getValue()},
       {"seed", int64_t(seed.getValue())},
       {"tokenizer", tokenizer.getValue()},
       {"optimizer", optimizer.getValue()},
       {"zo-eps", zoEps.getValue()},
       {"loss", lossKind.getValue()},
+      {"teacher", teacherPath.getValue()},
+      {"temperature", temperature.getValue()},
+      {"kd-direction", kdDirection.getValue()},
       {"beta", beta.getValue()},
       {"label-smoothing", labelSmoothing.getValue()},
       {"simpo-gamma", simpoGamma.getValue()},
@@ -447,6 +481,23 @@ struct Random {
   }
 };
 
+/// Standard normal draws (Box-Muller over SplitMix64).
+struct Gaussian {
+  Random rng;
+  std::optional<double> spare;
+  double next() {
+    if (spare) {
+      double v = *spare;
+      spare.reset();
+      return v;
+    }
+    double u1 = 1.0 - rng.next(), u2 = rng.next();
+    double r = std::sqrt(-2.0 * std::log(u1));
+    spare = r * std::sin(2 * M_PI * u2);
+    return r * std::cos(2 * M_PI * u2);
+  }
+};
+
 /// The trainable (and frozen, initialised) arguments of the entry and
 /// their initial values.
 llvm::Expected<std::vector<Carried>> initialParameters(ModuleOp module) {
@@ -477,6 +528,11 @@ llvm::Expected<std::vector<Carried>> initialParameters(ModuleOp module) {
         double bound = 1.0 / std::sqrt(double(c.shape.back()));
         for (float &v : c.data)
           v = float((2 * rng.next() - 1) * bound);
+      } else if (kind.getValue() == "normal") {
+        // nn.Embedding's default: N(0, 1) (prefix and prompt tuning).
+        Gaussian z{rng, std::nullopt};
+        for (float &v : c.data)
+          v = float(z.next());
       } else if (kind.getValue() != "zeros") {
         return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                        "parameter '" + c.name +
@@ -564,6 +620,9 @@ struct Feeds {
   const Batch *batch = nullptr;
   /// The reference log-probabilities of the batch's rows (DPO family).
   const std::vector<float> *refLogps = nullptr;
+  /// The teacher's logits [rows, length, vocabulary] (--loss kd).
+  const std::vector<float> *teacher = nullptr;
+  int64_t vocab = 0;
   float lr = 0, step = 0;
   bool apply = true;
   std::map<std::string, Carried *> carried;
@@ -591,6 +650,9 @@ llvm::Expected<Result> run(const Compiled &c, const Feeds &f) {
       t.data = const_cast<float *>(name == "lr" ? &f.lr : &f.step);
     } else if (name == "apply_update") {
       t.data = &apply;
+    } else if (name == "teacher_logits" && f.teacher) {
+      shape = {f.batch->rows, f.batch->length, f.vocab};
+      t.data = const_cast<float *>(f.teacher->data());
     } else if (name == "ref_logps" && f.refLogps) {
       shape = {f.batch->rows};
       t.data = const_cast<float *>(f.refLogps->data());
@@ -628,6 +690,38 @@ llvm::Expected<Result> run(const Compiled &c, const Feeds &f) {
   return Result(r, tailor_result_free);
 }
 
+/// --loss kd: the compiled teacher (owned by main, so that it is freed
+/// before the JIT's globals) and the vocabulary of its logits.
+Compiled *teacherModel = nullptr;
+int64_t teacherVocab = 0;
+
+/// The teacher's logits on batch `b` into `out` ([rows, length, vocab]).
+llvm::Error teacherLogits(const Batch &b, std::vector<float> &out) {
+  Feeds f;
+  f.batch = &b;
+  auto r = run(*teacherModel, f);
+  if (!r)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "the teacher: " +
+                                       llvm::toString(r.takeError()));
+  int32_t index = teacherModel->output("logits");
+  tailor_tensor view;
+  if (tailor_result_output(r->get(), index < 0 ? 0 : index, &view) !=
+      TAILOR_OK)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   tailor_last_error());
+  if (view.rank != 3 || view.shape[0] != b.rows || view.shape[1] != b.length ||
+      view.shape[2] != teacherVocab || view.dtype != TAILOR_FLOAT32)
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        "the teacher's logits are not float32 [" + llvm::Twine(b.rows) +
+            ", " + llvm::Twine(b.length) + ", " + llvm::Twine(teacherVocab) +
+            "]");
+  const float *data = static_cast<const float *>(view.data);
+  out.assign(data, data + b.rows * b.length * teacherVocab);
+  return llvm::Error::success();
+}
+
 float scalarOutput(const tailor_result *r, int32_t index) {
   tailor_tensor view;
   if (index < 0 || tailor_result_output(r, index, &view) != TAILOR_OK)
@@ -635,7 +729,7 @@ float scalarOutput(const tailor_result *r, int32_t index) {
   return *static_cast<const float *>(view.data);
 }
 
-bool paired() { return lossKind != "sft"; }
+bool paired() { return lossKind != "sft" && lossKind != "kd"; }
 
 /// Examples of a dataset: rows, or pairs of rows for preference losses.
 int64_t examples(const Dataset &data) {
@@ -665,23 +759,6 @@ struct Evaluation {
   std::optional<double> margin, accuracy;
   /// Per dataset row: its log-probability (DPO family).
   std::vector<float> logps;
-};
-
-/// Standard normal draws (Box-Muller over SplitMix64).
-struct Gaussian {
-  Random rng;
-  std::optional<double> spare;
-  double next() {
-    if (spare) {
-      double v = *spare;
-      spare.reset();
-      return v;
-    }
-    double u1 = 1.0 - rng.next(), u2 = rng.next();
-    double r = std::sqrt(-2.0 * std::log(u1));
-    spare = r * std::sin(2 * M_PI * u2);
-    return r * std::cos(2 * M_PI * u2);
-  }
 };
 
 struct ZerothOrder {
@@ -760,6 +837,13 @@ llvm::Expected<Evaluation> evaluate(const Compiled &c, const Dataset &data,
     f.batch = &b;
     f.refLogps = &refs;
     f.carried = carried;
+    std::vector<float> teacher;
+    if (teacherModel) {
+      if (auto err = teacherLogits(b, teacher))
+        return std::move(err);
+      f.teacher = &teacher;
+      f.vocab = teacherVocab;
+    }
     auto result = run(c, f);
     if (!result)
       return result.takeError();
@@ -855,9 +939,11 @@ int main(int argc, char **argv) {
   if (!sched)
     return fail("--schedule must be constant, linear or cosine, not '" +
                 schedule + "'");
-  if (!llvm::is_contained({"lora", "full", "bitfit", "ia3", "adapter"},
+  if (!llvm::is_contained({"lora", "full", "bitfit", "ia3", "adapter",
+                           "prefix", "prompt"},
                           StringRef(method)))
-    return fail("--method must be lora, ia3, adapter, full or bitfit, not '" +
+    return fail("--method must be lora, ia3, adapter, prefix, prompt, full "
+                "or bitfit, not '" +
                 method +
                 "'");
   if (optimizer != "adamw" && optimizer != "sgd" && optimizer != "mezo")
@@ -872,16 +958,39 @@ int main(int argc, char **argv) {
   if (mezo && recompute != "none")
     return fail("--recompute has nothing to do with --optimizer mezo (it "
                 "keeps no activations for a backward pass)");
-  static const char *losses[] = {"sft",   "dpo",   "robust", "hinge",
-                                 "ipo",   "simpo", "orpo"};
+  static const char *losses[] = {"sft", "kd",    "dpo",  "robust",
+                                 "hinge", "ipo", "simpo", "orpo"};
   if (!llvm::is_contained(losses, StringRef(lossKind)))
-    return fail("--loss must be sft, dpo, robust, hinge, ipo, simpo or "
+    return fail("--loss must be sft, kd, dpo, robust, hinge, ipo, simpo or "
                 "orpo, not '" +
                 lossKind + "'");
+  if ((lossKind == "kd") != !teacherPath.empty())
+    return fail("--loss kd and --teacher go together (the teacher's "
+                "logits are what the student learns)");
+  if (!(temperature > 0))
+    return fail("--temperature must be positive");
+  if (kdDirection != "forward" && kdDirection != "reverse")
+    return fail("--kd-direction must be forward or reverse, not '" +
+                kdDirection + "'");
   if (qat != "none" && qat != "int8" && qat != "int4")
     return fail("--qat must be none, int8 or int4, not '" + qat + "'");
   if (adapterSize < 1)
     return fail("--adapter-size must be at least 1");
+  if (virtualTokens < 1)
+    return fail("--virtual-tokens must be at least 1");
+  if (quantizeBase != "none" && quantizeBase != "int8" &&
+      quantizeBase != "int4")
+    return fail("--quantize-base must be none, int8 or int4, not '" +
+                quantizeBase + "'");
+  if (quantizeBase != "none" && (method == "full" || method == "bitfit"))
+    return fail("--quantize-base freezes the base weights: use it with a "
+                "PEFT method (lora, ia3, adapter, prefix, prompt), not --method " +
+                method);
+  if (quantizeBase != "none" && !raiseOps)
+    return fail("--quantize-base quantizes the raised linears: it needs "
+                "--raise");
+  if (quantizeBase == "int4" && baseGroupSize < 1)
+    return fail("--base-group-size must be at least 1");
   if (adapterPlacement != "serial" && adapterPlacement != "parallel")
     return fail("--adapter-placement must be serial or parallel, not '" +
                 adapterPlacement + "'");
@@ -961,7 +1070,13 @@ int main(int argc, char **argv) {
             {"adapter-placement", "serial"},
             {"adapter-activation", "relu"},
             {"adapter-scaling", 1.0},
-            {"zo-eps", 1e-3}})
+            {"zo-eps", 1e-3},
+            {"virtual-tokens", 20},
+            {"quantize-base", "none"},
+            {"base-group-size", 64},
+            {"teacher", ""},
+            {"temperature", 1.0},
+            {"kd-direction", "forward"}})
         if (!o.get(key))
           o[key] = old;
     }
@@ -1038,6 +1153,7 @@ int main(int argc, char **argv) {
     peft.placement = adapterPlacement;
     peft.activation = adapterActivation;
     peft.scaling = adapterScaling;
+    peft.virtualTokens = virtualTokens;
     pm.addPass(createTailorPeft(peft));
     if (qat != "none") {
       TailorQuantizeOptions q;
@@ -1052,11 +1168,20 @@ int main(int argc, char **argv) {
     if (raiseOps &&
         failed(parsePassPipeline("func.func(tailor-raise{phases=3})", pm)))
       return fail("cannot build the tailor-raise pipeline");
+    if (quantizeBase != "none") {
+      TailorQuantizeOptions q;
+      q.mode = quantizeBase;
+      q.groupSize = baseGroupSize;
+      q.exclude = {"lm_head"};
+      pm.addPass(createTailorQuantize(q));
+    }
     TailorLossOptions loss;
     loss.kind = lossKind;
     loss.beta = beta;
     loss.labelSmoothing = labelSmoothing;
     loss.simpoGamma = simpoGamma;
+    loss.temperature = temperature;
+    loss.kdDirection = kdDirection;
     pm.addPass(createTailorLoss(loss));
     if (failed(pm.run(*module)))
       return 1;
@@ -1082,6 +1207,33 @@ int main(int argc, char **argv) {
   if (padId < 0 || padId >= vocab)
     return fail("--pad-id " + llvm::Twine(padId) +
                 " is outside the vocabulary [0, " + llvm::Twine(vocab) + ")");
+  std::unique_ptr<Compiled> teacherOwner;
+  if (!teacherPath.empty()) {
+    auto t = Clock::now();
+    llvm::errs() << "tailor-train: importing the teacher " << teacherPath
+                 << "\n";
+    OwningOpRef<ModuleOp> teacher = importOnnxFile(teacherPath, &context);
+    if (!teacher)
+      return 1;
+    CompileOptions teacherOptions;
+    if (failed(lowerModule(*teacher, teacherOptions, CompilePhase::Import,
+                           CompilePhase::Optimize)))
+      return 1;
+    auto c = compile(*teacher, teacherOptions.targetOptions);
+    if (!c)
+      return fail("the teacher: " + llvm::toString(c.takeError()));
+    teacherOwner = std::move(*c);
+    teacherModel = teacherOwner.get();
+    int32_t index = teacherModel->output("logits");
+    const tailor_tensor_info &info =
+        teacherModel->outputs[index < 0 ? 0 : index];
+    if (info.rank != 3 || info.shape[2] != vocab)
+      return fail(teacherPath + ": its logits are not [batch, sequence, " +
+                  llvm::Twine(vocab) + "] (the student's vocabulary)");
+    teacherVocab = vocab;
+    llvm::errs() << "tailor-train: compiled the teacher in "
+                 << llvm::format("%.1f", since(t)) << " s\n";
+  }
   int64_t numParams = 0, numTrainable = 0;
   for (const Carried &c : *initial)
     if (!c.frozen) {
@@ -1108,6 +1260,19 @@ int main(int argc, char **argv) {
       return fail(evalPath + ": no example with a token to predict");
     heldOut = std::move(*e);
   }
+  if (method == "prompt") {
+    // The prompt's places: placeholder ids (their embeddings are replaced)
+    // with ignored labels, before every row.
+    auto prepend = [&](Dataset &d) {
+      for (Example &ex : d.rows) {
+        ex.ids.insert(ex.ids.begin(), virtualTokens, int64_t(padId));
+        ex.labels.insert(ex.labels.begin(), virtualTokens, int64_t(-100));
+      }
+    };
+    prepend(*train);
+    if (heldOut)
+      prepend(*heldOut);
+  }
   int64_t n = examples(*train);
   int64_t perEpoch = n / batchSize; // micro-batches (the rest is dropped)
   if (perEpoch < 1)
@@ -1130,6 +1295,8 @@ int main(int argc, char **argv) {
   // The held-out loss function: the model and loss, no gradient.
   std::unique_ptr<Compiled> evalFn;
   TargetOptions targetOptions = compileOptions.targetOptions;
+  // QLoRA computes in float with the dequantized base weights.
+  targetOptions.int4Activations = "f32";
   bool needsRef = false;
   for (BlockArgument arg : entry.getArguments())
     if (auto name = entry.getArgAttrOfType<StringAttr>(arg.getArgNumber(),
@@ -1166,6 +1333,8 @@ int main(int argc, char **argv) {
           dims = llvm::formatv("{0}x{1}", rows, staticLength).str();
         else if (name.getValue() == "ref_logps")
           dims = llvm::formatv("{0}", rows).str();
+        else if (name.getValue() == "teacher_logits")
+          dims = llvm::formatv("{0}x{1}x{2}", rows, staticLength, vocab).str();
         else if (name.getValue().starts_with("past") && type.getRank() == 4 &&
                  !type.isDynamicDim(1) && !type.isDynamicDim(3))
           dims = llvm::formatv("{0}x{1}x0x{2}", rows, type.getDimSize(1),
@@ -1369,6 +1538,14 @@ int main(int argc, char **argv) {
         f.batch = &b;
         f.refLogps = &refs;
         f.apply = m + 1 == gradAccum;
+        std::vector<float> teacher;
+        if (teacherModel) {
+          if (auto err = teacherLogits(b, teacher))
+            return fail("step " + llvm::Twine(s + 1) + ": " +
+                        llvm::toString(std::move(err)));
+          f.teacher = &teacher;
+          f.vocab = teacherVocab;
+        }
         if (mezo) {
           auto zo = mezoStep(*stepFn, f, carried, s);
           if (!zo)
@@ -1460,7 +1637,7 @@ int main(int argc, char **argv) {
       return fail(llvm::toString(std::move(e)));
 
     // The result.
-    if (method == "lora" || method == "ia3" || method == "adapter") {
+    if (method != "full" && method != "bitfit") {
       // Written into adapter.tmp, then renamed to adapter: never half an
       // adapter under the final name.
       std::string final = outputDir + "/adapter";
@@ -1469,12 +1646,55 @@ int main(int argc, char **argv) {
       if (std::error_code ec = llvm::sys::fs::create_directories(dir))
         return fail(dir + ": " + ec.message());
       std::vector<safetensors::TensorData> tensors;
-      for (auto &[name, c] : params)
-        tensors.push_back(
-            {"base_model.model." + name, safetensors::DType::F32,
-             llvm::SmallVector<int64_t>(c->shape.begin(), c->shape.end()),
-             llvm::ArrayRef<char>(reinterpret_cast<const char *>(c->data.data()),
-                                  c->data.size() * sizeof(float))});
+      auto bytesOf = [](const std::vector<float> &v) {
+        return llvm::ArrayRef<char>(reinterpret_cast<const char *>(v.data()),
+                                    v.size() * sizeof(float));
+      };
+      // Prefix tuning: PEFT's one prompt_embeddings [P, layers * 2 * H * D]
+      // (viewed as [P, layers * 2, H, D]; entry 2l + 0 layer l's keys,
+      // 2l + 1 its values).
+      std::vector<float> prefixTable;
+      if (method == "prefix") {
+        int64_t layers = 0, heads = 0, dim = 0;
+        std::map<std::pair<int64_t, int>, Carried *> parts;
+        for (auto &[name, c] : params) {
+          StringRef rest(name);
+          int kind = rest.contains("key") ? 0 : rest.contains("value") ? 1 : -1;
+          int64_t layer;
+          if (kind < 0 || rest.rsplit('.').second.getAsInteger(10, layer) ||
+              c->shape.size() != 4)
+            return fail("prefix tuning: cannot place '" + name +
+                        "' (expected prefix.past_key.<layer> / "
+                        "prefix.past_value.<layer>)");
+          parts[{layer, kind}] = c;
+          layers = std::max(layers, layer + 1);
+          heads = c->shape[1];
+          dim = c->shape[3];
+        }
+        if (int64_t(parts.size()) != 2 * layers)
+          return fail("prefix tuning: not every layer has a key and a value "
+                      "prefix");
+        int64_t width = layers * 2 * heads * dim;
+        prefixTable.assign(virtualTokens * width, 0.0f);
+        for (auto &[at, c] : parts)
+          for (int64_t h = 0; h < heads; ++h)
+            for (int64_t p = 0; p < virtualTokens; ++p)
+              for (int64_t d = 0; d < dim; ++d)
+                prefixTable[p * width +
+                            ((at.first * 2 + at.second) * heads + h) * dim +
+                            d] = c->data[(h * virtualTokens + p) * dim + d];
+        tensors.push_back({"prompt_embeddings", safetensors::DType::F32,
+                           {virtualTokens, width}, bytesOf(prefixTable)});
+      } else {
+        // PEFT's keys: base_model.model.<module>.<tensor>; prompt tuning's
+        // is prompt_embeddings.
+        for (auto &[name, c] : params)
+          tensors.push_back(
+              {method == "prompt" ? name : "base_model.model." + name,
+               safetensors::DType::F32,
+               llvm::SmallVector<int64_t>(c->shape.begin(), c->shape.end()),
+               bytesOf(c->data)});
+      }
       if (auto e = safetensors::write(dir + "/adapter_model.safetensors",
                                       tensors, {{"format", "pt"}}))
         return fail(llvm::toString(std::move(e)));
@@ -1501,6 +1721,24 @@ int main(int argc, char **argv) {
         cfg["fan_in_fan_out"] = false;
         cfg["bias"] = "none";
         cfg["init_lora_weights"] = true;
+      } else if (method == "prefix" || method == "prompt") {
+        // PEFT's PrefixTuningConfig / PromptTuningConfig.
+        cfg["peft_type"] = method == "prefix" ? "PREFIX_TUNING"
+                                              : "PROMPT_TUNING";
+        cfg.erase("target_modules");
+        cfg["num_virtual_tokens"] = virtualTokens.getValue();
+        cfg["num_transformer_submodules"] = 1;
+        if (peftInfo)
+          for (StringRef key :
+               {"token_dim", "num_layers", "num_attention_heads"})
+            if (auto v = peftInfo.getAs<IntegerAttr>(key))
+              cfg[key] = v.getInt();
+        if (method == "prefix") {
+          cfg["prefix_projection"] = false;
+          cfg["encoder_hidden_size"] = cfg.getInteger("token_dim").value_or(0);
+        } else {
+          cfg["prompt_tuning_init"] = "RANDOM";
+        }
       } else if (method == "ia3") {
         // PEFT's IA3Config.
         cfg["peft_type"] = "IA3";
