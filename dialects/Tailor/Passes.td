@@ -544,7 +544,8 @@ def TailorLoss : Pass<"tailor-loss", "ModuleOp"> {
       `tailor.stop_gradient`), each example's loss is
       `desirable-weight * (1 - sigmoid(beta (rho - kl)))` if desirable,
       else `undesirable-weight * (1 - sigmoid(beta (kl - rho)))`; the mean
-      over the M examples. Results `rewards` (`beta * rho`) and `kl`.
+      over the M examples. Results `rewards` (`beta * rho`), `kl` and
+      `logps` (every row's log-probability, for a reference pass).
     - `reward`: Bradley-Terry for a reward model whose first result is the
       scores `[N]` or `[N, 1]` (rows as above): `mean(-log sigmoid(r_c -
       r_r)) + center-rewards * mean((r_c + r_r)^2)`.

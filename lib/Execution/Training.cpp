@@ -47,17 +47,30 @@ idsOf(const llvm::json::Value *v, StringRef key, int64_t vocab,
   return out;
 }
 
-llvm::Expected<std::vector<int64_t>> bytesOf(const llvm::json::Value *v,
-                                             StringRef key, int64_t vocab,
-                                             StringRef tokenizer,
-                                             StringRef path, int64_t line) {
+llvm::Expected<std::vector<int64_t>>
+bytesOf(const llvm::json::Value *v, StringRef key, int64_t vocab,
+        StringRef tokenizer, StringRef path, int64_t line,
+        const TextEncoder *encoder) {
   std::optional<StringRef> s = v ? v->getAsString() : std::nullopt;
   if (!s)
     return lineError(path, line, "\"" + key + "\" must be a string");
+  if (tokenizer == "sentencepiece" && encoder) {
+    auto ids = (*encoder)(*s);
+    if (!ids)
+      return lineError(path, line, llvm::toString(ids.takeError()));
+    for (int64_t id : *ids)
+      if (id < 0 || id >= vocab)
+        return lineError(path, line,
+                         "the SentencePiece model gives id " +
+                             llvm::Twine(id) + ", outside the vocabulary [0, " +
+                             llvm::Twine(vocab) + ")");
+    return ids;
+  }
   if (tokenizer != "bytes")
     return lineError(path, line,
                      "text rows need --tokenizer=bytes (a byte-level model: "
-                     "the UTF-8 bytes are the token ids)");
+                     "the UTF-8 bytes are the token ids) or "
+                     "--tokenizer=sentencepiece --spm-model FILE");
   if (vocab < 256)
     return lineError(path, line,
                      "--tokenizer=bytes needs a vocabulary of at least 256 "
@@ -102,7 +115,8 @@ llvm::Error forEachObject(
 llvm::Expected<Dataset> mlir::tailor::train::readJsonl(StringRef path,
                                                        int64_t vocab,
                                                        int64_t maxLength,
-                                                       StringRef tokenizer) {
+                                                       StringRef tokenizer,
+                                                       const TextEncoder *encoder) {
   Dataset data;
   llvm::Error walked = forEachObject(path, [&](const llvm::json::Object &obj,
                                                 int64_t lineNo) -> llvm::Error {
@@ -147,17 +161,17 @@ llvm::Expected<Dataset> mlir::tailor::train::readJsonl(StringRef path,
       split = true;
     } else if (o->get("text")) {
       if (auto e = take(bytesOf(o->get("text"), "text", vocab, tokenizer, path,
-                                lineNo),
+                                lineNo, encoder),
                         ex.ids))
         return e;
       ex.labels = ex.ids;
     } else if (o->get("prompt") || o->get("completion")) {
       if (auto e = take(bytesOf(o->get("prompt"), "prompt", vocab, tokenizer,
-                                path, lineNo),
+                                path, lineNo, encoder),
                         prompt))
         return e;
       if (auto e = take(bytesOf(o->get("completion"), "completion", vocab,
-                                tokenizer, path, lineNo),
+                                tokenizer, path, lineNo, encoder),
                         completion))
         return e;
       split = true;
@@ -196,7 +210,8 @@ llvm::Expected<Dataset> mlir::tailor::train::readJsonl(StringRef path,
 }
 
 llvm::Expected<Dataset> mlir::tailor::train::readPreferenceJsonl(
-    StringRef path, int64_t vocab, int64_t maxLength, StringRef tokenizer) {
+    StringRef path, int64_t vocab, int64_t maxLength, StringRef tokenizer,
+    const TextEncoder *encoder) {
   Dataset data;
   std::vector<Example> rejected;
   llvm::Error walked = forEachObject(path, [&](const llvm::json::Object &obj,
@@ -217,7 +232,7 @@ llvm::Expected<Dataset> mlir::tailor::train::readPreferenceJsonl(
       auto v = ids ? idsOf(o->get(idKeys[k]), idKeys[k], vocab, false, path,
                            lineNo)
                    : bytesOf(o->get(textKeys[k]), textKeys[k], vocab,
-                             tokenizer, path, lineNo);
+                             tokenizer, path, lineNo, encoder);
       if (!v)
         return v.takeError();
       parts[k] = std::move(*v);
@@ -254,6 +269,75 @@ llvm::Expected<Dataset> mlir::tailor::train::readPreferenceJsonl(
     return std::move(walked);
   for (Example &ex : rejected)
     data.rows.push_back(std::move(ex));
+  return data;
+}
+
+llvm::Expected<Dataset> mlir::tailor::train::readKtoJsonl(
+    StringRef path, int64_t vocab, int64_t maxLength, int64_t groupSize,
+    StringRef tokenizer, const TextEncoder *encoder) {
+  Dataset data;
+  // (prompt, completion) of each kept example.
+  std::vector<std::pair<std::vector<int64_t>, std::vector<int64_t>>> parts;
+  llvm::Error walked = forEachObject(path, [&](const llvm::json::Object &obj,
+                                                int64_t lineNo) -> llvm::Error {
+    const llvm::json::Object *o = &obj;
+    bool ids = o->get("prompt_ids") || o->get("completion_ids");
+    std::optional<bool> label = o->getBoolean("label");
+    if (!label)
+      return lineError(path, lineNo,
+                       "expected a KTO example: \"prompt\" (or "
+                       "\"prompt_ids\"), \"completion\" (or "
+                       "\"completion_ids\") and a boolean \"label\"");
+    std::vector<int64_t> pc[2];
+    const char *idKeys[2] = {"prompt_ids", "completion_ids"};
+    const char *textKeys[2] = {"prompt", "completion"};
+    for (int k = 0; k < 2; ++k) {
+      auto v = ids ? idsOf(o->get(idKeys[k]), idKeys[k], vocab, false, path,
+                           lineNo)
+                   : bytesOf(o->get(textKeys[k]), textKeys[k], vocab,
+                             tokenizer, path, lineNo, encoder);
+      if (!v)
+        return v.takeError();
+      pc[k] = std::move(*v);
+    }
+    if (pc[1].empty() || pc[0].size() + pc[1].size() < 2 ||
+        int64_t(pc[0].size()) + 1 >= maxLength) {
+      ++data.skipped;
+      return llvm::Error::success();
+    }
+    parts.push_back({std::move(pc[0]), std::move(pc[1])});
+    data.desirable.push_back(*label);
+    return llvm::Error::success();
+  });
+  if (walked)
+    return std::move(walked);
+  auto row = [&](const std::vector<int64_t> &prompt,
+                 const std::vector<int64_t> &completion, bool count) {
+    Example ex;
+    ex.ids = prompt;
+    ex.ids.insert(ex.ids.end(), completion.begin(), completion.end());
+    ex.labels.assign(prompt.size(), kIgnoreIndex);
+    ex.labels.insert(ex.labels.end(), completion.begin(), completion.end());
+    if (int64_t(ex.ids.size()) > maxLength) {
+      ex.ids.resize(maxLength);
+      ex.labels.resize(maxLength);
+      data.truncated += count;
+    }
+    return ex;
+  };
+  int64_t n = parts.size();
+  for (int64_t i = 0; i < n; ++i)
+    data.rows.push_back(row(parts[i].first, parts[i].second, true));
+  // TRL's KL dataset: within each group of groupSize consecutive examples
+  // the completions move by one ([last] + rest), so row i pairs prompt i
+  // with the completion before it.
+  for (int64_t start = 0; start < n; start += groupSize) {
+    int64_t end = std::min(n, start + groupSize);
+    for (int64_t i = start; i < end; ++i) {
+      int64_t other = i == start ? end - 1 : i - 1;
+      data.rows.push_back(row(parts[i].first, parts[other].second, false));
+    }
+  }
   return data;
 }
 

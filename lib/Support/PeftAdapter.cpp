@@ -129,10 +129,13 @@ Expected<Adapter> mlir::tailor::peft::readAdapter(StringRef path) {
       return *b;
     return fail(configPath, "'" + key + "' is not true or false");
   };
-  if (std::optional<StringRef> type = config.getString("peft_type"))
-    if (*type != "LORA")
+  if (std::optional<StringRef> type = config.getString("peft_type")) {
+    if (*type != "LORA" && *type != "IA3")
       return fail(configPath, "peft_type is '" + *type +
-                                  "'; only LoRA adapters can be merged");
+                                  "'; LoRA (with DoRA) and (IA)3 adapters "
+                                  "can be merged, not this one");
+    adapter.type = type->str();
+  }
   Expected<double> r = number("r", 8);
   if (!r)
     return r.takeError();
@@ -148,9 +151,7 @@ Expected<Adapter> mlir::tailor::peft::readAdapter(StringRef path) {
   Expected<bool> dora = flag("use_dora");
   if (!dora)
     return dora.takeError();
-  if (*dora)
-    return fail(configPath, "use_dora: DoRA adapters are not supported yet "
-                            "(their merge rescales each row)");
+  adapter.useDoRA = *dora;
   if (std::optional<StringRef> bias = config.getString("bias"))
     if (*bias != "none")
       return fail(configPath,
@@ -171,9 +172,40 @@ Expected<Adapter> mlir::tailor::peft::readAdapter(StringRef path) {
   if (!file)
     return file.takeError();
 
-  // Group the tensors by module: <prefix><module>.lora_{A,B}.{weight,bias}.
+  if (adapter.type == "IA3") {
+    const llvm::json::Value *ff = config.get("feedforward_modules");
+    for (const safetensors::TensorInfo &info : file->tensors()) {
+      StringRef key = info.name;
+      std::string where = (weights + ": tensor '" + info.name + "'").str();
+      if (!key.consume_front(kPrefix) || !key.consume_back(".ia3_l"))
+        return fail(where, "is not an (IA)3 vector (" + kPrefix +
+                               "<module>.ia3_l)");
+      if (!isTarget(targets, key))
+        return fail(where, "is not one of the config's target_modules");
+      LoRAModule m;
+      m.name = key.str();
+      m.ia3Input = ff && isTarget(ff, key);
+      if (info.shape.size() != 2 || info.shape[m.ia3Input ? 0 : 1] != 1)
+        return fail(where, m.ia3Input ? "must be [1, in] (a feed-forward "
+                                        "module scales its input)"
+                                      : "must be [out, 1]");
+      (m.ia3Input ? m.in : m.out) = info.shape[m.ia3Input ? 1 : 0];
+      auto v = toFloats(*file, info, where);
+      if (!v)
+        return v.takeError();
+      m.ia3 = std::move(*v);
+      adapter.modules.push_back(std::move(m));
+    }
+    if (adapter.modules.empty())
+      return fail(weights, "the adapter has no (IA)3 vectors");
+    return adapter;
+  }
+
+  // Group the tensors by module: <prefix><module>.lora_{A,B}.{weight,bias}
+  // (and DoRA's <module>.lora_magnitude_vector).
   struct Parts {
-    const safetensors::TensorInfo *a = nullptr, *b = nullptr, *bias = nullptr;
+    const safetensors::TensorInfo *a = nullptr, *b = nullptr, *bias = nullptr,
+                                  *magnitude = nullptr;
   };
   std::map<std::string, Parts> modules;
   for (const safetensors::TensorInfo &info : file->tensors()) {
@@ -190,12 +222,15 @@ Expected<Adapter> mlir::tailor::peft::readAdapter(StringRef path) {
       slot = &parts.b;
     else if (key.ends_with(".lora_B.bias"))
       slot = &parts.bias;
+    else if (adapter.useDoRA && key.ends_with(".lora_magnitude_vector"))
+      slot = &parts.magnitude;
     if (!slot || !key.contains(".lora_"))
       return fail(weights,
                   "tensor '" + info.name +
                       "' is not a LoRA weight (lora_A.weight, lora_B.weight "
-                      "or lora_B.bias); DoRA magnitudes, embedding LoRA and "
-                      "modules_to_save are not supported yet");
+                      "or lora_B.bias; lora_magnitude_vector with use_dora); "
+                      "embedding LoRA and modules_to_save are not supported "
+                      "yet");
     *slot = &info;
   }
   if (modules.empty())
@@ -243,6 +278,16 @@ Expected<Adapter> mlir::tailor::peft::readAdapter(StringRef path) {
       if (!biasv)
         return biasv.takeError();
       m.bias = std::move(*biasv);
+    }
+    if (adapter.useDoRA) {
+      if (!parts.magnitude || parts.magnitude->shape.size() != 1 ||
+          parts.magnitude->shape[0] != m.out)
+        return fail(where, "use_dora needs lora_magnitude_vector [" +
+                               llvm::Twine(m.out) + "]");
+      auto mv = toFloats(*file, *parts.magnitude, where);
+      if (!mv)
+        return mv.takeError();
+      m.magnitude = std::move(*mv);
     }
     adapter.modules.push_back(std::move(m));
   }

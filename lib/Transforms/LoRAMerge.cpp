@@ -148,9 +148,12 @@ struct MergeLoRA : OpRewritePattern<OnnxAddOp> {
   }
 };
 
-/// The deltas the adapters add to one linear.
+/// The deltas the adapters add to one linear; DoRA's magnitudes; (IA)3's
+/// factors of its outputs (rows of PyTorch's weight, and the bias) and
+/// inputs.
 struct LinearDelta {
   std::vector<double> weight, bias;
+  std::vector<double> magnitude, outScale, inScale;
 };
 
 struct LoRAMergePass
@@ -244,6 +247,23 @@ struct LoRAMergePass
         for (LinearOp linear : it->second) {
           auto type = cast<RankedTensorType>(linear.getWeight().getType());
           int64_t k = type.getDimSize(0), n = type.getDimSize(1);
+          if (!m.ia3.empty()) {
+            // (IA)3: W [in, out] scaled per column (output) or row (input).
+            int64_t size = m.ia3Input ? k : n;
+            if (int64_t(m.ia3.size()) != size)
+              return linear.emitError("(IA)3 adapter '")
+                     << path << "': module '" << m.name << "' scales "
+                     << m.ia3.size() << (m.ia3Input ? " inputs" : " outputs")
+                     << ", but this linear's weight is [" << k << " x " << n
+                     << "] (in x out)";
+            LinearDelta &delta = deltas[linear];
+            auto &scale = m.ia3Input ? delta.inScale : delta.outScale;
+            if (scale.empty())
+              scale.assign(size_t(size), 1.0);
+            for (int64_t i = 0; i < size; ++i)
+              scale[i] *= m.ia3[i];
+            continue;
+          }
           if (k != m.in || n != m.out)
             return linear.emitError("LoRA adapter '")
                    << path << "': module '" << m.name << "' adapts a ["
@@ -251,6 +271,15 @@ struct LoRAMergePass
                    << "linear's weight is [" << k << " x " << n
                    << "] (in x out)";
           LinearDelta &delta = deltas[linear];
+          if (!m.magnitude.empty() || !delta.magnitude.empty()) {
+            // DoRA rescales the merged weight's rows: one adapter alone.
+            if (!delta.weight.empty() || weight != 1.0)
+              return linear.emitError("DoRA adapter '")
+                     << path << "': module '" << m.name
+                     << "' can only be merged alone, with weight 1 (its "
+                        "magnitudes rescale the merged weight)";
+            delta.magnitude.assign(m.magnitude.begin(), m.magnitude.end());
+          }
           if (delta.weight.empty())
             delta.weight.assign(size_t(k * n), 0.0);
           // (B.A)^T[i, c] = sum_j A[j, i] * B[c, j].
@@ -282,22 +311,43 @@ struct LoRAMergePass
         return linear.emitError("cannot read this linear's weight to merge a "
                                 "LoRA adapter into it (merged: f32 weights "
                                 "and int8 per-channel weights)");
-      for (size_t i = 0; i < w->size(); ++i)
-        if (!std::isfinite(double((*w)[i]) + delta.weight[i]))
-          return linear.emitError("merging the LoRA adapters gives a "
-                                  "non-finite weight (NaN or infinity in an "
-                                  "adapter?)");
-      Value weight;
-      if (quantized) {
-        std::vector<float> merged(w->size());
-        for (size_t i = 0; i < merged.size(); ++i)
-          merged[i] = float(double((*w)[i]) + delta.weight[i]);
-        weight = buildInt8Weight(builder, linear.getLoc(), merged, k, n);
-      } else {
-        weight = mergedConstant(builder, linear.getLoc(), wType, *w,
-                                delta.weight);
+      // W + delta, DoRA's rescaling of each output (a column of the
+      // [in, out] weight) to its magnitude, then (IA)3's factors.
+      std::vector<double> full(w->size());
+      for (size_t i = 0; i < full.size(); ++i)
+        full[i] = double((*w)[i]) + (delta.weight.empty() ? 0.0
+                                                          : delta.weight[i]);
+      if (!delta.magnitude.empty())
+        for (int64_t c = 0; c < n; ++c) {
+          double sq = 0;
+          for (int64_t i = 0; i < k; ++i)
+            sq += full[i * n + c] * full[i * n + c];
+          double factor = delta.magnitude[c] / std::sqrt(sq);
+          for (int64_t i = 0; i < k; ++i)
+            full[i * n + c] *= factor;
+        }
+      for (int64_t i = 0; i < k; ++i)
+        for (int64_t c = 0; c < n; ++c) {
+          if (!delta.outScale.empty())
+            full[i * n + c] *= delta.outScale[c];
+          if (!delta.inScale.empty())
+            full[i * n + c] *= delta.inScale[i];
+        }
+      std::vector<float> merged(full.size());
+      for (size_t i = 0; i < full.size(); ++i) {
+        merged[i] = float(full[i]);
+        if (!std::isfinite(merged[i]))
+          return linear.emitError("merging the adapters gives a non-finite "
+                                  "weight (NaN or infinity in an adapter?)");
       }
+      Value weight =
+          quantized
+              ? buildInt8Weight(builder, linear.getLoc(), merged, k, n)
+              : mergedConstant(builder, linear.getLoc(), wType, merged,
+                               std::vector<double>(merged.size(), 0.0));
       Value bias = linear.getBias();
+      if (!delta.outScale.empty() && bias && delta.bias.empty())
+        delta.bias.assign(size_t(n), 0.0);
       if (!delta.bias.empty()) {
         auto bType =
             RankedTensorType::get({n}, getElementTypeOrSelf(linear.getType()));
@@ -309,13 +359,18 @@ struct LoRAMergePass
                                     "bias: it is not a constant [N] tensor");
           old = std::move(*values);
         }
-        bias = mergedConstant(builder, linear.getLoc(), bType, old,
-                              delta.bias);
+        std::vector<double> sum(static_cast<size_t>(n));
+        for (int64_t c = 0; c < n; ++c)
+          sum[c] = (double(old[c]) + delta.bias[c]) *
+                   (delta.outScale.empty() ? 1.0 : delta.outScale[c]);
+        bias = mergedConstant(builder, linear.getLoc(), bType,
+                              std::vector<float>(size_t(n), 0.0f), sum);
       }
-      auto merged = LinearOp::create(builder, linear.getLoc(), linear.getType(),
-                                     linear.getInput(), weight, bias,
-                                     linear.getActivationQuantAttr());
-      linear.replaceAllUsesWith(merged.getResult());
+      auto adapted = LinearOp::create(builder, linear.getLoc(),
+                                      linear.getType(), linear.getInput(),
+                                      weight, bias,
+                                      linear.getActivationQuantAttr());
+      linear.replaceAllUsesWith(adapted.getResult());
       linear.erase();
     }
     return success();

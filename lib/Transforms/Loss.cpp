@@ -368,8 +368,8 @@ struct LossPass : mlir::tailor::impl::TailorLossBase<LossPass> {
       Value bad = mul(sub(num(1), sigmoid(mul(sub(kl, main), num(beta)))),
                       num(undesirableWeight));
       Value losses = OnnxWhereOp::create(b(), loc, mType, desirable, good, bad);
-      results = {meanAll(losses), mul(main, num(beta)), kl};
-      names = {"loss", "rewards", "kl"};
+      results = {meanAll(losses), mul(main, num(beta)), kl, logps};
+      names = {"loss", "rewards", "kl", "logps"};
       return success();
     }
     auto [rhoC, rhoR] = pairs(rho);

@@ -24,6 +24,9 @@ a made-up word in a fixed template; training and held-out words disjoint).
    3e. --method ia3, adapter (serial; parallel with GELU), prefix and
    prompt, 20 steps each: the held-out loss falls by more than 0.3 and the
    adapter directory holds the tensors under PEFT's names.
+   3e'. The (IA)3 adapter and a DoRA adapter (10 steps) merged by
+   tailor-compile --lora-adapter: the merged model's held-out loss equals
+   tailor-train's last one (1e-5).
    3f. --optimizer mezo (zeroth-order, two forward passes a step), 100
    steps: the held-out loss falls and the step's peak buffer memory is
    below the backpropagation step's.
@@ -32,11 +35,16 @@ a made-up word in a fixed template; training and held-out words disjoint).
    3h. --loss kd --teacher: the teacher is run 1's adapter merged into an
    ONNX model (tailor-compile --lora-adapter --emit=onnx); the student's
    held-out KL divergence falls below a fifth of its start in 30 steps.
+   3i. --tokenizer sentencepiece: tailor-train's ids (--dump-tokens) equal
+   the Python sentencepiece module's for every row of a model trained on
+   the task's text, and 10 steps on them lower the training loss.
 4. DPO (LoRA, beta 0.1) on make_task.py's preference pairs (chosen: the
    word twice, rejected: once), against the initial model's log-probs
    computed before training: the held-out loss starts at ln 2 (policy =
    reference) and the held-out reward margin (chosen - rejected) rises
    above 0.1, with more than half of the pairs ranked right.
+4b. KTO (LoRA, beta 0.1) on the pairs as unpaired desirable / undesirable
+   examples: the held-out loss starts at 0.5 and falls below 0.45.
 5. Bad input: a truncated checkpoint, a row with an id outside the
    vocabulary, --resume with other options, a bad --shapes or --pad-id:
    clear errors, exit 1.
@@ -293,6 +301,27 @@ def main():
             print(f"FAIL: --method {tag}: missing {sorted(expected - set(names))[:3]}")
             failures += 1
 
+    # 3e'. Merging the adapters that can merge: (IA)3 (3e's run) and DoRA
+    # (10 steps here) through tailor-compile --lora-adapter; the merged
+    # model's held-out loss, from its logits, is tailor-train's last one.
+    dora = os.path.join(args.work, "dora")
+    shutil.rmtree(dora, ignore_errors=True)
+    run(train[:train.index("--steps")] + ["--steps", "10", "--batch-size", "16",
+                                          "--eval-every", "10", "--save-every", "0",
+                                          "--num-threads", "2", "--dora", "-o", dora])
+    for tag in ("ia3", "dora"):
+        o = os.path.join(args.work, tag)
+        trained = float(rows(os.path.join(o, "loss.csv"))[-1]["eval_loss"])
+        so = os.path.join(args.work, f"{tag}-merged.so")
+        run([os.path.join(args.bin, "tailor-compile"), model, "--lora-adapter",
+             os.path.join(o, "adapter"), "-o", so, "--quiet"])
+        merged = heldout_loss(tailor.load(so), task)
+        print(f"merged {tag} adapter (tailor-compile --lora-adapter): held-out loss "
+              f"{merged:.6f}, tailor-train's {trained:.6f}")
+        if not abs(merged - trained) <= 1e-5 * trained:
+            print(f"FAIL: the merged {tag} adapter computes another model")
+            failures += 1
+
     # 3f. MeZO: forward passes only (two per step, no gradient buffers):
     # the held-out loss falls, and the step's peak buffer memory is below
     # the backpropagation step's (3c's run of the same model and batch).
@@ -358,6 +387,44 @@ def main():
         print("FAIL: --loss kd did not move the student to the teacher")
         failures += 1
 
+    # 3i. Text through a SentencePiece model (--tokenizer sentencepiece,
+    # Debian's libsentencepiece): a unigram model trained here on the task's
+    # text (the Python module); tailor-train's ids (--dump-tokens) equal
+    # the Python module's encoding of every prompt and completion, and 10
+    # steps on them lower the training loss.
+    import sentencepiece
+    texts = os.path.join(args.work, "spm-text.txt")
+    examples = [json.loads(line) for line in open(os.path.join(task, "train.jsonl"))]
+    with open(texts, "w") as f:
+        for e in examples:
+            f.write(e["prompt"] + e["completion"] + "\n")
+    spm_prefix = os.path.join(args.work, "spm")
+    sentencepiece.SentencePieceTrainer.train(
+        input=texts, model_prefix=spm_prefix, vocab_size=120, model_type="unigram",
+        character_coverage=1.0, minloglevel=2)
+    sp = sentencepiece.SentencePieceProcessor(model_file=spm_prefix + ".model")
+    dumped = os.path.join(args.work, "spm-tokens.jsonl")
+    spm_train = train[:train.index("--tokenizer")] + [
+        "--tokenizer", "sentencepiece", "--spm-model", spm_prefix + ".model"]
+    spm_train = [a for a in spm_train if a != "--eval-data" and not a.endswith("eval.jsonl")]
+    run(spm_train + ["--dump-tokens", dumped, "-o", os.path.join(args.work, "spm-unused")])
+    got = [json.loads(line) for line in open(dumped)]
+    differ = 0
+    for e, g in zip(examples, got):
+        p, c = sp.encode(e["prompt"]), sp.encode(e["completion"])
+        differ += g["input_ids"] != p + c or g["labels"] != [-100] * len(p) + c
+    so = os.path.join(args.work, "spm-run")
+    shutil.rmtree(so, ignore_errors=True)
+    run(spm_train + ["--lora-r", "8", "--lr", "3e-3", "--steps", "10", "--batch-size", "16",
+                     "--save-every", "0", "--num-threads", "2", "-o", so])
+    log = [r for r in rows(os.path.join(so, "loss.csv")) if r["step"] != "0"]
+    first, last = float(log[0]["loss"]), float(log[-1]["loss"])
+    print(f"SentencePiece (unigram, 120 pieces): {len(got)} rows tokenized as the Python "
+          f"module does ({differ} differ); 10 steps: loss {first:.4f} -> {last:.4f}")
+    if differ or len(got) != len(examples) or not last < first:
+        print("FAIL: --tokenizer sentencepiece")
+        failures += 1
+
     # 4. DPO.
     d = os.path.join(args.work, "dpo")
     shutil.rmtree(d, ignore_errors=True)
@@ -374,6 +441,31 @@ def main():
           + ", ".join(f"{m:.4f} (accuracy {a:.2f}) after step {s}" for s, m, a in evals))
     if abs(base - np.log(2)) > 1e-5 or not (evals[-1][1] > 0.1 and evals[-1][2] > 0.5):
         print("FAIL: DPO did not raise the held-out chosen-over-rejected margin")
+        failures += 1
+
+    # 4b. KTO: make_task.py's pairs as unpaired examples (chosen: desirable,
+    # rejected: not), the KL rows as TRL builds them; against the initial
+    # model's log-probabilities the held-out loss starts at 0.5 (rho = 0)
+    # and falls below 0.45.
+    for split in ("train", "eval"):
+        with open(os.path.join(task, f"kto-{split}.jsonl"), "w") as f:
+            for line in open(os.path.join(task, f"pairs-{split}.jsonl")):
+                o = json.loads(line)
+                for key, label in (("chosen", True), ("rejected", False)):
+                    f.write(json.dumps({"prompt": o["prompt"], "completion": o[key],
+                                        "label": label}) + "\n")
+    kto = os.path.join(args.work, "kto")
+    shutil.rmtree(kto, ignore_errors=True)
+    run([os.path.join(args.bin, "tailor-train"), model,
+         "--data", os.path.join(task, "kto-train.jsonl"),
+         "--eval-data", os.path.join(task, "kto-eval.jsonl"), "--tokenizer", "bytes",
+         "--loss", "kto", "--beta", "0.1", "--lr", "3e-3", "--steps", "20", "--batch-size", "16",
+         "--eval-every", "20", "--save-every", "0", "--num-threads", "2", "-o", kto])
+    log = rows(os.path.join(kto, "loss.csv"))
+    before, after = float(log[0]["eval_loss"]), float(log[-1]["eval_loss"])
+    print(f"KTO, 20 steps: held-out loss {before:.6f} before -> {after:.4f}")
+    if not (abs(before - 0.5) < 1e-6 and after < 0.45):
+        print("FAIL: --loss kto")
         failures += 1
 
     # 5. Errors.
@@ -414,6 +506,16 @@ def main():
                              "--shapes must be static or dynamic, not 'fixed'")
     failures += expect_error(train + ["-o", e, "--pad-id", "256"],
                              "--pad-id 256 is outside the vocabulary [0, 256)")
+    failures += expect_error(spm_train[:spm_train.index("--spm-model") + 1] + [bad, "-o", e],
+                             "bad.jsonl: not a SentencePiece model")
+    no_label = os.path.join(args.work, "no-label.jsonl")
+    with open(no_label, "w") as f:
+        f.write('{"prompt": "a", "completion": "b"}\n')
+    failures += expect_error([os.path.join(args.bin, "tailor-train"), model, "--data", no_label,
+                              "--tokenizer", "bytes", "--loss", "kto", "-o", e],
+                             "no-label.jsonl:1: expected a KTO example")
+    failures += expect_error(train + ["-o", e, "--loss", "kd", "--teacher", bad],
+                             "bad.jsonl")
     print("PASS" if not failures else f"FAIL ({failures})")
     return 1 if failures else 0
 

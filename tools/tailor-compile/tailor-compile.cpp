@@ -144,9 +144,9 @@ static cl::opt<std::string> weightsFile(
     cl::value_desc("file"), cl::cat(category));
 static cl::list<std::string> loraAdapters(
     "lora-adapter",
-    cl::desc("Merge this PEFT LoRA adapter into the base weights (a "
-             "directory with adapter_config.json and "
-             "adapter_model.safetensors); repeat for several"),
+    cl::desc("Merge this PEFT adapter into the base weights (a directory "
+             "with adapter_config.json and adapter_model.safetensors: LoRA, "
+             "DoRA or (IA)3); repeat for several"),
     cl::value_desc("dir"), cl::cat(category));
 static cl::list<double> loraAdapterWeights(
     "lora-adapter-weight",

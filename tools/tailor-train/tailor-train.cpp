@@ -91,8 +91,18 @@ static cl::alias outputAlias("o", cl::aliasopt(outputDir),
 static cl::opt<std::string> tokenizer(
     "tokenizer", cl::init("none"),
     cl::desc("How text rows become ids: none (only id rows), bytes (UTF-8 "
-             "bytes: byte-level models)"),
+             "bytes: byte-level models), sentencepiece (--spm-model)"),
     cl::cat(category));
+static cl::opt<std::string> spmModel(
+    "spm-model", cl::init(""),
+    cl::desc("--tokenizer sentencepiece: the SentencePiece model file "
+             "(tokenizer.model; no BOS / EOS added)"),
+    cl::value_desc("file"), cl::cat(category));
+static cl::opt<std::string> dumpTokens(
+    "dump-tokens", cl::init(""),
+    cl::desc("Write the training rows as tokenized (JSONL: input_ids, "
+             "labels) to this file and stop"),
+    cl::value_desc("file"), cl::cat(category));
 static cl::opt<std::string> method(
     "method", cl::init("lora"),
     cl::desc("What trains: lora (adapters beside the linears; the base stays "
@@ -252,9 +262,10 @@ static cl::opt<int> numThreads(
 static cl::opt<std::string> lossKind(
     "loss", cl::init("sft"),
     cl::desc("The loss (tailor-loss): sft, kd (distillation from "
-             "--teacher), or a preference loss on pair rows (dpo, robust, "
-             "hinge, ipo: against the initial model's log-probabilities, "
-             "computed once before training; simpo, orpo: no reference)"),
+             "--teacher), kto (examples labelled desirable or not), or a "
+             "preference loss on pair rows (dpo, robust, hinge, ipo: against "
+             "the initial model's log-probabilities, computed once before "
+             "training, as kto; simpo, orpo: no reference)"),
     cl::cat(optimCategory));
 static cl::opt<double> beta("beta", cl::init(0.1),
                             cl::desc("Preference losses: beta"),
@@ -265,6 +276,14 @@ static cl::opt<double> labelSmoothing(
 static cl::opt<double> simpoGamma("simpo-gamma", cl::init(0.5),
                                   cl::desc("simpo: the target margin gamma"),
                                   cl::cat(optimCategory));
+static cl::opt<double> desirableWeight(
+    "desirable-weight", cl::init(1.0),
+    cl::desc("--loss kto: the weight of desirable examples"),
+    cl::cat(optimCategory));
+static cl::opt<double> undesirableWeight(
+    "undesirable-weight", cl::init(1.0),
+    cl::desc("--loss kto: the weight of undesirable examples"),
+    cl::cat(optimCategory));
 static cl::opt<std::string> teacherPath(
     "teacher", cl::init(""),
     cl::desc("--loss kd: the teacher model (ONNX, the same vocabulary); "
@@ -369,10 +388,13 @@ llvm::json::Object trajectoryConfig() {
       {"pad-id", padId.getValue()},
       {"seed", int64_t(seed.getValue())},
       {"tokenizer", tokenizer.getValue()},
+      {"spm-model", spmModel.getValue()},
       {"optimizer", optimizer.getValue()},
       {"zo-eps", zoEps.getValue()},
       {"loss", lossKind.getValue()},
       {"teacher", teacherPath.getValue()},
+      {"desirable-weight", desirableWeight.getValue()},
+      {"undesirable-weight", undesirableWeight.getValue()},
       {"temperature", temperature.getValue()},
       {"kd-direction", kdDirection.getValue()},
       {"beta", beta.getValue()},
@@ -623,6 +645,8 @@ struct Feeds {
   /// The teacher's logits [rows, length, vocabulary] (--loss kd).
   const std::vector<float> *teacher = nullptr;
   int64_t vocab = 0;
+  /// KTO: whether each example of the batch is desirable.
+  const std::vector<uint8_t> *desirable = nullptr;
   float lr = 0, step = 0;
   bool apply = true;
   std::map<std::string, Carried *> carried;
@@ -650,6 +674,9 @@ llvm::Expected<Result> run(const Compiled &c, const Feeds &f) {
       t.data = const_cast<float *>(name == "lr" ? &f.lr : &f.step);
     } else if (name == "apply_update") {
       t.data = &apply;
+    } else if (name == "desirable" && f.desirable) {
+      shape = {int64_t(f.desirable->size())};
+      t.data = const_cast<uint8_t *>(f.desirable->data());
     } else if (name == "teacher_logits" && f.teacher) {
       shape = {f.batch->rows, f.batch->length, f.vocab};
       t.data = const_cast<float *>(f.teacher->data());
@@ -754,6 +781,16 @@ std::vector<float> gather(const std::vector<float> &values,
   return out;
 }
 
+/// KTO: the desirability of examples `indices` (empty for other losses).
+std::vector<uint8_t> desirableOf(const Dataset &data,
+                                 const std::vector<int64_t> &indices) {
+  std::vector<uint8_t> out;
+  if (!data.desirable.empty())
+    for (int64_t i : indices)
+      out.push_back(data.desirable[i]);
+  return out;
+}
+
 struct Evaluation {
   double loss = 0;
   std::optional<double> margin, accuracy;
@@ -837,6 +874,8 @@ llvm::Expected<Evaluation> evaluate(const Compiled &c, const Dataset &data,
     f.batch = &b;
     f.refLogps = &refs;
     f.carried = carried;
+    std::vector<uint8_t> desirable = desirableOf(data, indices);
+    f.desirable = &desirable;
     std::vector<float> teacher;
     if (teacherModel) {
       if (auto err = teacherLogits(b, teacher))
@@ -850,6 +889,20 @@ llvm::Expected<Evaluation> evaluate(const Compiled &c, const Dataset &data,
     double weight = paired() ? double(indices.size()) : double(b.targets);
     total += double(scalarOutput(result->get(), lossIndex)) * weight;
     count += weight;
+    if (logpsIndex >= 0 && chosenIndex < 0) {
+      // KTO: the rows' log-probabilities (examples, then KL rows).
+      tailor_tensor logps;
+      if (tailor_result_output(result->get(), logpsIndex, &logps) !=
+          TAILOR_OK)
+        return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                       tailor_last_error());
+      const float *lp = static_cast<const float *>(logps.data);
+      int64_t b = indices.size();
+      for (int64_t i = 0; i < b; ++i) {
+        e.logps[indices[i]] = lp[i];
+        e.logps[indices[i] + n] = lp[i + b];
+      }
+    }
     if (chosenIndex >= 0 && rejectedIndex >= 0 && logpsIndex >= 0) {
       tailor_tensor chosen, rejected, logps;
       if (tailor_result_output(result->get(), chosenIndex, &chosen) !=
@@ -958,11 +1011,11 @@ int main(int argc, char **argv) {
   if (mezo && recompute != "none")
     return fail("--recompute has nothing to do with --optimizer mezo (it "
                 "keeps no activations for a backward pass)");
-  static const char *losses[] = {"sft", "kd",    "dpo",  "robust",
+  static const char *losses[] = {"sft",   "kd",  "kto",   "dpo", "robust",
                                  "hinge", "ipo", "simpo", "orpo"};
   if (!llvm::is_contained(losses, StringRef(lossKind)))
-    return fail("--loss must be sft, kd, dpo, robust, hinge, ipo, simpo or "
-                "orpo, not '" +
+    return fail("--loss must be sft, kd, kto, dpo, robust, hinge, ipo, simpo "
+                "or orpo, not '" +
                 lossKind + "'");
   if ((lossKind == "kd") != !teacherPath.empty())
     return fail("--loss kd and --teacher go together (the teacher's "
@@ -1011,8 +1064,12 @@ int main(int argc, char **argv) {
                 "needs --recompute-budget > 0");
   if (shapeMode != "static" && shapeMode != "dynamic")
     return fail("--shapes must be static or dynamic, not '" + shapeMode + "'");
-  if (tokenizer != "none" && tokenizer != "bytes")
-    return fail("--tokenizer must be none or bytes, not '" + tokenizer + "'");
+  if (tokenizer != "none" && tokenizer != "bytes" &&
+      tokenizer != "sentencepiece")
+    return fail("--tokenizer must be none, bytes or sentencepiece, not '" +
+                tokenizer + "'");
+  if ((tokenizer == "sentencepiece") != !spmModel.empty())
+    return fail("--tokenizer sentencepiece and --spm-model go together");
   if (batchSize < 1 || gradAccum < 1 || maxLength < 2 || steps < 0 ||
       epochs < 1 || warmup < 0 || evalEvery < 0 || saveEvery < 0 ||
       keepCheckpoints < 1 || logEvery < 1)
@@ -1024,8 +1081,10 @@ int main(int argc, char **argv) {
     return fail("--lr must be positive");
 
   // --resume: the newest checkpoint, checked before the compilation.
-  if (std::error_code ec = llvm::sys::fs::create_directories(outputDir))
-    return fail(outputDir + ": " + ec.message());
+  // (--dump-tokens writes no run: no output directory.)
+  if (dumpTokens.empty())
+    if (std::error_code ec = llvm::sys::fs::create_directories(outputDir))
+      return fail(outputDir + ": " + ec.message());
   llvm::json::Object config = trajectoryConfig();
   std::string configText =
       llvm::formatv("{0}", llvm::json::Value(llvm::json::Object(config)));
@@ -1034,7 +1093,7 @@ int main(int argc, char **argv) {
   std::vector<LogRow> log;
   std::optional<double> baseEval;
   int64_t startStep = 0;
-  if (!resume && !checkpoints(outputDir).empty())
+  if (!resume && dumpTokens.empty() && !checkpoints(outputDir).empty())
     return fail(outputDir + " holds checkpoints of an earlier run: continue "
                             "it with --resume or choose another --output-dir");
   if (resume) {
@@ -1076,7 +1135,10 @@ int main(int argc, char **argv) {
             {"base-group-size", 64},
             {"teacher", ""},
             {"temperature", 1.0},
-            {"kd-direction", "forward"}})
+            {"kd-direction", "forward"},
+            {"spm-model", ""},
+            {"desirable-weight", 1.0},
+            {"undesirable-weight", 1.0}})
         if (!o.get(key))
           o[key] = old;
     }
@@ -1181,6 +1243,8 @@ int main(int argc, char **argv) {
     loss.labelSmoothing = labelSmoothing;
     loss.simpoGamma = simpoGamma;
     loss.temperature = temperature;
+    loss.desirableWeight = desirableWeight;
+    loss.undesirableWeight = undesirableWeight;
     loss.kdDirection = kdDirection;
     pm.addPass(createTailorLoss(loss));
     if (failed(pm.run(*module)))
@@ -1244,13 +1308,42 @@ int main(int argc, char **argv) {
                << " trainable tensors, " << numParams << " parameters\n";
 
   // Data (after the model: ids are checked against its vocabulary).
+  std::optional<TextEncoder> encoder;
+  if (tokenizer == "sentencepiece") {
+    int64_t pieces = 0;
+    auto loaded = loadSentencePiece(spmModel, pieces);
+    if (!loaded)
+      return fail(llvm::toString(loaded.takeError()));
+    if (pieces > vocab)
+      return fail(spmModel + ": " + llvm::Twine(pieces) +
+                  " pieces, more than the model's vocabulary of " +
+                  llvm::Twine(vocab));
+    encoder = std::move(*loaded);
+  }
   auto read = [&](StringRef path) {
-    return paired() ? readPreferenceJsonl(path, vocab, maxLength, tokenizer)
-                    : readJsonl(path, vocab, maxLength, tokenizer);
+    const TextEncoder *e = encoder ? &*encoder : nullptr;
+    if (lossKind == "kto")
+      return readKtoJsonl(path, vocab, maxLength, batchSize, tokenizer, e);
+    return paired()
+               ? readPreferenceJsonl(path, vocab, maxLength, tokenizer, e)
+               : readJsonl(path, vocab, maxLength, tokenizer, e);
   };
   auto train = read(dataPath);
   if (!train)
     return fail(llvm::toString(train.takeError()));
+  if (!dumpTokens.empty()) {
+    std::string text;
+    for (const Example &ex : train->rows)
+      text += llvm::formatv("{0}\n", llvm::json::Value(llvm::json::Object{
+                                          {"input_ids", ex.ids},
+                                          {"labels", ex.labels}}))
+                  .str();
+    if (auto e = writeText(dumpTokens, text))
+      return fail(llvm::toString(std::move(e)));
+    llvm::errs() << "tailor-train: wrote " << train->rows.size()
+                 << " tokenized rows to " << dumpTokens << "\n";
+    return 0;
+  }
   std::optional<Dataset> heldOut;
   if (!evalPath.empty()) {
     auto e = read(evalPath);
@@ -1333,6 +1426,8 @@ int main(int argc, char **argv) {
           dims = llvm::formatv("{0}x{1}", rows, staticLength).str();
         else if (name.getValue() == "ref_logps")
           dims = llvm::formatv("{0}", rows).str();
+        else if (name.getValue() == "desirable")
+          dims = llvm::formatv("{0}", batchSize).str();
         else if (name.getValue() == "teacher_logits")
           dims = llvm::formatv("{0}x{1}x{2}", rows, staticLength, vocab).str();
         else if (name.getValue().starts_with("past") && type.getRank() == 4 &&
@@ -1434,7 +1529,8 @@ int main(int argc, char **argv) {
       }
       llvm::errs() << "tailor-train: reference log-probabilities of the "
                    << n + (heldOut ? examples(*heldOut) : 0)
-                   << " pairs (the initial model) in "
+                   << (lossKind == "kto" ? " examples" : " pairs")
+                   << " (the initial model) in "
                    << llvm::format("%.1f", since(t)) << " s\n";
     }
 
@@ -1535,8 +1631,13 @@ int main(int argc, char **argv) {
                                              (index + 1) * batchSize));
         Batch b = makeBatch(*train, rows, padId, staticLength);
         std::vector<float> refs = gather(refTrain, rows);
+        std::vector<uint8_t> desirable = desirableOf(
+            *train, std::vector<int64_t>(order.begin() + index * batchSize,
+                                         order.begin() +
+                                             (index + 1) * batchSize));
         f.batch = &b;
         f.refLogps = &refs;
+        f.desirable = &desirable;
         f.apply = m + 1 == gradAccum;
         std::vector<float> teacher;
         if (teacherModel) {

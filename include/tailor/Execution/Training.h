@@ -11,6 +11,7 @@
 #include "llvm/Support/Error.h"
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -32,7 +33,19 @@ struct Dataset {
   int64_t skipped = 0;
   /// Rows cut to maxLength.
   int64_t truncated = 0;
+  /// KTO: per example, whether its completion is desirable.
+  std::vector<bool> desirable;
 };
+
+/// Text to token ids (tailor-train --tokenizer sentencepiece).
+using TextEncoder =
+    std::function<llvm::Expected<std::vector<int64_t>>(llvm::StringRef)>;
+
+/// A SentencePiece model file (Debian's libsentencepiece) as an encoder:
+/// the ids SentencePieceProcessor::Encode gives (no BOS / EOS added), and
+/// its vocabulary size in `vocabSize`. Errors name the file.
+llvm::Expected<TextEncoder> loadSentencePiece(llvm::StringRef path,
+                                              int64_t &vocabSize);
 
 /// Reads a JSONL file, one example per line, in one of these forms:
 ///   {"input_ids": [...]}                      every token is predicted
@@ -40,11 +53,13 @@ struct Dataset {
 ///   {"prompt_ids": [...], "completion_ids": [...]}   only the completion
 ///   {"text": "..."} and {"prompt": "...", "completion": "..."}, with
 ///     `tokenizer` "bytes" (the UTF-8 bytes are the ids: byte-level models)
+///     or "sentencepiece" (`encoder`; prompt and completion encoded apart)
 /// Ids must lie in [0, vocab). Rows longer than maxLength are cut. Errors
 /// name the file and line.
 llvm::Expected<Dataset> readJsonl(llvm::StringRef path, int64_t vocab,
                                   int64_t maxLength,
-                                  llvm::StringRef tokenizer);
+                                  llvm::StringRef tokenizer,
+                                  const TextEncoder *encoder = nullptr);
 
 /// Reads preference pairs, one per line:
 ///   {"prompt_ids": [...], "chosen_ids": [...], "rejected_ids": [...]}
@@ -54,7 +69,21 @@ llvm::Expected<Dataset> readJsonl(llvm::StringRef path, int64_t vocab,
 /// A pair whose either side has nothing to predict is skipped.
 llvm::Expected<Dataset> readPreferenceJsonl(llvm::StringRef path,
                                             int64_t vocab, int64_t maxLength,
-                                            llvm::StringRef tokenizer);
+                                            llvm::StringRef tokenizer,
+                                            const TextEncoder *encoder = nullptr);
+
+/// Reads KTO examples, one per line:
+///   {"prompt_ids": [...], "completion_ids": [...], "label": true}
+///   {"prompt": "...", "completion": "...", "label": false} (a tokenizer)
+/// into a Dataset of 2n rows: rows [0, n) the examples (only completions
+/// predicted; `desirable` their labels), rows [n, 2n) the mismatched pairs
+/// of KTO's KL estimate, as TRL's KL dataset builds them: within each group
+/// of `groupSize` consecutive examples (the batch size), example i's prompt
+/// with the previous example's completion (the first takes the last's).
+llvm::Expected<Dataset> readKtoJsonl(llvm::StringRef path, int64_t vocab,
+                                     int64_t maxLength, int64_t groupSize,
+                                     llvm::StringRef tokenizer,
+                                     const TextEncoder *encoder = nullptr);
 
 /// A padded batch [rows, length] (right padding: ids `padId`, labels
 /// kIgnoreIndex), length the longest row's, or `length` when given (a step

@@ -13,7 +13,10 @@
 // Every module's scale is worked out as PEFT does: lora_alpha / r, or
 // lora_alpha / sqrt(r) with use_rslora, with rank_pattern / alpha_pattern
 // overriding r / lora_alpha for the modules whose names they match.
-// Problems (a missing file, bad JSON, an unsupported option such as DoRA, a
+// DoRA adapters (use_dora, lora_magnitude_vector [out]) and (IA)3 adapters
+// (peft_type IA3: <module>.ia3_l, [out, 1] or for feedforward_modules
+// [1, in]) are read too.
+// Problems (a missing file, bad JSON, an unsupported option, a
 // tensor PEFT would not write, rank or shape disagreements) are errors that
 // name the file and the module.
 
@@ -29,7 +32,9 @@
 
 namespace mlir::tailor::peft {
 
-/// One adapted linear: delta W (PEFT's [out, in] layout) = scale * B.A.
+/// One adapted linear: delta W (PEFT's [out, in] layout) = scale * B.A;
+/// with DoRA, then each output row rescaled to its magnitude; an (IA)3
+/// module instead scales the weight's rows (outputs) or columns (inputs).
 struct LoRAModule {
   /// The module's path in the base model, without PEFT's
   /// "base_model.model." prefix ("model.layers.0.self_attn.q_proj").
@@ -41,11 +46,21 @@ struct LoRAModule {
   std::vector<float> a, b;
   /// lora_B.bias [out] (adapters trained with lora_bias), else empty.
   std::vector<float> bias;
+  /// DoRA: lora_magnitude_vector [out]; W' = m / ||W + scale B.A||_row *
+  /// (W + scale B.A) (PEFT's merge). Empty for plain LoRA.
+  std::vector<float> magnitude;
+  /// (IA)3: ia3_l, [out] (output scaling; the bias too) or with ia3Input
+  /// [in] (a feed-forward module's input scaling). Empty for LoRA.
+  std::vector<float> ia3;
+  bool ia3Input = false;
 };
 
 struct Adapter {
   /// The directory (or safetensors file) it was read from.
   std::string path;
+  /// "LORA" or "IA3".
+  std::string type = "LORA";
+  bool useDoRA = false;
   int64_t r = 8;
   double loraAlpha = 8;
   bool useRsLoRA = false;

@@ -70,9 +70,9 @@ func.func @adapted(%x: tensor<?x2xf32>) -> tensor<?x2xf32> {
 // RUN: not tailor-opt %s --pass-pipeline="builtin.module(tailor-lora-merge{adapters=%t/empty})" 2>&1 | FileCheck %s --check-prefix=MISSING
 // MISSING: error: cannot merge LoRA adapter: {{.*}}empty{{/|\\}}adapter_config.json: cannot read: No such file or directory
 
-// RUN: %python %S/../../models/peft_adapter.py --write %t/dora '{"r": 1, "use_dora": true}' '{"base_model.model.blocks.0.q.lora_A.weight": [[1, 2], 1, "F32"], "base_model.model.blocks.0.q.lora_B.weight": [[2, 1], 1, "F32"]}'
+// RUN: %python %S/../../models/peft_adapter.py --write %t/dora '{"r": 1, "use_dora": true, "target_modules": ["blocks.0.q"]}' '{"base_model.model.blocks.0.q.lora_A.weight": [[1, 2], 1, "F32"], "base_model.model.blocks.0.q.lora_B.weight": [[2, 1], 1, "F32"]}'
 // RUN: not tailor-opt %s --pass-pipeline="builtin.module(tailor-lora-merge{adapters=%t/dora})" 2>&1 | FileCheck %s --check-prefix=DORA
-// DORA: use_dora: DoRA adapters are not supported yet
+// DORA: module 'blocks.0.q': use_dora needs lora_magnitude_vector [2]
 
 // RUN: %python %S/../../models/peft_adapter.py --write %t/untargeted '{"r": 1, "target_modules": ["v"]}' '{"base_model.model.blocks.0.q.lora_A.weight": [[1, 2], 1, "F32"], "base_model.model.blocks.0.q.lora_B.weight": [[2, 1], 1, "F32"]}'
 // RUN: not tailor-opt %s --pass-pipeline="builtin.module(tailor-lora-merge{adapters=%t/untargeted})" 2>&1 | FileCheck %s --check-prefix=UNTARGETED

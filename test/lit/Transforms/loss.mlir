@@ -64,7 +64,7 @@
 // not differentiated.
 // KTO-LABEL: func.func @lm
 // KTO-SAME: %arg2: tensor<?xf32> {onnx.name = "ref_logps", tailor.data}, %arg3: tensor<?xi1> {onnx.name = "desirable", tailor.data}
-// KTO-SAME: -> (tensor<f32> {onnx.name = "loss"}, tensor<?xf32> {onnx.name = "rewards"}, tensor<f32> {onnx.name = "kl"}
+// KTO-SAME: -> (tensor<f32> {onnx.name = "loss"}, tensor<?xf32> {onnx.name = "rewards"}, tensor<f32> {onnx.name = "kl"}, tensor<?xf32> {onnx.name = "logps"}
 // KTO: %[[MAX:.*]] = "tailor.onnx.Max"(%{{.*}}, %{{.*}}) : (tensor<f32>, tensor<f32>) -> tensor<f32>
 // KTO: %[[KL:.*]] = tailor.stop_gradient %[[MAX]] : tensor<f32>
 // KTO: "tailor.onnx.Sigmoid"
