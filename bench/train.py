@@ -247,10 +247,14 @@ threads measured in the same run (OpenBLAS, 2048 x 2048):
 
 Where "2x needs" is above 100% of the peak, the target cannot be met on
 this machine by any code: the step would have to multiply matrices faster
-than the machine's best matrix product. The training step runs the ONNX-level
-graph (attention, norms and their gradients as separate ops; the raised
-LLM ops have no gradient rules yet). The step is compiled for the batch
-shape (`--shapes static`, tailor-specialize-inputs).
+than the machine's best matrix product; below it, it is a question of
+kernels. The training step is differentiated after raising to the LLM ops
+(tailor-train `--raise`, the default: fused attention, norms and rotary in
+the forward, their gradient rules in the backward) and compiled for the
+batch shape (`--shapes static`, tailor-specialize-inputs). The sgemm peak
+and PyTorch's step vary between runs on this VM (another run the same
+day: 82 / 153 GFLOP/s peak, PyTorch 1007 / 766 ms on the small model):
+compare the ratios of one run.
 {END}"""
         with open(args.write_docs) as f:
             text = f.read()

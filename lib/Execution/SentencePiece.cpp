@@ -34,10 +34,12 @@ llvm::Expected<const Shim *> shim() {
     if (!lib) {
       error = dlerror();
     } else {
-      s.load = reinterpret_cast<decltype(s.load)>(dlsym(lib, "tailor_spm_load"));
+      s.load =
+          reinterpret_cast<decltype(s.load)>(dlsym(lib, "tailor_spm_load"));
       s.encode =
           reinterpret_cast<decltype(s.encode)>(dlsym(lib, "tailor_spm_encode"));
-      s.free = reinterpret_cast<decltype(s.free)>(dlsym(lib, "tailor_spm_free"));
+      s.free =
+          reinterpret_cast<decltype(s.free)>(dlsym(lib, "tailor_spm_free"));
       s.unload =
           reinterpret_cast<decltype(s.unload)>(dlsym(lib, "tailor_spm_unload"));
       if (!s.load || !s.encode || !s.free || !s.unload)
@@ -59,8 +61,8 @@ mlir::tailor::train::loadSentencePiece(llvm::StringRef path,
     return s.takeError();
   const Shim *api = *s;
   char error[512] = "";
-  void *handle = api->load(std::string(path).c_str(), &vocabSize, error,
-                           sizeof(error));
+  void *handle =
+      api->load(std::string(path).c_str(), &vocabSize, error, sizeof(error));
   if (!handle)
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                    path + ": not a SentencePiece model (" +

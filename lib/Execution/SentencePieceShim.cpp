@@ -35,8 +35,7 @@ void *tailor_spm_load(const char *path, int64_t *vocab, char *error,
 /// The ids of `text` (`length` bytes) in a malloc'ed array (`*count`
 /// ids); 0 on success, else the reason in `error`.
 int tailor_spm_encode(void *handle, const char *text, size_t length,
-                      int64_t **ids, size_t *count, char *error,
-                      size_t size) {
+                      int64_t **ids, size_t *count, char *error, size_t size) {
   auto *sp = static_cast<sentencepiece::SentencePieceProcessor *>(handle);
   std::vector<int> out;
   auto status = sp->Encode(std::string(text, length), &out);
@@ -45,7 +44,8 @@ int tailor_spm_encode(void *handle, const char *text, size_t length,
     return 1;
   }
   *count = out.size();
-  *ids = static_cast<int64_t *>(std::malloc(sizeof(int64_t) * (out.size() + 1)));
+  *ids =
+      static_cast<int64_t *>(std::malloc(sizeof(int64_t) * (out.size() + 1)));
   for (size_t i = 0; i < out.size(); ++i)
     (*ids)[i] = out[i];
   return 0;

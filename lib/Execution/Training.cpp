@@ -47,10 +47,11 @@ idsOf(const llvm::json::Value *v, StringRef key, int64_t vocab,
   return out;
 }
 
-llvm::Expected<std::vector<int64_t>>
-bytesOf(const llvm::json::Value *v, StringRef key, int64_t vocab,
-        StringRef tokenizer, StringRef path, int64_t line,
-        const TextEncoder *encoder) {
+llvm::Expected<std::vector<int64_t>> bytesOf(const llvm::json::Value *v,
+                                             StringRef key, int64_t vocab,
+                                             StringRef tokenizer,
+                                             StringRef path, int64_t line,
+                                             const TextEncoder *encoder) {
   std::optional<StringRef> s = v ? v->getAsString() : std::nullopt;
   if (!s)
     return lineError(path, line, "\"" + key + "\" must be a string");
@@ -61,8 +62,8 @@ bytesOf(const llvm::json::Value *v, StringRef key, int64_t vocab,
     for (int64_t id : *ids)
       if (id < 0 || id >= vocab)
         return lineError(path, line,
-                         "the SentencePiece model gives id " +
-                             llvm::Twine(id) + ", outside the vocabulary [0, " +
+                         "the SentencePiece model gives id " + llvm::Twine(id) +
+                             ", outside the vocabulary [0, " +
                              llvm::Twine(vocab) + ")");
     return ids;
   }
@@ -112,11 +113,10 @@ llvm::Error forEachObject(
 }
 } // namespace
 
-llvm::Expected<Dataset> mlir::tailor::train::readJsonl(StringRef path,
-                                                       int64_t vocab,
-                                                       int64_t maxLength,
-                                                       StringRef tokenizer,
-                                                       const TextEncoder *encoder) {
+llvm::Expected<Dataset>
+mlir::tailor::train::readJsonl(StringRef path, int64_t vocab, int64_t maxLength,
+                               StringRef tokenizer,
+                               const TextEncoder *encoder) {
   Dataset data;
   llvm::Error walked = forEachObject(path, [&](const llvm::json::Object &obj,
                                                 int64_t lineNo) -> llvm::Error {
@@ -209,9 +209,10 @@ llvm::Expected<Dataset> mlir::tailor::train::readJsonl(StringRef path,
   return data;
 }
 
-llvm::Expected<Dataset> mlir::tailor::train::readPreferenceJsonl(
-    StringRef path, int64_t vocab, int64_t maxLength, StringRef tokenizer,
-    const TextEncoder *encoder) {
+llvm::Expected<Dataset>
+mlir::tailor::train::readPreferenceJsonl(StringRef path, int64_t vocab,
+                                         int64_t maxLength, StringRef tokenizer,
+                                         const TextEncoder *encoder) {
   Dataset data;
   std::vector<Example> rejected;
   llvm::Error walked = forEachObject(path, [&](const llvm::json::Object &obj,
@@ -229,10 +230,10 @@ llvm::Expected<Dataset> mlir::tailor::train::readPreferenceJsonl(
     const char *idKeys[3] = {"prompt_ids", "chosen_ids", "rejected_ids"};
     const char *textKeys[3] = {"prompt", "chosen", "rejected"};
     for (int k = 0; k < 3; ++k) {
-      auto v = ids ? idsOf(o->get(idKeys[k]), idKeys[k], vocab, false, path,
-                           lineNo)
-                   : bytesOf(o->get(textKeys[k]), textKeys[k], vocab,
-                             tokenizer, path, lineNo, encoder);
+      auto v =
+          ids ? idsOf(o->get(idKeys[k]), idKeys[k], vocab, false, path, lineNo)
+              : bytesOf(o->get(textKeys[k]), textKeys[k], vocab, tokenizer,
+                        path, lineNo, encoder);
       if (!v)
         return v.takeError();
       parts[k] = std::move(*v);
@@ -278,37 +279,37 @@ llvm::Expected<Dataset> mlir::tailor::train::readKtoJsonl(
   Dataset data;
   // (prompt, completion) of each kept example.
   std::vector<std::pair<std::vector<int64_t>, std::vector<int64_t>>> parts;
-  llvm::Error walked = forEachObject(path, [&](const llvm::json::Object &obj,
-                                                int64_t lineNo) -> llvm::Error {
-    const llvm::json::Object *o = &obj;
-    bool ids = o->get("prompt_ids") || o->get("completion_ids");
-    std::optional<bool> label = o->getBoolean("label");
-    if (!label)
-      return lineError(path, lineNo,
-                       "expected a KTO example: \"prompt\" (or "
-                       "\"prompt_ids\"), \"completion\" (or "
-                       "\"completion_ids\") and a boolean \"label\"");
-    std::vector<int64_t> pc[2];
-    const char *idKeys[2] = {"prompt_ids", "completion_ids"};
-    const char *textKeys[2] = {"prompt", "completion"};
-    for (int k = 0; k < 2; ++k) {
-      auto v = ids ? idsOf(o->get(idKeys[k]), idKeys[k], vocab, false, path,
-                           lineNo)
-                   : bytesOf(o->get(textKeys[k]), textKeys[k], vocab,
-                             tokenizer, path, lineNo, encoder);
-      if (!v)
-        return v.takeError();
-      pc[k] = std::move(*v);
-    }
-    if (pc[1].empty() || pc[0].size() + pc[1].size() < 2 ||
-        int64_t(pc[0].size()) + 1 >= maxLength) {
-      ++data.skipped;
-      return llvm::Error::success();
-    }
-    parts.push_back({std::move(pc[0]), std::move(pc[1])});
-    data.desirable.push_back(*label);
-    return llvm::Error::success();
-  });
+  llvm::Error walked = forEachObject(
+      path, [&](const llvm::json::Object &obj, int64_t lineNo) -> llvm::Error {
+        const llvm::json::Object *o = &obj;
+        bool ids = o->get("prompt_ids") || o->get("completion_ids");
+        std::optional<bool> label = o->getBoolean("label");
+        if (!label)
+          return lineError(path, lineNo,
+                           "expected a KTO example: \"prompt\" (or "
+                           "\"prompt_ids\"), \"completion\" (or "
+                           "\"completion_ids\") and a boolean \"label\"");
+        std::vector<int64_t> pc[2];
+        const char *idKeys[2] = {"prompt_ids", "completion_ids"};
+        const char *textKeys[2] = {"prompt", "completion"};
+        for (int k = 0; k < 2; ++k) {
+          auto v = ids ? idsOf(o->get(idKeys[k]), idKeys[k], vocab, false, path,
+                               lineNo)
+                       : bytesOf(o->get(textKeys[k]), textKeys[k], vocab,
+                                 tokenizer, path, lineNo, encoder);
+          if (!v)
+            return v.takeError();
+          pc[k] = std::move(*v);
+        }
+        if (pc[1].empty() || pc[0].size() + pc[1].size() < 2 ||
+            int64_t(pc[0].size()) + 1 >= maxLength) {
+          ++data.skipped;
+          return llvm::Error::success();
+        }
+        parts.push_back({std::move(pc[0]), std::move(pc[1])});
+        data.desirable.push_back(*label);
+        return llvm::Error::success();
+      });
   if (walked)
     return std::move(walked);
   auto row = [&](const std::vector<int64_t> &prompt,

@@ -178,8 +178,8 @@ Expected<Adapter> mlir::tailor::peft::readAdapter(StringRef path) {
       StringRef key = info.name;
       std::string where = (weights + ": tensor '" + info.name + "'").str();
       if (!key.consume_front(kPrefix) || !key.consume_back(".ia3_l"))
-        return fail(where, "is not an (IA)3 vector (" + kPrefix +
-                               "<module>.ia3_l)");
+        return fail(where,
+                    "is not an (IA)3 vector (" + kPrefix + "<module>.ia3_l)");
       if (!isTarget(targets, key))
         return fail(where, "is not one of the config's target_modules");
       LoRAModule m;

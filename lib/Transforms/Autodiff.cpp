@@ -324,12 +324,11 @@ struct Differentiator {
     auto values = [&](RankedTensorType type, ArrayRef<float> v) {
       return OnnxConstantOp::create(b, loc, type,
                                     DenseElementsAttr::get(type, v), nullptr,
-                                    nullptr, nullptr, nullptr, nullptr,
-                                    nullptr)
+                                    nullptr, nullptr, nullptr, nullptr, nullptr)
           .getResult();
     };
-    if (auto axis = dyn_cast<quant::UniformQuantizedPerAxisType>(
-            wt.getElementType())) {
+    if (auto axis =
+            dyn_cast<quant::UniformQuantizedPerAxisType>(wt.getElementType())) {
       if (axis.getQuantizedDimension() != 1 || !axis.getExpressedType().isF32())
         return {};
       SmallVector<float> scales, zeros;
@@ -340,8 +339,8 @@ struct Differentiator {
       auto row = RankedTensorType::get({n}, f32);
       return mul(sub(q, values(row, zeros)), values(row, scales));
     }
-    auto sub4 = dyn_cast<quant::UniformQuantizedSubChannelType>(
-        wt.getElementType());
+    auto sub4 =
+        dyn_cast<quant::UniformQuantizedSubChannelType>(wt.getElementType());
     if (!sub4 || !sub4.getExpressedType().isF32())
       return {};
     auto scales = dyn_cast<DenseFPElementsAttr>(sub4.getScales());
@@ -427,14 +426,14 @@ struct Differentiator {
     auto t = rankedOf(v);
     Type elem = t.getElementType();
     auto dims = [&](ArrayRef<Value> parts, int64_t n) {
-      return OnnxConcatOp::create(
-          b, loc, RankedTensorType::get({n}, b.getI64Type()), parts,
-          b.getI64IntegerAttr(0));
+      return OnnxConcatOp::create(b, loc,
+                                  RankedTensorType::get({n}, b.getI64Type()),
+                                  parts, b.getI64IntegerAttr(0));
     };
     SmallVector<int64_t> five{t.getDimSize(0), t.getDimSize(1), 1,
                               t.getDimSize(2), t.getDimSize(3)};
-    Value u = OnnxUnsqueezeOp::create(
-        b, loc, RankedTensorType::get(five, elem), v, i64s({2}));
+    Value u = OnnxUnsqueezeOp::create(b, loc, RankedTensorType::get(five, elem),
+                                      v, i64s({2}));
     five[2] = g;
     Value e = OnnxExpandOp::create(
         b, loc, RankedTensorType::get(five, elem), u,
@@ -480,8 +479,7 @@ struct Differentiator {
   /// then dV = P^T dO, dP = dO V^T, dS = P (dP - rowsum(dP P)),
   /// dQ = scale dS K, dK = scale dS^T Q (grouped heads summed back).
   LogicalResult attentionGrad(AttentionOp att, Value dout,
-                              const llvm::SetVector<Value> &active,
-                              Give give) {
+                              const llvm::SetVector<Value> &active, Give give) {
     Value q = att.getQuery(), newK = att.getKey(), newV = att.getValue();
     Value mask = att.getMask();
     Value pastK = att.getPastKey(), pastV = att.getPastValue();
@@ -541,14 +539,13 @@ struct Differentiator {
         auto vec = [&](int64_t n) {
           return RankedTensorType::get({n}, b.getI64Type());
         };
-        Value i = OnnxRangeOp::create(b, loc, vec(rows), zero,
-                                      toScalar(sRows), one);
-        Value j = OnnxRangeOp::create(b, loc, vec(cols), zero,
-                                      toScalar(tCols), one);
+        Value i =
+            OnnxRangeOp::create(b, loc, vec(rows), zero, toScalar(sRows), one);
+        Value j =
+            OnnxRangeOp::create(b, loc, vec(cols), zero, toScalar(tCols), one);
         Value col = OnnxUnsqueezeOp::create(
             b, loc, RankedTensorType::get({rows, 1}, b.getI64Type()),
-            OnnxAddOp::create(b, loc, vec(rows), i,
-                              isub(tCols, sRows)),
+            OnnxAddOp::create(b, loc, vec(rows), i, isub(tCols, sRows)),
             i64s({1}));
         Value row = OnnxUnsqueezeOp::create(
             b, loc, RankedTensorType::get({1, cols}, b.getI64Type()), j,
@@ -557,8 +554,8 @@ struct Differentiator {
       }
       s = OnnxWhereOp::create(b, loc, s.getType(), keep, s, minusInf);
     }
-    Value p = OnnxSoftmaxOp::create(b, loc, s.getType(), s,
-                                    b.getI64IntegerAttr(-1));
+    Value p =
+        OnnxSoftmaxOp::create(b, loc, s.getType(), s, b.getI64IntegerAttr(-1));
     Value dp = matmul(dout, transposeLast(vf));
     Value ds = mul(p, sub(dp, sumKeep(mul(dp, p), {3})));
     // d [past; new] split back into the past's and the new part's.
@@ -1028,8 +1025,7 @@ Differentiator::differentiate(Operation *op, ArrayRef<Value> dys,
           count *= xt.getDimSize(i);
         }
         normGrad(a, operand(1), operand(2), axes, count,
-                 ln.getEpsilon().convertToDouble(), /*centred=*/true, dy,
-                 give);
+                 ln.getEpsilon().convertToDouble(), /*centred=*/true, dy, give);
         return success();
       })
       .Case([&](OnnxCastOp) -> LogicalResult {
@@ -1060,8 +1056,9 @@ Differentiator::differentiate(Operation *op, ArrayRef<Value> dys,
           give(bias, [&] {
             int64_t n = rankedOf(w).getDimSize(1);
             Value r = OnnxReshapeOp::create(
-                b, loc, RankedTensorType::get({ShapedType::kDynamic, n},
-                                              rankedOf(dy).getElementType()),
+                b, loc,
+                RankedTensorType::get({ShapedType::kDynamic, n},
+                                      rankedOf(dy).getElementType()),
                 dy, i64s({-1, n}), b.getI64IntegerAttr(0));
             return OnnxReduceSumOp::create(b, loc, bias.getType(), r, i64s({0}),
                                            b.getI64IntegerAttr(0),
@@ -1100,8 +1097,7 @@ Differentiator::differentiate(Operation *op, ArrayRef<Value> dys,
         if (ShapedType::isDynamic(d))
           return failure();
         normGrad(a, n.getWeight(), Value(), {xt.getRank() - 1}, d,
-                 n.getEpsilon().convertToDouble(), /*centred=*/false, dy,
-                 give);
+                 n.getEpsilon().convertToDouble(), /*centred=*/false, dy, give);
         return success();
       })
       .Case([&](LayerNormOp n) -> LogicalResult {
@@ -1110,8 +1106,7 @@ Differentiator::differentiate(Operation *op, ArrayRef<Value> dys,
         if (ShapedType::isDynamic(d))
           return failure();
         normGrad(a, n.getWeight(), n.getBias(), {xt.getRank() - 1}, d,
-                 n.getEpsilon().convertToDouble(), /*centred=*/true, dy,
-                 give);
+                 n.getEpsilon().convertToDouble(), /*centred=*/true, dy, give);
         return success();
       })
       .Case([&](RotaryOp r) -> LogicalResult {
@@ -1163,13 +1158,13 @@ Differentiator::differentiate(Operation *op, ArrayRef<Value> dys,
           // 0.5 (1 + t) + 0.5 x (1 - t^2) k (1 + 3 * 0.044715 x^2)
           const double k = 0.7978845608028654;
           Value x2 = mul(a, a);
-          Value inner = mul(add(a, mul(mul(x2, a), scalar(a, 0.044715))),
-                            scalar(a, k));
+          Value inner =
+              mul(add(a, mul(mul(x2, a), scalar(a, 0.044715))), scalar(a, k));
           Value t = OnnxTanhOp::create(b, loc, a.getType(), inner);
           Value left = mul(add(t, scalar(a, 1.0)), scalar(a, 0.5));
-          Value dinner = mul(add(mul(x2, scalar(a, 3 * 0.044715)),
-                                 scalar(a, 1.0)),
-                             scalar(a, 0.5 * k));
+          Value dinner =
+              mul(add(mul(x2, scalar(a, 3 * 0.044715)), scalar(a, 1.0)),
+                  scalar(a, 0.5 * k));
           Value right = mul(mul(a, sub(scalar(a, 1.0), mul(t, t))), dinner);
           return mul(dy, add(left, right));
         });

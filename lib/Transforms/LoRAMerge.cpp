@@ -315,8 +315,8 @@ struct LoRAMergePass
       // [in, out] weight) to its magnitude, then (IA)3's factors.
       std::vector<double> full(w->size());
       for (size_t i = 0; i < full.size(); ++i)
-        full[i] = double((*w)[i]) + (delta.weight.empty() ? 0.0
-                                                          : delta.weight[i]);
+        full[i] =
+            double((*w)[i]) + (delta.weight.empty() ? 0.0 : delta.weight[i]);
       if (!delta.magnitude.empty())
         for (int64_t c = 0; c < n; ++c) {
           double sq = 0;
@@ -341,10 +341,9 @@ struct LoRAMergePass
                                   "weight (NaN or infinity in an adapter?)");
       }
       Value weight =
-          quantized
-              ? buildInt8Weight(builder, linear.getLoc(), merged, k, n)
-              : mergedConstant(builder, linear.getLoc(), wType, merged,
-                               std::vector<double>(merged.size(), 0.0));
+          quantized ? buildInt8Weight(builder, linear.getLoc(), merged, k, n)
+                    : mergedConstant(builder, linear.getLoc(), wType, merged,
+                                     std::vector<double>(merged.size(), 0.0));
       Value bias = linear.getBias();
       if (!delta.outScale.empty() && bias && delta.bias.empty())
         delta.bias.assign(size_t(n), 0.0);
@@ -366,10 +365,9 @@ struct LoRAMergePass
         bias = mergedConstant(builder, linear.getLoc(), bType,
                               std::vector<float>(size_t(n), 0.0f), sum);
       }
-      auto adapted = LinearOp::create(builder, linear.getLoc(),
-                                      linear.getType(), linear.getInput(),
-                                      weight, bias,
-                                      linear.getActivationQuantAttr());
+      auto adapted = LinearOp::create(
+          builder, linear.getLoc(), linear.getType(), linear.getInput(), weight,
+          bias, linear.getActivationQuantAttr());
       linear.replaceAllUsesWith(adapted.getResult());
       linear.erase();
     }

@@ -12,9 +12,9 @@
 #include "llvm/ADT/BitVector.h"
 #include "llvm/ADT/SmallPtrSet.h"
 #include "llvm/ADT/StringSet.h"
+#include "llvm/Support/Regex.h"
 #include <cmath>
 #include <limits>
-#include "llvm/Support/Regex.h"
 
 namespace mlir::tailor {
 #define GEN_PASS_DEF_TAILORPEFT
@@ -70,7 +70,8 @@ struct PeftPass : mlir::tailor::impl::TailorPeftBase<PeftPass> {
   }
 
   static bool matchesAny(const std::vector<llvm::Regex> &res, StringRef s) {
-    return llvm::any_of(res, [&](const llvm::Regex &re) { return re.match(s); });
+    return llvm::any_of(res,
+                        [&](const llvm::Regex &re) { return re.match(s); });
   }
 
   /// A new trainable (or `frozen`) argument of the entry, `name`, of
@@ -83,9 +84,9 @@ struct PeftPass : mlir::tailor::impl::TailorPeftBase<PeftPass> {
         NamedAttribute(StringAttr::get(ctx, "onnx.name"),
                        StringAttr::get(ctx, name)),
         NamedAttribute(StringAttr::get(ctx, "tailor.init"), init),
-        NamedAttribute(StringAttr::get(ctx, frozen ? "tailor.frozen"
-                                                   : "tailor.trainable"),
-                       UnitAttr::get(ctx))};
+        NamedAttribute(
+            StringAttr::get(ctx, frozen ? "tailor.frozen" : "tailor.trainable"),
+            UnitAttr::get(ctx))};
     if (failed(fn.insertArgument(index, type, DictionaryAttr::get(ctx, list),
                                  loc)))
       return Value();
@@ -149,10 +150,9 @@ struct PeftPass : mlir::tailor::impl::TailorPeftBase<PeftPass> {
         ffModules.push_back(StringAttr::get(ctx, module));
       auto type = input ? RankedTensorType::get({1, k}, elem)
                         : RankedTensorType::get({n, 1}, elem);
-      Value l = addParameter(fn, module + ".ia3_l", type,
-                             DenseElementsAttr::get(
-                                 type, FloatAttr::get(elem, 1.0)),
-                             mm.getLoc());
+      Value l = addParameter(
+          fn, module + ".ia3_l", type,
+          DenseElementsAttr::get(type, FloatAttr::get(elem, 1.0)), mm.getLoc());
       if (!l)
         return failure();
       Location loc = mm.getLoc();
@@ -170,9 +170,9 @@ struct PeftPass : mlir::tailor::impl::TailorPeftBase<PeftPass> {
       Value y = last->getResult(0);
       OpBuilder b(ctx);
       b.setInsertionPointAfter(last);
-      Value row = OnnxTransposeOp::create(
-          b, loc, RankedTensorType::get({1, n}, elem), l,
-          b.getDenseI64ArrayAttr({1, 0}));
+      Value row =
+          OnnxTransposeOp::create(b, loc, RankedTensorType::get({1, n}, elem),
+                                  l, b.getDenseI64ArrayAttr({1, 0}));
       Value scaled = OnnxMulOp::create(b, loc, y.getType(), y, row);
       redirectUses(y, scaled, last, scaled.getDefiningOp());
     }
@@ -217,8 +217,8 @@ struct PeftPass : mlir::tailor::impl::TailorPeftBase<PeftPass> {
                             RankedTensorType::get(shape, elem),
                             StringAttr::get(ctx, init), loc);
       };
-      Value wd = param(".adapter.down.weight", {bottleneck, width},
-                       "kaiming_uniform");
+      Value wd =
+          param(".adapter.down.weight", {bottleneck, width}, "kaiming_uniform");
       Value bd = param(".adapter.down.bias", {bottleneck}, "zeros");
       Value wu = param(".adapter.up.weight", {n, bottleneck}, "zeros");
       Value bu = param(".adapter.up.bias", {n}, "zeros");
@@ -294,12 +294,10 @@ struct PeftPass : mlir::tailor::impl::TailorPeftBase<PeftPass> {
                                i64s(b, loc, {1}), Value(), Value());
   }
   static Value i64s(OpBuilder &b, Location loc, ArrayRef<int64_t> values) {
-    auto type = RankedTensorType::get({int64_t(values.size())},
-                                      b.getI64Type());
-    return OnnxConstantOp::create(b, loc, type,
-                                  DenseIntElementsAttr::get(type, values),
-                                  nullptr, nullptr, nullptr, nullptr, nullptr,
-                                  nullptr);
+    auto type = RankedTensorType::get({int64_t(values.size())}, b.getI64Type());
+    return OnnxConstantOp::create(
+        b, loc, type, DenseIntElementsAttr::get(type, values), nullptr, nullptr,
+        nullptr, nullptr, nullptr, nullptr);
   }
   /// `param` ([1, ...]) repeated over the batch of `like` (dim 0).
   static Value expandOverBatch(OpBuilder &b, Location loc, Value param,
@@ -372,18 +370,16 @@ struct PeftPass : mlir::tailor::impl::TailorPeftBase<PeftPass> {
       erase.set(i);
     if (failed(fn.eraseArguments(erase)))
       return failure();
-    fn->setAttr("tailor.peft",
-                b.getDictionaryAttr(
-                    {b.getNamedAttr("peft_type",
-                                    b.getStringAttr("PREFIX_TUNING")),
-                     b.getNamedAttr("num_virtual_tokens",
-                                    b.getI64IntegerAttr(virtualTokens)),
-                     b.getNamedAttr("num_layers", b.getI64IntegerAttr(
-                                                      pasts.size() / 2)),
-                     b.getNamedAttr("num_attention_heads",
-                                    b.getI64IntegerAttr(heads)),
-                     b.getNamedAttr("token_dim",
-                                    b.getI64IntegerAttr(heads * dim))}));
+    fn->setAttr(
+        "tailor.peft",
+        b.getDictionaryAttr(
+            {b.getNamedAttr("peft_type", b.getStringAttr("PREFIX_TUNING")),
+             b.getNamedAttr("num_virtual_tokens",
+                            b.getI64IntegerAttr(virtualTokens)),
+             b.getNamedAttr("num_layers",
+                            b.getI64IntegerAttr(pasts.size() / 2)),
+             b.getNamedAttr("num_attention_heads", b.getI64IntegerAttr(heads)),
+             b.getNamedAttr("token_dim", b.getI64IntegerAttr(heads * dim))}));
     return success();
   }
 
@@ -416,10 +412,10 @@ struct PeftPass : mlir::tailor::impl::TailorPeftBase<PeftPass> {
     int64_t dim = tt.getDimSize(1);
     Type elem = tt.getElementType();
     Location loc = gather.getLoc();
-    Value param = addParameter(
-        fn, "prompt_embeddings",
-        RankedTensorType::get({virtualTokens, dim}, elem),
-        StringAttr::get(ctx, "normal"), loc);
+    Value param =
+        addParameter(fn, "prompt_embeddings",
+                     RankedTensorType::get({virtualTokens, dim}, elem),
+                     StringAttr::get(ctx, "normal"), loc);
     if (!param)
       return failure();
     OpBuilder b(ctx);
@@ -433,11 +429,11 @@ struct PeftPass : mlir::tailor::impl::TailorPeftBase<PeftPass> {
     SmallVector<int64_t> restShape(et.getShape());
     if (!et.isDynamicDim(1))
       restShape[1] -= virtualTokens;
-    Value rest = OnnxSliceOp::create(
-        b, loc, RankedTensorType::get(restShape, elem), gather,
-        i64s(b, loc, {virtualTokens}),
-        i64s(b, loc, {std::numeric_limits<int64_t>::max()}),
-        i64s(b, loc, {1}), Value());
+    Value rest =
+        OnnxSliceOp::create(b, loc, RankedTensorType::get(restShape, elem),
+                            gather, i64s(b, loc, {virtualTokens}),
+                            i64s(b, loc, {std::numeric_limits<int64_t>::max()}),
+                            i64s(b, loc, {1}), Value());
     Value out = OnnxConcatOp::create(b, loc, et, ValueRange{prompt, rest},
                                      b.getI64IntegerAttr(1));
     redirectUses(gather.getResult(), out, gather, out.getDefiningOp());
@@ -651,10 +647,11 @@ struct PeftPass : mlir::tailor::impl::TailorPeftBase<PeftPass> {
     // PEFT's default targets for LLaMA-style names (k_proj, v_proj,
     // down_proj), and ours (k, v, down) and GPT-style fc2 / w2.
     if (method == "ia3") {
-      if (target.empty() &&
-          failed(compile(SmallVector<std::string>{"(^|\\.)(k|v|k_proj|v_proj|key|value|down|"
-                          "down_proj|fc2|w2)$"},
-                         targets)))
+      if (target.empty() && failed(compile(
+                                SmallVector<std::string>{
+                                    "(^|\\.)(k|v|k_proj|v_proj|key|value|down|"
+                                    "down_proj|fc2|w2)$"},
+                                targets)))
         return signalPassFailure();
       if (feedforward.empty())
         feedforward.push_back("(^|\\.)(down|down_proj|fc2|w2)$");
@@ -667,9 +664,11 @@ struct PeftPass : mlir::tailor::impl::TailorPeftBase<PeftPass> {
     // After the attention output and the MLP (Houlsby's places).
     if (method == "adapter") {
       if (target.empty() &&
-          failed(compile(SmallVector<std::string>{"(^|\\.)(o|o_proj|out_proj|proj|down|down_proj|"
-                          "out|fc2|w2)$"},
-                         targets)))
+          failed(compile(
+              SmallVector<std::string>{
+                  "(^|\\.)(o|o_proj|out_proj|proj|down|down_proj|"
+                  "out|fc2|w2)$"},
+              targets)))
         return signalPassFailure();
       if (failed(injectAdapters(fn, targets, excluded)))
         return signalPassFailure();

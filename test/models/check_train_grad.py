@@ -63,6 +63,20 @@ def frozen_llama(torch, generate, c):
     return model, torch.Generator().manual_seed(5)
 
 
+def lora_hooks(torch, model, gen, c, r, alpha):
+    """LoRA branches on the q and v projections (forward hooks: y += alpha /
+    r * x A^T B^T, A and B random leaves); the leaves by PEFT's names."""
+    params = {}
+    for m in [f"blocks.{i}.{proj}" for i in range(c.layers) for proj in ("q", "v")]:
+        lin = model.get_submodule(m)
+        a = (0.1 * torch.randn(r, lin.in_features, generator=gen)).requires_grad_()
+        b = (0.1 * torch.randn(lin.out_features, r, generator=gen)).requires_grad_()
+        params[m + ".lora_A.weight"], params[m + ".lora_B.weight"] = a, b
+        lin.register_forward_hook(
+            lambda mod, inp, out, a=a, b=b: out + (alpha / r) * (inp[0] @ a.T @ b.T))
+    return params
+
+
 def check_lora(args, tailor, torch, F, generate):
     """tailor-peft method=lora (r 4, alpha 8, the q and v projections; base
     weights frozen) + loss + autodiff on the LLaMA, against PyTorch with the
@@ -78,41 +92,9 @@ def check_lora(args, tailor, torch, F, generate):
          "--tailor-loss", "--tailor-autodiff", "-o", grad])
     compiled = tailor.load(tailor.compile(grad, grad[:-5] + ".so"))
     model, gen = frozen_llama(torch, generate, c)
-    adapters = {}
-    for m in [f"blocks.{i}.{proj}" for i in range(c.layers) for proj in ("q", "v")]:
-        lin = model.get_submodule(m)
-        a = (0.1 * torch.randn(r, lin.in_features, generator=gen, dtype=torch.float32)).requires_grad_()
-        b = (0.1 * torch.randn(lin.out_features, r, generator=gen, dtype=torch.float32)).requires_grad_()
-        adapters[m] = (a, b)
-        lin.register_forward_hook(
-            lambda mod, inp, out, a=a, b=b: out + (alpha / r) * (inp[0] @ a.T @ b.T))
-    rng = np.random.default_rng(11)
-    ids = rng.integers(0, c.vocab, size=(2, 12), dtype=np.int64)
-    labels = ids.copy()
-    labels[:, :4] = -100
-    feeds = {"input_ids": ids, "labels": labels}
-    for m, (a, b) in adapters.items():
-        feeds[m + ".lora_A.weight"] = a.detach().numpy()
-        feeds[m + ".lora_B.weight"] = b.detach().numpy()
-    out = compiled.run(feeds)
-    logits = model(torch.tensor(ids))
-    ref = F.cross_entropy(logits[:, :-1].reshape(-1, c.vocab),
-                          torch.tensor(labels)[:, 1:].reshape(-1), ignore_index=-100)
-    ref.backward()
-    loss = float(np.asarray(out["loss"]))
-    bad = []
-    if abs(loss - ref.item()) > 1e-5 * abs(ref.item()):
-        bad.append(f"loss {loss} vs PyTorch {ref.item()}")
-    worst = compare_grads(out, {m + suffix: t.grad.numpy() for m, (a, b) in adapters.items()
-                                for suffix, t in ((".lora_A.weight", a),
-                                                  (".lora_B.weight", b))},
-                          args.rtol, bad)
-    if bad:
-        print(f"FAIL {name} LoRA: " + "; ".join(bad))
-        return 1
-    print(f"ok   {name} LoRA r={r} on q, v: loss {loss:.6f} (PyTorch {ref.item():.6f}), "
-          f"{2 * len(adapters)} adapter gradients, max relative error {worst:.1e}")
-    return 0
+    params = lora_hooks(torch, model, gen, c, r, alpha)
+    return run_peft_check(args, compiled, model, c, F, torch, params,
+                          f"{name} LoRA r={r} on q, v")
 
 
 def check_ia3(args, tailor, torch, F, generate):
@@ -291,14 +273,7 @@ def check_qlora(args, tailor, torch, F, generate):
         for m, lin in model.named_modules():
             if isinstance(lin, torch.nn.Linear) and m != "lm_head":
                 lin.weight.copy_(torch.tensor(int4_rtn(lin.weight.numpy().T, group).T))
-    params = {}
-    for m in [f"blocks.{i}.{proj}" for i in range(c.layers) for proj in ("q", "v")]:
-        lin = model.get_submodule(m)
-        a = (0.1 * torch.randn(r, lin.in_features, generator=gen)).requires_grad_()
-        b = (0.1 * torch.randn(lin.out_features, r, generator=gen)).requires_grad_()
-        params[m + ".lora_A.weight"], params[m + ".lora_B.weight"] = a, b
-        lin.register_forward_hook(
-            lambda mod, inp, out, a=a, b=b: out + (alpha / r) * (inp[0] @ a.T @ b.T))
+    params = lora_hooks(torch, model, gen, c, r, alpha)
     expected = 7 * c.layers   # q k v o gate up down
     if quantized != expected:
         print(f"FAIL {name} QLoRA: {quantized} quantized weights, expected {expected}")

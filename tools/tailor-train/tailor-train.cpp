@@ -93,11 +93,11 @@ static cl::opt<std::string> tokenizer(
     cl::desc("How text rows become ids: none (only id rows), bytes (UTF-8 "
              "bytes: byte-level models), sentencepiece (--spm-model)"),
     cl::cat(category));
-static cl::opt<std::string> spmModel(
-    "spm-model", cl::init(""),
-    cl::desc("--tokenizer sentencepiece: the SentencePiece model file "
-             "(tokenizer.model; no BOS / EOS added)"),
-    cl::value_desc("file"), cl::cat(category));
+static cl::opt<std::string>
+    spmModel("spm-model", cl::init(""),
+             cl::desc("--tokenizer sentencepiece: the SentencePiece model file "
+                      "(tokenizer.model; no BOS / EOS added)"),
+             cl::value_desc("file"), cl::cat(category));
 static cl::opt<std::string> dumpTokens(
     "dump-tokens", cl::init(""),
     cl::desc("Write the training rows as tokenized (JSONL: input_ids, "
@@ -114,9 +114,10 @@ static cl::list<std::string> feedforward(
     cl::desc("--method ia3: regexes of the modules whose input is scaled "
              "(default: down, down_proj, fc2, w2)"),
     cl::cat(category));
-static cl::opt<int64_t> adapterSize(
-    "adapter-size", cl::init(64),
-    cl::desc("--method adapter: the bottleneck width"), cl::cat(category));
+static cl::opt<int64_t>
+    adapterSize("adapter-size", cl::init(64),
+                cl::desc("--method adapter: the bottleneck width"),
+                cl::cat(category));
 static cl::opt<std::string> adapterPlacement(
     "adapter-placement", cl::init("serial"),
     cl::desc("--method adapter: serial (after the linear) or parallel "
@@ -130,10 +131,10 @@ static cl::opt<int64_t> virtualTokens(
     "virtual-tokens", cl::init(20),
     cl::desc("--method prefix or prompt: the number of virtual tokens"),
     cl::cat(category));
-static cl::opt<double> adapterScaling(
-    "adapter-scaling", cl::init(1.0),
-    cl::desc("--method adapter: the parallel adapter's scale"),
-    cl::cat(category));
+static cl::opt<double>
+    adapterScaling("adapter-scaling", cl::init(1.0),
+                   cl::desc("--method adapter: the parallel adapter's scale"),
+                   cl::cat(category));
 static cl::opt<int64_t> loraR("lora-r", cl::init(8), cl::desc("LoRA rank"),
                               cl::cat(category));
 static cl::opt<double> loraAlpha("lora-alpha", cl::init(16),
@@ -276,10 +277,10 @@ static cl::opt<double> labelSmoothing(
 static cl::opt<double> simpoGamma("simpo-gamma", cl::init(0.5),
                                   cl::desc("simpo: the target margin gamma"),
                                   cl::cat(optimCategory));
-static cl::opt<double> desirableWeight(
-    "desirable-weight", cl::init(1.0),
-    cl::desc("--loss kto: the weight of desirable examples"),
-    cl::cat(optimCategory));
+static cl::opt<double>
+    desirableWeight("desirable-weight", cl::init(1.0),
+                    cl::desc("--loss kto: the weight of desirable examples"),
+                    cl::cat(optimCategory));
 static cl::opt<double> undesirableWeight(
     "undesirable-weight", cl::init(1.0),
     cl::desc("--loss kto: the weight of undesirable examples"),
@@ -289,9 +290,10 @@ static cl::opt<std::string> teacherPath(
     cl::desc("--loss kd: the teacher model (ONNX, the same vocabulary); "
              "its logits on each batch are computed live"),
     cl::value_desc("model.onnx"), cl::cat(optimCategory));
-static cl::opt<double> temperature(
-    "temperature", cl::init(1.0),
-    cl::desc("--loss kd: the softmax temperature"), cl::cat(optimCategory));
+static cl::opt<double>
+    temperature("temperature", cl::init(1.0),
+                cl::desc("--loss kd: the softmax temperature"),
+                cl::cat(optimCategory));
 static cl::opt<std::string> kdDirection(
     "kd-direction", cl::init("forward"),
     cl::desc("--loss kd: forward (KL(teacher || student)) or reverse"),
@@ -301,10 +303,10 @@ static cl::opt<std::string> optimizer(
     cl::desc("adamw, sgd, or mezo (zeroth-order: two forward passes per "
              "step, no backward; SGD on the projected gradient)"),
     cl::cat(optimCategory));
-static cl::opt<double> zoEps(
-    "zo-eps", cl::init(1e-3),
-    cl::desc("--optimizer mezo: the perturbation scale epsilon"),
-    cl::cat(optimCategory));
+static cl::opt<double>
+    zoEps("zo-eps", cl::init(1e-3),
+          cl::desc("--optimizer mezo: the perturbation scale epsilon"),
+          cl::cat(optimCategory));
 static cl::opt<double> lr("lr", cl::init(2e-4),
                           cl::desc("Peak learning rate"),
                           cl::cat(optimCategory));
@@ -733,17 +735,15 @@ llvm::Error teacherLogits(const Batch &b, std::vector<float> &out) {
                                        llvm::toString(r.takeError()));
   int32_t index = teacherModel->output("logits");
   tailor_tensor view;
-  if (tailor_result_output(r->get(), index < 0 ? 0 : index, &view) !=
-      TAILOR_OK)
+  if (tailor_result_output(r->get(), index < 0 ? 0 : index, &view) != TAILOR_OK)
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                    tailor_last_error());
   if (view.rank != 3 || view.shape[0] != b.rows || view.shape[1] != b.length ||
       view.shape[2] != teacherVocab || view.dtype != TAILOR_FLOAT32)
     return llvm::createStringError(
         llvm::inconvertibleErrorCode(),
-        "the teacher's logits are not float32 [" + llvm::Twine(b.rows) +
-            ", " + llvm::Twine(b.length) + ", " + llvm::Twine(teacherVocab) +
-            "]");
+        "the teacher's logits are not float32 [" + llvm::Twine(b.rows) + ", " +
+            llvm::Twine(b.length) + ", " + llvm::Twine(teacherVocab) + "]");
   const float *data = static_cast<const float *>(view.data);
   out.assign(data, data + b.rows * b.length * teacherVocab);
   return llvm::Error::success();
@@ -842,8 +842,7 @@ mezoStep(const Compiled &c, const Feeds &f,
   out.projected = (double(losses[0]) - losses[1]) / (2 * zoEps);
   double g = out.projected, rate = f.lr;
   forEach([&](Carried &p, float &v, double z) {
-    bool decay = p.shape.size() >= 2 &&
-                 !StringRef(p.name).contains("bias");
+    bool decay = p.shape.size() >= 2 && !StringRef(p.name).contains("bias");
     v = float(v - rate * (g * z + (decay ? weightDecay * v : 0.0)));
   });
   return out;
@@ -892,8 +891,7 @@ llvm::Expected<Evaluation> evaluate(const Compiled &c, const Dataset &data,
     if (logpsIndex >= 0 && chosenIndex < 0) {
       // KTO: the rows' log-probabilities (examples, then KL rows).
       tailor_tensor logps;
-      if (tailor_result_output(result->get(), logpsIndex, &logps) !=
-          TAILOR_OK)
+      if (tailor_result_output(result->get(), logpsIndex, &logps) != TAILOR_OK)
         return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                        tailor_last_error());
       const float *lp = static_cast<const float *>(logps.data);
@@ -992,13 +990,12 @@ int main(int argc, char **argv) {
   if (!sched)
     return fail("--schedule must be constant, linear or cosine, not '" +
                 schedule + "'");
-  if (!llvm::is_contained({"lora", "full", "bitfit", "ia3", "adapter",
-                           "prefix", "prompt"},
-                          StringRef(method)))
+  if (!llvm::is_contained(
+          {"lora", "full", "bitfit", "ia3", "adapter", "prefix", "prompt"},
+          StringRef(method)))
     return fail("--method must be lora, ia3, adapter, prefix, prompt, full "
                 "or bitfit, not '" +
-                method +
-                "'");
+                method + "'");
   if (optimizer != "adamw" && optimizer != "sgd" && optimizer != "mezo")
     return fail("--optimizer must be adamw, sgd or mezo, not '" + optimizer +
                 "'");
@@ -1036,9 +1033,10 @@ int main(int argc, char **argv) {
     return fail("--quantize-base must be none, int8 or int4, not '" +
                 quantizeBase + "'");
   if (quantizeBase != "none" && (method == "full" || method == "bitfit"))
-    return fail("--quantize-base freezes the base weights: use it with a "
-                "PEFT method (lora, ia3, adapter, prefix, prompt), not --method " +
-                method);
+    return fail(
+        "--quantize-base freezes the base weights: use it with a "
+        "PEFT method (lora, ia3, adapter, prefix, prompt), not --method " +
+        method);
   if (quantizeBase != "none" && !raiseOps)
     return fail("--quantize-base quantizes the raised linears: it needs "
                 "--raise");
@@ -1324,9 +1322,8 @@ int main(int argc, char **argv) {
     const TextEncoder *e = encoder ? &*encoder : nullptr;
     if (lossKind == "kto")
       return readKtoJsonl(path, vocab, maxLength, batchSize, tokenizer, e);
-    return paired()
-               ? readPreferenceJsonl(path, vocab, maxLength, tokenizer, e)
-               : readJsonl(path, vocab, maxLength, tokenizer, e);
+    return paired() ? readPreferenceJsonl(path, vocab, maxLength, tokenizer, e)
+                    : readJsonl(path, vocab, maxLength, tokenizer, e);
   };
   auto train = read(dataPath);
   if (!train)
@@ -1334,9 +1331,9 @@ int main(int argc, char **argv) {
   if (!dumpTokens.empty()) {
     std::string text;
     for (const Example &ex : train->rows)
-      text += llvm::formatv("{0}\n", llvm::json::Value(llvm::json::Object{
-                                          {"input_ids", ex.ids},
-                                          {"labels", ex.labels}}))
+      text += llvm::formatv("{0}\n",
+                            llvm::json::Value(llvm::json::Object{
+                                {"input_ids", ex.ids}, {"labels", ex.labels}}))
                   .str();
     if (auto e = writeText(dumpTokens, text))
       return fail(llvm::toString(std::move(e)));
@@ -1632,9 +1629,9 @@ int main(int argc, char **argv) {
         Batch b = makeBatch(*train, rows, padId, staticLength);
         std::vector<float> refs = gather(refTrain, rows);
         std::vector<uint8_t> desirable = desirableOf(
-            *train, std::vector<int64_t>(order.begin() + index * batchSize,
-                                         order.begin() +
-                                             (index + 1) * batchSize));
+            *train,
+            std::vector<int64_t>(order.begin() + index * batchSize,
+                                 order.begin() + (index + 1) * batchSize));
         f.batch = &b;
         f.refLogps = &refs;
         f.desirable = &desirable;
@@ -1784,8 +1781,10 @@ int main(int argc, char **argv) {
                 prefixTable[p * width +
                             ((at.first * 2 + at.second) * heads + h) * dim +
                             d] = c->data[(h * virtualTokens + p) * dim + d];
-        tensors.push_back({"prompt_embeddings", safetensors::DType::F32,
-                           {virtualTokens, width}, bytesOf(prefixTable)});
+        tensors.push_back({"prompt_embeddings",
+                           safetensors::DType::F32,
+                           {virtualTokens, width},
+                           bytesOf(prefixTable)});
       } else {
         // PEFT's keys: base_model.model.<module>.<tensor>; prompt tuning's
         // is prompt_embeddings.
@@ -1807,11 +1806,10 @@ int main(int argc, char **argv) {
               out.push_back(cast<StringAttr>(m).str());
         return out;
       };
-      llvm::json::Object cfg{
-          {"task_type", "CAUSAL_LM"},
-          {"base_model_name_or_path", modelPath.getValue()},
-          {"inference_mode", true},
-          {"target_modules", strings("modules")}};
+      llvm::json::Object cfg{{"task_type", "CAUSAL_LM"},
+                             {"base_model_name_or_path", modelPath.getValue()},
+                             {"inference_mode", true},
+                             {"target_modules", strings("modules")}};
       if (method == "lora") {
         cfg["peft_type"] = "LORA";
         cfg["r"] = loraR.getValue();
@@ -1824,8 +1822,8 @@ int main(int argc, char **argv) {
         cfg["init_lora_weights"] = true;
       } else if (method == "prefix" || method == "prompt") {
         // PEFT's PrefixTuningConfig / PromptTuningConfig.
-        cfg["peft_type"] = method == "prefix" ? "PREFIX_TUNING"
-                                              : "PROMPT_TUNING";
+        cfg["peft_type"] =
+            method == "prefix" ? "PREFIX_TUNING" : "PROMPT_TUNING";
         cfg.erase("target_modules");
         cfg["num_virtual_tokens"] = virtualTokens.getValue();
         cfg["num_transformer_submodules"] = 1;

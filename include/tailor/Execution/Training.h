@@ -57,8 +57,7 @@ llvm::Expected<TextEncoder> loadSentencePiece(llvm::StringRef path,
 /// Ids must lie in [0, vocab). Rows longer than maxLength are cut. Errors
 /// name the file and line.
 llvm::Expected<Dataset> readJsonl(llvm::StringRef path, int64_t vocab,
-                                  int64_t maxLength,
-                                  llvm::StringRef tokenizer,
+                                  int64_t maxLength, llvm::StringRef tokenizer,
                                   const TextEncoder *encoder = nullptr);
 
 /// Reads preference pairs, one per line:
@@ -67,10 +66,10 @@ llvm::Expected<Dataset> readJsonl(llvm::StringRef path, int64_t vocab,
 /// into a Dataset of 2n rows: rows [0, n) the chosen completions, [n, 2n)
 /// the rejected ones, in the same order (only completions are predicted).
 /// A pair whose either side has nothing to predict is skipped.
-llvm::Expected<Dataset> readPreferenceJsonl(llvm::StringRef path,
-                                            int64_t vocab, int64_t maxLength,
-                                            llvm::StringRef tokenizer,
-                                            const TextEncoder *encoder = nullptr);
+llvm::Expected<Dataset>
+readPreferenceJsonl(llvm::StringRef path, int64_t vocab, int64_t maxLength,
+                    llvm::StringRef tokenizer,
+                    const TextEncoder *encoder = nullptr);
 
 /// Reads KTO examples, one per line:
 ///   {"prompt_ids": [...], "completion_ids": [...], "label": true}

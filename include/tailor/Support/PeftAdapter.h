@@ -7,8 +7,8 @@
 //                                "target_modules": ["q_proj", "v_proj"],
 //                                "rank_pattern": {}, "alpha_pattern": {}, ...}
 //   adapter_model.safetensors   base_model.model.<module>.lora_A.weight [r, in]
-//                               base_model.model.<module>.lora_B.weight [out, r]
-//                               (base_model.model.<module>.lora_B.bias [out]
+//                               base_model.model.<module>.lora_B.weight [out,
+//                               r] (base_model.model.<module>.lora_B.bias [out]
 //                                with lora_bias)
 // Every module's scale is worked out as PEFT does: lora_alpha / r, or
 // lora_alpha / sqrt(r) with use_rslora, with rank_pattern / alpha_pattern
