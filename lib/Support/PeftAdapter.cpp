@@ -184,7 +184,8 @@ Expected<Adapter> mlir::tailor::peft::readAdapter(StringRef path) {
         return fail(where, "is not one of the config's target_modules");
       LoRAModule m;
       m.name = key.str();
-      m.ia3Input = ff && isTarget(ff, key);
+      m.ia3Input = ff && ff->kind() != llvm::json::Value::Null &&
+                   isTarget(ff, key);
       if (info.shape.size() != 2 || info.shape[m.ia3Input ? 0 : 1] != 1)
         return fail(where, m.ia3Input ? "must be [1, in] (a feed-forward "
                                         "module scales its input)"

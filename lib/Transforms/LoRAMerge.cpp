@@ -248,7 +248,12 @@ struct LoRAMergePass
           auto type = cast<RankedTensorType>(linear.getWeight().getType());
           int64_t k = type.getDimSize(0), n = type.getDimSize(1);
           if (!m.ia3.empty()) {
-            // (IA)3: W [in, out] scaled per column (output) or row (input).
+            // (IA)3: W [in, out] scaled per column (output) or row (input),
+            // after every additive (LoRA) delta.
+            if (weight != 1.0)
+              return linear.emitError("(IA)3 adapter '")
+                     << path << "': an adapter weight other than 1 has no "
+                     << "meaning for a scaling vector";
             int64_t size = m.ia3Input ? k : n;
             if (int64_t(m.ia3.size()) != size)
               return linear.emitError("(IA)3 adapter '")

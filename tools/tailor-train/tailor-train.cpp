@@ -45,6 +45,7 @@
 #include <cmath>
 #include <cstring>
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <vector>
@@ -493,6 +494,29 @@ struct Carried {
   bool frozen = false;
 };
 
+/// Prefix tuning: the (layer, 0 key / 1 value) of a learned prefix named
+/// after its cache input ("prefix.past_key.3", "prefix.past_key_values.3
+/// .value"): the numeric part, and the part that is (or ends in) key or
+/// value.
+std::optional<std::pair<int64_t, int>> prefixSlot(StringRef name) {
+  SmallVector<StringRef> parts;
+  name.split(parts, '.');
+  int64_t layer = -1;
+  int kind = -1;
+  for (StringRef p : parts) {
+    int64_t n;
+    if (!p.getAsInteger(10, n))
+      layer = n;
+    else if (p == "key" || p.ends_with("_key"))
+      kind = 0;
+    else if (p == "value" || p.ends_with("_value"))
+      kind = 1;
+  }
+  if (layer < 0 || kind < 0)
+    return std::nullopt;
+  return std::make_pair(layer, kind);
+}
+
 /// SplitMix64 uniform doubles in [0, 1).
 struct Random {
   uint64_t state;
@@ -833,13 +857,23 @@ mezoStep(const Compiled &c, const Feeds &f,
     resetBufferStats();
     auto r = run(c, f);
     out.peak = std::max(out.peak, bufferStats().peak);
-    if (!r)
+    if (!r) {
+      perturb(k == 0 ? -zoEps : zoEps); // theta as it was
       return r.takeError();
+    }
     losses[k] = scalarOutput(r->get(), c.output("loss"));
   }
   perturb(zoEps);
   out.loss = losses[0];
   out.projected = (double(losses[0]) - losses[1]) / (2 * zoEps);
+  if (!std::isfinite(losses[0]) || !std::isfinite(losses[1]) ||
+      !std::isfinite(out.projected))
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        "the perturbed losses are not finite (L+ " + printed("%g", losses[0]) +
+            ", L- " + printed("%g", losses[1]) +
+            "): lower --zo-eps or --lr; the parameters are left as they "
+            "were");
   double g = out.projected, rate = f.lr;
   forEach([&](Carried &p, float &v, double z) {
     bool decay = p.shape.size() >= 2 && !StringRef(p.name).contains("bias");
@@ -1050,6 +1084,20 @@ int main(int argc, char **argv) {
     return fail("--adapter-activation must be relu, gelu, silu, tanh or "
                 "none, not '" +
                 adapterActivation + "'");
+  if ((method == "prefix" || method == "prompt") &&
+      (paired() || lossKind == "kto" || lossKind == "kd"))
+    return fail("--method " + method + " trains with --loss sft only (the "
+                "reference model of the preference losses and KTO, and a "
+                "distillation teacher, would see the virtual tokens)");
+  if (method == "prompt" && maxLength <= virtualTokens + 1)
+    return fail("--max-length must exceed --virtual-tokens + 1 (the "
+                "prompt's placeholders count against it)");
+  if (quantizeBase != "none" && dora)
+    return fail("--dora with --quantize-base is not supported (DoRA's norm "
+                "would read the float weights the base quantization "
+                "replaces)");
+  if (!std::isfinite(adapterScaling))
+    return fail("--adapter-scaling must be a finite number");
   if (qat != "none" && method != "full")
     return fail("--qat trains the weights themselves: use it with --method "
                 "full");
@@ -1251,6 +1299,18 @@ int main(int argc, char **argv) {
   auto initial = initialParameters(*module);
   if (!initial)
     return fail(modelPath + ": " + llvm::toString(initial.takeError()));
+  if (method == "prefix") {
+    // PEFT's prompt_embeddings needs every prefix's layer and kind.
+    std::set<std::pair<int64_t, int>> seen;
+    for (const Carried &c : *initial) {
+      auto slot = prefixSlot(c.name);
+      if (!slot || !seen.insert(*slot).second)
+        return fail("--method prefix: cannot tell the layer and key/value of "
+                    "the cache input behind '" +
+                    c.name +
+                    "' (names like past_key.<layer> / past_value.<layer>)");
+    }
+  }
   func::FuncOp entry = findEntry(*module);
   DictionaryAttr peftInfo = entry->getAttrOfType<DictionaryAttr>("tailor.peft");
   int64_t vocab = 0;
@@ -1318,12 +1378,15 @@ int main(int argc, char **argv) {
                   llvm::Twine(vocab));
     encoder = std::move(*loaded);
   }
+  // Prompt tuning's P placeholder ids count against --max-length.
+  int64_t rowLength = method == "prompt" ? maxLength - virtualTokens
+                                         : int64_t(maxLength);
   auto read = [&](StringRef path) {
     const TextEncoder *e = encoder ? &*encoder : nullptr;
     if (lossKind == "kto")
-      return readKtoJsonl(path, vocab, maxLength, batchSize, tokenizer, e);
-    return paired() ? readPreferenceJsonl(path, vocab, maxLength, tokenizer, e)
-                    : readJsonl(path, vocab, maxLength, tokenizer, e);
+      return readKtoJsonl(path, vocab, rowLength, batchSize, tokenizer, e);
+    return paired() ? readPreferenceJsonl(path, vocab, rowLength, tokenizer, e)
+                    : readJsonl(path, vocab, rowLength, tokenizer, e);
   };
   auto train = read(dataPath);
   if (!train)
@@ -1756,14 +1819,10 @@ int main(int argc, char **argv) {
         int64_t layers = 0, heads = 0, dim = 0;
         std::map<std::pair<int64_t, int>, Carried *> parts;
         for (auto &[name, c] : params) {
-          StringRef rest(name);
-          int kind = rest.contains("key") ? 0 : rest.contains("value") ? 1 : -1;
-          int64_t layer;
-          if (kind < 0 || rest.rsplit('.').second.getAsInteger(10, layer) ||
-              c->shape.size() != 4)
-            return fail("prefix tuning: cannot place '" + name +
-                        "' (expected prefix.past_key.<layer> / "
-                        "prefix.past_value.<layer>)");
+          auto slot = prefixSlot(name);
+          if (!slot || c->shape.size() != 4)
+            return fail("prefix tuning: cannot place '" + name + "'");
+          auto [layer, kind] = *slot;
           parts[{layer, kind}] = c;
           layers = std::max(layers, layer + 1);
           heads = c->shape[1];
