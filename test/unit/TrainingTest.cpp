@@ -122,6 +122,32 @@ TEST(Training, PreferencePairs) {
             std::string::npos);
 }
 
+TEST(Training, KtoExamples) {
+  // Three examples in groups of two: the KL rows pair each prompt with the
+  // previous completion of its group (the first with the group's last),
+  // as TRL's KL dataset ([last] + rest within a batch).
+  std::string path = writeTemp(
+      "{\"prompt_ids\": [1], \"completion_ids\": [2], \"label\": true}\n"
+      "{\"prompt_ids\": [3], \"completion_ids\": [4, 4], \"label\": false}\n"
+      "{\"prompt_ids\": [5], \"completion_ids\": [6], \"label\": true}\n");
+  auto data = readKtoJsonl(path, 10, 64, /*groupSize=*/2, "none");
+  llvm::sys::fs::remove(path);
+  ASSERT_TRUE(bool(data)) << llvm::toString(data.takeError());
+  ASSERT_EQ(data->rows.size(), 6u);
+  EXPECT_EQ(data->desirable, (std::vector<bool>{true, false, true}));
+  EXPECT_EQ(data->rows[1].ids, (std::vector<int64_t>{3, 4, 4}));
+  EXPECT_EQ(data->rows[1].labels, (std::vector<int64_t>{-100, 4, 4}));
+  EXPECT_EQ(data->rows[3].ids, (std::vector<int64_t>{1, 4, 4})); // KL rows
+  EXPECT_EQ(data->rows[4].ids, (std::vector<int64_t>{3, 2}));
+  EXPECT_EQ(data->rows[5].ids, (std::vector<int64_t>{5, 6})); // alone
+  std::string bad = writeTemp("{\"prompt_ids\": [1], \"completion_ids\": [2]}\n");
+  auto e = readKtoJsonl(bad, 10, 64, 2, "none");
+  llvm::sys::fs::remove(bad);
+  ASSERT_FALSE(bool(e));
+  EXPECT_NE(llvm::toString(e.takeError()).find("expected a KTO example"),
+            std::string::npos);
+}
+
 TEST(Training, JsonlErrors) {
   EXPECT_EQ(errorOf("{\"input_ids\": [1, 2]}\n[1]\n"),
             "2: each line must be a JSON object");
@@ -136,7 +162,8 @@ TEST(Training, JsonlErrors) {
             "\"text\" or \"prompt\" + \"completion\"");
   EXPECT_EQ(errorOf("{\"text\": \"hi\"}\n", 256),
             "1: text rows need --tokenizer=bytes (a byte-level model: the "
-            "UTF-8 bytes are the token ids)");
+            "UTF-8 bytes are the token ids) or --tokenizer=sentencepiece "
+            "--spm-model FILE");
   EXPECT_EQ(errorOf("{\"text\": \"hi\"}\n", 100, "bytes"),
             "1: --tokenizer=bytes needs a vocabulary of at least 256 (the "
             "model's is 100)");
