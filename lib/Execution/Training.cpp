@@ -81,6 +81,24 @@ llvm::Expected<std::vector<int64_t>> bytesOf(const llvm::json::Value *v,
     out.push_back(c);
   return out;
 }
+/// prompt + completion, only the completion predicted, cut to maxLength
+/// (`cut` says whether it was).
+Example completionRow(const std::vector<int64_t> &prompt,
+                      const std::vector<int64_t> &completion,
+                      int64_t maxLength, bool &cut) {
+  Example ex;
+  ex.ids = prompt;
+  ex.ids.insert(ex.ids.end(), completion.begin(), completion.end());
+  ex.labels.assign(prompt.size(), kIgnoreIndex);
+  ex.labels.insert(ex.labels.end(), completion.begin(), completion.end());
+  cut = int64_t(ex.ids.size()) > maxLength;
+  if (cut) {
+    ex.ids.resize(maxLength);
+    ex.labels.resize(maxLength);
+  }
+  return ex;
+}
+
 /// Calls `row` with each non-empty line of a JSONL file as a JSON object
 /// (and its line number); the first error stops the walk.
 llvm::Error forEachObject(
@@ -181,17 +199,15 @@ mlir::tailor::train::readJsonl(StringRef path, int64_t vocab, int64_t maxLength,
                        "\"completion_ids\", \"text\" or \"prompt\" + "
                        "\"completion\"");
     }
+    bool cut = false;
     if (split) {
-      ex.ids = prompt;
-      ex.ids.insert(ex.ids.end(), completion.begin(), completion.end());
-      ex.labels.assign(prompt.size(), kIgnoreIndex);
-      ex.labels.insert(ex.labels.end(), completion.begin(), completion.end());
-    }
-    if (int64_t(ex.ids.size()) > maxLength) {
+      ex = completionRow(prompt, completion, maxLength, cut);
+    } else if (int64_t(ex.ids.size()) > maxLength) {
       ex.ids.resize(maxLength);
       ex.labels.resize(maxLength);
-      ++data.truncated;
+      cut = true;
     }
+    data.truncated += cut;
     // The loss predicts labels[1:]: a row needs one of those kept.
     bool predicts = ex.ids.size() >= 2 &&
                     llvm::any_of(llvm::drop_begin(ex.labels), [](int64_t l) {
@@ -241,17 +257,10 @@ mlir::tailor::train::readPreferenceJsonl(StringRef path, int64_t vocab,
     Example pair[2];
     bool predicts = true, cut = false;
     for (int k = 0; k < 2; ++k) {
-      Example &ex = pair[k];
-      ex.ids = parts[0];
-      ex.ids.insert(ex.ids.end(), parts[k + 1].begin(), parts[k + 1].end());
-      ex.labels.assign(parts[0].size(), kIgnoreIndex);
-      ex.labels.insert(ex.labels.end(), parts[k + 1].begin(),
-                       parts[k + 1].end());
-      if (int64_t(ex.ids.size()) > maxLength) {
-        ex.ids.resize(maxLength);
-        ex.labels.resize(maxLength);
-        cut = true;
-      }
+      bool cutHere = false;
+      Example &ex = pair[k] =
+          completionRow(parts[0], parts[k + 1], maxLength, cutHere);
+      cut |= cutHere;
       predicts &= ex.ids.size() >= 2 &&
                   llvm::any_of(llvm::drop_begin(ex.labels), [](int64_t l) {
                     return l != kIgnoreIndex;
@@ -314,16 +323,9 @@ llvm::Expected<Dataset> mlir::tailor::train::readKtoJsonl(
     return std::move(walked);
   auto row = [&](const std::vector<int64_t> &prompt,
                  const std::vector<int64_t> &completion, bool count) {
-    Example ex;
-    ex.ids = prompt;
-    ex.ids.insert(ex.ids.end(), completion.begin(), completion.end());
-    ex.labels.assign(prompt.size(), kIgnoreIndex);
-    ex.labels.insert(ex.labels.end(), completion.begin(), completion.end());
-    if (int64_t(ex.ids.size()) > maxLength) {
-      ex.ids.resize(maxLength);
-      ex.labels.resize(maxLength);
-      data.truncated += count;
-    }
+    bool cut = false;
+    Example ex = completionRow(prompt, completion, maxLength, cut);
+    data.truncated += cut && count;
     return ex;
   };
   int64_t n = parts.size();

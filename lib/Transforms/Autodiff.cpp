@@ -1044,32 +1044,17 @@ Differentiator::differentiate(Operation *op, ArrayRef<Value> dys,
         Value x = lin.getInput(), w = lin.getWeight(), bias = lin.getBias();
         if (lin.getActivationQuant() || rankedOf(x).getRank() < 2)
           return failure(); // W8A8, a 1-D input: not yet
-        // A quantized weight is frozen: only the input's adjoint, through
-        // its dequantized value.
-        if (!isa<FloatType>(rankedOf(w).getElementType())) {
-          if (active.contains(w) || !active.contains(x))
-            return failure();
-          Value wf = dequantized(w);
-          if (!wf)
-            return failure();
-          give(x, [&] { return matmul(dy, transpose(wf, {1, 0})); });
-          give(bias, [&] {
-            int64_t n = rankedOf(w).getDimSize(1);
-            Value r = OnnxReshapeOp::create(
-                b, loc,
-                RankedTensorType::get({ShapedType::kDynamic, n},
-                                      rankedOf(dy).getElementType()),
-                dy, i64s({-1, n}), b.getI64IntegerAttr(0));
-            return OnnxReduceSumOp::create(b, loc, bias.getType(), r, i64s({0}),
-                                           b.getI64IntegerAttr(0),
-                                           b.getI64IntegerAttr(0))
-                .getResult();
-          });
-          return success();
-        }
+        // A quantized weight is frozen: the input's adjoint reads its
+        // dequantized value.
+        bool quantized = !isa<FloatType>(rankedOf(w).getElementType());
+        if (quantized && active.contains(w))
+          return failure();
+        Value wf = w;
+        if (quantized && active.contains(x) && !(wf = dequantized(w)))
+          return failure();
         auto wt = rankedOf(w);
         int64_t k = wt.getDimSize(0), n = wt.getDimSize(1);
-        Type elem = wt.getElementType();
+        Type elem = rankedOf(dy).getElementType();
         // Rows: [M, K] and [M, N] views of the input and the adjoint.
         auto rows = [&](Value v, int64_t last) {
           auto type = RankedTensorType::get({ShapedType::kDynamic, last}, elem);
@@ -1077,7 +1062,7 @@ Differentiator::differentiate(Operation *op, ArrayRef<Value> dys,
                                        b.getI64IntegerAttr(0))
               .getResult();
         };
-        give(x, [&] { return matmul(dy, transpose(w, {1, 0})); });
+        give(x, [&] { return matmul(dy, transpose(wf, {1, 0})); });
         give(w, [&] {
           Value xt = transpose(rows(x, k), {1, 0});
           return matmul(xt, rows(dy, n));
