@@ -5,6 +5,7 @@
 
 #include "tailor-c/tailor.h"
 #include "tailor/Compiler/CompileFile.h"
+#include "tailor/Support/AdaLora.h"
 
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -311,6 +312,30 @@ std::vector<int64_t> Model::generate(const std::vector<int64_t> &prompt,
   return out;
 }
 
+namespace ada = mlir::tailor::adalora;
+
+/// A float32, C-contiguous (and for a parameter writable) array of `count`
+/// elements, named `key` in `dict`.
+float *arrayData(py::dict dict, const std::string &key, size_t count,
+                 bool writable) {
+  if (!dict.contains(key))
+    raise("RankAllocator.update: no array '" + key + "'", "not_found");
+  py::object o = dict[py::str(key)];
+  if (!py::isinstance<py::array>(o))
+    raise("RankAllocator.update: '" + key + "' is not a numpy array",
+          "invalid_argument");
+  py::array a = o.cast<py::array>();
+  if (!a.dtype().is(py::dtype::of<float>()) ||
+      !(a.flags() & py::array::c_style) || size_t(a.size()) != count ||
+      (writable && !a.writeable()))
+    raise("RankAllocator.update: '" + key + "' must be a " +
+              (writable ? std::string("writable ") : std::string()) +
+              "C-contiguous float32 array of " + std::to_string(count) +
+              " elements",
+          "invalid_argument");
+  return static_cast<float *>(a.mutable_data());
+}
+
 } // namespace
 
 PYBIND11_MODULE(_tailor, m) {
@@ -390,6 +415,73 @@ PYBIND11_MODULE(_tailor, m) {
            py::arg("eos") = py::none(),
            "Generates up to max_new_tokens after `prompt` (token ids); "
            "temperature 0 is greedy.");
+
+  py::class_<ada::RankAllocator>(m, "RankAllocator",
+                                 "AdaLoRA's rank allocation (PEFT's "
+                                 "RankAllocator), as tailor-train runs it")
+      .def(py::init([](const std::vector<std::tuple<std::string, int64_t,
+                                                    int64_t>> &modules,
+                       int64_t initR, int64_t targetR, int64_t tinit,
+                       int64_t tfinal, int64_t deltaT, int64_t totalStep,
+                       double beta1, double beta2) {
+             ada::Config c{initR, targetR, tinit, tfinal, deltaT, totalStep,
+                           beta1, beta2};
+             if (llvm::Error e = ada::validate(c))
+               raise(llvm::toString(std::move(e)), "invalid_argument");
+             std::vector<ada::Matrix> mats;
+             for (auto &[name, in, out] : modules) {
+               if (in < 1 || out < 1)
+                 raise("RankAllocator: module '" + name +
+                           "' needs positive sizes",
+                       "invalid_argument");
+               mats.push_back({name, in, out});
+             }
+             return ada::RankAllocator(c, std::move(mats));
+           }),
+           py::arg("modules"), py::arg("init_r") = 12, py::arg("target_r") = 8,
+           py::arg("tinit") = 0, py::arg("tfinal") = 0, py::arg("delta_t") = 1,
+           py::arg("total_step") = 0, py::arg("beta1") = 0.85,
+           py::arg("beta2") = 0.85,
+           "modules: [(name, in, out)]; the rest as PEFT's AdaLoraConfig.")
+      .def("schedule", &ada::RankAllocator::schedule, py::arg("step"),
+           "(budget, mask) at the 0-based step (budget_schedule).")
+      .def(
+          "update",
+          [](ada::RankAllocator &self, int64_t step, py::dict params,
+             py::dict grads) {
+            std::vector<ada::Tensors> ts;
+            for (const ada::Matrix &m : self.matrices()) {
+              size_t r = size_t(self.initialRank());
+              ada::Tensors t;
+              size_t sizes[3] = {r * m.in, r, m.out * r};
+              const char *parts[3] = {".lora_A", ".lora_E", ".lora_B"};
+              float **p[3] = {&t.a, &t.e, &t.b};
+              const float **g[3] = {&t.gradA, &t.gradE, &t.gradB};
+              for (int i = 0; i < 3; ++i) {
+                std::string key = m.module + parts[i];
+                *p[i] = arrayData(params, key, sizes[i], true);
+                *g[i] = arrayData(grads, key, sizes[i], false);
+              }
+              ts.push_back(t);
+            }
+            return self.update(step, ts);
+          },
+          py::arg("step"), py::arg("params"), py::arg("grads"),
+          "After optimizer step `step` (0-based): params and grads are "
+          "{'<module>.lora_A' | lora_E | lora_B: float32 array}; masks "
+          "params' lora_E in place; returns the budget.")
+      .def_property_readonly(
+          "rank_pattern",
+          [](const ada::RankAllocator &self) -> py::object {
+            if (self.rankPattern().empty())
+              return py::none();
+            py::dict out;
+            for (size_t i = 0; i < self.matrices().size(); ++i)
+              out[py::str(self.matrices()[i].module + ".lora_E")] =
+                  py::cast(self.rankPattern()[i]);
+            return out;
+          },
+          "{'<module>.lora_E': [kept]} from the last masking, or None.");
 
   py::class_<Session, std::shared_ptr<Session>>(m, "Session")
       .def("prefill", &Session::prefill, py::arg("tokens"),

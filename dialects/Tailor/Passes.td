@@ -181,6 +181,15 @@ def TailorQuantize : Pass<"tailor-quantize", "ModuleOp"> {
     15`, a zero point per group). A group size that does not divide K is an
     error naming the linear.
 
+    `mode=nf4`: QLoRA's 4-bit NormalFloat (arXiv 2305.14314) as
+    bitsandbytes quantizes it, blocks of `group-size` rows of each column
+    (bitsandbytes' blocksize; 64 is its default): per block the absolute
+    maximum, each element the index of the nearest NF4 value to
+    `w * (1 / absmax)`, two indices per byte; the weight becomes
+    `tailor.nf4_dequantize` of those constants (a float weight computed in
+    the step: QLoRA's dequantize-then-multiply, not an integer kernel). No
+    double quantization of the absmax.
+
     `mode=w8a8`: the int8 weights of `mode=int8` and, on each linear,
     `activation_quant = "int8_per_token"`: the input is quantized at run
     time, one symmetric scale per row (token), and the product is a sum of
@@ -218,7 +227,8 @@ def TailorQuantize : Pass<"tailor-quantize", "ModuleOp"> {
   let options = [
     Option<"mode", "mode", "std::string", /*default=*/"\"int8\"",
            "What to quantize: int8 (weight-only, per output channel), "
-           "int4 (weight-only, per group of group-size input rows) or w8a8 "
+           "int4 (weight-only, per group of group-size input rows), nf4 "
+           "(QLoRA's NormalFloat, blocks of group-size rows) or w8a8 "
            "(int8 weights per output channel and int8 activations per token)">,
     Option<"groupSize", "group-size", "int64_t", /*default=*/"128",
            "int4: input rows per scale (32, 64, 128, ...); must divide K">,
@@ -560,6 +570,9 @@ def TailorLoss : Pass<"tailor-loss", "ModuleOp"> {
     default leaves them out); the DPO family also returns `logps` (each
     row's log-probability).
 
+    Every scalar result named `aux_loss.*` (a regulariser a PEFT method
+    returns: AdaLoRA's orthogonality) is added to the loss.
+
     `router-aux-coef` > 0 adds Hugging Face's MoE load-balancing loss
     (Mixtral's load_balancing_loss_func, Switch eq. 4-6) times the
     coefficient: over the results named `router_logits*` (`[..., E]`, all
@@ -627,6 +640,11 @@ def TailorOptimizer : Pass<"tailor-optimizer", "ModuleOp"> {
     false adds its gradient to `grad_acc` and keeps the parameters; the
     k-th (true) updates with the mean of the k gradients and resets
     `grad_acc` to zero. State starts at zero.
+
+    `return-grads` (regexes of parameter names) also returns, after the
+    state, `grad.<name>` for each matching parameter: the gradient the
+    update used (the accumulated mean, clipped), as `p.grad` holds it
+    after clip_grad_norm_ (AdaLoRA's importance scores read it).
   }];
   let options = [
     Option<"kind", "kind", "std::string", /*default=*/"\"adamw\"",
@@ -646,7 +664,10 @@ def TailorOptimizer : Pass<"tailor-optimizer", "ModuleOp"> {
     Option<"maxGradNorm", "max-grad-norm", "double", /*default=*/"0.0",
            "Clip the gradients to this global L2 norm (0: no clipping)">,
     Option<"accumulate", "accumulate", "int64_t", /*default=*/"1",
-           "Micro-batches per optimizer step (gradient accumulation)">
+           "Micro-batches per optimizer step (gradient accumulation)">,
+    ListOption<"returnGrads", "return-grads", "std::string",
+               "Regexes of the parameters whose (clipped, accumulated) "
+               "gradient the step also returns as grad.<name>">
   ];
   let dependentDialects = ["::mlir::tailor::TailorDialect"];
   let statistics = [
@@ -767,6 +788,18 @@ def TailorPeft : Pass<"tailor-peft", "ModuleOp"> {
     2308.03303): A is an input marked `tailor.frozen` (fed its initial
     value, never updated), only B trains.
 
+    `method=adalora` (AdaLoRA, arXiv 2303.10512, as PEFT's SVDLinear
+    computes it): LoRA's sites with the SVD-shaped update
+    `y += s / (r + 1e-5) (x (A * E)^T) B^T`, arguments `<module>.lora_A`
+    [r, in] and `<module>.lora_B` [out, r] (normal(0, 0.02), marked
+    `tailor.init_std`) and the singular values `<module>.lora_E` [r, 1]
+    (zeros), `s = alpha` (r when alpha is 0), `r` the initial rank. The
+    orthogonality regulariser `orth-reg-weight * mean(||A A^T - I||_F,
+    ||B^T B - I||_F over the factors)` becomes a result named
+    `aux_loss.adalora_orth`, which tailor-loss adds to the loss. The rank
+    reallocation (importance scores, budget schedule, masking E) runs on
+    the host after each step (tailor-train; tailor::adalora::RankAllocator).
+
     `method=ia3` ((IA)3, arXiv 2205.05638, as PEFT defines it): at each
     target linear a trainable vector `<module>.ia3_l`, all ones initially,
     scales the output (`[out, 1]`, after the bias), or for a module that
@@ -802,8 +835,9 @@ def TailorPeft : Pass<"tailor-peft", "ModuleOp"> {
   let options = [
     Option<"method", "method", "std::string", /*default=*/"\"full\"",
            "The method: full (every matching weight trains), bitfit (only "
-           "the biases) or lora">,
-    Option<"rank", "r", "int64_t", /*default=*/"8", "LoRA rank">,
+           "the biases), lora, adalora, ia3, adapter, prefix or prompt">,
+    Option<"rank", "r", "int64_t", /*default=*/"8",
+           "LoRA rank (AdaLoRA: the initial rank)">,
     Option<"alpha", "alpha", "double", /*default=*/"16",
            "LoRA alpha (the scale is alpha / r)">,
     Option<"rslora", "rslora", "bool", /*default=*/"false",
@@ -833,7 +867,9 @@ def TailorPeft : Pass<"tailor-peft", "ModuleOp"> {
     Option<"scaling", "scaling", "double", /*default=*/"1.0",
            "adapter: the parallel adapter's scale s">,
     Option<"virtualTokens", "virtual-tokens", "int64_t", /*default=*/"20",
-           "prefix, prompt: the number of virtual tokens P">
+           "prefix, prompt: the number of virtual tokens P">,
+    Option<"orthRegWeight", "orth-reg-weight", "double", /*default=*/"0.5",
+           "adalora: the weight of the orthogonality regulariser (> 0)">
   ];
   let dependentDialects = ["::mlir::tailor::TailorDialect"];
   let statistics = [

@@ -221,6 +221,27 @@ def Tailor_FakeQuantOp : Tailor_LLMOp<"fake_quant"> {
   let results = (outs Tailor_FloatTensor:$output);
 }
 
+def Tailor_NF4DequantizeOp : Tailor_LLMOp<"nf4_dequantize"> {
+  let summary = "A [K, N] weight from 4-bit NormalFloat codes (QLoRA's "
+                "NF4)";
+  let description = [{
+    QLoRA's frozen base weight (arXiv 2305.14314) as bitsandbytes stores
+    it, in a linear's `[K, N]` layout (input features first). `codes`
+    `[K / 2, N]` holds two 4-bit indices per byte: row `2i` in the high
+    nibble, row `2i + 1` in the low one (bitsandbytes packs the first
+    element high). `absmax` `[K / block_size, N]` is each block's absolute
+    maximum (a block: `block_size` consecutive rows of a column, i.e.
+    consecutive elements of PyTorch's `[out, in]` weight, as bitsandbytes'
+    blocks). `output[k, n] = NF4[code(k, n)] * absmax[k / block_size, n]`,
+    NF4 the 16 values of bitsandbytes' `get_4bit_type("nf4")`.
+    `tailor-quantize mode=nf4` makes it; the weight is frozen (no
+    gradient rule: its operands are constants).
+  }];
+  let arguments = (ins TensorOf<[I8]>:$codes, TensorOf<[F32]>:$absmax,
+                       I64Attr:$block_size);
+  let results = (outs TensorOf<[F32]>:$output);
+}
+
 def Tailor_RecomputeBarrierOp
     : Tailor_Op<"recompute_barrier",
                 [SameOperandsAndResultType, MemoryEffects<[MemWrite]>]> {

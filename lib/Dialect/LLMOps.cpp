@@ -235,6 +235,31 @@ LogicalResult FakeQuantOp::inferResultTypes(SmallVectorImpl<Type> &types) {
   return sameAs(*this, getWeight().getType(), types);
 }
 
+LogicalResult NF4DequantizeOp::verify() {
+  auto codes = dyn_cast<RankedTensorType>(getCodes().getType());
+  auto absmax = dyn_cast<RankedTensorType>(getAbsmax().getType());
+  if (!codes || !absmax || codes.getRank() != 2 || absmax.getRank() != 2 ||
+      !codes.hasStaticShape() || !absmax.hasStaticShape())
+    return emitOpError("expects static codes [K / 2, N] and absmax "
+                       "[K / block_size, N]");
+  int64_t bs = getBlockSize(), k = 2 * codes.getDimSize(0),
+          n = codes.getDimSize(1);
+  if (bs <= 0 || bs % 2)
+    return emitOpError("block_size must be positive and even, not ") << bs;
+  if (k == 0 || k % bs)
+    return emitOpError("block_size ") << bs << " does not divide K = " << k;
+  if (absmax.getDimSize(0) != k / bs || absmax.getDimSize(1) != n)
+    return emitOpError("absmax must be [")
+           << k / bs << ", " << n << "] (blocks of " << bs << " rows)";
+  SmallVector<Type> types;
+  return inferResultTypes(types);
+}
+LogicalResult NF4DequantizeOp::inferResultTypes(SmallVectorImpl<Type> &types) {
+  auto codes = cast<RankedTensorType>(getCodes().getType());
+  return shaped(*this, Float32Type::get(getContext()),
+                {2 * codes.getDimSize(0), codes.getDimSize(1)}, true, types);
+}
+
 LogicalResult RMSNormOp::verify() {
   if (failed(verifySameElementType(*this, {getInput(), getWeight()})) ||
       failed(verifyFeatureVector(*this, getInput(), getWeight(), "weight")))

@@ -95,6 +95,106 @@ Expected<llvm::json::Value> readJson(StringRef path) {
 }
 } // namespace
 
+/// An AdaLoRA adapter (PEFT's ADALORA): per module lora_A [k, in], lora_E
+/// [k, 1] and lora_B [out, k] (k the module's kept rank: its rank_pattern's
+/// true entries, else init_r); delta W = B (A * E) scaling / (init_r +
+/// 1e-5), scaling = lora_alpha (init_r when 0). As LoRA: A' = E * A.
+static Expected<Adapter> readAdaLoRA(Adapter &adapter,
+                                     const llvm::json::Object &config,
+                                     const safetensors::File &file,
+                                     StringRef weights, StringRef configPath) {
+  std::optional<int64_t> initR = config.getInteger("init_r");
+  if (!config.get("init_r"))
+    initR = 12; // AdaLoraConfig's default
+  if (!initR || *initR < 1)
+    return fail(configPath, "init_r must be a positive integer");
+  double alpha = adapter.loraAlpha;
+  if (alpha < 0)
+    return fail(configPath, "lora_alpha must not be negative");
+  double scale =
+      (alpha > 0 ? alpha : double(*initR)) / double(float(*initR) + 1e-5f);
+  const llvm::json::Object *pattern = config.getObject("rank_pattern");
+  const llvm::json::Value *targets = config.get("target_modules");
+  struct Parts {
+    const safetensors::TensorInfo *a = nullptr, *e = nullptr, *b = nullptr;
+  };
+  std::map<std::string, Parts> modules;
+  for (const safetensors::TensorInfo &info : file.tensors()) {
+    StringRef key = info.name;
+    StringRef module;
+    const safetensors::TensorInfo **slot = nullptr;
+    if (key.consume_front(kPrefix)) {
+      auto [m, tensor] = key.rsplit(".lora_");
+      module = m;
+      Parts &parts = modules[m.str()];
+      slot = tensor == "A"   ? &parts.a
+             : tensor == "E" ? &parts.e
+             : tensor == "B" ? &parts.b
+                             : nullptr;
+    }
+    if (!slot || module.empty())
+      return fail(weights, "tensor '" + info.name +
+                               "' is not an AdaLoRA tensor (" + kPrefix +
+                               "<module>.lora_A, lora_E or lora_B)");
+    *slot = &info;
+  }
+  if (modules.empty())
+    return fail(weights, "the adapter has no AdaLoRA tensors");
+  for (auto &[name, parts] : modules) {
+    std::string where = (weights + ": module '" + name + "'").str();
+    if (!parts.a || !parts.e || !parts.b)
+      return fail(where, "needs lora_A, lora_E and lora_B");
+    if (!isTarget(targets, name))
+      return fail(where, "is not one of the config's target_modules");
+    int64_t rank = *initR;
+    if (pattern)
+      if (const llvm::json::Array *kept =
+              pattern->getArray(name + ".lora_E")) {
+        if (int64_t(kept->size()) != *initR)
+          return fail(where, "its rank_pattern has " +
+                                 llvm::Twine(kept->size()) +
+                                 " entries, init_r is " + llvm::Twine(*initR));
+        rank = 0;
+        for (const llvm::json::Value &k : *kept) {
+          std::optional<bool> b = k.getAsBoolean();
+          if (!b)
+            return fail(where, "its rank_pattern holds a non-boolean");
+          rank += *b;
+        }
+      }
+    const auto &as = parts.a->shape, &es = parts.e->shape,
+               &bs = parts.b->shape;
+    if (as.size() != 2 || es.size() != 2 || bs.size() != 2 || es[1] != 1 ||
+        as[0] != rank || es[0] != rank || bs[1] != rank)
+      return fail(where, "rank mismatch: lora_A, lora_E and lora_B must be "
+                         "[" + llvm::Twine(rank) + ", in], [" +
+                             llvm::Twine(rank) + ", 1] and [out, " +
+                             llvm::Twine(rank) + "] (the kept rank)");
+    LoRAModule m;
+    m.name = name;
+    m.rank = rank;
+    m.in = as[1];
+    m.out = bs[0];
+    m.scale = scale;
+    auto av = toFloats(file, *parts.a, where);
+    if (!av)
+      return av.takeError();
+    auto ev = toFloats(file, *parts.e, where);
+    if (!ev)
+      return ev.takeError();
+    auto bv = toFloats(file, *parts.b, where);
+    if (!bv)
+      return bv.takeError();
+    m.a = std::move(*av);
+    for (int64_t i = 0; i < rank; ++i)
+      for (int64_t j = 0; j < m.in; ++j)
+        m.a[i * m.in + j] *= (*ev)[i];
+    m.b = std::move(*bv);
+    adapter.modules.push_back(std::move(m));
+  }
+  return adapter;
+}
+
 Expected<Adapter> mlir::tailor::peft::readAdapter(StringRef path) {
   llvm::SmallString<256> dir(path), weights(path), configPath;
   if (llvm::sys::fs::is_directory(path)) {
@@ -130,10 +230,10 @@ Expected<Adapter> mlir::tailor::peft::readAdapter(StringRef path) {
     return fail(configPath, "'" + key + "' is not true or false");
   };
   if (std::optional<StringRef> type = config.getString("peft_type")) {
-    if (*type != "LORA" && *type != "IA3")
+    if (*type != "LORA" && *type != "IA3" && *type != "ADALORA")
       return fail(configPath, "peft_type is '" + *type +
-                                  "'; LoRA (with DoRA) and (IA)3 adapters "
-                                  "can be merged, not this one");
+                                  "'; LoRA (with DoRA), AdaLoRA and (IA)3 "
+                                  "adapters can be merged, not this one");
     adapter.type = type->str();
   }
   Expected<double> r = number("r", 8);
@@ -201,6 +301,9 @@ Expected<Adapter> mlir::tailor::peft::readAdapter(StringRef path) {
       return fail(weights, "the adapter has no (IA)3 vectors");
     return adapter;
   }
+
+  if (adapter.type == "ADALORA")
+    return readAdaLoRA(adapter, config, *file, weights, configPath);
 
   // Group the tensors by module: <prefix><module>.lora_{A,B}.{weight,bias}
   // (and DoRA's <module>.lora_magnitude_vector).

@@ -1052,6 +1052,18 @@ Differentiator::differentiate(Operation *op, ArrayRef<Value> dys,
         Value wf = w;
         if (quantized && active.contains(x) && !(wf = dequantized(w)))
           return failure();
+        // An NF4 base weight (QLoRA): dequantized again for the backward
+        // (through barriers, so that CSE keeps the forward's temporary
+        // from living until here), as bitsandbytes does.
+        if (auto nf4 = w.getDefiningOp<NF4DequantizeOp>();
+            nf4 && active.contains(x))
+          wf = NF4DequantizeOp::create(
+              b, loc, w.getType(),
+              RecomputeBarrierOp::create(b, loc, nf4.getCodes().getType(),
+                                         nf4.getCodes()),
+              RecomputeBarrierOp::create(b, loc, nf4.getAbsmax().getType(),
+                                         nf4.getAbsmax()),
+              nf4.getBlockSizeAttr());
         auto wt = rankedOf(w);
         int64_t k = wt.getDimSize(0), n = wt.getDimSize(1);
         Type elem = rankedOf(dy).getElementType();

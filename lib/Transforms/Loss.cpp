@@ -532,6 +532,20 @@ struct LossPass : mlir::tailor::impl::TailorLossBase<LossPass> {
         return signalPassFailure();
       results[0] = add(results[0], mul(*aux, num(routerAuxCoef)));
     }
+    // Regularisers a PEFT method returns (AdaLoRA's orthogonality): every
+    // scalar result named aux_loss.* is added.
+    for (unsigned i = 0; i < ret.getNumOperands(); ++i) {
+      auto name = fn.getResultAttrOfType<StringAttr>(i, "onnx.name");
+      if (!name || !name.getValue().starts_with("aux_loss."))
+        continue;
+      auto t = dyn_cast<RankedTensorType>(ret.getOperand(i).getType());
+      if (!t || t.getRank() != 0 || !isa<FloatType>(t.getElementType())) {
+        fn.emitError("tailor-loss: result '")
+            << name.getValue() << "' is not a floating-point scalar";
+        return signalPassFailure();
+      }
+      results[0] = add(results[0], ret.getOperand(i));
+    }
 
     // The loss (and its companions), then the model's results.
     SmallVector<Attribute> attrs;

@@ -13,6 +13,7 @@
 #include "tailor/Transforms/Passes.h"
 
 #include "llvm/ADT/StringSet.h"
+#include "llvm/Support/Regex.h"
 
 namespace mlir::tailor {
 #define GEN_PASS_DEF_TAILOROPTIMIZER
@@ -292,6 +293,23 @@ struct OptimizerPass : mlir::tailor::impl::TailorOptimizerBase<OptimizerPass> {
       for (auto [n, v] : llvm::zip(stateNames, s)) {
         results.push_back(v);
         names.push_back((n + "." + p.name).str());
+      }
+    std::vector<llvm::Regex> returned;
+    for (const std::string &pattern : returnGrads) {
+      llvm::Regex re(pattern);
+      std::string why;
+      if (!re.isValid(why)) {
+        fn.emitError("tailor-optimizer: bad return-grads regex '")
+            << pattern << "': " << why;
+        return signalPassFailure();
+      }
+      returned.push_back(std::move(re));
+    }
+    for (auto [p, g] : llvm::zip(params, grads))
+      if (llvm::any_of(returned,
+                       [&](llvm::Regex &re) { return re.match(p.name); })) {
+        results.push_back(g);
+        names.push_back("grad." + p.name);
       }
     SmallVector<Type> types;
     SmallVector<Attribute> attrs;

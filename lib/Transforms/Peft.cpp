@@ -449,28 +449,51 @@ struct PeftPass : mlir::tailor::impl::TailorPeftBase<PeftPass> {
 
   /// LoRA beside every matching MatMul with a constant weight:
   /// y = x W + s (x A^T) B^T, A [r, K] and B [N, r] new arguments.
+  /// AdaLoRA: y = x W + s / (r + 1e-5) (x (A * E)^T) B^T with E [r, 1], and
+  /// the orthogonality regulariser as a result `aux_loss.adalora_orth`.
   LogicalResult injectLoRA(func::FuncOp fn, std::vector<llvm::Regex> &targets,
                            std::vector<llvm::Regex> &excluded) {
     MLIRContext *ctx = &getContext();
+    bool ada = method == "adalora";
     auto sites = matmulSites(fn, targets, excluded);
     if (sites.empty())
       return fn.emitError("tailor-peft: no MatMul with a constant weight "
-                          "matches the LoRA targets");
+                          "matches the ")
+             << (ada ? "AdaLoRA" : "LoRA") << " targets";
     double scale = rslora ? alpha / std::sqrt(double(rank)) : alpha / rank;
+    // PEFT's SVDLinear: scaling (lora_alpha, or r when it is 0) over
+    // ranknum + 1e-5 (ranknum = r, a float32 parameter).
+    if (ada)
+      scale = (alpha > 0 ? double(alpha) : double(rank)) /
+              double(float(rank) + 1e-5f);
     // What an adapter file needs (adapter_config.json), for tailor-train.
     SmallVector<Attribute> modules;
     for (auto &site : sites)
       modules.push_back(StringAttr::get(ctx, site.second));
     OpBuilder mb(ctx);
-    fn->setAttr("tailor.peft",
-                mb.getDictionaryAttr(
-                    {mb.getNamedAttr("peft_type", mb.getStringAttr("LORA")),
-                     mb.getNamedAttr("r", mb.getI64IntegerAttr(rank)),
-                     mb.getNamedAttr("lora_alpha", mb.getF64FloatAttr(alpha)),
-                     mb.getNamedAttr("use_rslora", mb.getBoolAttr(rslora)),
-                     mb.getNamedAttr("use_dora", mb.getBoolAttr(dora)),
-                     mb.getNamedAttr("lora_fa", mb.getBoolAttr(loraFA)),
-                     mb.getNamedAttr("modules", mb.getArrayAttr(modules))}));
+    if (ada)
+      fn->setAttr(
+          "tailor.peft",
+          mb.getDictionaryAttr(
+              {mb.getNamedAttr("peft_type", mb.getStringAttr("ADALORA")),
+               mb.getNamedAttr("init_r", mb.getI64IntegerAttr(rank)),
+               mb.getNamedAttr("lora_alpha", mb.getF64FloatAttr(alpha)),
+               mb.getNamedAttr("orth_reg_weight",
+                               mb.getF64FloatAttr(orthRegWeight)),
+               mb.getNamedAttr("modules", mb.getArrayAttr(modules))}));
+    else
+      fn->setAttr(
+          "tailor.peft",
+          mb.getDictionaryAttr(
+              {mb.getNamedAttr("peft_type", mb.getStringAttr("LORA")),
+               mb.getNamedAttr("r", mb.getI64IntegerAttr(rank)),
+               mb.getNamedAttr("lora_alpha", mb.getF64FloatAttr(alpha)),
+               mb.getNamedAttr("use_rslora", mb.getBoolAttr(rslora)),
+               mb.getNamedAttr("use_dora", mb.getBoolAttr(dora)),
+               mb.getNamedAttr("lora_fa", mb.getBoolAttr(loraFA)),
+               mb.getNamedAttr("modules", mb.getArrayAttr(modules))}));
+    // AdaLoRA: the (A, B) pairs of the regulariser.
+    SmallVector<std::pair<Value, Value>> factors;
     for (auto &site : sites) {
       OnnxMatMulOp mm = site.first;
       std::string module = site.second;
@@ -489,14 +512,40 @@ struct PeftPass : mlir::tailor::impl::TailorPeftBase<PeftPass> {
             StringAttr::get(ctx, isA ? "kaiming_uniform" : "zeros"),
             mm.getLoc(), /*frozen=*/isA && loraFA);
       };
-      Value a = addArg(".lora_A.weight", {rank, k});
-      Value bw = addArg(".lora_B.weight", {n, rank});
+      Value a, bw, e;
+      if (ada) {
+        // PEFT's AdaLoRA names (ParameterDicts: no .weight) and its
+        // initialisation: E zeros, A and B normal(0, 0.02).
+        auto normal = [&](StringRef suffix, ArrayRef<int64_t> shape) {
+          Value v = addParameter(fn, module + suffix.str(),
+                                 RankedTensorType::get(shape, elem),
+                                 StringAttr::get(ctx, "normal"), mm.getLoc());
+          if (v)
+            fn.setArgAttr(cast<BlockArgument>(v).getArgNumber(),
+                          "tailor.init_std", mb.getF64FloatAttr(0.02));
+          return v;
+        };
+        a = normal(".lora_A", {rank, k});
+        e = addParameter(fn, module + ".lora_E",
+                         RankedTensorType::get({rank, 1}, elem),
+                         StringAttr::get(ctx, "zeros"), mm.getLoc());
+        bw = normal(".lora_B", {n, rank});
+        if (!e)
+          return failure();
+      } else {
+        a = addArg(".lora_A.weight", {rank, k});
+        bw = addArg(".lora_B.weight", {n, rank});
+      }
       if (!a || !bw)
         return failure();
       OpBuilder b(mm);
       b.setInsertionPointAfter(mm);
       Location loc = mm.getLoc();
       auto perm = b.getDenseI64ArrayAttr({1, 0});
+      if (ada) {
+        factors.push_back({a, bw});
+        a = OnnxMulOp::create(b, loc, a.getType(), a, e);
+      }
       Value at = OnnxTransposeOp::create(
           b, loc, RankedTensorType::get({k, rank}, elem), a, perm);
       Value btr = OnnxTransposeOp::create(
@@ -570,7 +619,82 @@ struct PeftPass : mlir::tailor::impl::TailorPeftBase<PeftPass> {
       // base).
       redirectUses(mm.getResult(), sum, mm, sum.getDefiningOp());
     }
+    if (ada)
+      appendOrthogonality(fn, factors);
     return success();
+  }
+
+  /// AdaLoRA's regulariser (AdaLoraModel.forward): orth-reg-weight times
+  /// the mean over the factors of ||A A^T - I||_F and ||B^T B - I||_F, a
+  /// new result `aux_loss.adalora_orth` (tailor-loss adds every
+  /// aux_loss.* result to the loss).
+  void appendOrthogonality(func::FuncOp fn,
+                           ArrayRef<std::pair<Value, Value>> factors) {
+    MLIRContext *ctx = &getContext();
+    auto ret = cast<func::ReturnOp>(fn.front().getTerminator());
+    OpBuilder b(ret);
+    Location loc = fn.getLoc();
+    Type elem = Float32Type::get(ctx);
+    auto scalarType = RankedTensorType::get({}, elem);
+    auto square = RankedTensorType::get({rank, rank}, elem);
+    auto constant = [&](RankedTensorType t, ArrayRef<float> v) -> Value {
+      return OnnxConstantOp::create(
+          b, loc, t, DenseElementsAttr::get(t, v), nullptr, nullptr, nullptr,
+          nullptr, nullptr, nullptr);
+    };
+    std::vector<float> eye(rank * rank, 0.0f);
+    for (int64_t i = 0; i < rank; ++i)
+      eye[i * rank + i] = 1.0f;
+    Value identity = constant(square, eye);
+    auto axesType = RankedTensorType::get({2}, IntegerType::get(ctx, 64));
+    Value axes = OnnxConstantOp::create(
+        b, loc, axesType,
+        DenseIntElementsAttr::get(axesType, ArrayRef<int64_t>{0, 1}), nullptr,
+        nullptr, nullptr, nullptr, nullptr, nullptr);
+    auto perm = b.getDenseI64ArrayAttr({1, 0});
+    Value total;
+    auto frobenius = [&](Value x, Value y) {
+      Value d = OnnxSubOp::create(
+          b, loc, square, OnnxMatMulOp::create(b, loc, square, x, y), identity);
+      Value sq = OnnxReduceSumOp::create(
+          b, loc, scalarType, OnnxMulOp::create(b, loc, square, d, d), axes,
+          b.getI64IntegerAttr(0), b.getI64IntegerAttr(0));
+      Value norm = OnnxSqrtOp::create(b, loc, scalarType, sq);
+      total = total ? OnnxAddOp::create(b, loc, scalarType, total, norm)
+                    : norm;
+    };
+    for (auto [a, bw] : factors) {
+      auto at = cast<RankedTensorType>(a.getType());
+      auto bt = cast<RankedTensorType>(bw.getType());
+      Value aT = OnnxTransposeOp::create(
+          b, loc,
+          RankedTensorType::get({at.getDimSize(1), at.getDimSize(0)}, elem), a,
+          perm);
+      Value bT = OnnxTransposeOp::create(
+          b, loc,
+          RankedTensorType::get({bt.getDimSize(1), bt.getDimSize(0)}, elem),
+          bw, perm);
+      frobenius(a, aT);
+      frobenius(bT, bw);
+    }
+    Value weight = constant(
+        scalarType, {float(orthRegWeight / double(2 * factors.size()))});
+    Value reg = OnnxMulOp::create(b, loc, scalarType, total, weight);
+    SmallVector<Value> results(ret.getOperands());
+    results.push_back(reg);
+    SmallVector<Attribute> attrs;
+    for (unsigned i = 0; i < fn.getNumResults(); ++i)
+      attrs.push_back(fn.getResultAttrDict(i)
+                          ? Attribute(fn.getResultAttrDict(i))
+                          : Attribute(b.getDictionaryAttr({})));
+    attrs.push_back(b.getDictionaryAttr(b.getNamedAttr(
+        "onnx.name", b.getStringAttr("aux_loss.adalora_orth"))));
+    SmallVector<Type> types;
+    for (Value v : results)
+      types.push_back(v.getType());
+    ret->setOperands(results);
+    fn.setType(FunctionType::get(ctx, fn.getArgumentTypes(), types));
+    fn.setAllResultAttrs(attrs);
   }
 
   void runOnOperation() override {
@@ -580,12 +704,13 @@ struct PeftPass : mlir::tailor::impl::TailorPeftBase<PeftPass> {
       module.emitError("tailor-peft: the module has no public function");
       return signalPassFailure();
     }
-    if (method != "full" && method != "lora" && method != "bitfit" &&
-        method != "ia3" && method != "adapter" && method != "prefix" &&
-        method != "prompt") {
+    if (!llvm::is_contained({"full", "lora", "adalora", "bitfit", "ia3",
+                             "adapter", "prefix", "prompt"},
+                            StringRef(method))) {
       fn.emitError("tailor-peft: unknown method '")
           << method
-          << "' (known: full, lora, bitfit, ia3, adapter, prefix, prompt)";
+          << "' (known: full, lora, adalora, bitfit, ia3, adapter, prefix, "
+             "prompt)";
       return signalPassFailure();
     }
     if (method == "prefix" || method == "prompt") {
@@ -623,6 +748,22 @@ struct PeftPass : mlir::tailor::impl::TailorPeftBase<PeftPass> {
           << int64_t(rank) << ", alpha = " << double(alpha) << ")";
       return signalPassFailure();
     }
+    if (method == "adalora") {
+      // PEFT: lora_alpha 0 means a scaling of r; the regulariser's weight
+      // must be positive (AdaLoraModel.forward raises otherwise).
+      if (rank <= 0 || !(alpha >= 0) || !(orthRegWeight > 0) ||
+          !std::isfinite(double(alpha)) || !std::isfinite(double(orthRegWeight))) {
+        fn.emitError("tailor-peft: AdaLoRA needs r > 0, alpha >= 0 and "
+                     "orth-reg-weight > 0 (got r = ")
+            << int64_t(rank) << ", alpha = " << double(alpha)
+            << ", orth-reg-weight = " << double(orthRegWeight) << ")";
+        return signalPassFailure();
+      }
+      if (dora || rslora || loraFA) {
+        fn.emitError("tailor-peft: AdaLoRA takes no dora, rslora or lora-fa");
+        return signalPassFailure();
+      }
+    }
     auto compile = [&](ArrayRef<std::string> patterns,
                        std::vector<llvm::Regex> &out) -> LogicalResult {
       for (const std::string &p : patterns) {
@@ -639,7 +780,7 @@ struct PeftPass : mlir::tailor::impl::TailorPeftBase<PeftPass> {
     if (failed(compile(target, targets)) || failed(compile(exclude, excluded)))
       return signalPassFailure();
 
-    if (method == "lora") {
+    if (method == "lora" || method == "adalora") {
       if (failed(injectLoRA(fn, targets, excluded)))
         return signalPassFailure();
       return;

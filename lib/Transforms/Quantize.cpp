@@ -15,6 +15,7 @@
 #include "mlir/Dialect/Quant/IR/Quant.h"
 #include "mlir/Dialect/Quant/IR/QuantTypes.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
+#include "tailor/Support/NF4.h"
 #include "tailor/Support/SafeTensors.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/Regex.h"
@@ -116,9 +117,17 @@ struct QuantizePass : mlir::tailor::impl::TailorQuantizeBase<QuantizePass> {
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    if (mode != "int8" && mode != "int4" && mode != "w8a8") {
+    if (mode != "int8" && mode != "int4" && mode != "w8a8" && mode != "nf4") {
       emitError(module.getLoc()) << "tailor-quantize: unknown mode '" << mode
-                                 << "' (known: int8, int4, w8a8)";
+                                 << "' (known: int8, int4, w8a8, nf4)";
+      return signalPassFailure();
+    }
+    if (mode == "nf4" && (groupSize < 2 || groupSize % 2 || qat ||
+                          method != "rtn")) {
+      emitError(module.getLoc())
+          << "tailor-quantize: mode=nf4 takes method=rtn, no qat and an even "
+             "group-size >= 2 (the block size), got "
+          << int64_t(groupSize);
       return signalPassFailure();
     }
     if (mode == "int4" && groupSize < 1) {
@@ -286,7 +295,15 @@ struct QuantizePass : mlir::tailor::impl::TailorQuantizeBase<QuantizePass> {
           h = &it->second;
         }
         builder.setInsertionPointAfterValue(weight);
-        if (mode == "int4") {
+        if (mode == "nf4") {
+          if (k % groupSize) {
+            linear.emitError("tailor-quantize: group-size ")
+                << int64_t(groupSize) << " does not divide this linear's " << k
+                << " inputs";
+            return signalPassFailure();
+          }
+          quantized = quantizeNF4(builder, weight);
+        } else if (mode == "int4") {
           int64_t k = cast<RankedTensorType>(weight.getType()).getDimSize(0);
           if (k % groupSize) {
             linear.emitError("tailor-quantize: group-size ")
@@ -673,6 +690,52 @@ struct QuantizePass : mlir::tailor::impl::TailorQuantizeBase<QuantizePass> {
     numBytesAfter += k * n / 2 + groups * n * (symmetric ? 4 : 5);
     return quant::StorageCastOp::create(
         b, loc, RankedTensorType::get({k, n}, qtype), ints);
+  }
+
+  /// NF4 (QLoRA, as bitsandbytes quantizes with blocksize = group-size):
+  /// per block of rows of a column its absolute maximum and each element's
+  /// NF4 index, two per byte (the even row high); the weight becomes
+  /// tailor.nf4_dequantize of those constants.
+  Value quantizeNF4(OpBuilder &b, Value weight) {
+    auto type = cast<RankedTensorType>(weight.getType());
+    std::optional<std::vector<float>> w = constantFloats(weight);
+    if (!w)
+      return {};
+    int64_t k = type.getDimSize(0), n = type.getDimSize(1);
+    int64_t g = groupSize, groups = k / g;
+    std::vector<float> absmax(groups * n, 0.0f);
+    for (int64_t row = 0; row < k; ++row)
+      for (int64_t col = 0; col < n; ++col) {
+        float &m = absmax[(row / g) * n + col];
+        m = std::max(m, std::fabs((*w)[row * n + col]));
+      }
+    std::vector<int8_t> packed((k / 2) * n);
+    for (int64_t row = 0; row < k; row += 2)
+      for (int64_t col = 0; col < n; ++col) {
+        float m = absmax[(row / g) * n + col];
+        uint8_t hi = nf4::encode((*w)[row * n + col], m);
+        uint8_t lo = nf4::encode((*w)[(row + 1) * n + col], m);
+        packed[(row / 2) * n + col] = int8_t(uint8_t(hi << 4 | lo));
+      }
+    MLIRContext *ctx = b.getContext();
+    Location loc = weight.getLoc();
+    auto storage = RankedTensorType::get({k / 2, n}, IntegerType::get(ctx, 8));
+    Value codes = OnnxConstantOp::create(
+        b, loc, storage,
+        DenseResourceElementsAttr::get(
+            storage, "tailor_nf4",
+            HeapAsmResourceBlob::allocateAndCopyInferAlign(
+                ArrayRef<int8_t>(packed), /*dataIsMutable=*/false)),
+        nullptr, nullptr, nullptr, nullptr, nullptr, nullptr);
+    auto absType = RankedTensorType::get({groups, n}, b.getF32Type());
+    Value scales = OnnxConstantOp::create(
+        b, loc, absType,
+        DenseElementsAttr::get(absType, ArrayRef<float>(absmax)), nullptr,
+        nullptr, nullptr, nullptr, nullptr, nullptr);
+    numBytesBefore += k * n * 4;
+    numBytesAfter += k * n / 2 + groups * n * 4;
+    return NF4DequantizeOp::create(b, loc, type, codes, scales,
+                                   b.getI64IntegerAttr(g));
   }
 
   /// i8 integers and per-column scales for the constant [K, N] `weight`.

@@ -12,10 +12,11 @@ Errors from the compiler or the runtime raise tailor.TailorError, whose
 
 from ._tailor import (  # noqa: F401
     Model,
+    RankAllocator,
     Session,
     TailorError,
     compile,
     load,
 )
 
-__all__ = ["Model", "Session", "TailorError", "compile", "load"]
+__all__ = ["Model", "RankAllocator", "Session", "TailorError", "compile", "load"]

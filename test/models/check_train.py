@@ -30,14 +30,18 @@ a made-up word in a fixed template; training and held-out words disjoint).
    3f. --optimizer mezo (zeroth-order, two forward passes a step), 100
    steps: the held-out loss falls and the step's peak buffer memory is
    below the backpropagation step's.
-   3g. --quantize-base int4 (QLoRA's form): the held-out loss starts at
-   the int4 model's, not the float one's, and falls by more than 0.5.
+   3g. --quantize-base int4 and nf4 (QLoRA's form): the held-out loss
+   starts at the quantized model's (nf4: tailor-compile --quantize nf4's),
+   not the float one's, and falls by more than 0.5.
    3h. --loss kd --teacher: the teacher is run 1's adapter merged into an
    ONNX model (tailor-compile --lora-adapter --emit=onnx); the student's
    held-out KL divergence falls below a fifth of its start in 30 steps.
    3i. --tokenizer sentencepiece: tailor-train's ids (--dump-tokens) equal
    the Python sentencepiece module's for every row of a model trained on
    the task's text, and 10 steps on them lower the training loss.
+   3j. --method adalora: the held-out loss falls; the adapter (PEFT's
+   ADALORA) keeps exactly the target rank budget, merges to tailor-train's
+   held-out loss and is reproduced by a run resumed from a checkpoint.
 4. DPO (LoRA, beta 0.1) on make_task.py's preference pairs (chosen: the
    word twice, rejected: once), against the initial model's log-probs
    computed before training: the held-out loss starts at ln 2 (policy =
@@ -46,7 +50,9 @@ a made-up word in a fixed template; training and held-out words disjoint).
 4b. KTO (LoRA, beta 0.1) on the pairs as unpaired desirable / undesirable
    examples: the held-out loss starts at 0.5 and falls below 0.45.
 5. Bad input: a truncated checkpoint, a row with an id outside the
-   vocabulary, --resume with other options, a bad --shapes or --pad-id:
+   vocabulary, --resume with other options, an AdaLoRA schedule without a
+   budgeting phase or a target rank above the initial one, a bad --shapes
+   or --pad-id:
    clear errors, exit 1.
 
   check_train.py --bin BUILD/bin --python BUILD/python --work DIR
@@ -322,6 +328,66 @@ def main():
             print(f"FAIL: the merged {tag} adapter computes another model")
             failures += 1
 
+    # 3j. AdaLoRA (init_r 8 -> target_r 4, tinit 2, tfinal 5: the pattern
+    # is fixed at step 15 of 20): the held-out loss falls; the adapter is
+    # PEFT's ADALORA with a rank_pattern that keeps exactly the target
+    # budget and tensors cut to it; merged by tailor-compile it gives
+    # tailor-train's held-out loss; resumed from step 10's checkpoint
+    # (importance EMAs, rank pattern) it writes the same losses and adapter.
+    ada = os.path.join(args.work, "adalora")
+    ada_resumed = os.path.join(args.work, "adalora-resumed")
+    for d in (ada, ada_resumed):
+        shutil.rmtree(d, ignore_errors=True)
+    ada_train = [os.path.join(args.bin, "tailor-train"), model,
+                 "--data", os.path.join(task, "train.jsonl"),
+                 "--eval-data", os.path.join(task, "eval.jsonl"), "--tokenizer", "bytes",
+                 "--method", "adalora", "--adalora-init-r", "8", "--adalora-target-r", "4",
+                 "--adalora-tinit", "2", "--adalora-tfinal", "5", "--adalora-delta-t", "2",
+                 "--lora-alpha", "16", "--lr", "1e-2", "--steps", "20", "--batch-size", "16",
+                 "--eval-every", "20", "--save-every", "10", "--keep-checkpoints", "5",
+                 "--num-threads", "2"]
+    run(ada_train + ["-o", ada])
+    log = rows(os.path.join(ada, "loss.csv"))
+    before, after = float(log[0]["eval_loss"]), float(log[-1]["eval_loss"])
+    cfg = json.load(open(os.path.join(ada, "adapter", "adapter_config.json")))
+    tensors, _ = read_safetensors(os.path.join(ada, "adapter", "adapter_model.safetensors"))
+    pattern = cfg.get("rank_pattern") or {}
+    kept = sum(sum(v) for v in pattern.values())
+    target = 4 * len(cfg["target_modules"])
+    shapes_ok = all(
+        tensors[f"base_model.model.{m}.lora_A"].shape[0] == sum(pattern[m + ".lora_E"])
+        and tensors[f"base_model.model.{m}.lora_B"].shape[1] == sum(pattern[m + ".lora_E"])
+        for m in cfg["target_modules"])
+    ranks = sorted(sum(v) for v in pattern.values())
+    print(f"--method adalora: held-out {before:.4f} -> {after:.4f} in 20 steps; adapter "
+          f"{cfg['peft_type']}, {kept} of {8 * len(cfg['target_modules'])} rank slots kept "
+          f"(per module {ranks[0]}..{ranks[-1]})")
+    if not (after < before - 0.3 and cfg["peft_type"] == "ADALORA" and kept == target
+            and shapes_ok):
+        print(f"FAIL: --method adalora: kept {kept} (target {target}), tensors cut to the "
+              f"pattern: {shapes_ok}")
+        failures += 1
+    so = os.path.join(args.work, "adalora-merged.so")
+    run([os.path.join(args.bin, "tailor-compile"), model, "--lora-adapter",
+         os.path.join(ada, "adapter"), "-o", so, "--quiet"])
+    merged = heldout_loss(tailor.load(so), task)
+    print(f"merged AdaLoRA adapter: held-out loss {merged:.6f}, tailor-train's {after:.6f}")
+    if not abs(merged - after) <= 1e-5 * after:
+        print("FAIL: the merged AdaLoRA adapter computes another model")
+        failures += 1
+    os.makedirs(ada_resumed)
+    shutil.copy(os.path.join(ada, "checkpoint-10.safetensors"), ada_resumed)
+    run(ada_train + ["-o", ada_resumed, "--resume"])
+    again, _ = read_safetensors(os.path.join(ada_resumed, "adapter", "adapter_model.safetensors"))
+    same = (trajectory(os.path.join(ada, "loss.csv"))
+            == trajectory(os.path.join(ada_resumed, "loss.csv"))
+            and set(again) == set(tensors)
+            and all(np.array_equal(again[k], tensors[k]) for k in tensors))
+    print(f"AdaLoRA resumed from checkpoint-10: {'the same' if same else 'other'} losses and adapter")
+    if not same:
+        print("FAIL: the resumed AdaLoRA run differs from the uninterrupted one")
+        failures += 1
+
     # 3f. MeZO: forward passes only (two per step, no gradient buffers):
     # the held-out loss falls, and the step's peak buffer memory is below
     # the backpropagation step's (3c's run of the same model and batch).
@@ -348,23 +414,41 @@ def main():
             print("FAIL: MeZO did not lower the loss or used no less memory")
             failures += 1
 
-    # 3g. QLoRA's form: LoRA over the base quantized to int4 (groups of
-    # 32 rows; lm_head in float): the held-out loss before training is the
-    # int4 model's (not the float model's) and falls like LoRA's.
-    ql = os.path.join(args.work, "qlora")
-    shutil.rmtree(ql, ignore_errors=True)
-    run(train[:train.index("--steps")] + ["--steps", "20", "--batch-size", "16",
-                                          "--eval-every", "20", "--save-every", "0",
-                                          "--num-threads", "2", "--quantize-base", "int4",
-                                          "--base-group-size", "32",
-                                          "-o", ql])
-    log = rows(os.path.join(ql, "loss.csv"))
-    before, after = float(log[0]["eval_loss"]), float(log[-1]["eval_loss"])
-    print(f"QLoRA (int4 base, groups of 32), 20 steps: held-out {before:.4f} (the float base: "
-          f"{base:.4f}) -> {after:.4f}")
-    if not (abs(before - base) > 1e-3 and after < before - 0.5):
-        print("FAIL: --quantize-base int4 did not train over the quantized base")
-        failures += 1
+    # 3g. QLoRA's form: LoRA over the base quantized to int4 or NF4
+    # (groups / blocks of 32 rows; lm_head in float): the held-out loss
+    # before training is the quantized model's (not the float model's; for
+    # NF4 equal to tailor-compile --quantize nf4's model) and falls like
+    # LoRA's.
+    for qmode in ("int4", "nf4"):
+        ql = os.path.join(args.work, "qlora-" + qmode)
+        shutil.rmtree(ql, ignore_errors=True)
+        r = subprocess.run(train[:train.index("--steps")] + [
+            "--steps", "20", "--batch-size", "16", "--eval-every", "20", "--save-every", "0",
+            "--num-threads", "2", "--quantize-base", qmode, "--base-group-size", "32",
+            "-o", ql], capture_output=True, text=True)
+        if r.returncode != 0:
+            print(f"FAIL: --quantize-base {qmode}: {r.stderr[-800:]}")
+            failures += 1
+            continue
+        log = rows(os.path.join(ql, "loss.csv"))
+        before, after = float(log[0]["eval_loss"]), float(log[-1]["eval_loss"])
+        peak = peak_of(r.stderr)
+        print(f"QLoRA ({qmode} base, groups of 32), 20 steps: held-out {before:.4f} (the float "
+              f"base: {base:.4f}) -> {after:.4f}; peak buffer memory of the step "
+              f"{peak / 1e6:.2f} MB")
+        ok = abs(before - base) > 1e-3 and after < before - 0.5
+        if qmode == "nf4":
+            so = os.path.join(args.work, "nf4.so")
+            run([os.path.join(args.bin, "tailor-compile"), model, "--quantize", "nf4",
+                 "--quantize-group-size", "32", "--quantize-exclude", "lm_head", "-o", so,
+                 "--quiet"])
+            compiled_nf4 = heldout_loss(tailor.load(so), task)
+            print(f"  the NF4 model compiled by tailor-compile --quantize nf4: held-out "
+                  f"{compiled_nf4:.6f}")
+            ok = ok and abs(compiled_nf4 - before) <= 1e-5 * before
+        if not ok:
+            print(f"FAIL: --quantize-base {qmode} did not train over the quantized base")
+            failures += 1
 
     # 3h. Distillation (--loss kd) from a live teacher: the model with run
     # 1's adapter merged and exported to ONNX (tailor-compile --lora-adapter
@@ -494,6 +578,11 @@ def main():
     failures += expect_error(train + ["-o", a], "holds checkpoints of an earlier run")
     failures += expect_error(train + ["-o", e, "--qat", "int8"],
                              "--qat trains the weights themselves: use it with --method full")
+    failures += expect_error(train + ["-o", e, "--method", "adalora", "--adalora-tinit", "45"],
+                             "--method adalora: AdaLoRA: the schedule leaves no budgeting phase "
+                             "(tinit 45 >= total_step 40 - tfinal 0)")
+    failures += expect_error(train + ["-o", e, "--method", "adalora", "--adalora-target-r", "20"],
+                             "the target rank in [0, the initial rank] (got 12 and 20)")
     bad_weights = os.path.join(args.work, "bad.safetensors")
     header = json.dumps({"nope.weight": {"dtype": "F32", "shape": [2],
                                          "data_offsets": [0, 8]}}).encode()

@@ -244,24 +244,45 @@ def int4_rtn(w_kn, group):
     return (s.astype(np.float32) * q.astype(np.float32)).reshape(k, n)
 
 
-def check_qlora(args, tailor, torch, F, generate):
+NF4 = np.array([-1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453,
+                -0.28444138169288635, -0.18477343022823334, -0.09105003625154495, 0.0,
+                0.07958029955625534, 0.16093020141124725, 0.24611230194568634,
+                0.33791524171829224, 0.44070982933044434, 0.5626170039176941,
+                0.7229568362236023, 1.0], dtype=np.float32)
+
+
+def nf4_bnb(w_out_in, block):
+    """bitsandbytes' quantize_4bit(quant_type="nf4", blocksize) and
+    dequantize_4bit of PyTorch's [out, in] weight, in numpy: blocks of
+    `block` consecutive elements, absmax per block, each element the index
+    of the nearest NF4 value (torch.argmin: the first on ties) to
+    clamp(w * (1 / absmax), -1, 1) in float32; NF4[index] * absmax."""
+    flat = w_out_in.astype(np.float32).reshape(-1, block)
+    absmax = np.abs(flat).max(axis=1, keepdims=True)
+    scaled = np.clip(flat * (np.float32(1) / absmax), -1, 1)
+    code = np.argmin(np.abs(scaled[..., None] - NF4), axis=-1)
+    return (NF4[code] * absmax).reshape(w_out_in.shape)
+
+
+def check_qlora(args, tailor, torch, F, generate, mode="int4"):
     """QLoRA's form: tailor-peft method=lora (r 4, alpha 8, q and v), the
-    linears raised and their frozen weights quantized to int4 (groups of
-    32 rows, lm_head kept in float, tailor-quantize), loss, autodiff (the
-    quantized linear's input gradient through its dequantized weight),
-    against PyTorch with the same weights rounded the same way (a numpy
-    copy of the RTN rule) and the same LoRA branches."""
+    linears raised and their frozen weights quantized (int4 RTN, or NF4 as
+    bitsandbytes quantizes it; groups / blocks of 32 rows, lm_head kept in
+    float, tailor-quantize), loss, autodiff (the input gradient through
+    the dequantized weight), against PyTorch with the same weights rounded
+    the same way (a numpy copy of the RTN rule / of bitsandbytes' NF4) and
+    the same LoRA branches."""
     name = "llama-opset17"
     family, c, opset, kv = generate.variants()[name]
     mlir = os.path.join(args.work, name + ".mlir")  # from main()'s export
-    grad = os.path.join(args.work, name + ".qlora.mlir")
+    grad = os.path.join(args.work, f"{name}.qlora-{mode}.mlir")
     r, alpha, group = 4, 8.0, 32
     run([os.path.join(args.bin, "tailor-opt"), mlir,
          f"--tailor-peft=method=lora r={r} alpha={alpha} target=q$,v$", "--tailor-raise",
-         f"--tailor-quantize=mode=int4 group-size={group} exclude=lm_head",
+         f"--tailor-quantize=mode={mode} group-size={group} exclude=lm_head",
          "--tailor-loss", "--tailor-autodiff", "-o", grad])
     text = open(grad).read()
-    quantized = text.count("quant.scast")
+    quantized = text.count("quant.scast" if mode == "int4" else "= tailor.nf4_dequantize")
     # QLoRA computes in float with the dequantized weights: the int4
     # kernel's float-activation form.
     so = grad[:-5] + ".so"
@@ -272,20 +293,27 @@ def check_qlora(args, tailor, torch, F, generate):
     with torch.no_grad():
         for m, lin in model.named_modules():
             if isinstance(lin, torch.nn.Linear) and m != "lm_head":
-                lin.weight.copy_(torch.tensor(int4_rtn(lin.weight.numpy().T, group).T))
+                w = lin.weight.numpy()
+                rounded = int4_rtn(w.T, group).T if mode == "int4" else nf4_bnb(w, group)
+                lin.weight.copy_(torch.tensor(np.ascontiguousarray(rounded)))
     params = lora_hooks(torch, model, gen, c, r, alpha)
+    # int4: one quant.scast per weight; nf4: one dequantization per weight
+    # in the forward and another in the backward of each linear whose
+    # input needs a gradient.
     expected = 7 * c.layers   # q k v o gate up down
-    if quantized != expected:
-        print(f"FAIL {name} QLoRA: {quantized} quantized weights, expected {expected}")
+    if quantized != expected if mode == "int4" else quantized < expected:
+        print(f"FAIL {name} QLoRA ({mode}): {quantized} quantized weights, expected {expected}")
         return 1
     return run_peft_check(args, compiled, model, c, F, torch, params,
-                          f"{name} QLoRA (LoRA r={r} on q, v over {quantized} int4 weights, "
-                          f"groups of {group})")
+                          f"{name} QLoRA (LoRA r={r} on q, v over {7 * c.layers} {mode} weights, "
+                          f"groups of {group}; {quantized} dequantizations)")
 
 
-def run_peft_check(args, compiled, model, c, F, torch, params, what, ids=None, labels=None):
+def run_peft_check(args, compiled, model, c, F, torch, params, what, ids=None, labels=None,
+                   extra=None):
     """Feeds `params` (name -> PyTorch leaf) to the compiled step; the loss
-    and each gradient against PyTorch's forward and autograd."""
+    and each gradient against PyTorch's forward and autograd (`extra()`: a
+    regulariser added to PyTorch's loss)."""
     if ids is None:
         rng = np.random.default_rng(11)
         ids = rng.integers(0, c.vocab, size=(2, 12), dtype=np.int64)
@@ -304,6 +332,8 @@ def run_peft_check(args, compiled, model, c, F, torch, params, what, ids=None, l
     logits = model(torch.tensor(ids))
     ref = F.cross_entropy(logits[:, :-1].reshape(-1, c.vocab),
                           torch.tensor(labels)[:, 1:].reshape(-1), ignore_index=-100)
+    if extra is not None:
+        ref = ref + extra()
     ref.backward()
     loss = float(np.asarray(out["loss"]))
     if abs(loss - ref.item()) > 1e-5 * abs(ref.item()):
@@ -315,6 +345,200 @@ def run_peft_check(args, compiled, model, c, F, torch, params, what, ids=None, l
     print(f"ok   {what}: loss {loss:.6f} (PyTorch {ref.item():.6f}), {len(params)} gradients, "
           f"max relative error {worst:.1e}")
     return 0
+
+
+def adalora_hooks(torch, model, gen, c, r, alpha, e_std):
+    """PEFT's AdaLoRA SVDLinear on the q and v projections (forward hooks:
+    y += (x (A * E)^T B^T) * scaling / (r + 1e-5)); A, B normal(0, 0.02),
+    E normal(0, e_std) (0: zeros, PEFT's initialisation); the leaves by
+    PEFT's names, and the orthogonality regulariser of AdaLoraModel.forward
+    (mean over the factors of ||A A^T - I||_F, ||B^T B - I||_F)."""
+    params = {}
+    ranknum = torch.tensor(float(r)) + 1e-5
+    for m in [f"blocks.{i}.{proj}" for i in range(c.layers) for proj in ("q", "v")]:
+        lin = model.get_submodule(m)
+        a = (0.02 * torch.randn(r, lin.in_features, generator=gen)).requires_grad_()
+        e = (e_std * torch.randn(r, 1, generator=gen)).requires_grad_()
+        b = (0.02 * torch.randn(lin.out_features, r, generator=gen)).requires_grad_()
+        params[m + ".lora_A"], params[m + ".lora_E"], params[m + ".lora_B"] = a, e, b
+        lin.register_forward_hook(
+            lambda mod, inp, out, a=a, e=e, b=b:
+                out + (inp[0] @ (a * e).T @ b.T) * alpha / ranknum)
+
+    def orth():
+        total, count = 0, 0
+        for n, p in params.items():
+            if n.endswith(".lora_E"):
+                continue
+            cov = p @ p.T if n.endswith(".lora_A") else p.T @ p
+            total = total + torch.norm(cov - torch.eye(*cov.size()), p="fro")
+            count += 1
+        return total / count
+    return params, orth
+
+
+class PeftRankAllocator:
+    """PEFT's RankAllocator (tuners/adalora/layer.py) and
+    AdaLoraModel.update_and_allocate (model.py), transcribed: the
+    reference tailor.RankAllocator is checked against."""
+
+    def __init__(self, torch, params, init_r, target_r, tinit, tfinal, delta_t, total, beta1, beta2):
+        self.torch, self.params = torch, params
+        self.init_r, self.tinit, self.tfinal, self.delta_t = init_r, tinit, tfinal, delta_t
+        self.total, self.beta1, self.beta2 = total, beta1, beta2
+        self.modules = sorted({n.rsplit(".lora_", 1)[0] for n in params})
+        self.init_bgt = init_r * len(self.modules)
+        self.target_bgt = target_r * len(self.modules)
+        self.ipt, self.exp_avg_ipt, self.exp_avg_unc = {}, {}, {}
+        self.rank_pattern = None
+
+    def budget_schedule(self, step):
+        if step <= self.tinit:
+            return self.init_bgt, False
+        if step > self.total - self.tfinal:
+            return self.target_bgt, True
+        mul_coeff = 1 - (step - self.tinit) / (self.total - self.tfinal - self.tinit)
+        budget = int((self.init_bgt - self.target_bgt) * (mul_coeff ** 3) + self.target_bgt)
+        return budget, step % self.delta_t == 0
+
+    def update_ipt(self):
+        for n, p in self.params.items():
+            if n not in self.ipt:
+                self.ipt[n] = self.torch.zeros_like(p)
+                self.exp_avg_ipt[n] = self.torch.zeros_like(p)
+                self.exp_avg_unc[n] = self.torch.zeros_like(p)
+            with self.torch.no_grad():
+                self.ipt[n] = (p * p.grad).abs().detach()
+                self.exp_avg_ipt[n] = self.beta1 * self.exp_avg_ipt[n] + (1 - self.beta1) * self.ipt[n]
+                self.exp_avg_unc[n] = (self.beta2 * self.exp_avg_unc[n]
+                                       + (1 - self.beta2) * (self.ipt[n] - self.exp_avg_ipt[n]).abs())
+
+    def mask_to_budget(self, budget):
+        torch, triplet, scores = self.torch, {}, []
+        for m in self.modules:
+            s = {t: self.exp_avg_ipt[f"{m}.lora_{t}"] * self.exp_avg_unc[f"{m}.lora_{t}"]
+                 for t in "AEB"}
+            ipt_ab = torch.cat([torch.mean(s["A"], dim=1, keepdim=True),
+                                torch.mean(s["B"], dim=0, keepdim=False).view(-1, 1)], dim=1)
+            triplet[m] = s["E"].view(-1) + ipt_ab.sum(dim=1).view(-1)
+            scores.append(triplet[m])
+        threshold = torch.kthvalue(torch.cat(scores), k=self.init_bgt - budget)[0].item()
+        pattern = {}
+        with torch.no_grad():
+            for m in self.modules:
+                keep = ~(triplet[m] <= threshold)
+                self.params[f"{m}.lora_E"].masked_fill_(~keep.view(-1, 1), 0.0)
+                pattern[f"{m}.lora_E"] = keep.tolist()
+        return pattern
+
+    def update_and_allocate(self, step):
+        if step < self.total - self.tfinal:
+            self.update_ipt()
+            budget, mask = self.budget_schedule(step)
+            if mask:
+                self.rank_pattern = self.mask_to_budget(budget)
+        elif step == self.total - self.tfinal:
+            self.rank_pattern = self.mask_to_budget(self.budget_schedule(step)[0])
+            self.ipt, self.exp_avg_ipt, self.exp_avg_unc = {}, {}, {}
+        else:
+            with self.torch.no_grad():
+                for n, keep in self.rank_pattern.items():
+                    self.params[n].masked_fill_(~self.torch.tensor(keep).view(-1, 1), 0.0)
+
+
+def check_adalora(args, tailor, torch, F, generate):
+    """AdaLoRA. (a) tailor-peft method=adalora (r 4, alpha 8, q and v) +
+    loss (with the orthogonality regulariser) + autodiff against PyTorch
+    with PEFT's SVDLinear forward and regulariser (E random, so that every
+    factor has a gradient). (b) Ten AdamW steps of the compiled step
+    (tailor-optimizer return-grads) with tailor.RankAllocator (tailor-
+    train's rank allocation: init_r 4 -> target_r 2, tinit 1, tfinal 3,
+    deltaT 2, PEFT's initialisation) against torch.optim.AdamW and a
+    transcription of PEFT's RankAllocator: every loss, the rank pattern after
+    every step and the final parameters."""
+    name = "llama-opset17"
+    family, c, opset, kv = generate.variants()[name]
+    mlir = os.path.join(args.work, name + ".mlir")  # from main()'s export
+    r, alpha, weight = 4, 8.0, 0.5
+    peft = f"--tailor-peft=method=adalora r={r} alpha={alpha} target=q$,v$ orth-reg-weight={weight}"
+    grad = os.path.join(args.work, name + ".adalora.mlir")
+    run([os.path.join(args.bin, "tailor-opt"), mlir, peft, "--tailor-raise",
+         "--tailor-loss", "--tailor-autodiff", "-o", grad])
+    compiled = tailor.load(tailor.compile(grad, grad[:-5] + ".so"))
+    model, gen = frozen_llama(torch, generate, c)
+    params, orth = adalora_hooks(torch, model, gen, c, r, alpha, 0.1)
+    failures = run_peft_check(args, compiled, model, c, F, torch, params,
+                              f"{name} AdaLoRA r={r} on q, v (+ {weight} x orthogonality)",
+                              extra=lambda: weight * orth())
+
+    # (b) the rank allocation over ten steps.
+    total, lr = 10, 0.01
+    sched = dict(init_r=r, target_r=2, tinit=1, tfinal=3, delta_t=2, total_step=total,
+                 beta1=0.85, beta2=0.85)
+    step_mlir = os.path.join(args.work, name + ".adalora-step.mlir")
+    run([os.path.join(args.bin, "tailor-opt"), mlir, peft, "--tailor-raise", "--tailor-loss",
+         "--tailor-autodiff", "--tailor-optimizer=kind=adamw return-grads=.*", "-o", step_mlir])
+    compiled = tailor.load(tailor.compile(step_mlir, step_mlir[:-5] + ".so"))
+    model, gen = frozen_llama(torch, generate, c)
+    params, orth = adalora_hooks(torch, model, gen, c, r, alpha, 0.0)
+    state = {n: t.detach().numpy().copy() for n, t in params.items()}
+    for n in params:
+        state["exp_avg." + n] = np.zeros(params[n].shape, np.float32)
+        state["exp_avg_sq." + n] = np.zeros(params[n].shape, np.float32)
+    mats = []
+    for n, t in params.items():
+        if n.endswith(".lora_A"):
+            module = n[:-len(".lora_A")]
+            mats.append((module, t.shape[1], params[module + ".lora_B"].shape[0]))
+    alloc = tailor.RankAllocator(mats, **sched)
+    opt = torch.optim.AdamW(list(params.values()), lr=lr, weight_decay=0.0)
+    ref = PeftRankAllocator(torch, params, r, sched["target_r"], sched["tinit"], sched["tfinal"],
+                            sched["delta_t"], total, 0.85, 0.85)
+    rng = np.random.default_rng(13)
+    bad, budgets, masked_steps = [], [], 0
+    for step in range(total):
+        ids = rng.integers(0, c.vocab, size=(2, 10), dtype=np.int64)
+        labels = ids.copy()
+        labels[:, :3] = -100
+        out = compiled.run(dict(state, input_ids=ids, labels=labels, lr=np.float32(lr),
+                                step=np.float32(step + 1)))
+        for n in state:
+            state[n] = np.array(out[n], dtype=np.float32, copy=True)
+        grads = {n: np.ascontiguousarray(out["grad." + n], dtype=np.float32) for n in params}
+        budgets.append(alloc.update(step, state, grads))
+        opt.zero_grad()
+        logits = model(torch.tensor(ids))
+        loss = F.cross_entropy(logits[:, :-1].reshape(-1, c.vocab),
+                               torch.tensor(labels)[:, 1:].reshape(-1),
+                               ignore_index=-100) + weight * orth()
+        loss.backward()
+        opt.step()
+        ref.update_and_allocate(step)
+        got = float(np.asarray(out["loss"]))
+        if abs(got - loss.item()) > 1e-5 * abs(loss.item()):
+            bad.append(f"step {step}: loss {got} vs {loss.item()}")
+        if alloc.rank_pattern != ref.rank_pattern:
+            bad.append(f"step {step}: rank pattern {alloc.rank_pattern} vs PEFT's {ref.rank_pattern}")
+        if ref.rank_pattern is not None:
+            masked_steps += 1
+    worst = 0.0
+    for n, t in params.items():
+        rv = t.detach().numpy()
+        err = np.abs(state[n] - rv).max() / max(np.abs(rv).max(), 1e-30)
+        worst = max(worst, err)
+        if not err <= args.rtol:
+            bad.append(f"{n} after {total} steps: {err:.2e}")
+    kept = sum(sum(k) for k in (alloc.rank_pattern or {}).values())
+    if kept != len(mats) * sched["target_r"]:
+        bad.append(f"{kept} rank slots kept at the end, expected the target budget "
+                   f"{len(mats) * sched['target_r']}")
+    if bad:
+        print(f"FAIL {name} AdaLoRA rank allocation: " + "; ".join(bad[:6]))
+        return failures + 1
+    print(f"ok   {name} AdaLoRA rank allocation: {total} AdamW steps, budgets {budgets}, "
+          f"rank patterns equal to PEFT's at every step ({masked_steps} with one), "
+          f"{len(params)} parameters within {worst:.1e}")
+    return failures
 
 
 def check_bitfit(args, tailor, name, mlir, feeds, params, full_loss):
@@ -655,6 +879,8 @@ def main():
     failures += check_adapters(args, tailor, torch, F, generate)
     failures += check_prefix_prompt(args, tailor, torch, F, generate)
     failures += check_qlora(args, tailor, torch, F, generate)
+    failures += check_qlora(args, tailor, torch, F, generate, mode="nf4")
+    failures += check_adalora(args, tailor, torch, F, generate)
     failures += check_optimizer(args, tailor, torch, F, generate)
     print("PASS" if not failures else f"FAIL ({failures})")
     return 1 if failures else 0

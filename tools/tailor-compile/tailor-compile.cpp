@@ -163,14 +163,17 @@ static cl::opt<std::string> quantize(
     "quantize",
     cl::desc("Quantize the linears' weights (tailor-quantize): int8 = "
              "weight-only, one scale per output channel; int4 = weight-only, "
-             "one scale per --quantize-group-size input rows; w8a8 = int8 "
-             "weights per output channel and int8 activations (one scale "
-             "per token, at run time): int8 x int8 products"),
+             "one scale per --quantize-group-size input rows; nf4 = QLoRA's "
+             "4-bit NormalFloat, blocks of --quantize-group-size rows "
+             "(dequantized in the model, then a float product; no ONNX "
+             "export); w8a8 = int8 weights per output channel and int8 "
+             "activations (one scale per token, at run time): int8 x int8 "
+             "products"),
     cl::value_desc("mode"), cl::cat(category));
 static cl::opt<int64_t> quantizeGroupSize(
     "quantize-group-size", cl::init(128),
-    cl::desc("--quantize=int4: input rows per scale (must divide every "
-             "quantized linear's K)"),
+    cl::desc("--quantize=int4 / nf4: input rows per scale (must divide "
+             "every quantized linear's K)"),
     cl::value_desc("G"), cl::cat(category));
 static cl::opt<bool> quantizeAsymmetric(
     "quantize-asymmetric", cl::init(false),

@@ -15,6 +15,7 @@
 
 #include "tailor-c/abi.h"
 #include "tailor-c/tailor.h"
+#include "tailor/Support/AdaLora.h"
 #include "tailor/Execution/BufferStats.h"
 #include "tailor/Execution/JitModel.h"
 #include "tailor/Execution/Training.h"
@@ -41,9 +42,11 @@
 #include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <set>
 #include <memory>
@@ -107,8 +110,10 @@ static cl::opt<std::string> dumpTokens(
 static cl::opt<std::string> method(
     "method", cl::init("lora"),
     cl::desc("What trains: lora (adapters beside the linears; the base stays "
-             "frozen), ia3 ((IA)3 scaling vectors), adapter (bottleneck "
-             "adapters), full (every matching weight) or bitfit (the biases)"),
+             "frozen), adalora (SVD-shaped adapters whose ranks are "
+             "reallocated by importance), ia3 ((IA)3 scaling vectors), "
+             "adapter (bottleneck adapters), prefix, prompt, full (every "
+             "matching weight) or bitfit (the biases)"),
     cl::cat(category));
 static cl::list<std::string> feedforward(
     "feedforward", cl::CommaSeparated,
@@ -141,6 +146,42 @@ static cl::opt<int64_t> loraR("lora-r", cl::init(8), cl::desc("LoRA rank"),
 static cl::opt<double> loraAlpha("lora-alpha", cl::init(16),
                                  cl::desc("LoRA alpha (scale alpha / r)"),
                                  cl::cat(category));
+static cl::opt<int64_t> adaInitR(
+    "adalora-init-r", cl::init(12),
+    cl::desc("--method adalora: every adapted matrix's initial rank (PEFT's "
+             "init_r)"),
+    cl::cat(category));
+static cl::opt<int64_t> adaTargetR(
+    "adalora-target-r", cl::init(8),
+    cl::desc("--method adalora: the average rank the budget shrinks to "
+             "(target_r)"),
+    cl::cat(category));
+static cl::opt<int64_t> adaTinit(
+    "adalora-tinit", cl::init(0),
+    cl::desc("--method adalora: steps before the budget starts to shrink"),
+    cl::cat(category));
+static cl::opt<int64_t> adaTfinal(
+    "adalora-tfinal", cl::init(0),
+    cl::desc("--method adalora: final steps trained with the rank pattern "
+             "fixed"),
+    cl::cat(category));
+static cl::opt<int64_t> adaDeltaT(
+    "adalora-delta-t", cl::init(1),
+    cl::desc("--method adalora: steps between two reallocations"),
+    cl::cat(category));
+static cl::opt<double> adaBeta1(
+    "adalora-beta1", cl::init(0.85),
+    cl::desc("--method adalora: the importance EMA's decay"),
+    cl::cat(category));
+static cl::opt<double> adaBeta2(
+    "adalora-beta2", cl::init(0.85),
+    cl::desc("--method adalora: the uncertainty EMA's decay"),
+    cl::cat(category));
+static cl::opt<double> orthRegWeight(
+    "orth-reg-weight", cl::init(0.5),
+    cl::desc("--method adalora: the weight of the orthogonality "
+             "regulariser"),
+    cl::cat(category));
 static cl::opt<bool> rslora("rslora", cl::init(false),
                             cl::desc("LoRA scale alpha / sqrt(r)"),
                             cl::cat(category));
@@ -191,14 +232,16 @@ static cl::opt<int64_t> qatGroupSize("qat-group-size", cl::init(128),
 static cl::opt<std::string> quantizeBase(
     "quantize-base", cl::init("none"),
     cl::desc("QLoRA's frozen quantized base (with a method that keeps the "
-             "base frozen: lora, ia3, adapter, prefix, prompt): none, int8 "
-             "(per output channel) or int4 (groups of --base-group-size "
-             "rows); tailor-quantize's round-to-nearest, lm_head kept in "
-             "float; the forward and backward dequantize"),
+             "base frozen: lora, adalora, ia3, adapter, prefix, prompt): "
+             "none, int8 (per output channel), int4 (groups of "
+             "--base-group-size rows) or nf4 (QLoRA's NormalFloat, blocks of "
+             "--base-group-size); tailor-quantize's round-to-nearest, "
+             "lm_head kept in float; the forward and backward dequantize"),
     cl::cat(category));
 static cl::opt<int64_t> baseGroupSize(
     "base-group-size", cl::init(64),
-    cl::desc("--quantize-base int4: rows per scale (QLoRA's block size 64)"),
+    cl::desc("--quantize-base int4 / nf4: rows per scale (QLoRA's block "
+             "size 64)"),
     cl::cat(category));
 static cl::opt<std::string> recompute(
     "recompute", cl::init("none"),
@@ -376,6 +419,14 @@ llvm::json::Object trajectoryConfig() {
       {"adapter-activation", adapterActivation.getValue()},
       {"adapter-scaling", adapterScaling.getValue()},
       {"virtual-tokens", virtualTokens.getValue()},
+      {"adalora-init-r", adaInitR.getValue()},
+      {"adalora-target-r", adaTargetR.getValue()},
+      {"adalora-tinit", adaTinit.getValue()},
+      {"adalora-tfinal", adaTfinal.getValue()},
+      {"adalora-delta-t", adaDeltaT.getValue()},
+      {"adalora-beta1", adaBeta1.getValue()},
+      {"adalora-beta2", adaBeta2.getValue()},
+      {"orth-reg-weight", orthRegWeight.getValue()},
       {"exclude", std::move(excluded)},
       {"steps", steps.getValue()},
       {"epochs", epochs.getValue()},
@@ -577,10 +628,14 @@ llvm::Expected<std::vector<Carried>> initialParameters(ModuleOp module) {
         for (float &v : c.data)
           v = float((2 * rng.next() - 1) * bound);
       } else if (kind.getValue() == "normal") {
-        // nn.Embedding's default: N(0, 1) (prefix and prompt tuning).
+        // nn.Embedding's default: N(0, 1) (prefix and prompt tuning);
+        // AdaLoRA's factors: std 0.02 (tailor.init_std).
+        double std = 1.0;
+        if (auto s = fn.getArgAttrOfType<FloatAttr>(i, "tailor.init_std"))
+          std = s.getValueAsDouble();
         Gaussian z{rng, std::nullopt};
         for (float &v : c.data)
-          v = float(z.next());
+          v = float(std * z.next());
       } else if (kind.getValue() != "zeros") {
         return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                        "parameter '" + c.name +
@@ -894,6 +949,12 @@ llvm::Expected<Evaluation> evaluate(const Compiled &c, const Dataset &data,
   int32_t chosenIndex = c.output("chosen_rewards");
   int32_t rejectedIndex = c.output("rejected_rewards");
   int32_t logpsIndex = c.output("logps");
+  // The held-out loss is the task's: without the regularisers (aux_loss.*,
+  // AdaLoRA's orthogonality) the training loss includes.
+  std::vector<int32_t> auxIndices;
+  for (size_t i = 0; i < c.outputs.size(); ++i)
+    if (StringRef(c.outputs[i].name).starts_with("aux_loss."))
+      auxIndices.push_back(i);
   int64_t n = examples(data);
   e.logps.assign(data.rows.size(), 0.0f);
   for (int64_t r0 = 0; r0 < n; r0 += batchSize) {
@@ -920,7 +981,10 @@ llvm::Expected<Evaluation> evaluate(const Compiled &c, const Dataset &data,
     if (!result)
       return result.takeError();
     double weight = paired() ? double(indices.size()) : double(b.targets);
-    total += double(scalarOutput(result->get(), lossIndex)) * weight;
+    double loss = scalarOutput(result->get(), lossIndex);
+    for (int32_t i : auxIndices)
+      loss -= scalarOutput(result->get(), i);
+    total += loss * weight;
     count += weight;
     if (logpsIndex >= 0 && chosenIndex < 0) {
       // KTO: the rows' log-probabilities (examples, then KL rows).
@@ -1024,11 +1088,11 @@ int main(int argc, char **argv) {
   if (!sched)
     return fail("--schedule must be constant, linear or cosine, not '" +
                 schedule + "'");
-  if (!llvm::is_contained(
-          {"lora", "full", "bitfit", "ia3", "adapter", "prefix", "prompt"},
-          StringRef(method)))
-    return fail("--method must be lora, ia3, adapter, prefix, prompt, full "
-                "or bitfit, not '" +
+  if (!llvm::is_contained({"lora", "adalora", "full", "bitfit", "ia3",
+                           "adapter", "prefix", "prompt"},
+                          StringRef(method)))
+    return fail("--method must be lora, adalora, ia3, adapter, prefix, "
+                "prompt, full or bitfit, not '" +
                 method + "'");
   if (optimizer != "adamw" && optimizer != "sgd" && optimizer != "mezo")
     return fail("--optimizer must be adamw, sgd or mezo, not '" + optimizer +
@@ -1039,6 +1103,14 @@ int main(int argc, char **argv) {
                 "accumulate)");
   if (mezo && !(zoEps > 0))
     return fail("--zo-eps must be positive");
+  if (mezo && method == "adalora")
+    return fail("--method adalora reallocates ranks by gradient importance: "
+                "it needs a gradient optimizer, not --optimizer mezo");
+  if (method == "adalora" && (dora || rslora || loraFA))
+    return fail("--method adalora takes no --dora, --rslora or --lora-fa");
+  if (method == "adalora" && !(orthRegWeight > 0))
+    return fail("--orth-reg-weight must be positive (PEFT's AdaLoRA refuses "
+                "0)");
   if (mezo && recompute != "none")
     return fail("--recompute has nothing to do with --optimizer mezo (it "
                 "keeps no activations for a backward pass)");
@@ -1063,8 +1135,8 @@ int main(int argc, char **argv) {
   if (virtualTokens < 1)
     return fail("--virtual-tokens must be at least 1");
   if (quantizeBase != "none" && quantizeBase != "int8" &&
-      quantizeBase != "int4")
-    return fail("--quantize-base must be none, int8 or int4, not '" +
+      quantizeBase != "int4" && quantizeBase != "nf4")
+    return fail("--quantize-base must be none, int8, int4 or nf4, not '" +
                 quantizeBase + "'");
   if (quantizeBase != "none" && (method == "full" || method == "bitfit"))
     return fail(
@@ -1074,6 +1146,9 @@ int main(int argc, char **argv) {
   if (quantizeBase != "none" && !raiseOps)
     return fail("--quantize-base quantizes the raised linears: it needs "
                 "--raise");
+  if (quantizeBase == "nf4" && (baseGroupSize < 2 || baseGroupSize % 2))
+    return fail("--base-group-size must be even for --quantize-base nf4 (two "
+                "codes per byte)");
   if (quantizeBase == "int4" && baseGroupSize < 1)
     return fail("--base-group-size must be at least 1");
   if (adapterPlacement != "serial" && adapterPlacement != "parallel")
@@ -1184,7 +1259,15 @@ int main(int argc, char **argv) {
             {"kd-direction", "forward"},
             {"spm-model", ""},
             {"desirable-weight", 1.0},
-            {"undesirable-weight", 1.0}})
+            {"undesirable-weight", 1.0},
+            {"adalora-init-r", 12},
+            {"adalora-target-r", 8},
+            {"adalora-tinit", 0},
+            {"adalora-tfinal", 0},
+            {"adalora-delta-t", 1},
+            {"adalora-beta1", 0.85},
+            {"adalora-beta2", 0.85},
+            {"orth-reg-weight", 0.5}})
         if (!o.get(key))
           o[key] = old;
     }
@@ -1249,7 +1332,8 @@ int main(int argc, char **argv) {
     PassManager pm(&context);
     TailorPeftOptions peft;
     peft.method = method;
-    peft.rank = loraR;
+    peft.rank = method == "adalora" ? adaInitR : loraR;
+    peft.orthRegWeight = orthRegWeight;
     peft.alpha = loraAlpha;
     peft.rslora = rslora;
     peft.dora = dora;
@@ -1436,6 +1520,19 @@ int main(int argc, char **argv) {
   if (totalSteps < 1)
     return fail("one epoch has fewer micro-batches than --grad-accum; set "
                 "--steps");
+  // AdaLoRA: PEFT's configuration (total_step: this run's steps).
+  adalora::Config adaConfig;
+  adaConfig.initR = adaInitR;
+  adaConfig.targetR = adaTargetR;
+  adaConfig.tinit = adaTinit;
+  adaConfig.tfinal = adaTfinal;
+  adaConfig.deltaT = adaDeltaT;
+  adaConfig.totalStep = totalSteps;
+  adaConfig.beta1 = adaBeta1;
+  adaConfig.beta2 = adaBeta2;
+  if (method == "adalora")
+    if (llvm::Error e = adalora::validate(adaConfig))
+      return fail("--method adalora: " + llvm::toString(std::move(e)));
   llvm::errs() << "tailor-train: " << n
                << (paired() ? " preference pairs (" : " training examples (")
                << train->skipped << " without a predicted token skipped, "
@@ -1524,6 +1621,9 @@ int main(int argc, char **argv) {
     opt.nesterov = nesterov;
     opt.maxGradNorm = maxGradNorm;
     opt.accumulate = gradAccum;
+    // AdaLoRA's importance reads every adapter's gradient.
+    if (method == "adalora")
+      opt.returnGrads = {".*"};
     if (!mezo)
       pm.addPass(createTailorOptimizer(opt));
     if (failed(pm.run(*module)))
@@ -1568,6 +1668,45 @@ int main(int argc, char **argv) {
     for (auto &c : carried)
       if (c->param)
         params[c->name] = c.get();
+
+    // AdaLoRA: the rank allocator over the adapted matrices (tailor-peft's
+    // modules, in order) and the gradients of the last update.
+    std::optional<adalora::RankAllocator> allocator;
+    std::vector<std::array<Carried *, 3>> adaParams;
+    std::map<std::string, std::vector<float>> adaGrads;
+    if (method == "adalora") {
+      std::vector<adalora::Matrix> mats;
+      if (peftInfo)
+        if (auto list = peftInfo.getAs<ArrayAttr>("modules"))
+          for (Attribute m : list) {
+            std::string module = cast<StringAttr>(m).str();
+            std::array<Carried *, 3> abc{};
+            const char *parts[3] = {".lora_A", ".lora_E", ".lora_B"};
+            for (int t = 0; t < 3; ++t) {
+              auto it = params.find(module + parts[t]);
+              if (it == params.end())
+                return fail("AdaLoRA: module '" + module + "' has no " +
+                            parts[t] + " parameter");
+              abc[t] = it->second;
+              adaGrads[it->first].assign(it->second->data.size(), 0.0f);
+            }
+            mats.push_back({module, abc[0]->shape[1], abc[2]->shape[0]});
+            adaParams.push_back(abc);
+          }
+      allocator.emplace(adaConfig, std::move(mats));
+      llvm::errs() << "tailor-train: AdaLoRA over " << adaParams.size()
+                   << " matrices: rank budget " << allocator->initialBudget()
+                   << " -> " << allocator->targetBudget() << "\n";
+    }
+    auto adaTensors = [&]() {
+      std::vector<adalora::Tensors> ts;
+      for (auto &abc : adaParams)
+        ts.push_back({abc[0]->data.data(), abc[1]->data.data(),
+                      abc[2]->data.data(), adaGrads[abc[0]->name].data(),
+                      adaGrads[abc[1]->name].data(),
+                      adaGrads[abc[2]->name].data()});
+      return ts;
+    };
 
     // The reference model's log-probabilities: the initial parameters'
     // (a frozen copy of the starting model, as TRL's precompute_ref_log_probs).
@@ -1621,6 +1760,25 @@ int main(int argc, char **argv) {
         llvm::ArrayRef<char> bytes = checkpoint->bytes(*info);
         std::memcpy(c->data.data(), bytes.data(), bytes.size());
       }
+      if (allocator) {
+        for (auto &[name, values] : allocator->state()) {
+          const safetensors::TensorInfo *info = checkpoint->lookup(name);
+          if (!info || info->dtype != safetensors::DType::F32 ||
+              info->shape.size() != 1 ||
+              info->shape[0] != int64_t(values->size()))
+            return fail(path + ": no AdaLoRA state '" + name + "'");
+          llvm::ArrayRef<char> bytes = checkpoint->bytes(*info);
+          std::memcpy(values->data(), bytes.data(), bytes.size());
+        }
+        auto it = checkpoint->metadata().find("adalora_rank_pattern");
+        if (it != checkpoint->metadata().end()) {
+          auto pattern = adalora::parseRankPattern(it->second, adaParams.size(),
+                                          adaInitR);
+          if (!pattern)
+            return fail(path + ": " + llvm::toString(pattern.takeError()));
+          allocator->setRankPattern(std::move(*pattern));
+        }
+      }
       llvm::errs() << "tailor-train: resuming from " << path << " (step "
                    << startStep << ")\n";
     }
@@ -1647,6 +1805,18 @@ int main(int argc, char **argv) {
           {"step", std::to_string(step)},
           {"config", configText},
           {"log", lossCsv(log, std::nullopt)}};
+      if (allocator) {
+        for (auto &[name, values] : allocator->state())
+          tensors.push_back(
+              {name, safetensors::DType::F32,
+               {int64_t(values->size())},
+               llvm::ArrayRef<char>(
+                   reinterpret_cast<const char *>(values->data()),
+                   values->size() * sizeof(float))});
+        if (!allocator->rankPattern().empty())
+          meta["adalora_rank_pattern"] =
+              adalora::rankPatternJson(allocator->rankPattern());
+      }
       if (baseEval)
         meta["base_eval_loss"] = printed("%.17g", *baseEval);
       std::string path =
@@ -1737,7 +1907,21 @@ int main(int argc, char **argv) {
           std::memcpy(c->data.data(), view.data,
                       c->data.size() * sizeof(float));
         }
+        if (allocator && f.apply)
+          for (auto &[name, g] : adaGrads) {
+            tailor_tensor view;
+            if (tailor_result_output(result->get(),
+                                     stepFn->output("grad." + name),
+                                     &view) != TAILOR_OK)
+              return fail(tailor_last_error());
+            std::memcpy(g.data(), view.data, g.size() * sizeof(float));
+          }
       }
+      // AdaLoRA: importance, budget and masking after the update
+      // (PEFT's update_and_allocate(global_step), 0-based).
+      int64_t budget = 0;
+      if (allocator)
+        budget = allocator->update(s, adaTensors());
       LogRow row;
       row.step = s + 1;
       row.epoch = double((s + 1) * gradAccum) / double(perEpoch);
@@ -1770,6 +1954,8 @@ int main(int argc, char **argv) {
           s + 1, totalSteps, row.loss, row.lr, row.gradNorm,
           runTokens / std::max(runSeconds, 1e-9),
           formatTime(perStep * double(totalSteps - s - 1)));
+      if (allocator)
+        line += llvm::formatv("  rank budget {0}", budget).str();
       if (tty)
         llvm::errs() << "\r" << line << "\x1b[K";
       else if ((s + 1) % logEvery == 0 || last)
@@ -1815,6 +2001,7 @@ int main(int argc, char **argv) {
       // (viewed as [P, layers * 2, H, D]; entry 2l + 0 layer l's keys,
       // 2l + 1 its values).
       std::vector<float> prefixTable;
+      std::deque<std::vector<float>> resized;
       if (method == "prefix") {
         int64_t layers = 0, heads = 0, dim = 0;
         std::map<std::pair<int64_t, int>, Carried *> parts;
@@ -1844,6 +2031,37 @@ int main(int argc, char **argv) {
                            safetensors::DType::F32,
                            {virtualTokens, width},
                            bytesOf(prefixTable)});
+      } else if (allocator && !allocator->rankPattern().empty()) {
+        // AdaLoRA: PEFT saves the kept rank slots only (its
+        // resize_state_dict_by_rank_pattern).
+        const auto &pattern = allocator->rankPattern();
+        for (size_t m = 0; m < adaParams.size(); ++m) {
+          const std::vector<bool> &keep = pattern[m];
+          int64_t kept = llvm::count(keep, true);
+          for (int t = 0; t < 3; ++t) {
+            Carried *c = adaParams[m][t];
+            int64_t rows = c->shape[0], cols = c->shape[1];
+            std::vector<float> v;
+            llvm::SmallVector<int64_t> shape;
+            if (t < 2) { // A [r, in], E [r, 1]: rows
+              for (int64_t i = 0; i < rows; ++i)
+                if (keep[i])
+                  v.insert(v.end(), c->data.begin() + i * cols,
+                           c->data.begin() + (i + 1) * cols);
+              shape = {kept, cols};
+            } else { // B [out, r]: columns
+              for (int64_t o = 0; o < rows; ++o)
+                for (int64_t i = 0; i < cols; ++i)
+                  if (keep[i])
+                    v.push_back(c->data[o * cols + i]);
+              shape = {rows, kept};
+            }
+            resized.push_back(std::move(v));
+            tensors.push_back({"base_model.model." + c->name,
+                               safetensors::DType::F32, shape,
+                               bytesOf(resized.back())});
+          }
+        }
       } else {
         // PEFT's keys: base_model.model.<module>.<tensor>; prompt tuning's
         // is prompt_embeddings.
@@ -1879,6 +2097,37 @@ int main(int argc, char **argv) {
         cfg["fan_in_fan_out"] = false;
         cfg["bias"] = "none";
         cfg["init_lora_weights"] = true;
+      } else if (method == "adalora") {
+        // PEFT's AdaLoraConfig (rank_pattern: the kept slots of each
+        // module's lora_E, as its RankAllocator names them).
+        cfg["peft_type"] = "ADALORA";
+        cfg["r"] = adaInitR.getValue();
+        cfg["init_r"] = adaInitR.getValue();
+        cfg["target_r"] = adaTargetR.getValue();
+        cfg["tinit"] = adaTinit.getValue();
+        cfg["tfinal"] = adaTfinal.getValue();
+        cfg["deltaT"] = adaDeltaT.getValue();
+        cfg["beta1"] = adaBeta1.getValue();
+        cfg["beta2"] = adaBeta2.getValue();
+        cfg["orth_reg_weight"] = orthRegWeight.getValue();
+        cfg["total_step"] = totalSteps;
+        cfg["lora_alpha"] = loraAlpha.getValue();
+        cfg["lora_dropout"] = 0.0;
+        cfg["fan_in_fan_out"] = false;
+        cfg["bias"] = "none";
+        if (!allocator->rankPattern().empty()) {
+          llvm::json::Object pattern;
+          for (size_t m = 0; m < adaParams.size(); ++m) {
+            llvm::json::Array keep;
+            for (bool k : allocator->rankPattern()[m])
+              keep.push_back(k);
+            pattern[allocator->matrices()[m].module + ".lora_E"] =
+                std::move(keep);
+          }
+          cfg["rank_pattern"] = std::move(pattern);
+        } else {
+          cfg["rank_pattern"] = nullptr;
+        }
       } else if (method == "prefix" || method == "prompt") {
         // PEFT's PrefixTuningConfig / PromptTuningConfig.
         cfg["peft_type"] =

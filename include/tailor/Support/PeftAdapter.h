@@ -13,7 +13,9 @@
 // Every module's scale is worked out as PEFT does: lora_alpha / r, or
 // lora_alpha / sqrt(r) with use_rslora, with rank_pattern / alpha_pattern
 // overriding r / lora_alpha for the modules whose names they match.
-// DoRA adapters (use_dora, lora_magnitude_vector [out]) and (IA)3 adapters
+// DoRA adapters (use_dora, lora_magnitude_vector [out]), AdaLoRA adapters
+// (peft_type ADALORA: lora_A, lora_E, lora_B, resized by rank_pattern) and
+// (IA)3 adapters
 // (peft_type IA3: <module>.ia3_l, [out, 1] or for feedforward_modules
 // [1, in]) are read too.
 // Problems (a missing file, bad JSON, an unsupported option, a

@@ -9,6 +9,8 @@
 
 #include "Utils.h"
 
+#include "tailor/Support/NF4.h"
+
 #include "mlir/Dialect/Math/IR/Math.h"
 
 using namespace mlir;
@@ -489,12 +491,79 @@ struct FakeQuantLowering : OpConversionPattern<FakeQuantOp> {
   }
 };
 
+/// tailor.nf4_dequantize: one linalg.generic over [G, g/2, 2, N] (blocks,
+/// byte rows, nibble, columns) reading the byte [G, g/2, N] and the block's
+/// absmax [G, N]; the nibble's index selects NF4's value from a constant
+/// table; collapsed to [K, N].
+struct NF4DequantizeLowering : OpConversionPattern<NF4DequantizeOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(NF4DequantizeOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    auto codesType = cast<RankedTensorType>(adaptor.getCodes().getType());
+    int64_t half = codesType.getDimSize(0), n = codesType.getDimSize(1);
+    int64_t g = op.getBlockSize(), k = 2 * half, groups = k / g;
+    Type f32 = rewriter.getF32Type();
+    Type i8 = rewriter.getI8Type();
+    Value codes = tensor::ExpandShapeOp::create(
+        rewriter, loc, RankedTensorType::get({groups, g / 2, n}, i8),
+        adaptor.getCodes(), SmallVector<ReassociationIndices>{{0, 1}, {2}});
+    auto tableType = RankedTensorType::get({16}, f32);
+    Value table = arith::ConstantOp::create(
+        rewriter, loc,
+        DenseElementsAttr::get(tableType, ArrayRef<float>(nf4::kValues)));
+    Value out = emptyTensor(rewriter, loc,
+                            {rewriter.getIndexAttr(groups),
+                             rewriter.getIndexAttr(g / 2),
+                             rewriter.getIndexAttr(2), rewriter.getIndexAttr(n)},
+                            f32);
+    MLIRContext *ctx = rewriter.getContext();
+    AffineExpr d0, d1, d2, d3;
+    bindDims(ctx, d0, d1, d2, d3);
+    auto generic = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{out.getType()},
+        ValueRange{codes, adaptor.getAbsmax()}, ValueRange{out},
+        ArrayRef<AffineMap>{AffineMap::get(4, 0, {d0, d1, d3}, ctx),
+                            AffineMap::get(4, 0, {d0, d3}, ctx),
+                            AffineMap::get(4, 0, {d0, d1, d2, d3}, ctx)},
+        SmallVector<utils::IteratorType>(4, utils::IteratorType::parallel),
+        [&](OpBuilder &b, Location l, ValueRange a) {
+          Type i32 = b.getI32Type();
+          auto c = [&](int64_t v) {
+            return arith::ConstantOp::create(b, l, b.getI32IntegerAttr(v))
+                .getResult();
+          };
+          Value byte = arith::ExtUIOp::create(b, l, i32, a[0]);
+          // Nibble 0 (the even row) is the high one: shift by 4 - 4 * i.
+          Value nibble = arith::IndexCastOp::create(
+              b, l, i32, linalg::IndexOp::create(b, l, 2));
+          Value shift =
+              arith::SubIOp::create(b, l, c(4),
+                                    arith::MulIOp::create(b, l, nibble, c(4)));
+          Value code = arith::AndIOp::create(
+              b, l, arith::ShRUIOp::create(b, l, byte, shift), c(15));
+          Value index =
+              arith::IndexCastOp::create(b, l, b.getIndexType(), code);
+          Value value = tensor::ExtractOp::create(b, l, table, index);
+          linalg::YieldOp::create(
+              b, l, arith::MulFOp::create(b, l, value, a[1]).getResult());
+        });
+    Value result = tensor::CollapseShapeOp::create(
+        rewriter, loc, RankedTensorType::get({k, n}, f32), generic.getResult(0),
+        SmallVector<ReassociationIndices>{{0, 1, 2}, {3}});
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
 } // namespace
 
 void lowering::populateQuantizationPatterns(const TypeConverter &converter,
                                             RewritePatternSet &patterns) {
   patterns.add<DequantizeLinearLowering, QuantizeLinearLowering,
                DynamicQuantizeLinearLowering, MatMulIntegerLowering,
-               QLinearMatMulLowering, FakeQuantLowering>(converter,
+               QLinearMatMulLowering, FakeQuantLowering,
+               NF4DequantizeLowering>(converter,
                                                          patterns.getContext());
 }

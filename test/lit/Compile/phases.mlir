@@ -49,7 +49,7 @@
 // scales live in the type).
 // QUANT: tailor-compile: weights 32 B -> 8 B (constants after quantization, clean-up)
 // QUANTIR: quant.scast %{{.*}} : tensor<4x2xi8> to tensor<4x2x!quant.uniform<i8<-127:127>:f32:1
-// BADQUANT: error: tailor-quantize: unknown mode 'int3' (known: int8, int4, w8a8)
+// BADQUANT: error: tailor-quantize: unknown mode 'int3' (known: int8, int4, w8a8, nf4)
 
 // EXEC: loaded {{.*}}.so (tailor-compile {{.*}} -O0
 // EXEC: y: float32[3,2] =

@@ -101,3 +101,27 @@ func.func @fake_quant_rank(%w: tensor<4xf32>) -> tensor<4xf32> {
   %0 = tailor.fake_quant %w {bits = 8 : i64, group_size = 0 : i64, symmetric = true} : (tensor<4xf32>) -> tensor<4xf32>
   return %0 : tensor<4xf32>
 }
+
+// -----
+
+func.func @nf4_block(%codes: tensor<4x3xi8>, %absmax: tensor<2x3xf32>) -> tensor<8x3xf32> {
+  // expected-error @+1 {{block_size must be positive and even, not 3}}
+  %0 = tailor.nf4_dequantize %codes, %absmax {block_size = 3 : i64} : (tensor<4x3xi8>, tensor<2x3xf32>) -> tensor<8x3xf32>
+  return %0 : tensor<8x3xf32>
+}
+
+// -----
+
+func.func @nf4_absmax(%codes: tensor<4x3xi8>, %absmax: tensor<4x3xf32>) -> tensor<8x3xf32> {
+  // expected-error @+1 {{absmax must be [2, 3] (blocks of 4 rows)}}
+  %0 = tailor.nf4_dequantize %codes, %absmax {block_size = 4 : i64} : (tensor<4x3xi8>, tensor<4x3xf32>) -> tensor<8x3xf32>
+  return %0 : tensor<8x3xf32>
+}
+
+// -----
+
+func.func @nf4_divide(%codes: tensor<3x3xi8>, %absmax: tensor<1x3xf32>) -> tensor<6x3xf32> {
+  // expected-error @+1 {{block_size 4 does not divide K = 6}}
+  %0 = tailor.nf4_dequantize %codes, %absmax {block_size = 4 : i64} : (tensor<3x3xi8>, tensor<1x3xf32>) -> tensor<6x3xf32>
+  return %0 : tensor<6x3xf32>
+}

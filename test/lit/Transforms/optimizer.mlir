@@ -2,6 +2,8 @@
 // RUN: tailor-opt %s --tailor-optimizer="kind=sgd momentum=0.9 nesterov=1" --split-input-file | FileCheck %s --check-prefix=SGD
 // RUN: tailor-opt %s --tailor-optimizer="kind=sgd" --split-input-file | FileCheck %s --check-prefix=PLAIN
 // RUN: tailor-opt %s --tailor-optimizer="accumulate=4" --split-input-file | FileCheck %s --check-prefix=ACC
+// RUN: tailor-opt %s --tailor-optimizer="max-grad-norm=1 return-grads=^w$" --split-input-file | FileCheck %s --check-prefix=GRADS
+// RUN: not tailor-opt %s --tailor-optimizer="return-grads=(" --split-input-file 2>&1 | FileCheck %s --check-prefix=BADRE
 
 // The step: lr, step and the state are new inputs; loss, grad_norm, the
 // parameter and the state are the results; the other input stays.
@@ -55,6 +57,13 @@
 // ACC: "tailor.onnx.Where"(%[[APPLY]]
 // ACC: %[[RESET:.*]] = "tailor.onnx.Where"(%[[APPLY]], %{{.*}}, %[[SUM]])
 // ACC: return {{.*}}, %[[RESET]] :
+// return-grads: the clipped gradient the update used, after the state.
+// GRADS-LABEL: func.func @step(
+// GRADS-SAME: -> (tensor<f32> {onnx.name = "loss"}, tensor<f32> {onnx.name = "grad_norm"}, tensor<2x3xf32> {onnx.name = "w"}, tensor<2x3xf32> {onnx.name = "exp_avg.w"}, tensor<2x3xf32> {onnx.name = "exp_avg_sq.w"}, tensor<2x3xf32> {onnx.name = "grad.w"})
+// GRADS: %[[COEF:.*]] = "tailor.onnx.Min"
+// GRADS: %[[CG:.*]] = "tailor.onnx.Mul"(%{{.*}}, %[[COEF]])
+// GRADS: return {{.*}}, %[[CG]] :
+// BADRE: error: tailor-optimizer: bad return-grads regex '('
 func.func @step(%w: tensor<2x3xf32> {onnx.name = "w"}, %x: tensor<3xf32> {onnx.name = "x"}) -> (tensor<f32> {onnx.name = "loss"}, tensor<2x3xf32> {onnx.name = "grad.w"}) {
   %l = "tailor.onnx.ReduceSum"(%w) {keepdims = 0 : i64} : (tensor<2x3xf32>) -> tensor<f32>
   %g = "tailor.onnx.Mul"(%w, %x) : (tensor<2x3xf32>, tensor<3xf32>) -> tensor<2x3xf32>

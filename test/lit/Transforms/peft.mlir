@@ -29,7 +29,7 @@
 // EXCLUDE: onnx.name = "head.weight"
 // TARGET-LABEL: func.func @lm
 // TARGET-SAME: (%arg0: tensor<2x5xi64>, %arg1: tensor<3x2xf32> {onnx.name = "head.weight", tailor.init = {{.*}}, tailor.trainable, tailor.transposed})
-// METHOD: error: tailor-peft: unknown method 'dora' (known: full, lora, bitfit, ia3, adapter, prefix, prompt)
+// METHOD: error: tailor-peft: unknown method 'dora' (known: full, lora, adalora, bitfit, ia3, adapter, prefix, prompt)
 // REGEX: error: tailor-peft: bad regex '('
 func.func @lm(%ids: tensor<2x5xi64>) -> (tensor<2x5x2xf32>, tensor<2x5x4xf32>) {
   %emb = "tailor.onnx.Constant"() {value = dense<[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0], [10.0, 11.0, 12.0]]> : tensor<4x3xf32>} : () -> tensor<4x3xf32> loc("embed.weight")

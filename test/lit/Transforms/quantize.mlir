@@ -48,7 +48,7 @@ func.func @shared(%x: tensor<4x2xf32>, %v: tensor<2x2xf32>) -> (tensor<4x2xf32>,
   return %0, %1, %2 : tensor<4x2xf32>, tensor<4x2xf32>, tensor<4x2xf32>
 }
 
-// MODE: error: tailor-quantize: unknown mode 'int3' (known: int8, int4, w8a8)
+// MODE: error: tailor-quantize: unknown mode 'int3' (known: int8, int4, w8a8, nf4)
 // GROUP: error: tailor-quantize: group-size 3 does not divide this linear's 2 inputs
 // REGEX: error: tailor-quantize: exclude pattern '(' is not a valid regular expression
 
