@@ -134,6 +134,30 @@ class TailorTest(unittest.TestCase):
             tailor.compile(os.path.join(MODELS, LM + ".onnx"), os.path.join(WORK, "x.so"),
                            opt_level=7)
 
+    def test_rank_allocator_errors(self):
+        with self.assertRaises(tailor.TailorError) as e:
+            tailor.RankAllocator([("q", 4, 4)], init_r=2, target_r=1, total_step=0)
+        self.assertIn("total_step must be > 0", str(e.exception))
+        self.assertEqual(e.exception.status, "invalid_argument")
+        a = tailor.RankAllocator([("q", 4, 4)], init_r=2, target_r=1, total_step=4)
+        self.assertIsNone(a.rank_pattern)
+        self.assertEqual(a.schedule(0), (2, False))
+        params = {"q.lora_A": np.zeros((2, 4), np.float32),
+                  "q.lora_E": np.ones((2, 1), np.float32),
+                  "q.lora_B": np.zeros((4, 2), np.float32)}
+        grads = {k: np.ones_like(v) for k, v in params.items()}
+        with self.assertRaises(tailor.TailorError) as e:
+            a.update(0, {k: v for k, v in params.items() if k != "q.lora_E"}, grads)
+        self.assertIn("no array 'q.lora_E'", str(e.exception))
+        with self.assertRaises(tailor.TailorError) as e:
+            a.update(0, dict(params, **{"q.lora_A": np.zeros((2, 4))}), grads)
+        self.assertIn("C-contiguous float32 array of 8 elements", str(e.exception))
+        # From step 1 the budget is 1 of 2 slots; the two slots score the
+        # same, and PEFT masks every slot at or below the threshold: both.
+        for step in range(4):
+            a.update(step, params, grads)
+        self.assertEqual(sum(a.rank_pattern["q.lora_E"]), 0)
+
 
 if __name__ == "__main__":
     unittest.main()
