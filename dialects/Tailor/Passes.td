@@ -416,6 +416,33 @@ def TailorExpandShapeToReinterpretCast
   ];
 }
 
+def TailorParallelizeGenerics
+    : Pass<"tailor-parallelize-generics", "func::FuncOp"> {
+  let summary = "Share the other linalg.generic ops' loops among the "
+                "threads";
+  let description = [{
+    After `tailor-tile-contractions` (whose products are already shared by
+    the threads): each other `linalg.generic` on tensors with static loop
+    ranges and at least `min-iterations` iterations in all (elementwise
+    maps, softmax and norm reductions, a backward pass's row sums) becomes
+    an `scf.forall` over its first parallel loop of extent >= 2, one
+    iteration per index, each the generic on that slice; the CPU pipeline
+    lowers the forall to an OpenMP loop (static schedule: each thread a
+    contiguous range). Generics inside an `scf.forall`, micro-kernel calls
+    (`library_call`) and generics a `tailor.*` attribute marks are left
+    alone.
+  }];
+  let options = [
+    Option<"minIterations", "min-iterations", "int64_t", /*default=*/"16384",
+           "Generics with fewer loop iterations stay on one thread">
+  ];
+  let dependentDialects = ["::mlir::scf::SCFDialect",
+                           "::mlir::tensor::TensorDialect"];
+  let statistics = [
+    Statistic<"numParallelized", "parallelized", "Generics split over threads">
+  ];
+}
+
 def TailorTileContractions
     : Pass<"tailor-tile-contractions", "func::FuncOp"> {
   let summary = "Tile f32 contractions to a register micro-kernel and "

@@ -107,6 +107,12 @@ static cl::opt<std::string> dumpTokens(
     cl::desc("Write the training rows as tokenized (JSONL: input_ids, "
              "labels) to this file and stop"),
     cl::value_desc("file"), cl::cat(category));
+static cl::opt<std::string> dumpStep(
+    "dump-step", cl::init(""),
+    cl::desc("Also write the training step's MLIR (tailor dialect, before "
+             "the CPU pipeline) to this file: tailor-compile FILE "
+             "--compile-to=... reproduces its compilation"),
+    cl::value_desc("file"), cl::cat(category));
 static cl::opt<std::string> method(
     "method", cl::init("lora"),
     cl::desc("What trains: lora (adapters beside the linears; the base stays "
@@ -1628,6 +1634,19 @@ int main(int argc, char **argv) {
       pm.addPass(createTailorOptimizer(opt));
     if (failed(pm.run(*module)))
       return 1;
+    if (!dumpStep.empty()) {
+      // What is compiled: tailor-compile FILE --compile-to=... reproduces
+      // any later stage (profiling, bug reports).
+      std::string text;
+      llvm::raw_string_ostream os(text);
+      OpPrintingFlags flags;
+      flags.enableDebugInfo();
+      module->print(os, flags);
+      if (auto e = writeText(dumpStep, text))
+        return fail(llvm::toString(std::move(e)));
+      llvm::errs() << "tailor-train: wrote the training step to " << dumpStep
+                   << "\n";
+    }
     llvm::errs() << "tailor-train: compiling the training step\n";
     TargetOptions stepOptions = targetOptions;
     stepOptions.countBuffers = true; // the step's peak buffer memory
