@@ -251,10 +251,17 @@ than the machine's best matrix product; below it, it is a question of
 kernels. The training step is differentiated after raising to the LLM ops
 (tailor-train `--raise`, the default: fused attention, norms and rotary in
 the forward, their gradient rules in the backward) and compiled for the
-batch shape (`--shapes static`, tailor-specialize-inputs). The sgemm peak
-and PyTorch's step vary between runs on this VM (another run the same
-day: 82 / 153 GFLOP/s peak, PyTorch 1007 / 766 ms on the small model):
-compare the ratios of one run.
+batch shape (`--shapes static`, tailor-specialize-inputs). Every kernel
+runs on the threads: the products' cache tiles (tailor-tile-contractions)
+and the other generics' outer loops
+(tailor-parallelize-generics: softmax and norm reductions, elementwise
+maps; before it, in a run the same day, the small model's 2-thread step
+took 663 ms, the tiny model's 64 ms). What is left at 2 threads on the tiny model (perf, 60
+steps): scalar (not vectorized) loops, the attention backward's
+recomputed softmax (row `max` and `exp` sum over the keys, 13% of the
+samples) and SwiGLU's sigmoid kernels (8%). The sgemm peak and PyTorch's step vary between runs on this VM
+(another run the same day: 72 / 177 GFLOP/s peak, PyTorch 61.5 / 72.4 ms
+on the tiny model): compare the ratios of one run.
 {END}"""
         with open(args.write_docs) as f:
             text = f.read()

@@ -333,7 +333,8 @@ float *arrayData(py::dict dict, const std::string &key, size_t count,
               "C-contiguous float32 array of " + std::to_string(count) +
               " elements",
           "invalid_argument");
-  return static_cast<float *>(a.mutable_data());
+  return writable ? static_cast<float *>(a.mutable_data())
+                  : const_cast<float *>(static_cast<const float *>(a.data()));
 }
 
 } // namespace

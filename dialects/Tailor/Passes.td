@@ -425,12 +425,14 @@ def TailorParallelizeGenerics
     the threads): each other `linalg.generic` on tensors with static loop
     ranges and at least `min-iterations` iterations in all (elementwise
     maps, softmax and norm reductions, a backward pass's row sums) becomes
-    an `scf.forall` over its first parallel loop of extent >= 2, one
-    iteration per index, each the generic on that slice; the CPU pipeline
-    lowers the forall to an OpenMP loop (static schedule: each thread a
-    contiguous range). Generics inside an `scf.forall`, micro-kernel calls
-    (`library_call`) and generics a `tailor.*` attribute marks are left
-    alone.
+    an `scf.forall` over its first parallel loop of extent >= 2 (if that
+    loop indexes every output), in about 16 chunks (a divisor of the
+    extent: static slices), each the generic on its slice; the CPU
+    pipeline lowers the forall to an OpenMP loop (static schedule: each
+    thread a contiguous range). Generics inside an `scf.forall`,
+    micro-kernel calls (`library_call`), generics a `tailor.*` attribute
+    marks and generics whose body has side effects (a Gather's bounds
+    check: its error path belongs to the calling thread) are left alone.
   }];
   let options = [
     Option<"minIterations", "min-iterations", "int64_t", /*default=*/"16384",

@@ -111,6 +111,9 @@ static Expected<Adapter> readAdaLoRA(Adapter &adapter,
   double alpha = adapter.loraAlpha;
   if (alpha < 0)
     return fail(configPath, "lora_alpha must not be negative");
+  if (adapter.useDoRA || adapter.useRsLoRA)
+    return fail(configPath, "AdaLoRA adapters take no use_dora or "
+                            "use_rslora (PEFT's AdaLoRA has neither)");
   double scale =
       (alpha > 0 ? alpha : double(*initR)) / double(float(*initR) + 1e-5f);
   const llvm::json::Object *pattern = config.getObject("rank_pattern");

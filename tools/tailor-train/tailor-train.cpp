@@ -2120,7 +2120,6 @@ int main(int argc, char **argv) {
         // PEFT's AdaLoraConfig (rank_pattern: the kept slots of each
         // module's lora_E, as its RankAllocator names them).
         cfg["peft_type"] = "ADALORA";
-        cfg["r"] = adaInitR.getValue();
         cfg["init_r"] = adaInitR.getValue();
         cfg["target_r"] = adaTargetR.getValue();
         cfg["tinit"] = adaTinit.getValue();

@@ -59,3 +59,45 @@ func.func @left_alone(%small: tensor<4x8xf32>, %dyn: tensor<?x128xf32>) -> (tens
   return %a, %b : tensor<4x8xf32>, tensor<?x128xf32>
 }
 
+
+// -----
+
+// About 16 chunks of a loop of 64: slices of 4 rows.
+// CHECK-LABEL: func.func @chunks
+// CHECK: scf.forall (%[[C:.*]]) = (0) to (64) step (4)
+// CHECK: tensor.extract_slice %{{.*}}[%[[C]], 0] [4, 512]
+#id2 = affine_map<(d0, d1) -> (d0, d1)>
+func.func @chunks(%x: tensor<64x512xf32>) -> tensor<64x512xf32> {
+  %r = linalg.generic {indexing_maps = [#id2, #id2], iterator_types = ["parallel", "parallel"]} ins(%x : tensor<64x512xf32>) outs(%x : tensor<64x512xf32>) {
+  ^bb0(%a: f32, %b: f32):
+    %n = arith.negf %a : f32
+    linalg.yield %n : f32
+  } -> tensor<64x512xf32>
+  return %r : tensor<64x512xf32>
+}
+
+// -----
+
+// A body with a side effect (a Gather's bounds check: its error handler
+// belongs to the calling thread), and an output not indexed by the first
+// parallel loop: left alone.
+// CHECK-LABEL: func.func @not_split
+// CHECK-NOT: scf.forall
+// CHECK: return
+#rows = affine_map<(d0, d1) -> (d0, d1)>
+#cols = affine_map<(d0, d1) -> (d1)>
+func.func @not_split(%ids: tensor<64x512xi64>, %x: tensor<64x512xf32>, %acc: tensor<512xf32>) -> (tensor<64x512xf32>, tensor<512xf32>) {
+  %a = linalg.generic {indexing_maps = [#rows, #rows], iterator_types = ["parallel", "parallel"]} ins(%ids : tensor<64x512xi64>) outs(%x : tensor<64x512xf32>) {
+  ^bb0(%i: i64, %o: f32):
+    %c = arith.constant 100 : i64
+    %ok = arith.cmpi slt, %i, %c : i64
+    cf.assert %ok, "index out of range"
+    linalg.yield %o : f32
+  } -> tensor<64x512xf32>
+  %b = linalg.generic {indexing_maps = [#rows, #cols], iterator_types = ["parallel", "parallel"]} ins(%x : tensor<64x512xf32>) outs(%acc : tensor<512xf32>) {
+  ^bb0(%v: f32, %s: f32):
+    %t = arith.addf %v, %s : f32
+    linalg.yield %t : f32
+  } -> tensor<512xf32>
+  return %a, %b : tensor<64x512xf32>, tensor<512xf32>
+}
