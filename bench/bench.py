@@ -151,7 +151,15 @@ def main():
     print(table)
     if args.write_docs:
         cpu = sh(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"]).strip()
-        with open(args.write_docs, "w") as f:
+        # Sections other benches write (bench/run-train's "## ..." after
+        # this one) are kept.
+        rest = ""
+        if os.path.exists(args.write_docs):
+            old = open(args.write_docs).read()
+            at = old.find("\n## ")
+            if at >= 0:
+                rest = old[at:]
+        with open(args.write_docs + ".tmp", "w") as f:
             f.write(f"""# Performance
 
 Measured by `bench/run --write-docs docs/performance.md` on {time.strftime('%Y-%m-%d')}
@@ -169,7 +177,8 @@ Machine ceilings (bench/peak.c, {isa} vectors): {', '.join(f'{t} thread(s): fp32
 {table}
 
 What the figures say and what is next is in docs/status.md.
-""")
+""" + rest)
+        os.replace(args.write_docs + ".tmp", args.write_docs)
     return 0
 
 

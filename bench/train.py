@@ -246,9 +246,14 @@ threads measured in the same run (OpenBLAS, 2048 x 2048):
 {flops}
 
 Where "2x needs" is above 100% of the peak, the target cannot be met on
-this machine by any code: the step would have to multiply matrices faster
-than the machine's best matrix product; below it, it is a question of
-kernels. The training step is differentiated after raising to the LLM ops
+this machine by code that multiplies matrices no faster than OpenBLAS;
+below it, it is a question of kernels. The peak here is OpenBLAS's (what
+PyTorch calls), not necessarily the machine's: on a machine that exposes
+AVX-512 (the 2026-12-01 session's, `bench/peak.c`: 225 / 437 GFLOPS fp32
+at 1 / 2 threads; Tailor's own 1024^3 MatMul 181 / 349 GFLOPS, table
+above) Debian's OpenBLAS reached only 85-88 GFLOP/s on one thread, so
+there 2x is not ruled out by arithmetic even at 1 thread: the small
+model's step would need 149 GFLOP/s, 66% of that machine's peak. The training step is differentiated after raising to the LLM ops
 (tailor-train `--raise`, the default: fused attention, norms and rotary in
 the forward, their gradient rules in the backward) and compiled for the
 batch shape (`--shapes static`, tailor-specialize-inputs). Every kernel
