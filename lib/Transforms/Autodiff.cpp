@@ -1316,25 +1316,17 @@ struct AutodiffPass : mlir::tailor::impl::TailorAutodiffBase<AutodiffPass> {
 
     // The gradients become results.
     SmallVector<Value> results(ret.getOperands());
-    SmallVector<Type> types(fn.getResultTypes());
-    SmallVector<Attribute> resultAttrs;
-    for (unsigned i = 0; i < fn.getNumResults(); ++i)
-      resultAttrs.push_back(fn.getResultAttrDict(i)
-                                ? Attribute(fn.getResultAttrDict(i))
-                                : Attribute(b.getDictionaryAttr({})));
+    SmallVector<Attribute> resultAttrs = resultAttrDicts(fn);
     for (unsigned i : selected) {
       Value arg = fn.getArgument(i);
       Value g = diff.of(arg);
       if (!g)
         g = diff.zerosLike(arg);
       results.push_back(g);
-      types.push_back(arg.getType());
       resultAttrs.push_back(b.getDictionaryAttr(b.getNamedAttr(
           "onnx.name", b.getStringAttr("grad." + nameOf(i)))));
     }
-    ret->setOperands(results);
-    fn.setType(FunctionType::get(&getContext(), fn.getArgumentTypes(), types));
-    fn.setAllResultAttrs(resultAttrs);
+    setResults(fn, results, resultAttrs);
   }
 };
 } // namespace

@@ -553,16 +553,8 @@ struct LossPass : mlir::tailor::impl::TailorLossBase<LossPass> {
       attrs.push_back(b().getDictionaryAttr(
           b().getNamedAttr("onnx.name", b().getStringAttr(name))));
     results.append(ret.getOperands().begin(), ret.getOperands().end());
-    for (unsigned i = 0; i < fn.getNumResults(); ++i)
-      attrs.push_back(fn.getResultAttrDict(i)
-                          ? Attribute(fn.getResultAttrDict(i))
-                          : Attribute(b().getDictionaryAttr({})));
-    SmallVector<Type> types;
-    for (Value v : results)
-      types.push_back(v.getType());
-    ret->setOperands(results);
-    fn.setType(FunctionType::get(ctx, fn.getArgumentTypes(), types));
-    fn.setAllResultAttrs(attrs);
+    llvm::append_range(attrs, resultAttrDicts(fn));
+    setResults(fn, results, attrs);
   }
 };
 } // namespace

@@ -305,22 +305,19 @@ struct OptimizerPass : mlir::tailor::impl::TailorOptimizerBase<OptimizerPass> {
       }
       returned.push_back(std::move(re));
     }
-    for (auto [p, g] : llvm::zip(params, grads))
+    for (auto [p, g] : llvm::zip(params, grads)) {
+      StringRef name = p.name;
       if (llvm::any_of(returned,
-                       [&](llvm::Regex &re) { return re.match(p.name); })) {
+                       [&](llvm::Regex &re) { return re.match(name); })) {
         results.push_back(g);
-        names.push_back("grad." + p.name);
+        names.push_back(("grad." + name).str());
       }
-    SmallVector<Type> types;
+    }
     SmallVector<Attribute> attrs;
-    for (auto [v, n] : llvm::zip(results, names)) {
-      types.push_back(v.getType());
+    for (const std::string &n : names)
       attrs.push_back(b.getDictionaryAttr(
           b.getNamedAttr("onnx.name", b.getStringAttr(n))));
-    }
-    ret->setOperands(results);
-    fn.setType(FunctionType::get(ctx, fn.getArgumentTypes(), types));
-    fn.setAllResultAttrs(attrs);
+    setResults(fn, results, attrs);
     numUpdated = params.size();
   }
 };

@@ -682,19 +682,10 @@ struct PeftPass : mlir::tailor::impl::TailorPeftBase<PeftPass> {
     Value reg = OnnxMulOp::create(b, loc, scalarType, total, weight);
     SmallVector<Value> results(ret.getOperands());
     results.push_back(reg);
-    SmallVector<Attribute> attrs;
-    for (unsigned i = 0; i < fn.getNumResults(); ++i)
-      attrs.push_back(fn.getResultAttrDict(i)
-                          ? Attribute(fn.getResultAttrDict(i))
-                          : Attribute(b.getDictionaryAttr({})));
+    SmallVector<Attribute> attrs = resultAttrDicts(fn);
     attrs.push_back(b.getDictionaryAttr(b.getNamedAttr(
         "onnx.name", b.getStringAttr("aux_loss.adalora_orth"))));
-    SmallVector<Type> types;
-    for (Value v : results)
-      types.push_back(v.getType());
-    ret->setOperands(results);
-    fn.setType(FunctionType::get(ctx, fn.getArgumentTypes(), types));
-    fn.setAllResultAttrs(attrs);
+    setResults(fn, results, attrs);
   }
 
   void runOnOperation() override {
