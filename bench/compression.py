@@ -10,8 +10,9 @@ windows: perplexity, mean KL(fp32 || variant) per token, top-1 agreement,
 artifact size, prefill (1 x --prompt tokens) and greedy decode tokens/s.
 ONNX Runtime runs the fp32 ONNX model (prefill, decode) in the same run.
 The W8A8 rows' prefill is also compared with Tailor's own fp32 prefill,
-next to this CPU's ceiling for it: the rate of the exact int8 x int8
-instruction mix over the fp32 FMA rate (bench/peak.c --int8).
+next to this CPU's ceiling for it: the rate of the int8 x int8 instruction
+mix the kernel uses (AVX-512 VNNI's vpdpbusd where the CPU has it, else
+AVX2's vpmaddwd) over the fp32 FMA rate (bench/peak.c --int8).
 --write-docs PATH replaces the results section of docs/compression.md.
 """
 import argparse
@@ -220,13 +221,21 @@ def main():
         cells = [f"{name} {speed[th][i]['prefill_tokens_per_s'] / base:.2f}x"
                  for i, (name, _, _, _) in enumerate(artifacts) if name.startswith("W8A8")]
         w8_lines.append(f"{th}T: " + ", ".join(cells))
-    w8_line = ("W8A8 prefill x Tailor fp32 prefill: " + "; ".join(w8_lines)
-               + f". Ceiling on this CPU (bench/peak.c --int8, 1 thread): exact int8 x int8 "
-               f"products (vpmaddwd + vpaddd) {madd:.1f} GMAC/s vs fp32 FMA {fma:.1f} GMAC/s = "
-               f"{madd / fma:.2f}x; u8 x s8 byte pairs (vpmaddubsw, not exact for full-range "
-               f"int8) {float(mix['u8s8_vpmaddubsw_gmacs']) / fma:.2f}x; with the sign moved "
-               f"(vpsignb) {float(mix['int8_vpsignb_vpmaddubsw_gmacs']) / fma:.2f}x; "
-               f"VNNI: {mix['vnni']}.")
+    if "int8_vpdpbusd512_gmacs" in mix:
+        # AVX-512 VNNI: tailor_q8_matmul's vpdpbusd against the AVX-512 FMAs
+        # the fp32 GEMMs use.
+        fma512, dp = float(mix["fp32_fma512_gmacs"]), float(mix["int8_vpdpbusd512_gmacs"])
+        ceiling = (f"Ceiling on this CPU (bench/peak.c --int8, 1 thread): AVX-512 VNNI, the "
+                   f"kernel's u8 x s8 quads (vpdpbusd zmm) {dp:.1f} GMAC/s vs fp32 AVX-512 FMA "
+                   f"{fma512:.1f} GMAC/s = {dp / fma512:.2f}x.")
+    else:
+        ceiling = (f"Ceiling on this CPU (bench/peak.c --int8, 1 thread): exact int8 x int8 "
+                   f"products (vpmaddwd + vpaddd) {madd:.1f} GMAC/s vs fp32 FMA {fma:.1f} GMAC/s = "
+                   f"{madd / fma:.2f}x; u8 x s8 byte pairs (vpmaddubsw, not exact for full-range "
+                   f"int8) {float(mix['u8s8_vpmaddubsw_gmacs']) / fma:.2f}x; with the sign moved "
+                   f"(vpsignb) {float(mix['int8_vpsignb_vpmaddubsw_gmacs']) / fma:.2f}x; "
+                   f"VNNI: {mix['vnni']}.")
+    w8_line = "W8A8 prefill x Tailor fp32 prefill: " + "; ".join(w8_lines) + ". " + ceiling
     # --max-kl: what each plan chose, and its KL on the calibration windows
     # it was measured on (the table's KL is on the held-out windows).
     plan_lines = []

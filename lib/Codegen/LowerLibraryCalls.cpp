@@ -23,8 +23,7 @@ namespace mlir::tailor {
 using namespace mlir;
 
 namespace {
-/// An operand of a kernel: its rank and element type ('i': i8, 'h': i16,
-/// 'f': f32).
+/// An operand of a kernel: its rank and element type ('i': i8, 'f': f32).
 struct Arg {
   int64_t rank;
   char type;
@@ -38,7 +37,7 @@ std::optional<SmallVector<Arg>> signatureOf(StringRef name) {
     return SmallVector<Arg>{{4, 'i'}, {2, 'f'}, {4, 'i'},
                             {3, 'f'}, {3, 'i'}, {3, 'f'}};
   if (name == "tailor_q8_matmul")
-    return SmallVector<Arg>{{3, 'h'}, {2, 'f'}, {4, 'i'}, {2, 'f'}, {3, 'f'}};
+    return SmallVector<Arg>{{3, 'i'}, {2, 'f'}, {4, 'i'}, {2, 'f'}, {3, 'f'}};
   return std::nullopt;
 }
 
@@ -101,15 +100,12 @@ struct LowerLibraryCallsPass
          llvm::enumerate(op->getOperands(), *signature)) {
       auto type = dyn_cast<MemRefType>(operand.getType());
       Type elt = type ? type.getElementType() : Type();
-      bool typeOk = elt && (arg.type == 'i'   ? elt.isInteger(8)
-                            : arg.type == 'h' ? elt.isInteger(16)
-                                              : elt.isF32());
+      bool typeOk =
+          elt && (arg.type == 'i' ? elt.isInteger(8) : elt.isF32());
       if (!type || type.getRank() != arg.rank || !typeOk)
         return op.emitOpError("operand ")
                << i << " of " << name << " must be a rank-" << arg.rank << " "
-               << (arg.type == 'i'   ? "i8"
-                   : arg.type == 'h' ? "i16"
-                                     : "f32")
+               << (arg.type == 'i' ? "i8" : "f32")
                << " memref, not " << operand.getType();
     }
     return success();

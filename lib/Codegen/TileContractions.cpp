@@ -128,8 +128,9 @@ struct TileContractionsPass
   }
 
   /// Micro-kernel calls (generics with a `tailor_*` library_call whose loop
-  /// 1 is the 8-column tile, see Contraction.cpp): chunks of kernelColumns
-  /// columns shared by the threads, each chunk one call.
+  /// 1 is the column tile, of the output's last size: 8 or 16 columns, see
+  /// Contraction.cpp): chunks of kernelColumns columns (at least one tile)
+  /// shared by the threads, each chunk one call.
   LogicalResult splitLibraryCalls(IRRewriter &rewriter) {
     if (kernelColumns < 8 || kernelColumns % 8) {
       getOperation().emitError(
@@ -147,7 +148,11 @@ struct TileContractionsPass
     for (linalg::GenericOp op : calls) {
       SmallVector<OpFoldResult> sizes(op.getNumLoops(),
                                       rewriter.getIndexAttr(0));
-      sizes[1] = rewriter.getIndexAttr(kernelColumns / 8);
+      auto out = cast<ShapedType>(op.getDpsInits()[0].getType());
+      int64_t width = out.getShape().back();
+      if (ShapedType::isDynamic(width) || width <= 0)
+        return op.emitOpError("has no static column tile to split by");
+      sizes[1] = rewriter.getIndexAttr(std::max<int64_t>(1, kernelColumns / width));
       scf::SCFTilingOptions options;
       options.setTileSizes(sizes);
       options.setLoopType(scf::SCFTilingOptions::LoopType::ForallOp);

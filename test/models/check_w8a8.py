@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """W8A8 semantics end to end, both lowerings: a model with two linears,
-x [2, 5, 16] . W1 [16, 16] (N a multiple of 8: the int8 x int8 kernel
+x [2, 5, 16] . W1 [16, 16] (N a multiple of 16: the int8 x int8 kernel
 tailor_q8_matmul) and . W2 [16, 12] (N = 12: the fallback, activations
 rounded to their int8 grid then the weight-only int8 product), compiled
 with tailor-compile --quantize=w8a8 and run by tailor-run --check against

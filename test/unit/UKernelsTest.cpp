@@ -40,9 +40,10 @@ void _mlir_ciface_tailor_q4_matmul(Desc<int8_t, 4> *xq, Desc<float, 2> *xs,
 void _mlir_ciface_tailor_q4z_matmul(Desc<int8_t, 4> *xq, Desc<float, 2> *xs,
                                     Desc<int8_t, 4> *wp, Desc<float, 3> *ws,
                                     Desc<int8_t, 3> *wz, Desc<float, 3> *y);
-void _mlir_ciface_tailor_q8_matmul(Desc<int16_t, 3> *xq, Desc<float, 2> *xs,
+void _mlir_ciface_tailor_q8_matmul(Desc<int8_t, 3> *xq, Desc<float, 2> *xs,
                                    Desc<int8_t, 4> *wp, Desc<float, 2> *ws,
                                    Desc<float, 3> *y);
+void tailor_ukernels_limit_isa(int level);
 }
 
 namespace {
@@ -139,31 +140,33 @@ INSTANTIATE_TEST_SUITE_P(
     });
 
 struct Q8Case {
-  int64_t rows, tiles, pairs;
+  int64_t rows, tiles, quads;
   bool stridedOutput;
 };
 std::string describe(const Q8Case &c) {
   return "m" + std::to_string(c.rows) + "_tiles" + std::to_string(c.tiles) +
-         "_k" + std::to_string(c.pairs * 2) +
+         "_k" + std::to_string(c.quads * 4) +
          (c.stridedOutput ? "_strided" : "");
 }
 void PrintTo(const Q8Case &c, std::ostream *os) { *os << describe(c); }
 
 class Q8Matmul : public testing::TestWithParam<Q8Case> {};
 
+// Every path this host has: AVX-512 VNNI (level 2), AVX2 (1), the portable
+// reference (0); a host without VNNI runs its best path for level 2.
 TEST_P(Q8Matmul, MatchesNaiveSum) {
   Q8Case c = GetParam();
-  int64_t k = c.pairs * 2, n = c.tiles * 8;
-  std::mt19937 rng(int(c.rows * 31 + c.tiles * 5 + c.pairs));
+  int64_t k = c.quads * 4, n = c.tiles * 16;
+  std::mt19937 rng(int(c.rows * 31 + c.tiles * 5 + c.quads));
   std::uniform_int_distribution<int> i8(-127, 127);
   std::uniform_real_distribution<float> scale(0.001f, 0.1f);
-  std::vector<int16_t> xq(c.rows * k);
-  std::vector<int8_t> wp(c.tiles * c.pairs * 16);
+  std::vector<int8_t> xq(c.rows * k);
+  std::vector<int8_t> wp(c.tiles * c.quads * 64);
   std::vector<int> w(k * n); // w[row of K][column]
   std::vector<float> xs(c.rows), ws(n);
   for (auto &v : xq)
-    v = int16_t(i8(rng));
-  // Extremes included: every product at 127 * 127 must not saturate.
+    v = int8_t(i8(rng));
+  // Extremes included: (127 + 128) * 127 and -127 * -127 must not saturate.
   xq[0] = 127;
   xq[1] = -127;
   for (auto &v : w)
@@ -174,44 +177,51 @@ TEST_P(Q8Matmul, MatchesNaiveSum) {
     v = scale(rng);
   for (auto &v : ws)
     v = scale(rng);
-  // The packing of Contraction.cpp: (t, p, col, i) = row 2p+i, column t*8+col.
+  // The packing of Contraction.cpp: (t, q, col, i) = row 4q+i, column
+  // t*16+col, stored as w + 128.
   for (int64_t t = 0; t < c.tiles; ++t)
-    for (int64_t p = 0; p < c.pairs; ++p)
-      for (int64_t col = 0; col < 8; ++col)
-        for (int64_t i = 0; i < 2; ++i)
-          wp[((t * c.pairs + p) * 8 + col) * 2 + i] =
-              int8_t(w[(2 * p + i) * n + t * 8 + col]);
+    for (int64_t q = 0; q < c.quads; ++q)
+      for (int64_t col = 0; col < 16; ++col)
+        for (int64_t i = 0; i < 4; ++i)
+          wp[((t * c.quads + q) * 16 + col) * 4 + i] =
+              int8_t(uint8_t(w[(4 * q + i) * n + t * 16 + col] + 128));
   int64_t ySpread = c.stridedOutput ? 2 : 1;
-  std::vector<float> y(c.rows * n * ySpread, 0.5f);
-  auto xqD = dense<int16_t, 3>(xq, {c.rows, c.pairs, 2});
-  auto xsD = dense<float, 2>(xs, {c.rows, 1});
-  auto wpD = dense<int8_t, 4>(wp, {c.tiles, c.pairs, 8, 2});
-  auto wsD = dense<float, 2>(ws, {c.tiles, 8});
-  auto yD = dense<float, 3>(y, {c.rows, c.tiles, 8});
-  if (c.stridedOutput)
-    for (int j = 0; j < 3; ++j)
-      yD.strides[j] *= 2;
-  _mlir_ciface_tailor_q8_matmul(&xqD, &xsD, &wpD, &wsD, &yD);
-  for (int64_t m = 0; m < c.rows; ++m)
-    for (int64_t col = 0; col < n; ++col) {
-      double dot = 0;
-      for (int64_t kk = 0; kk < k; ++kk)
-        dot += double(xq[m * k + kk]) * w[kk * n + col];
-      double expected = 0.5 + double(xs[m]) * ws[col] * dot;
-      float got = y[(m * n + col) * ySpread];
-      ASSERT_NEAR(got, expected, 1e-4 * (1 + std::fabs(expected)))
-          << "row " << m << " column " << col;
-    }
+  for (int level = 2; level >= 0; --level) {
+    SCOPED_TRACE("isa level " + std::to_string(level));
+    std::vector<float> y(c.rows * n * ySpread, 0.5f);
+    auto xqD = dense<int8_t, 3>(xq, {c.rows, c.quads, 4});
+    auto xsD = dense<float, 2>(xs, {c.rows, 1});
+    auto wpD = dense<int8_t, 4>(wp, {c.tiles, c.quads, 16, 4});
+    auto wsD = dense<float, 2>(ws, {c.tiles, 16});
+    auto yD = dense<float, 3>(y, {c.rows, c.tiles, 16});
+    if (c.stridedOutput)
+      for (int j = 0; j < 3; ++j)
+        yD.strides[j] *= 2;
+    tailor_ukernels_limit_isa(level);
+    _mlir_ciface_tailor_q8_matmul(&xqD, &xsD, &wpD, &wsD, &yD);
+    tailor_ukernels_limit_isa(2);
+    for (int64_t m = 0; m < c.rows; ++m)
+      for (int64_t col = 0; col < n; ++col) {
+        double dot = 0;
+        for (int64_t kk = 0; kk < k; ++kk)
+          dot += double(xq[m * k + kk]) * w[kk * n + col];
+        double expected = 0.5 + double(xs[m]) * ws[col] * dot;
+        float got = y[(m * n + col) * ySpread];
+        ASSERT_NEAR(got, expected, 1e-4 * (1 + std::fabs(expected)))
+            << "row " << m << " column " << col;
+      }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(
     Shapes, Q8Matmul,
-    testing::Values(Q8Case{1, 4, 64, false},  // decode, 4-tile blocks
-                    Q8Case{1, 7, 32, false},  // + 2-tile and 1-tile rests
-                    Q8Case{5, 3, 40, false},  // rows < 6, odd tiles
-                    Q8Case{6, 2, 128, false}, // one 6x2 block
-                    Q8Case{17, 5, 24, false}, // 6-row blocks + 5 rows
-                    Q8Case{3, 2, 16, true}),  // strided: reference
+    testing::Values(Q8Case{1, 4, 32, false},  // decode, 4-tile blocks
+                    Q8Case{1, 7, 17, false},  // + a 3-tile rest, odd quads
+                    Q8Case{5, 3, 10, false},  // rows < 6, 3 tiles
+                    Q8Case{6, 4, 64, false},  // one 6x4 block
+                    Q8Case{17, 6, 6, false},  // 6-row blocks + 5, 4 + 2 tiles
+                    Q8Case{13, 1, 3, false},  // one tile
+                    Q8Case{3, 2, 4, true}),   // strided: reference
     [](const testing::TestParamInfo<Q8Case> &info) {
       return describe(info.param);
     });

@@ -702,33 +702,35 @@ struct LinearLowering : OpConversionPattern<LinearOp> {
   }
 
   /// Whether a W8A8 linear takes the micro-kernel: a constant [K, N] i8
-  /// weight without zero points, K even, N a multiple of 8, f32 input.
+  /// weight without zero points, K a multiple of 4 (at most 66308: the
+  /// kernel's i32 sums of u8 x i8 products stay exact), N a multiple of 16,
+  /// f32 input.
   static bool w8a8Qualifies(Value weight, quant::UniformQuantizedPerAxisType q,
                             Value x) {
     auto wType = cast<RankedTensorType>(weight.getType());
     auto cst = weight.getDefiningOp<arith::ConstantOp>();
     return cst && wType.hasStaticShape() &&
            int64_t(int8Values(cst).size()) == wType.getNumElements() &&
-           wType.getDimSize(0) % 2 == 0 &&
-           wType.getDimSize(1) % 8 == 0 &&
+           wType.getDimSize(0) % 4 == 0 && wType.getDimSize(0) <= 66308 &&
+           wType.getDimSize(1) % 16 == 0 &&
            getElementTypeOrSelf(x.getType()).isF32() &&
            llvm::all_of(q.getZeroPoints(), [](int64_t z) { return z == 0; });
   }
 
   /// The W8A8 micro-kernel product for x [R, K] and a qualifying weight
   /// (w8a8Qualifies):
-  ///   1. x quantized per row to i16 values in [-127, 127] (the int8 grid,
-  ///      i16 so that the kernel multiplies pairs with vpmaddwd) and xs [R, 1]
+  ///   1. x quantized per row to i8 values in [-127, 127] and xs [R, 1]
   ///   2. one linalg.generic {library_call = "tailor_q8_matmul"} over the
-  ///      weight packed here in tiles of 8 columns, rows in pairs:
-  ///        y[r, t, c] += xs[r] * ws[t, c] * xq[r, p, i] * wp[t, p, c, i]
-  ///      with row k = 2p + i, column n = t*8 + c (loops r, t, c, p, i).
+  ///      weight packed here in tiles of 16 columns, rows in quads, each
+  ///      byte the unsigned u = w + 128 (vpdpbusd's u8 x i8 operands):
+  ///        y[r, t, c] += xs[r] * ws[t, c] * xq[r, q, i] * (wp[t, q, c, i] - 128)
+  ///      with row k = 4q + i, column n = t*16 + c (loops r, t, c, q, i).
   Value w8a8KernelProduct(OpBuilder &rewriter, Location loc, Value x,
                           OpFoldResult rows, Value weight,
                           quant::UniformQuantizedPerAxisType q) const {
     auto wType = cast<RankedTensorType>(weight.getType());
     int64_t k = wType.getDimSize(0), n = wType.getDimSize(1);
-    int64_t tiles = n / 8, pairs = k / 2;
+    int64_t tiles = n / 16, quads = k / 4;
     auto cst = weight.getDefiningOp<arith::ConstantOp>();
     SmallVector<int8_t> values = int8Values(cst);
     if (int64_t(values.size()) != k * n) {
@@ -740,31 +742,29 @@ struct LinearLowering : OpConversionPattern<LinearOp> {
     AsmResourceBlob packed = HeapAsmResourceBlob::allocate(size_t(k * n), 64);
     MutableArrayRef<char> bytes = packed.getMutableData();
     for (int64_t t = 0; t < tiles; ++t)
-      for (int64_t p = 0; p < pairs; ++p)
-        for (int64_t c = 0; c < 8; ++c)
-          for (int64_t i = 0; i < 2; ++i)
-            bytes[((t * pairs + p) * 8 + c) * 2 + i] =
-                char(values[(2 * p + i) * n + t * 8 + c]);
+      for (int64_t p = 0; p < quads; ++p)
+        for (int64_t c = 0; c < 16; ++c)
+          for (int64_t i = 0; i < 4; ++i)
+            bytes[((t * quads + p) * 16 + c) * 4 + i] =
+                char(uint8_t(values[(4 * p + i) * n + t * 16 + c] + 128));
     Value wp = arith::ConstantOp::create(
         rewriter, loc,
         DenseResourceElementsAttr::get(
-            RankedTensorType::get({tiles, pairs, 8, 2}, i8), "tailor_w8a8",
+            RankedTensorType::get({tiles, quads, 16, 4}, i8), "tailor_w8a8",
             std::move(packed)));
     SmallVector<float> scales(q.getScales().begin(), q.getScales().end());
     Value ws = arith::ConstantOp::create(
         rewriter, loc,
-        DenseElementsAttr::get(RankedTensorType::get({tiles, 8}, f32),
+        DenseElementsAttr::get(RankedTensorType::get({tiles, 16}, f32),
                                ArrayRef<float>(scales)));
 
-    auto [xq, xs] = quantizeActivations(rewriter, loc, x, rows, 1, k,
-                                        rewriter.getI16Type());
+    auto [xq, xs] = quantizeActivations(rewriter, loc, x, rows, 1, k, i8);
     int64_t rowsStatic = cast<RankedTensorType>(x.getType()).getDimSize(0);
     Value xq3 = tensor::ExpandShapeOp::create(
-        rewriter, loc,
-        RankedTensorType::get({rowsStatic, pairs, 2}, rewriter.getI16Type()),
-        xq, {ReassociationIndices{0}, ReassociationIndices{1, 2}},
-        ArrayRef<OpFoldResult>{rows, rewriter.getIndexAttr(pairs),
-                               rewriter.getIndexAttr(2)});
+        rewriter, loc, RankedTensorType::get({rowsStatic, quads, 4}, i8), xq,
+        {ReassociationIndices{0}, ReassociationIndices{1, 2}},
+        ArrayRef<OpFoldResult>{rows, rewriter.getIndexAttr(quads),
+                               rewriter.getIndexAttr(4)});
 
     MLIRContext *ctx = rewriter.getContext();
     using IT = utils::IteratorType;
@@ -779,19 +779,23 @@ struct LinearLowering : OpConversionPattern<LinearOp> {
                                 AffineMap::get(5, 0, {r, t, c}, ctx)};
     Value yInit = filledTensor(
         rewriter, loc,
-        {rows, rewriter.getIndexAttr(tiles), rewriter.getIndexAttr(8)},
+        {rows, rewriter.getIndexAttr(tiles), rewriter.getIndexAttr(16)},
         zeroOf(rewriter, loc, f32));
     auto product = linalg::GenericOp::create(
         rewriter, loc,
-        TypeRange{RankedTensorType::get({rowsStatic, tiles, 8}, f32)},
+        TypeRange{RankedTensorType::get({rowsStatic, tiles, 16}, f32)},
         ValueRange{xq3, xs, wp, ws}, ValueRange{yInit}, maps,
         ArrayRef<IT>{IT::parallel, IT::parallel, IT::parallel, IT::reduction,
                      IT::reduction},
         [](OpBuilder &b, Location l, ValueRange a) {
-          Type ft = a.back().getType();
+          // w = u - 128 with u the stored byte read as unsigned.
+          Type ft = a.back().getType(), it = b.getI32Type();
+          Value w = arith::SubIOp::create(
+              b, l, arith::ExtUIOp::create(b, l, it, a[2]),
+              arith::ConstantOp::create(b, l, b.getI32IntegerAttr(128)));
           Value v = arith::MulFOp::create(
               b, l, arith::SIToFPOp::create(b, l, ft, a[0]),
-              arith::SIToFPOp::create(b, l, ft, a[2]));
+              arith::SIToFPOp::create(b, l, ft, w));
           v = arith::MulFOp::create(b, l, v,
                                     arith::MulFOp::create(b, l, a[1], a[3]));
           linalg::YieldOp::create(

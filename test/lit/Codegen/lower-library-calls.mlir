@@ -124,26 +124,29 @@ func.func @tensors(%a: tensor<4xf32>, %b: tensor<4xf32>) -> tensor<4xf32> {
 
 // -----
 
-// tailor_q8_matmul (W8A8): i16 activations, i8 weights.
+// tailor_q8_matmul (W8A8): i8 activations, i8 weights (stored u = w + 128).
 #x8 = affine_map<(r, t, c, p, i) -> (r, p, i)>
 #xs8 = affine_map<(r, t, c, p, i) -> (r, 0)>
 #w8 = affine_map<(r, t, c, p, i) -> (t, p, c, i)>
 #ws8 = affine_map<(r, t, c, p, i) -> (t, c)>
 #y8 = affine_map<(r, t, c, p, i) -> (r, t, c)>
-// CHECK: func.func private @tailor_q8_matmul(memref<?x?x?xi16, strided<[?, ?, ?], offset: ?>>, memref<?x?xf32, strided<[?, ?], offset: ?>>, memref<?x?x?x?xi8, strided<[?, ?, ?, ?], offset: ?>>, memref<?x?xf32, strided<[?, ?], offset: ?>>, memref<?x?x?xf32, strided<[?, ?, ?], offset: ?>>) attributes {llvm.emit_c_interface}
+// CHECK: func.func private @tailor_q8_matmul(memref<?x?x?xi8, strided<[?, ?, ?], offset: ?>>, memref<?x?xf32, strided<[?, ?], offset: ?>>, memref<?x?x?x?xi8, strided<[?, ?, ?, ?], offset: ?>>, memref<?x?xf32, strided<[?, ?], offset: ?>>, memref<?x?x?xf32, strided<[?, ?, ?], offset: ?>>) attributes {llvm.emit_c_interface}
 // CHECK-LABEL: func.func @q8
 // CHECK: call @tailor_q8_matmul
-func.func @q8(%x: memref<?x8x2xi16>, %xs: memref<?x1xf32>,
-              %w: memref<2x8x8x2xi8>, %ws: memref<2x8xf32>,
-              %y: memref<?x2x8xf32>) {
+func.func @q8(%x: memref<?x8x4xi8>, %xs: memref<?x1xf32>,
+              %w: memref<2x8x16x4xi8>, %ws: memref<2x16xf32>,
+              %y: memref<?x2x16xf32>) {
   linalg.generic {indexing_maps = [#x8, #xs8, #w8, #ws8, #y8],
                   iterator_types = ["parallel", "parallel", "parallel", "reduction", "reduction"],
                   library_call = "tailor_q8_matmul"}
-      ins(%x, %xs, %w, %ws : memref<?x8x2xi16>, memref<?x1xf32>, memref<2x8x8x2xi8>, memref<2x8xf32>)
-      outs(%y : memref<?x2x8xf32>) {
-  ^bb0(%a: i16, %b: f32, %c: i8, %d: f32, %o: f32):
-    %0 = arith.sitofp %a : i16 to f32
-    %1 = arith.sitofp %c : i8 to f32
+      ins(%x, %xs, %w, %ws : memref<?x8x4xi8>, memref<?x1xf32>, memref<2x8x16x4xi8>, memref<2x16xf32>)
+      outs(%y : memref<?x2x16xf32>) {
+  ^bb0(%a: i8, %b: f32, %c: i8, %d: f32, %o: f32):
+    %u = arith.extui %c : i8 to i32
+    %c128 = arith.constant 128 : i32
+    %w0 = arith.subi %u, %c128 : i32
+    %0 = arith.sitofp %a : i8 to f32
+    %1 = arith.sitofp %w0 : i32 to f32
     %2 = arith.mulf %0, %1 : f32
     %3 = arith.mulf %b, %d : f32
     %4 = arith.mulf %2, %3 : f32
@@ -155,23 +158,23 @@ func.func @q8(%x: memref<?x8x2xi16>, %xs: memref<?x1xf32>,
 
 // -----
 
-// i8 activations where the kernel takes i16: refused, naming the operand.
+// i16 activations where the kernel takes i8: refused, naming the operand.
 #x8 = affine_map<(r, t, c, p, i) -> (r, p, i)>
 #xs8 = affine_map<(r, t, c, p, i) -> (r, 0)>
 #w8 = affine_map<(r, t, c, p, i) -> (t, p, c, i)>
 #ws8 = affine_map<(r, t, c, p, i) -> (t, c)>
 #y8 = affine_map<(r, t, c, p, i) -> (r, t, c)>
-func.func @q8_wrong_type(%x: memref<?x8x2xi8>, %xs: memref<?x1xf32>,
-              %w: memref<2x8x8x2xi8>, %ws: memref<2x8xf32>,
-              %y: memref<?x2x8xf32>) {
-  // expected-error@+1 {{operand 0 of tailor_q8_matmul must be a rank-3 i16 memref, not 'memref<?x8x2xi8>'}}
+func.func @q8_wrong_type(%x: memref<?x8x4xi16>, %xs: memref<?x1xf32>,
+              %w: memref<2x8x16x4xi8>, %ws: memref<2x16xf32>,
+              %y: memref<?x2x16xf32>) {
+  // expected-error@+1 {{operand 0 of tailor_q8_matmul must be a rank-3 i8 memref, not 'memref<?x8x4xi16>'}}
   linalg.generic {indexing_maps = [#x8, #xs8, #w8, #ws8, #y8],
                   iterator_types = ["parallel", "parallel", "parallel", "reduction", "reduction"],
                   library_call = "tailor_q8_matmul"}
-      ins(%x, %xs, %w, %ws : memref<?x8x2xi8>, memref<?x1xf32>, memref<2x8x8x2xi8>, memref<2x8xf32>)
-      outs(%y : memref<?x2x8xf32>) {
-  ^bb0(%a: i8, %b: f32, %c: i8, %d: f32, %o: f32):
-    %0 = arith.sitofp %a : i8 to f32
+      ins(%x, %xs, %w, %ws : memref<?x8x4xi16>, memref<?x1xf32>, memref<2x8x16x4xi8>, memref<2x16xf32>)
+      outs(%y : memref<?x2x16xf32>) {
+  ^bb0(%a: i16, %b: f32, %c: i8, %d: f32, %o: f32):
+    %0 = arith.sitofp %a : i16 to f32
     %1 = arith.sitofp %c : i8 to f32
     %2 = arith.mulf %0, %1 : f32
     %3 = arith.mulf %b, %d : f32
