@@ -422,21 +422,26 @@ def TailorParallelizeGenerics
                 "threads";
   let description = [{
     After `tailor-tile-contractions` (whose products are already shared by
-    the threads): each other `linalg.generic` on tensors with static loop
-    ranges and at least `min-iterations` iterations in all (elementwise
+    the threads): each other `linalg.generic` (and `linalg.fill`) on
+    tensors with at least `min-iterations` iterations in all (elementwise
     maps, softmax and norm reductions, a backward pass's row sums) becomes
     an `scf.forall` over its first parallel loop of extent >= 2 (if that
     loop indexes every output), in about 16 chunks (a divisor of the
-    extent: static slices), each the generic on its slice; the CPU
-    pipeline lowers the forall to an OpenMP loop (static schedule: each
-    thread a contiguous range). Generics inside an `scf.forall`,
-    micro-kernel calls (`library_call`), generics a `tailor.*` attribute
-    marks and generics whose body has side effects (a Gather's bounds
-    check: its error path belongs to the calling thread) are left alone.
+    extent: static slices), each the op on its slice; the CPU pipeline
+    lowers the forall to an OpenMP loop (static schedule: each thread a
+    contiguous range). With dynamic sizes (an inference model's batch and
+    sequence) the iteration count is checked at run time (`scf.if`: the op
+    as it was below `min-iterations`, so a decode step's small maps stay on
+    the calling thread) and that loop and the next parallel one are split
+    in about 16 chunks computed from the run-time sizes. Ops inside an
+    `scf.forall`, micro-kernel calls (`library_call`), ops a `tailor.*`
+    attribute marks and generics whose body has side effects (a Gather's
+    bounds check: its error path belongs to the calling thread) are left
+    alone.
   }];
   let options = [
     Option<"minIterations", "min-iterations", "int64_t", /*default=*/"16384",
-           "Generics with fewer loop iterations stay on one thread">
+           "Ops with fewer loop iterations stay on one thread (checked at run time for dynamic sizes)">
   ];
   let dependentDialects = ["::mlir::scf::SCFDialect",
                            "::mlir::tensor::TensorDialect"];
@@ -1087,6 +1092,34 @@ def TailorLowerLibraryCalls
                            "::mlir::memref::MemRefDialect"];
   let statistics = [
     Statistic<"numCalls", "calls", "Micro-kernel calls emitted">
+  ];
+}
+
+def TailorLowerReductions
+    : Pass<"tailor-lower-reductions", "func::FuncOp"> {
+  let summary = "Reduction generics on buffers to loops that keep the "
+                "accumulator in a register";
+  let description = [{
+    Runs on buffers before `convert-linalg-to-loops`. A `linalg.generic`
+    whose reduction loops all follow its parallel loops and whose outputs
+    are indexed by the parallel loops only (a softmax's row maximum and
+    exponential sum, a norm's sum of squares, a backward pass's row sums)
+    becomes `scf.for` loops over the parallel dimensions around an
+    `scf.for` nest over the reduction dimensions that carries the outputs'
+    elements as `iter_args`: each output element is loaded once and stored
+    once. convert-linalg-to-loops would load and store it in every
+    iteration, and LLVM, unable to prove that the store does not alias the
+    input, keeps that chain through memory and vectorizes nothing; with the
+    accumulator in a register and the combiner's `reassoc`
+    (`tailor-reassociate-reductions`) LLVM vectorizes the inner loop.
+    Micro-kernel calls (`library_call`) are left alone.
+  }];
+  let dependentDialects = ["::mlir::scf::SCFDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::affine::AffineDialect",
+                           "::mlir::arith::ArithDialect"];
+  let statistics = [
+    Statistic<"numLowered", "lowered", "Reductions lowered with register accumulators">
   ];
 }
 

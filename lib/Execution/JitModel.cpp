@@ -17,7 +17,9 @@
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/Pass/PassManager.h"
 #include "tailor/Target/Weights.h"
+#include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
 #include "llvm/ExecutionEngine/Orc/Mangling.h"
+#include "llvm/Target/TargetMachine.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/OpenMP/OpenMPToLLVMIRTranslation.h"
@@ -28,6 +30,7 @@
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -98,7 +101,20 @@ JitModel::compile(ModuleOp module, const TargetOptions &options,
   static const StringRef runtimeLibs[] = {TAILOR_MLIR_C_RUNNER_UTILS,
                                           TAILOR_OPENMP_RUNTIME};
   engineOptions.sharedLibPaths = runtimeLibs;
-  auto transformer = makeOptimizingTransformer(options.optLevel, 0, nullptr);
+  // LLVM's optimization pipeline with the host's target machine: without
+  // it the cost models see a target with no vector registers, and the loop
+  // and SLP vectorizers leave every elementwise map and reduction scalar.
+  std::unique_ptr<llvm::TargetMachine> hostMachine;
+  if (auto builder = llvm::orc::JITTargetMachineBuilder::detectHost()) {
+    if (auto machine = builder->createTargetMachine())
+      hostMachine = std::move(*machine);
+    else
+      llvm::consumeError(machine.takeError());
+  } else {
+    llvm::consumeError(builder.takeError());
+  }
+  auto transformer =
+      makeOptimizingTransformer(options.optLevel, 0, hostMachine.get());
   engineOptions.transformer = transformer;
   engineOptions.jitCodeGenOptLevel = options.optLevel >= 3
                                          ? llvm::CodeGenOptLevel::Aggressive
@@ -110,6 +126,11 @@ JitModel::compile(ModuleOp module, const TargetOptions &options,
       if (!f.isExternal())
         functionNames.push_back(f.getName().str());
     });
+  // TAILOR_JIT_OBJECT=FILE: the machine code as object files FILE.0,
+  // FILE.1, ... in the order the models are compiled (objdump beside
+  // TAILOR_JIT_PERF's symbols).
+  const char *objectFile = std::getenv("TAILOR_JIT_OBJECT");
+  engineOptions.enableObjectDump = objectFile != nullptr;
   auto engine = ExecutionEngine::create(module, engineOptions);
   if (!engine)
     return module.emitError("JIT compilation failed: ")
@@ -145,6 +166,11 @@ JitModel::compile(ModuleOp module, const TargetOptions &options,
   if (!fnOrErr)
     return module.emitError("JIT compilation failed: ")
            << llvm::toString(fnOrErr.takeError());
+  if (objectFile) {
+    static std::atomic<int> objects{0};
+    model->engine->dumpToObjectFile(std::string(objectFile) + "." +
+                                    std::to_string(objects++));
+  }
   // The descriptor the C runtime runs the model through.
   auto describe = [](const std::vector<TensorSpec> &specs,
                      std::vector<tailor_abi_tensor> &out) {

@@ -39,26 +39,73 @@ func.func @column_sum(%x: tensor<32x16x1xf32>, %init: tensor<16x1xf32>) -> tenso
 
 // -----
 
-// Too little work (fewer than min-iterations), dynamic sizes, a micro-kernel
-// call: left alone.
+// Too little work (fewer than min-iterations): left alone.
 // CHECK-LABEL: func.func @left_alone
 // CHECK-NOT: scf.forall
 // CHECK: return
 #id = affine_map<(d0, d1) -> (d0, d1)>
-func.func @left_alone(%small: tensor<4x8xf32>, %dyn: tensor<?x128xf32>) -> (tensor<4x8xf32>, tensor<?x128xf32>) {
+func.func @left_alone(%small: tensor<4x8xf32>) -> tensor<4x8xf32> {
   %a = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]} ins(%small : tensor<4x8xf32>) outs(%small : tensor<4x8xf32>) {
   ^bb0(%x: f32, %y: f32):
     %n = arith.negf %x : f32
     linalg.yield %n : f32
   } -> tensor<4x8xf32>
-  %b = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]} ins(%dyn : tensor<?x128xf32>) outs(%dyn : tensor<?x128xf32>) {
-  ^bb0(%x: f32, %y: f32):
-    %n = arith.negf %x : f32
-    linalg.yield %n : f32
-  } -> tensor<?x128xf32>
-  return %a, %b : tensor<4x8xf32>, tensor<?x128xf32>
+  return %a : tensor<4x8xf32>
 }
 
+// -----
+
+// Dynamic sizes [batch, sequence, 64]: behind a run-time check of the
+// iteration count (a decode step stays on one thread), the batch and
+// sequence loops in about 16 chunks: ceil(n1 / 16) rows of the first when
+// n1 >= 16, else one of the first and ceil(n2 / ceil(16 / n1)) of the
+// second.
+// CHECK-LABEL: func.func @dynamic
+// CHECK: %[[N:.*]] = arith.muli %{{.*}}, %c64
+// CHECK: %[[BIG:.*]] = arith.cmpi uge, %[[N]], %c64
+// CHECK: scf.if %[[BIG]] -> (tensor<?x?x64xf32>) {
+// CHECK: %[[B:.*]] = tensor.dim %{{.*}}, %c0
+// CHECK: %[[S:.*]] = tensor.dim %{{.*}}, %c1
+// CHECK: %[[N1:.*]] = arith.maxui %[[B]], %c1
+// CHECK: %[[C1:.*]] = arith.ceildivui %[[N1]], %c16
+// CHECK: %[[MANY:.*]] = arith.cmpi uge, %[[N1]], %c16
+// CHECK: %[[P:.*]] = arith.ceildivui %c16{{.*}}, %[[N1]]
+// CHECK: %[[C2:.*]] = arith.ceildivui %[[S]], %[[P]]
+// CHECK: %[[T1:.*]] = arith.select %[[MANY]], %[[C1]], %c1
+// CHECK: %[[T2:.*]] = arith.select %[[MANY]], %[[S]], %[[C2]]
+// CHECK: scf.forall (%{{.*}}, %{{.*}}) = (0, 0) to (%{{.*}}, %{{.*}}) step (%[[T1]], %[[T2]])
+// CHECK: linalg.generic {{.*}} ins(%{{.*}} : tensor<?x?x64xf32>)
+// CHECK: } else {
+// CHECK-NEXT: linalg.generic {{.*}} ins(%{{.*}} : tensor<?x?x64xf32>)
+// CHECK-NOT: scf.forall
+// CHECK: return
+#m3 = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+func.func @dynamic(%x: tensor<?x?x64xf32>) -> tensor<?x?x64xf32> {
+  %r = linalg.generic {indexing_maps = [#m3, #m3], iterator_types = ["parallel", "parallel", "parallel"]} ins(%x : tensor<?x?x64xf32>) outs(%x : tensor<?x?x64xf32>) {
+  ^bb0(%a: f32, %y: f32):
+    %n = arith.negf %a : f32
+    linalg.yield %n : f32
+  } -> tensor<?x?x64xf32>
+  return %r : tensor<?x?x64xf32>
+}
+
+// -----
+
+// A linalg.fill (a micro-kernel's zeroed output, [rows, tiles, 16]): rows
+// and tiles in about 16 chunks behind the check.
+// CHECK-LABEL: func.func @fill
+// CHECK: scf.if
+// CHECK: %[[R:.*]] = arith.ceildivui %{{.*}}, %c16
+// CHECK: scf.forall (%{{.*}}, %{{.*}}) = (0, 0) to (%{{.*}}, 6) step (%{{.*}}, %{{.*}})
+// CHECK: linalg.fill {{.*}} -> tensor<?x?x16xf32>
+// CHECK: } else {
+// CHECK-NEXT: linalg.fill
+#m = affine_map<(d0, d1) -> (d0, d1)>
+func.func @fill(%y: tensor<?x6x16xf32>) -> tensor<?x6x16xf32> {
+  %c = arith.constant 0.0 : f32
+  %f = linalg.fill ins(%c : f32) outs(%y : tensor<?x6x16xf32>) -> tensor<?x6x16xf32>
+  return %f : tensor<?x6x16xf32>
+}
 
 // -----
 
