@@ -1124,17 +1124,17 @@ def TailorLowerReductions
 }
 
 def TailorFoldFillCopies
-    : Pass<"tailor-fold-fill-copies", "func::FuncOp"> {
+    : Pass<"tailor-fold-fill-copies", "ModuleOp"> {
   let summary = "A copy of a buffer that only a fill wrote becomes a fill";
   let description = [{
     Runs on buffers after bufferization. CSE merges the identical
     zero-filled init tensors of a model's products into one, and
     bufferization then gives each product that accumulates into it a
     private copy (a reshaped view of it a copy of the copy). A
-    `memref.copy` whose source buffer (through full-size reshapes: expand,
-    collapse, cast) is written only by one fill earlier in the same block
-    and otherwise only read by copies becomes a `linalg.fill` of the target
-    with that value; a fill whose buffer nothing reads any more is erased.
+    `memref.copy` whose source buffer (allocated in the copy's block; through
+    full-size reshapes: expand, collapse, cast) is written before the copy
+    only by one fill earlier in the same block and otherwise only read by
+    copies becomes a `linalg.fill` of the target with that value; a fill whose buffer nothing reads any more is erased.
     A fill is a `linalg.fill` or a call of an outlined kernel
     (`tailor-outline-kernels`) whose only writes are fills of its scalar
     argument into its buffer argument or subviews of it (a fill tiled for

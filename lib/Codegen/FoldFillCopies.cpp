@@ -18,7 +18,6 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
-#include "mlir/IR/SymbolTable.h"
 #include "tailor/Transforms/Passes.h"
 
 namespace mlir::tailor {
@@ -35,24 +34,16 @@ bool isFullView(Operation *op) {
       op);
 }
 
-/// The value a fill writes and the buffer it fills, if `op` is a fill.
-std::optional<std::pair<Value, Value>> asFill(Operation *op) {
-  if (auto fill = dyn_cast<linalg::FillOp>(op)) {
-    if (!fill.hasPureBufferSemantics())
-      return std::nullopt;
-    return std::make_pair(fill.getInputs()[0], fill.getOutputs()[0]);
-  }
-  auto call = dyn_cast<func::CallOp>(op);
-  if (!call || call.getNumOperands() != 2 || call.getNumResults() != 0)
-    return std::nullopt;
-  auto callee = SymbolTable::lookupNearestSymbolFrom<func::FuncOp>(
-      call, call.getCalleeAttr());
-  if (!callee || callee.isExternal() || !callee->hasAttr("tailor.kernel") ||
+/// Whether `callee` is an outlined fill (tailor-outline-kernels), possibly
+/// tiled for the threads (an scf.forall of fills of subviews, perhaps
+/// behind tailor-parallelize-generics' run-time check: the tiles cover the
+/// buffer): its only writes are linalg.fill of argument 0 into views of
+/// argument 1.
+bool isFillKernel(func::FuncOp callee) {
+  if (callee.isExternal() || !callee->hasAttr("tailor.kernel") ||
+      callee.getNumArguments() != 2 || callee.getNumResults() != 0 ||
       !callee.getBody().hasOneBlock())
-    return std::nullopt;
-  // An outlined fill, possibly tiled for the threads (an scf.forall of
-  // fills of subviews: the tiles cover the buffer): its only write is
-  // linalg.fill of argument 0 into views of argument 1.
+    return false;
   Block &body = callee.getBody().front();
   bool fills = false, other = false;
   body.walk([&](Operation *inner) {
@@ -68,12 +59,29 @@ std::optional<std::pair<Value, Value>> asFill(Operation *op) {
         other = true;
       return;
     }
-    if (!isa<memref::SubViewOp, scf::ForallOp, scf::InParallelOp,
-             scf::ForOp, scf::YieldOp, func::ReturnOp>(inner) &&
+    if (!isa<memref::SubViewOp, scf::ForallOp, scf::InParallelOp, scf::ForOp,
+             scf::IfOp, scf::YieldOp, func::ReturnOp>(inner) &&
         !isMemoryEffectFree(inner))
       other = true;
   });
-  if (!fills || other)
+  return fills && !other;
+}
+
+/// The names of the module's fill kernels (computed once, before any
+/// function is changed).
+using FillKernels = llvm::DenseSet<StringAttr>;
+
+/// The value a fill writes and the buffer it fills, if `op` is a fill.
+std::optional<std::pair<Value, Value>> asFill(Operation *op,
+                                              const FillKernels &kernels) {
+  if (auto fill = dyn_cast<linalg::FillOp>(op)) {
+    if (!fill.hasPureBufferSemantics())
+      return std::nullopt;
+    return std::make_pair(fill.getInputs()[0], fill.getOutputs()[0]);
+  }
+  auto call = dyn_cast<func::CallOp>(op);
+  if (!call || call.getNumOperands() != 2 || call.getNumResults() != 0 ||
+      !kernels.contains(call.getCalleeAttr().getAttr()))
     return std::nullopt;
   return std::make_pair(call.getOperand(0), call.getOperand(1));
 }
@@ -105,15 +113,23 @@ bool onlyReads(OpOperand *use) {
 }
 
 /// Whether `use` is a fill of the whole buffer.
-bool isFillOf(OpOperand *use) {
-  auto fill = asFill(use->getOwner());
+bool isFillOf(OpOperand *use, const FillKernels &kernels) {
+  auto fill = asFill(use->getOwner(), kernels);
   return fill && fill->second == use->get();
 }
 
 struct FoldFillCopiesPass
     : mlir::tailor::impl::TailorFoldFillCopiesBase<FoldFillCopiesPass> {
   void runOnOperation() override {
-    func::FuncOp func = getOperation();
+    FillKernels kernels;
+    getOperation().walk([&](func::FuncOp f) {
+      if (isFillKernel(f))
+        kernels.insert(f.getSymNameAttr());
+    });
+    getOperation().walk([&](func::FuncOp f) { runOn(f, kernels); });
+  }
+
+  void runOn(func::FuncOp func, const FillKernels &kernels) {
     // Until nothing changes: a copy of a copy of a fill folds once the
     // inner copy has become a fill.
     for (bool changed = true; changed;) {
@@ -121,7 +137,7 @@ struct FoldFillCopiesPass
       SmallVector<memref::CopyOp> copies;
       func.walk([&](memref::CopyOp copy) { copies.push_back(copy); });
       for (memref::CopyOp copy : copies)
-        if (fold(copy)) {
+        if (fold(copy, kernels)) {
           ++numFolded;
           changed = true;
         }
@@ -134,7 +150,7 @@ struct FoldFillCopiesPass
       SmallVector<Operation *> fills;
       bool read = false;
       for (OpOperand *use : uses) {
-        if (isFillOf(use))
+        if (isFillOf(use, kernels))
           fills.push_back(use->getOwner());
         else if (!isa<memref::DeallocOp>(use->getOwner()))
           read = true;
@@ -151,7 +167,7 @@ struct FoldFillCopiesPass
   /// Replaces `copy` by a fill when its source holds one fill's value: the
   /// source buffer's users before the copy (in its block) are that fill and
   /// reads; users after it do not matter.
-  bool fold(memref::CopyOp copy) {
+  bool fold(memref::CopyOp copy, const FillKernels &kernels) {
     Value base = copy.getSource();
     while (Operation *def = base.getDefiningOp()) {
       if (!isFullView(def))
@@ -159,9 +175,12 @@ struct FoldFillCopiesPass
       base = def->getOperand(0);
     }
     auto alloc = base.getDefiningOp<memref::AllocOp>();
-    if (!alloc)
-      return false;
+    // A buffer allocated in the copy's block: each run of the block has a
+    // fresh one, which no use after the copy can feed back to a write
+    // before it (a loop's iter_args).
     Block *block = copy->getBlock();
+    if (!alloc || alloc->getBlock() != block)
+      return false;
     Operation *fill = nullptr;
     for (OpOperand *use : usesOf(alloc)) {
       if (use->getOwner() == copy.getOperation())
@@ -171,7 +190,7 @@ struct FoldFillCopiesPass
         return false; // in another block: unknown order
       if (copy->isBeforeInBlock(at))
         continue;
-      if (isFillOf(use)) {
+      if (isFillOf(use, kernels)) {
         if (fill)
           return false;
         fill = use->getOwner();
@@ -183,7 +202,8 @@ struct FoldFillCopiesPass
     if (!fill || fill->getBlock() != block)
       return false;
     OpBuilder b(copy);
-    linalg::FillOp::create(b, copy.getLoc(), ValueRange{asFill(fill)->first},
+    linalg::FillOp::create(b, copy.getLoc(),
+                           ValueRange{asFill(fill, kernels)->first},
                            ValueRange{copy.getTarget()});
     copy.erase();
     return true;

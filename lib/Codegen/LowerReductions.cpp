@@ -20,6 +20,7 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/PatternMatch.h"
+#include "mlir/Interfaces/ViewLikeInterface.h"
 #include "tailor/Transforms/Passes.h"
 
 namespace mlir::tailor {
@@ -33,7 +34,8 @@ namespace {
 /// Whether `op` takes this lowering: on buffers, not a micro-kernel call,
 /// at least one reduction loop, every reduction loop after every parallel
 /// one, and each output indexed by the parallel loops only (a projected
-/// permutation, or constants for unit dimensions).
+/// permutation, or constants for unit dimensions), no input or output
+/// sharing an output's buffer.
 bool qualifies(linalg::GenericOp op) {
   if (!op.hasPureBufferSemantics() || op.getLibraryCall())
     return false;
@@ -46,6 +48,25 @@ bool qualifies(linalg::GenericOp op) {
     return false;
   for (unsigned d = parallel; d < iterators.size(); ++d)
     if (iterators[d] != utils::IteratorType::reduction)
+      return false;
+  // The outputs are stored after the reduction loop, not in every
+  // iteration: no input may read an output's buffer (bufferization copies
+  // in that case; a buffer passed to a kernel twice is not produced), nor
+  // two outputs share one.
+  auto baseOf = [](Value v) {
+    while (auto view = v.getDefiningOp<ViewLikeOpInterface>())
+      v = view.getViewSource();
+    return v;
+  };
+  SmallVector<Value> outputs;
+  for (OpOperand &init : op.getDpsInitsMutable()) {
+    if (llvm::is_contained(outputs, baseOf(init.get())))
+      return false;
+    outputs.push_back(baseOf(init.get()));
+  }
+  for (OpOperand *in : op.getDpsInputOperands())
+    if (isa<MemRefType>(in->get().getType()) &&
+        llvm::is_contained(outputs, baseOf(in->get())))
       return false;
   for (OpOperand &init : op.getDpsInitsMutable()) {
     AffineMap map = op.getMatchingIndexingMap(&init);

@@ -170,7 +170,8 @@ struct ParallelizeGenericsPass
       if (split.dims.size() == 1) {
         sizes[split.dims[0]] = perChunk1;
       } else {
-        Value n2 = extent(split.dims[1]);
+        Value n2 =
+            arith::MaxUIOp::create(rewriter, loc, extent(split.dims[1]), one);
         Value many = arith::CmpIOp::create(
             rewriter, loc, arith::CmpIPredicate::uge, n1, sixteen);
         Value perChunk2 = arith::CeilDivUIOp::create(

@@ -67,7 +67,7 @@ const char *kLLVMPipeline =
     // argument), so that a kernel returning its init buffer loses that
     // result instead of returning a clone of it.
     "canonicalize,drop-equivalent-buffer-results,tailor-drop-kv-cache-results,canonicalize,buffer-deallocation-pipeline,"
-    "convert-bufferization-to-memref,func.func(tailor-early-dealloc,tailor-fold-fill-copies),"
+    "convert-bufferization-to-memref,func.func(tailor-early-dealloc),tailor-fold-fill-copies,"
     "tailor-lower-library-calls,func.func(tailor-lower-reductions),"
     "convert-linalg-to-loops,convert-vector-to-scf{full-unroll=true "
     "target-rank=1},scf-forall-to-parallel,convert-scf-to-openmp,"

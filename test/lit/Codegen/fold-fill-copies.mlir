@@ -1,4 +1,4 @@
-// RUN: tailor-opt %s --split-input-file --pass-pipeline="builtin.module(func.func(tailor-fold-fill-copies))" | FileCheck %s
+// RUN: tailor-opt %s --split-input-file --pass-pipeline="builtin.module(tailor-fold-fill-copies)" | FileCheck %s
 
 // A zero-filled buffer (an outlined fill tiled for the threads) copied for
 // a product, and that copy copied again for another: both copies become

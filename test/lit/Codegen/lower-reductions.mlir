@@ -78,3 +78,24 @@ func.func @left_alone(%x: memref<8x16xf32>, %y: memref<16xf32>, %z: memref<8x16x
   }
   return
 }
+
+// -----
+
+// An input that reads the output's buffer (through a view): the output is
+// stored only after the reduction loop, so the generic is left alone.
+// CHECK-LABEL: func.func @aliased
+// CHECK-NOT: scf.for
+// CHECK: linalg.generic
+#a_in = affine_map<(d0, d1) -> (d0)>
+#a_x = affine_map<(d0, d1) -> (d0, d1)>
+#a_out = affine_map<(d0, d1) -> (d0)>
+func.func @aliased(%o: memref<4xf32>, %x: memref<4x8xf32>) {
+  %view = memref.cast %o : memref<4xf32> to memref<?xf32>
+  linalg.generic {indexing_maps = [#a_in, #a_x, #a_out], iterator_types = ["parallel", "reduction"]} ins(%view, %x : memref<?xf32>, memref<4x8xf32>) outs(%o : memref<4xf32>) {
+  ^bb0(%a: f32, %b: f32, %c: f32):
+    %s = arith.addf %a, %b : f32
+    %t = arith.addf %s, %c : f32
+    linalg.yield %t : f32
+  }
+  return
+}

@@ -68,11 +68,12 @@ func.func @left_alone(%small: tensor<4x8xf32>) -> tensor<4x8xf32> {
 // CHECK: %[[S:.*]] = tensor.dim %{{.*}}, %c1
 // CHECK: %[[N1:.*]] = arith.maxui %[[B]], %c1
 // CHECK: %[[C1:.*]] = arith.ceildivui %[[N1]], %c16
+// CHECK: %[[N2:.*]] = arith.maxui %[[S]], %c1
 // CHECK: %[[MANY:.*]] = arith.cmpi uge, %[[N1]], %c16
 // CHECK: %[[P:.*]] = arith.ceildivui %c16{{.*}}, %[[N1]]
-// CHECK: %[[C2:.*]] = arith.ceildivui %[[S]], %[[P]]
+// CHECK: %[[C2:.*]] = arith.ceildivui %[[N2]], %[[P]]
 // CHECK: %[[T1:.*]] = arith.select %[[MANY]], %[[C1]], %c1
-// CHECK: %[[T2:.*]] = arith.select %[[MANY]], %[[S]], %[[C2]]
+// CHECK: %[[T2:.*]] = arith.select %[[MANY]], %[[N2]], %[[C2]]
 // CHECK: scf.forall (%{{.*}}, %{{.*}}) = (0, 0) to (%{{.*}}, %{{.*}}) step (%[[T1]], %[[T2]])
 // CHECK: linalg.generic {{.*}} ins(%{{.*}} : tensor<?x?x64xf32>)
 // CHECK: } else {
