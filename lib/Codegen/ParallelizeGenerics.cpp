@@ -218,12 +218,11 @@ struct ParallelizeGenericsPass
     scf::YieldOp::create(rewriter, loc, serial->getResults());
     rewriter.setInsertionPointToStart(ifOp.thenBlock());
     auto parallel = cast<linalg::LinalgOp>(rewriter.clone(*op));
-    auto yield = scf::YieldOp::create(rewriter, loc, parallel->getResults());
+    scf::YieldOp::create(rewriter, loc, parallel->getResults());
     if (failed(tile(rewriter, parallel, split))) {
       rewriter.eraseOp(ifOp);
       return failure();
     }
-    (void)yield;
     rewriter.replaceOp(op, ifOp.getResults());
     return success();
   }
