@@ -37,8 +37,7 @@ namespace {
 struct Split {
   linalg::LinalgOp op;
   SmallVector<unsigned, 2> dims;
-  int64_t chunk = 0;    // 0: dynamic
-  bool guarded = false; // dynamic sizes: split behind a run-time check
+  int64_t chunk = 0; // 0: dynamic sizes, split behind a run-time check
 };
 
 struct ParallelizeGenericsPass
@@ -110,11 +109,11 @@ struct ParallelizeGenericsPass
         int64_t chunk = std::max<int64_t>(1, (ranges[d] + 15) / 16);
         while (ranges[d] % chunk)
           ++chunk;
-        return Split{op, {d}, chunk, false};
+        return Split{op, {d}, chunk};
       }
       // Dynamic sizes (batch, sequence): this loop and the next that
       // qualifies, chunked at run time.
-      Split split{op, {d}, 0, true};
+      Split split{op, {d}, 0};
       for (unsigned e = d + 1; e < ranges.size(); ++e)
         if (iterators[e] == utils::IteratorType::parallel && ranges[e] != 1 &&
             ranges[e] != 0) {
@@ -137,8 +136,8 @@ struct ParallelizeGenericsPass
     });
     IRRewriter rewriter(&getContext());
     for (Split &split : work)
-      if (succeeded(split.guarded ? tileGuarded(rewriter, split)
-                                  : tile(rewriter, split.op, split)))
+      if (succeeded(split.chunk ? tile(rewriter, split.op, split)
+                                : tileGuarded(rewriter, split)))
         ++numParallelized;
   }
 
