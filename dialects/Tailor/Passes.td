@@ -973,6 +973,10 @@ def TailorOutlineKernels : Pass<"tailor-outline-kernels", "ModuleOp"> {
     in). Kernels whose bodies are identical are shared, so a decoder's N
     identical layers compile one set of kernels: later passes and LLVM see
     about 1/N of the code, in functions small enough for LLVM's optimizer.
+    A contraction whose output a `linalg.fill` initializes takes the fill
+    into its kernel (a copy, when several products share one fill; re-made
+    on the reshaped init when the output is viewed as column panels), so
+    that tailor-tile-contractions can start the accumulators at its value.
   }];
   let dependentDialects = ["::mlir::func::FuncDialect"];
   let statistics = [

@@ -6,6 +6,7 @@
 // body is that op; structurally identical kernels share one function. The
 // code the later passes and LLVM see shrinks by about the layer count, and
 // no function grows so large that LLVM's optimizer slows down on it.
+// A contraction's output fill goes into the contraction's kernel.
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
@@ -34,6 +35,40 @@ bool cloneIntoKernel(Value v) {
   return !shaped || (shaped.hasStaticShape() && shaped.getNumElements() <= 16);
 }
 
+/// The linalg.fill that initializes `op`'s output when `op` is a contraction
+/// the strategy tiles (not a micro-kernel call): the fill moves into the
+/// contraction's kernel, where tailor-tile-contractions fuses it into the
+/// tiles and the accumulators start at the fill value (no separate pass
+/// that fills the whole output, no re-reading of it).
+/// An output reshaped from a fill (tailor-pack-weights views a product's
+/// output as column panels) gets a fill of the reshaped init instead.
+linalg::FillOp absorbedFill(linalg::LinalgOp op) {
+  if (op->hasAttr("library_call") || op.getNumDpsInits() != 1 ||
+      !op.hasPureTensorSemantics() || !linalg::isaContractionOpInterface(op))
+    return {};
+  OpOperand &init = op.getDpsInitsMutable()[0];
+  Operation *reshape = init.get().getDefiningOp();
+  if (reshape && isa<tensor::ExpandShapeOp, tensor::CollapseShapeOp>(reshape)) {
+    auto fill = reshape->getOperand(0).getDefiningOp<linalg::FillOp>();
+    if (!fill || !fill.hasPureTensorSemantics())
+      return {};
+    OpBuilder b(op);
+    IRMapping map;
+    map.map(fill.getResult(0), fill.getDpsInits()[0]);
+    Value view = b.clone(*reshape, map)->getResult(0);
+    auto moved = linalg::FillOp::create(b, fill.getLoc(),
+                                        fill.getDpsInputs()[0], view);
+    init.set(moved.getResult(0));
+    if (reshape->use_empty())
+      reshape->erase();
+    return moved;
+  }
+  auto fill = init.get().getDefiningOp<linalg::FillOp>();
+  if (!fill || !fill.hasPureTensorSemantics())
+    return {};
+  return fill;
+}
+
 struct OutlineKernelsPass
     : mlir::tailor::impl::TailorOutlineKernelsBase<OutlineKernelsPass> {
   void runOnOperation() override {
@@ -48,9 +83,35 @@ struct OutlineKernelsPass
           ops.push_back(op);
       });
     }
+    // Fills absorbed by their contraction; a fill shared by several (CSE
+    // merges equal zero inits) is cloned per contraction first.
+    llvm::DenseMap<Operation *, linalg::FillOp> fillOf;
+    llvm::SmallPtrSet<Operation *, 16> absorbed;
+    for (linalg::LinalgOp op : ops) {
+      linalg::FillOp fill = absorbedFill(op);
+      if (!fill)
+        continue;
+      if (!fill->hasOneUse()) {
+        OpBuilder b(op);
+        fill = cast<linalg::FillOp>(b.clone(*fill));
+        op.getDpsInitsMutable()[0].set(fill.getResult(0));
+      }
+      fillOf[op] = fill;
+      absorbed.insert(fill);
+    }
+    llvm::erase_if(ops, [&](linalg::LinalgOp op) {
+      if (absorbed.contains(op))
+        return true;
+      if (isa<linalg::FillOp>(op) && op->use_empty()) {
+        op->erase();
+        return true;
+      }
+      return false;
+    });
     unsigned counter = 0;
     for (linalg::LinalgOp op : ops) {
       auto parentFn = op->getParentOfType<func::FuncOp>();
+      linalg::FillOp fill = fillOf.lookup(op);
       // Arguments: the op's operands, then what its body captures. An input
       // that is a slice of a larger tensor is sliced inside the kernel
       // instead: the whole tensor is passed (a strided view at the call
@@ -61,7 +122,16 @@ struct OutlineKernelsPass
       SmallVector<tensor::ExtractSliceOp> slices;
       SmallVector<Value> args;
       bool library = op->hasAttr("library_call");
+      SmallVector<Value> cloned;
       for (OpOperand &operand : op->getOpOperands()) {
+        if (fill && operand.get() == fill.getResult(0)) {
+          for (Value v : fill->getOperands()) {
+            SmallVector<Value> &list = cloneIntoKernel(v) ? cloned : args;
+            if (!llvm::is_contained(list, v))
+              list.push_back(v);
+          }
+          continue;
+        }
         auto slice = operand.get().getDefiningOp<tensor::ExtractSliceOp>();
         bool onlyInput =
             slice && !library && op.isDpsInput(&operand) &&
@@ -82,10 +152,11 @@ struct OutlineKernelsPass
       }
       llvm::SetVector<Value> captured;
       getUsedValuesDefinedAbove(op->getRegions(), captured);
-      SmallVector<Value> cloned;
       for (Value v : captured) {
-        if (cloneIntoKernel(v))
-          cloned.push_back(v);
+        if (cloneIntoKernel(v)) {
+          if (!llvm::is_contained(cloned, v))
+            cloned.push_back(v);
+        }
         else if (!llvm::is_contained(args, v))
           args.push_back(v);
       }
@@ -109,6 +180,8 @@ struct OutlineKernelsPass
         map.map(v, b.clone(*v.getDefiningOp())->getResult(0));
       for (tensor::ExtractSliceOp slice : slices)
         b.clone(*slice, map);
+      if (fill)
+        b.clone(*fill, map);
       Operation *copy = b.clone(*op, map);
       func::ReturnOp::create(b, op.getLoc(), copy->getResults());
 
@@ -137,6 +210,8 @@ struct OutlineKernelsPass
       auto call = func::CallOp::create(callBuilder, op.getLoc(), target, args);
       op->replaceAllUsesWith(call.getResults());
       op->erase();
+      if (fill)
+        fill->erase();
       for (tensor::ExtractSliceOp slice : slices)
         if (slice->use_empty())
           slice->erase();

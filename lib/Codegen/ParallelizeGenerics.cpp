@@ -51,10 +51,12 @@ struct ParallelizeGenericsPass
     if (!generic && !isa<linalg::FillOp>(op.getOperation()))
       return false;
     // Already tiled for the threads or a micro-kernel call
-    // (tailor-tile-contractions), or not on tensors.
+    // (tailor-tile-contractions; a product's fill fused into its tiles sits
+    // in their loops), or not on tensors.
     if (!op.hasPureTensorSemantics() ||
         (generic && generic.getLibraryCall()) ||
         op->getParentOfType<scf::ForallOp>() ||
+        op->getParentOfType<scf::ForOp>() ||
         llvm::any_of(op->getAttrs(), [](NamedAttribute a) {
           return a.getName().getValue().starts_with("tailor.");
         }))

@@ -15,6 +15,10 @@
 //  3. every static tile becomes one vector.contract (lowered to outer
 //     products: NR/16 x MR zmm accumulators); accumulators are hoisted out
 //     of the K loop so they stay in registers.
+// A linalg.fill of the output (tailor-outline-kernels puts it in the
+// product's kernel) is fused into each tiling that leaves K whole, so with
+// K <= KC the register tiles start at the fill value: the output is written
+// once, never filled and re-read.
 // No masks: MLIR 22's vector.mask support breaks on broadcasting transfers,
 // so a dynamic remainder that peeling cannot make static stays scalar.
 //
@@ -209,7 +213,15 @@ struct TileContractionsPass
 
   /// Tiles `op`'s loops: batch dims by 1, M/N/K by the given sizes (0: not
   /// tiled), loops ordered batch, M, N, K (batch, M, K, N with `kBeforeN`).
-  FailureOr<scf::SCFTilingResult> tile(IRRewriter &rewriter,
+  /// A tiling: the tiled op, its loops (outermost first), and the output's
+  /// fill where it was fused into the tiles.
+  struct Tiled {
+    Operation *op;
+    SmallVector<LoopLikeOpInterface> loops;
+    SmallVector<Operation *> fills;
+  };
+
+  FailureOr<Tiled> tile(IRRewriter &rewriter,
                                        linalg::LinalgOp op, int64_t m,
                                        int64_t n, int64_t k,
                                        bool kBeforeN = false,
@@ -244,12 +256,43 @@ struct TileContractionsPass
     else
       options.setInterchange(interchange);
     rewriter.setInsertionPoint(op);
+    // The output's linalg.fill (moved into this kernel by
+    // tailor-outline-kernels) follows the tiles down while K is not tiled:
+    // each tile fills its own slice right before accumulating into it, and
+    // once vectorized the accumulators start at the fill value.
+    auto fill = op.getDpsInits()[0].getDefiningOp<linalg::FillOp>();
+    if (fill && k == 0) {
+      scf::SCFTileAndFuseOptions fuse;
+      fuse.setTilingOptions(options);
+      fuse.setFusionControlFn(
+          [](tensor::ExtractSliceOp, OpResult producer, bool destination)
+              -> std::optional<scf::SCFTileAndFuseOptions::ControlFnResult> {
+            if (destination && isa<linalg::FillOp>(producer.getOwner()))
+              return scf::SCFTileAndFuseOptions::ControlFnResult{};
+            return std::nullopt;
+          });
+      auto fused = scf::tileConsumerAndFuseProducersUsingSCF(
+          rewriter, cast<TilingInterface>(*op), fuse);
+      if (failed(fused))
+        return op.emitOpError("could not be tiled");
+      for (OpResult result : op->getResults())
+        if (Value replacement = fused->replacements.lookup(result))
+          rewriter.replaceAllUsesWith(result, replacement);
+      rewriter.eraseOp(op);
+      if (fill->use_empty())
+        rewriter.eraseOp(fill);
+      Tiled t{fused->tiledAndFusedOps.front(), fused->loops, {}};
+      for (Operation *other : llvm::drop_begin(fused->tiledAndFusedOps))
+        if (isa<linalg::FillOp>(other))
+          t.fills.push_back(other);
+      return t;
+    }
     auto tiled =
         scf::tileUsingSCF(rewriter, cast<TilingInterface>(*op), options);
     if (failed(tiled))
       return op.emitOpError("could not be tiled");
     rewriter.replaceOp(op, tiled->replacements);
-    return tiled;
+    return Tiled{tiled->tiledOps.back(), tiled->loops, {}};
   }
 
   /// Peels `loop` into full iterations and one partial one (the partial
@@ -272,23 +315,25 @@ struct TileContractionsPass
     int64_t n = op.getStaticLoopRanges()[d.n], nOuter = 1;
     if (!d.outerN.empty() && !ShapedType::isDynamic(n) && n > 0 && n < nc)
       nOuter = std::max<int64_t>(1, nc / n);
-    auto cache = threads ? tile(rewriter, op, mc, nc, 0, false,
-                                /*forall=*/true, nOuter)
-                         : tile(rewriter, op, mc, nc, kc, false, false, nOuter);
+    // K within one depth tile gets no K loop: the output's fill then
+    // reaches the register tiles (see tile()).
+    int64_t depthK = op.getStaticLoopRanges()[d.k];
+    auto cache = tile(rewriter, op, mc, nc, 0, false, /*forall=*/threads,
+                      nOuter);
     if (failed(cache))
       return failure();
-    auto inner = cast<linalg::LinalgOp>(cache->tiledOps.back());
-    if (threads) {
+    auto inner = cast<linalg::LinalgOp>(cache->op);
+    if (ShapedType::isDynamic(depthK) || depthK > kc) {
       auto depth = tile(rewriter, inner, 0, 0, kc);
       if (failed(depth))
         return failure();
-      inner = cast<linalg::LinalgOp>(depth->tiledOps.back());
+      inner = cast<linalg::LinalgOp>(depth->op);
     }
     auto rows = tile(rewriter, inner, mr, 0, 0);
     if (failed(rows))
       return failure();
     UnitAttr unit = rewriter.getUnitAttr();
-    cast<linalg::LinalgOp>(rows->tiledOps.back())->setAttr(kRowBlock, unit);
+    cast<linalg::LinalgOp>(rows->op)->setAttr(kRowBlock, unit);
     peel(rewriter, rows->loops.back());
     return success();
   }
@@ -357,14 +402,14 @@ struct TileContractionsPass
                          false, /*forall=*/true, nOuter);
       if (failed(chunks))
         return failure();
-      op = cast<linalg::LinalgOp>(chunks->tiledOps.back());
+      op = cast<linalg::LinalgOp>(chunks->op);
     }
     auto tiled = tile(rewriter, op, 1, n, kr, /*kBeforeN=*/true,
                       /*forall=*/false, nOuter);
     if (failed(tiled))
       return failure();
     UnitAttr unit = rewriter.getUnitAttr();
-    tiled->tiledOps.back()->setAttr(kMicroKernel, unit);
+    tiled->op->setAttr(kMicroKernel, unit);
     // Loops: [batch...] M K N, the batch loops in d.batch's order; peel N,
     // K and the panel loop (a panel count that mvTiles does not divide).
     size_t numLoops = tiled->loops.size();
@@ -457,14 +502,20 @@ struct TileContractionsPass
     // A full block, a static remainder (switched on its count), or
     // (dynamic: never taken) the rows one at a time: [rows x NR] tiles, K
     // innermost one step at a time, the accumulators in registers.
+    // Loops: [batch...] M N (the output's fill, when it came this far, is
+    // fused there: one tile of it per register tile), then K.
     auto tiled =
-        tile(rewriter, op, ShapedType::isDynamic(rows) ? 1 : rows, nr, 1);
+        tile(rewriter, op, ShapedType::isDynamic(rows) ? 1 : rows, nr, 0);
     if (failed(tiled))
       return failure();
-    tiled->tiledOps.back()->setAttr(kMicroKernel, unit);
-    // Loops: [batch...] M N K; peel N.
-    size_t numLoops = tiled->loops.size();
-    peel(rewriter, tiled->loops[numLoops - 2]);
+    auto depth = tile(rewriter, cast<linalg::LinalgOp>(tiled->op), 0, 0, 1);
+    if (failed(depth))
+      return failure();
+    depth->op->setAttr(kMicroKernel, unit);
+    for (Operation *fill : tiled->fills)
+      fill->setAttr(kMicroKernel, unit);
+    // Peel N.
+    peel(rewriter, tiled->loops.back());
     return success();
   }
 

@@ -75,7 +75,7 @@ static cl::opt<int64_t> attentionBlock(
              "materialise the scores"),
     cl::value_desc("keys"), cl::cat(category));
 static cl::opt<unsigned> bench("bench", cl::init(0),
-                               cl::desc("Time N runs and print latency"),
+                               cl::desc("Time N runs of the model call (outputs stay in the runtime's result, not copied) and print the mean latency"),
                                cl::value_desc("N"), cl::cat(category));
 static cl::opt<int64_t>
     dynamicSize("dynamic-size", cl::init(1),
@@ -334,8 +334,9 @@ struct LoadedModel {
     return info.name;
   }
 
-  /// Runs on host tensors; outputs are copied into host tensors.
-  bool run(const std::vector<HostTensor> &in, std::vector<HostTensor> &out) {
+  /// Runs on host tensors; outputs are copied into host tensors unless
+  /// `out` is null (--bench times the model call, not the host copy).
+  bool run(const std::vector<HostTensor> &in, std::vector<HostTensor> *out) {
     std::vector<tailor_tensor> views;
     for (const HostTensor &t : in)
       views.push_back({t.dtype, int32_t(t.shape.size()), t.shape.data(),
@@ -346,7 +347,11 @@ struct LoadedModel {
       llvm::errs() << "tailor-run: " << tailor_last_error() << "\n";
       return false;
     }
-    out.clear();
+    if (!out) {
+      tailor_result_free(result);
+      return true;
+    }
+    out->clear();
     for (int32_t i = 0, n = tailor_result_num_outputs(result); i < n; ++i) {
       tailor_tensor v;
       (void)tailor_result_output(result, i, &v);
@@ -356,7 +361,7 @@ struct LoadedModel {
       t.shape.assign(v.shape, v.shape + v.rank);
       t.data.resize(t.numElements() * dtypeSize(t.dtype));
       std::memcpy(t.data.data(), v.data, t.data.size());
-      out.push_back(std::move(t));
+      out->push_back(std::move(t));
     }
     tailor_result_free(result);
     return true;
@@ -563,7 +568,7 @@ int main(int argc, char **argv) {
           !readNumbered(set, "output_", expected))
         return 1;
       llvm::outs() << llvm::sys::path::filename(set) << ":\n";
-      if (!loaded.run(inputs, outputs))
+      if (!loaded.run(inputs, &outputs))
         return 1;
       if (outputs.size() != expected.size()) {
         llvm::outs() << "  FAIL: " << outputs.size() << " outputs, expected "
@@ -592,7 +597,7 @@ int main(int argc, char **argv) {
   if (inputs.empty())
     for (const tailor_tensor_info &spec : loaded.inputs())
       inputs.push_back(randomTensor(spec, rng));
-  if (!loaded.run(inputs, outputs))
+  if (!loaded.run(inputs, &outputs))
     return 1;
   for (const HostTensor &t : outputs) {
     llvm::outs() << t.name << ": " << describe(t.dtype, t.shape) << " =";
@@ -603,7 +608,7 @@ int main(int argc, char **argv) {
   if (bench) {
     auto t0 = std::chrono::steady_clock::now();
     for (unsigned i = 0; i < bench; ++i)
-      if (!loaded.run(inputs, outputs))
+      if (!loaded.run(inputs, nullptr))
         return 1;
     double ms = std::chrono::duration<double, std::milli>(
                     std::chrono::steady_clock::now() - t0)

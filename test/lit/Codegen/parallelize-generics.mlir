@@ -149,3 +149,24 @@ func.func @not_split(%ids: tensor<64x512xi64>, %x: tensor<64x512xf32>, %acc: ten
   } -> tensor<512xf32>
   return %a, %b : tensor<64x512xf32>, tensor<512xf32>
 }
+
+// -----
+
+// A fill inside a loop (a product's fill fused into its row blocks by
+// tailor-tile-contractions) stays serial: the loop is the unit of work.
+// CHECK-LABEL: func.func @fill_in_loop
+// CHECK-NOT: scf.forall
+// CHECK: linalg.fill
+func.func @fill_in_loop(%init: tensor<64x512xf32>) -> tensor<64x512xf32> {
+  %zero = arith.constant 0.0 : f32
+  %c0 = arith.constant 0 : index
+  %c8 = arith.constant 8 : index
+  %c64 = arith.constant 64 : index
+  %r = scf.for %i = %c0 to %c64 step %c8 iter_args(%acc = %init) -> (tensor<64x512xf32>) {
+    %s = tensor.extract_slice %acc[%i, 0] [8, 512] [1, 1] : tensor<64x512xf32> to tensor<8x512xf32>
+    %f = linalg.fill ins(%zero : f32) outs(%s : tensor<8x512xf32>) -> tensor<8x512xf32>
+    %u = tensor.insert_slice %f into %acc[%i, 0] [8, 512] [1, 1] : tensor<8x512xf32> into tensor<64x512xf32>
+    scf.yield %u : tensor<64x512xf32>
+  }
+  return %r : tensor<64x512xf32>
+}

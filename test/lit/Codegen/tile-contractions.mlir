@@ -108,3 +108,64 @@ func.func @int8_weight(%a: tensor<16x8xf32>, %b: tensor<8x32xi8>, %c: tensor<16x
   %0 = linalg.matmul ins(%a, %b : tensor<16x8xf32>, tensor<8x32xi8>) outs(%c : tensor<16x32xf32>) -> tensor<16x32xf32>
   return %0 : tensor<16x32xf32>
 }
+
+// -----
+
+// An output that a linalg.fill initializes (tailor-outline-kernels moves
+// the fill into the product's kernel): the fill follows the tiles down to
+// the register tiles, where the accumulators start at zero; no fill of the
+// whole output is left and the output is never read.
+// CHECK-LABEL: func.func @fill_fused
+// CHECK-DAG: %[[Z32:.*]] = arith.constant dense<0.000000e+00> : vector<8x32xf32>
+// CHECK-DAG: %[[Z8:.*]] = arith.constant dense<0.000000e+00> : vector<8x8xf32>
+// CHECK-NOT: linalg.fill
+// CHECK-NOT: vector.transfer_read {{.*}}, vector<8x32xf32>
+// CHECK: scf.for {{.*}} iter_args(%{{.*}} = %[[Z32]]) -> (vector<8x32xf32>)
+// CHECK-NOT: vector.transfer_read {{.*}}, vector<8x8xf32>
+// CHECK: scf.for {{.*}} iter_args(%{{.*}} = %[[Z8]]) -> (vector<8x8xf32>)
+func.func @fill_fused(%a: tensor<16x8xf32>, %b: tensor<8x40xf32>) -> tensor<16x40xf32> {
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<16x40xf32>
+  %c = linalg.fill ins(%zero : f32) outs(%e : tensor<16x40xf32>) -> tensor<16x40xf32>
+  %0 = linalg.matmul ins(%a, %b : tensor<16x8xf32>, tensor<8x40xf32>) outs(%c : tensor<16x40xf32>) -> tensor<16x40xf32>
+  return %0 : tensor<16x40xf32>
+}
+
+// -----
+
+// K deeper than one cache tile (kc = 512): the fill stays on the cache
+// tile, before the K loop that accumulates into it.
+// CHECK-LABEL: func.func @fill_deep_k
+// CHECK: %[[F:.*]] = linalg.fill {{.*}} -> tensor<16x32xf32>
+// CHECK: scf.for {{.*}} step %c512 iter_args(%{{.*}} = %[[F]])
+// CHECK: vector.transfer_read {{.*}} : tensor<8x32xf32>, vector<8x32xf32>
+func.func @fill_deep_k(%a: tensor<16x1024xf32>, %b: tensor<1024x32xf32>) -> tensor<16x32xf32> {
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<16x32xf32>
+  %c = linalg.fill ins(%zero : f32) outs(%e : tensor<16x32xf32>) -> tensor<16x32xf32>
+  %0 = linalg.matmul ins(%a, %b : tensor<16x1024xf32>, tensor<1024x32xf32>) outs(%c : tensor<16x32xf32>) -> tensor<16x32xf32>
+  return %0 : tensor<16x32xf32>
+}
+
+// -----
+
+// Dynamic rows: both versions get their own copy of the fill. The decode
+// version fills its column chunk; full 8-row blocks start at zero; the
+// remainder rows (switched on their count) fill their block and read it.
+// CHECK-LABEL: func.func @fill_dynamic_rows
+// CHECK: scf.if
+// CHECK: linalg.fill {{.*}} -> tensor<?x64xf32>
+// CHECK: } else {
+// CHECK: scf.forall
+// CHECK: iter_args(%{{.*}} = %cst{{.*}}) -> (vector<8x32xf32>)
+// CHECK: linalg.fill {{.*}} -> tensor<?x64xf32>
+// CHECK: scf.index_switch
+func.func @fill_dynamic_rows(%a: tensor<?x64xf32>, %b: tensor<64x64xf32>) -> tensor<?x64xf32> {
+  %zero = arith.constant 0.0 : f32
+  %c0 = arith.constant 0 : index
+  %m = tensor.dim %a, %c0 : tensor<?x64xf32>
+  %e = tensor.empty(%m) : tensor<?x64xf32>
+  %c = linalg.fill ins(%zero : f32) outs(%e : tensor<?x64xf32>) -> tensor<?x64xf32>
+  %0 = linalg.matmul ins(%a, %b : tensor<?x64xf32>, tensor<64x64xf32>) outs(%c : tensor<?x64xf32>) -> tensor<?x64xf32>
+  return %0 : tensor<?x64xf32>
+}
