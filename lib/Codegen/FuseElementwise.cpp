@@ -8,9 +8,11 @@
 // reshape-propagation patterns, except into a consumer that is a
 // contraction: the producer then stays a separate elementwise kernel;
 // generics computed by a micro-kernel (library_call) are left as they are.
+// A mask computed from indices alone fuses into every user.
 // Powers with a constant exponent become multiplications or square roots.
 
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
 #include "mlir/Dialect/Math/Transforms/Passes.h"
@@ -42,6 +44,22 @@ bool touchesLibraryCall(OpOperand *fused) {
   return isCall(fused->getOwner()) || isCall(fused->get().getDefiningOp());
 }
 
+/// A mask computed from the loop indices alone (a causal mask: col <= row):
+/// cheaper to recompute in each consumer than to store and read back as
+/// i1, which LLVM's vectorizer assembles bit by bit into mask registers.
+bool isIndexMask(Operation *op) {
+  auto generic = dyn_cast_or_null<linalg::GenericOp>(op);
+  if (!generic || generic.getNumDpsInputs() != 0 ||
+      generic->getNumResults() != 1 ||
+      generic.getNumParallelLoops() != generic.getNumLoops() ||
+      !getElementTypeOrSelf(generic->getResult(0).getType()).isInteger(1))
+    return false;
+  return llvm::all_of(generic.getBody()->getOperations(), [](Operation &op) {
+    return isa<linalg::IndexOp, linalg::YieldOp>(op) ||
+           isa<arith::ArithDialect>(op.getDialect());
+  });
+}
+
 struct FuseElementwisePass
     : mlir::tailor::impl::TailorFuseElementwiseBase<FuseElementwisePass> {
   void runOnOperation() override {
@@ -49,8 +67,9 @@ struct FuseElementwisePass
     RewritePatternSet patterns(ctx);
     linalg::ControlFusionFn control = [](OpOperand *fused) {
       Operation *producer = fused->get().getDefiningOp();
-      // As upstream's default: only fuse a producer with a single user...
-      if (!producer || !producer->hasOneUse())
+      // As upstream's default: only fuse a producer with a single user
+      // (or an index mask, recomputed in each user)...
+      if (!producer || (!producer->hasOneUse() && !isIndexMask(producer)))
         return false;
       // ...and never into a contraction or a micro-kernel call.
       return !intoContraction(fused) && !touchesLibraryCall(fused);

@@ -75,3 +75,69 @@ func.func @library_call(%x: tensor<4x8xf32>, %y: tensor<4x1xf32>) -> tensor<4xf3
   %r = tensor.collapse_shape %c [[0, 1]] : tensor<4x1xf32> into tensor<4xf32>
   return %r : tensor<4xf32>
 }
+
+// -----
+
+// A causal mask computed from the indices alone fuses into each of its
+// users (it is recomputed there, never stored as i1); a mask read from an
+// input keeps the single-user rule.
+// CHECK-LABEL: func.func @index_mask
+// CHECK-NOT: tensor<4x4xi1>
+// CHECK: linalg.index 2
+// CHECK: arith.cmpi sle
+// CHECK: arith.select
+// CHECK: linalg.index 2
+// CHECK: arith.cmpi sle
+// CHECK: arith.select
+// CHECK-LABEL: func.func @input_mask
+// CHECK: -> tensor<4x4xi1>
+#m2 = affine_map<(d0, d1) -> (d0, d1)>
+#bc = affine_map<(d0, d1, d2) -> (d1, d2)>
+#m3 = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+func.func @index_mask(%s: tensor<2x4x4xf32>, %t: tensor<2x4x4xf32>) -> (tensor<2x4x4xf32>, tensor<2x4x4xf32>) {
+  %ninf = arith.constant 0xFF800000 : f32
+  %e = tensor.empty() : tensor<4x4xi1>
+  %mask = linalg.generic {indexing_maps = [#m2], iterator_types = ["parallel", "parallel"]} outs(%e : tensor<4x4xi1>) {
+  ^bb0(%o: i1):
+    %i = linalg.index 0 : index
+    %j = linalg.index 1 : index
+    %d = arith.subi %j, %i : index
+    %z = arith.constant 0 : index
+    %c = arith.cmpi sle, %d, %z : index
+    linalg.yield %c : i1
+  } -> tensor<4x4xi1>
+  %o = tensor.empty() : tensor<2x4x4xf32>
+  %a = linalg.generic {indexing_maps = [#bc, #m3, #m3], iterator_types = ["parallel", "parallel", "parallel"]} ins(%mask, %s : tensor<4x4xi1>, tensor<2x4x4xf32>) outs(%o : tensor<2x4x4xf32>) {
+  ^bb0(%k: i1, %v: f32, %out: f32):
+    %r = arith.select %k, %v, %ninf : f32
+    linalg.yield %r : f32
+  } -> tensor<2x4x4xf32>
+  %b = linalg.generic {indexing_maps = [#bc, #m3, #m3], iterator_types = ["parallel", "parallel", "parallel"]} ins(%mask, %t : tensor<4x4xi1>, tensor<2x4x4xf32>) outs(%o : tensor<2x4x4xf32>) {
+  ^bb0(%k: i1, %v: f32, %out: f32):
+    %r = arith.select %k, %v, %ninf : f32
+    linalg.yield %r : f32
+  } -> tensor<2x4x4xf32>
+  return %a, %b : tensor<2x4x4xf32>, tensor<2x4x4xf32>
+}
+func.func @input_mask(%x: tensor<4x4xf32>, %s: tensor<2x4x4xf32>, %t: tensor<2x4x4xf32>) -> (tensor<2x4x4xf32>, tensor<2x4x4xf32>) {
+  %ninf = arith.constant 0xFF800000 : f32
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<4x4xi1>
+  %mask = linalg.generic {indexing_maps = [#m2, #m2], iterator_types = ["parallel", "parallel"]} ins(%x : tensor<4x4xf32>) outs(%e : tensor<4x4xi1>) {
+  ^bb0(%v: f32, %o: i1):
+    %c = arith.cmpf ogt, %v, %zero : f32
+    linalg.yield %c : i1
+  } -> tensor<4x4xi1>
+  %o = tensor.empty() : tensor<2x4x4xf32>
+  %a = linalg.generic {indexing_maps = [#bc, #m3, #m3], iterator_types = ["parallel", "parallel", "parallel"]} ins(%mask, %s : tensor<4x4xi1>, tensor<2x4x4xf32>) outs(%o : tensor<2x4x4xf32>) {
+  ^bb0(%k: i1, %v: f32, %out: f32):
+    %r = arith.select %k, %v, %ninf : f32
+    linalg.yield %r : f32
+  } -> tensor<2x4x4xf32>
+  %b = linalg.generic {indexing_maps = [#bc, #m3, #m3], iterator_types = ["parallel", "parallel", "parallel"]} ins(%mask, %t : tensor<4x4xi1>, tensor<2x4x4xf32>) outs(%o : tensor<2x4x4xf32>) {
+  ^bb0(%k: i1, %v: f32, %out: f32):
+    %r = arith.select %k, %v, %ninf : f32
+    linalg.yield %r : f32
+  } -> tensor<2x4x4xf32>
+  return %a, %b : tensor<2x4x4xf32>, tensor<2x4x4xf32>
+}
