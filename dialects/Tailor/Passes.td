@@ -450,6 +450,34 @@ def TailorParallelizeGenerics
   ];
 }
 
+def TailorTileTransposes : Pass<"tailor-tile-transposes", "func::FuncOp"> {
+  let summary = "Tile transposes of the innermost dim into blocks shared "
+                "by the threads";
+  let description = [{
+    A `linalg.transpose` on tensors whose permutation moves the innermost
+    dim (a backward pass's X^T, attention's P^T) writes rows while reading
+    columns; with long rows every read lands on another page and the same
+    L1 set. The output dim and the dim that reads the input's innermost one
+    are tiled into `block` x `block` blocks (other dims by 1) under an
+    `scf.forall` (OpenMP in the CPU pipeline), so each block's reads and
+    writes stay in L1. Dynamic or smaller sizes and transposes inside loops
+    are left alone.
+
+    Example: `[8, 128, 1024] -> [8, 1024, 128]` becomes an scf.forall over
+    (8, 64, 8) blocks of `[1, 16, 16]`.
+  }];
+  let options = [
+    Option<"block", "block", "int64_t", /*default=*/"16",
+           "Block size along both transposed dims">
+  ];
+  let dependentDialects = ["::mlir::scf::SCFDialect",
+                           "::mlir::tensor::TensorDialect",
+                           "::mlir::vector::VectorDialect"];
+  let statistics = [
+    Statistic<"numTiled", "tiled", "Transposes tiled into blocks">
+  ];
+}
+
 def TailorTileContractions
     : Pass<"tailor-tile-contractions", "func::FuncOp"> {
   let summary = "Tile f32 contractions to a register micro-kernel and "

@@ -52,7 +52,7 @@ std::string strategyPipeline(const TargetOptions &options) {
           "tailor-outline-kernels,"
           "func.func(tailor-tile-contractions{mr=" +
           llvm::Twine(kernel.mr) + " nr=" + llvm::Twine(kernel.nr) +
-          "},tailor-parallelize-generics),canonicalize,cse")
+          "},tailor-tile-transposes,tailor-parallelize-generics),canonicalize,cse")
       .str();
 }
 
