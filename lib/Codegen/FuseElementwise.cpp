@@ -54,9 +54,11 @@ bool isIndexMask(Operation *op) {
       generic.getNumParallelLoops() != generic.getNumLoops() ||
       !getElementTypeOrSelf(generic->getResult(0).getType()).isInteger(1))
     return false;
+  if (!generic.getBody()->getArgument(0).use_empty())
+    return false;
   return llvm::all_of(generic.getBody()->getOperations(), [](Operation &op) {
     return isa<linalg::IndexOp, linalg::YieldOp>(op) ||
-           isa<arith::ArithDialect>(op.getDialect());
+           isa_and_present<arith::ArithDialect>(op.getDialect());
   });
 }
 

@@ -66,9 +66,12 @@ FailureOr<Dims> contractionDims(linalg::LinalgOp op) {
   if (!linalg::isaContractionOpInterface(op) || op.getNumDpsInits() != 1 ||
       !op.hasPureTensorSemantics())
     return failure();
+  // One reduction loop: a second one that only an input indexes would be
+  // tiled like a batch dim, i.e. shared by the threads while every
+  // iteration accumulates into the same output.
   auto dims = linalg::inferContractionDims(op);
   if (failed(dims) || dims->m.empty() || dims->n.empty() ||
-      dims->k.size() != 1)
+      dims->k.size() != 1 || op.getNumReductionLoops() != 1)
     return failure();
   // f32 throughout, or an i8 right operand (a weight quantized per output
   // channel: the body converts it to f32 before the multiply).
@@ -260,8 +263,16 @@ struct TileContractionsPass
     // tailor-outline-kernels) follows the tiles down while K is not tiled:
     // each tile fills its own slice right before accumulating into it, and
     // once vectorized the accumulators start at the fill value.
+    // Only when every tiled loop is parallel: a fill inside a loop over a
+    // reduction dim (K, or one only an input indexes) would restart the sum.
     auto fill = op.getDpsInits()[0].getDefiningOp<linalg::FillOp>();
-    if (fill && k == 0) {
+    SmallVector<utils::IteratorType> iterators = op.getIteratorTypesArray();
+    bool onlyParallel = llvm::all_of(
+        llvm::seq<unsigned>(0, op.getNumLoops()), [&](unsigned dim) {
+          return isZeroInteger(sizes[dim]) ||
+                 iterators[dim] == utils::IteratorType::parallel;
+        });
+    if (fill && onlyParallel) {
       scf::SCFTileAndFuseOptions fuse;
       fuse.setTilingOptions(options);
       fuse.setFusionControlFn(

@@ -43,6 +43,7 @@ struct TileTransposesPass
         ops.push_back(op);
     });
     IRRewriter rewriter(&getContext());
+    SmallVector<Operation *> blocks;
     for (linalg::TransposeOp op : ops) {
       ArrayRef<int64_t> perm = op.getPermutation();
       int64_t rank = perm.size();
@@ -53,6 +54,7 @@ struct TileTransposesPass
       if (rank < 2 || read == inner)
         continue;
       auto type = cast<ShapedType>(op.getInit().getType());
+      bool f32 = type.getElementType().isF32();
       ArrayRef<int64_t> shape = type.getShape();
       if (ShapedType::isDynamic(shape[inner]) ||
           ShapedType::isDynamic(shape[read]) || shape[inner] < block ||
@@ -72,12 +74,12 @@ struct TileTransposesPass
         return signalPassFailure();
       }
       rewriter.replaceOp(op, tiled->replacements);
+      blocks.push_back(tiled->loops.front());
       ++numTiled;
       // A 16 x 16 f32 block is transposed in registers (AVX-512 shuffles)
       // instead of LLVM's scatter stores.
       auto blockOp = cast<linalg::LinalgOp>(tiled->tiledOps.back());
-      if (block == 16 &&
-          getElementTypeOrSelf(op.getInit().getType()).isF32()) {
+      if (block == 16 && f32) {
         rewriter.setInsertionPoint(blockOp);
         FailureOr<linalg::GenericOp> generic =
             linalg::generalizeNamedOp(rewriter, blockOp);
@@ -90,12 +92,22 @@ struct TileTransposesPass
           rewriter.replaceOp(*generic, v->replacements);
       }
     }
+    // Lowered inside the blocks' loops only: the function's other vector
+    // code (tailor-tile-contractions' micro-kernels) is left as it is.
     RewritePatternSet patterns(&getContext());
     vector::populateVectorTransferPermutationMapLoweringPatterns(patterns);
     vector::populateCastAwayVectorLeadingOneDimPatterns(patterns);
     vector::populateVectorTransposeLoweringPatterns(
         patterns, vector::VectorTransposeLowering::Shuffle16x16);
-    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+    SmallVector<Operation *> inBlocks;
+    for (Operation *loop : blocks)
+      loop->walk([&](Operation *inner) {
+        if (inner != loop)
+          inBlocks.push_back(inner);
+      });
+    GreedyRewriteConfig config;
+    config.setStrictness(GreedyRewriteStrictness::ExistingAndNewOps);
+    if (failed(applyOpPatternsGreedily(inBlocks, std::move(patterns), config)))
       return signalPassFailure();
   }
 };

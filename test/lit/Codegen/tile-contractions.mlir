@@ -169,3 +169,26 @@ func.func @fill_dynamic_rows(%a: tensor<?x64xf32>, %b: tensor<64x64xf32>) -> ten
   %0 = linalg.matmul ins(%a, %b : tensor<?x64xf32>, tensor<64x64xf32>) outs(%c : tensor<?x64xf32>) -> tensor<?x64xf32>
   return %0 : tensor<?x64xf32>
 }
+
+// -----
+
+// A second reduction dim that only the left operand indexes (r): not this
+// strategy's (it would tile r like a batch dim, shared by the threads while
+// every iteration accumulates into the same output, and a fused fill would
+// restart the sum for every r); the generic stays as it is.
+// CHECK-LABEL: func.func @extra_reduction
+// CHECK-NOT: scf.forall
+// CHECK: %[[F:.*]] = linalg.fill {{.*}} -> tensor<16x32xf32>
+// CHECK: linalg.generic {{.*}} outs(%[[F]] : tensor<16x32xf32>)
+func.func @extra_reduction(%a: tensor<16x8x2xf32>, %b: tensor<8x32xf32>) -> tensor<16x32xf32> {
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<16x32xf32>
+  %c = linalg.fill ins(%zero : f32) outs(%e : tensor<16x32xf32>) -> tensor<16x32xf32>
+  %0 = linalg.generic {indexing_maps = [affine_map<(m, n, k, r) -> (m, k, r)>, affine_map<(m, n, k, r) -> (k, n)>, affine_map<(m, n, k, r) -> (m, n)>], iterator_types = ["parallel", "parallel", "reduction", "reduction"]} ins(%a, %b : tensor<16x8x2xf32>, tensor<8x32xf32>) outs(%c : tensor<16x32xf32>) {
+  ^bb0(%x: f32, %w: f32, %o: f32):
+    %m = arith.mulf %x, %w : f32
+    %s = arith.addf %o, %m : f32
+    linalg.yield %s : f32
+  } -> tensor<16x32xf32>
+  return %0 : tensor<16x32xf32>
+}
