@@ -519,6 +519,10 @@ def TailorTileContractions
     Option<"threads", "threads", "bool", /*default=*/"true",
            "Distribute cache tiles (matrix-vector: column chunks) over "
            "threads with scf.forall (lowered to OpenMP by the CPU pipeline)">,
+    Option<"minTiles", "min-tiles", "int64_t", /*default=*/"4",
+           "With threads: narrow the cache tiles' columns (down to nr, or "
+           "one packed panel) until a product with static sizes has at "
+           "least this many cache tiles, and an even count of them">,
     Option<"ncThreads", "nc-threads", "int64_t", /*default=*/"256",
            "Weight columns per thread chunk in the matrix-vector kernel">,
     Option<"mvTiles", "mv-tiles", "int64_t", /*default=*/"4",

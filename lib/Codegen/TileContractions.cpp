@@ -6,7 +6,8 @@
 //  0. the row count decides the path, at run time when it is dynamic:
 //     fewer than MR rows (a decode step) -> matrix-vector, else matrix-matrix;
 //  1. matrix-matrix: MC x NC cache tiles shared by the threads (scf.forall ->
-//     OpenMP), KC depth tiles, MR-row blocks peeled; a block becomes MR x NR
+//     OpenMP; NC narrowed where that gives too few tiles, or an odd count,
+//     to share evenly), KC depth tiles, MR-row blocks peeled; a block becomes MR x NR
 //     register tiles with K innermost, one K step per iteration, N peeled;
 //     remaining rows run one at a time;
 //  2. matrix-vector: column chunks shared by the threads, 1 x NR tiles with
@@ -323,13 +324,34 @@ struct TileContractionsPass
     // A packed weight ([N/NR, K, NR] panels): N is NR wide, so a cache
     // tile takes NC/NR panels (the outer N dim) instead.
     Dims d = *contractionDims(op);
-    int64_t n = op.getStaticLoopRanges()[d.n], nOuter = 1;
-    if (!d.outerN.empty() && !ShapedType::isDynamic(n) && n > 0 && n < nc)
+    SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+    int64_t n = ranges[d.n], nOuter = 1, ncTile = nc;
+    bool packed = d.outerN.size() == 1 && !ShapedType::isDynamic(n) &&
+                  n > 0 && n < nc;
+    if (packed)
       nOuter = std::max<int64_t>(1, nc / n);
+    if (threads) {
+      // Enough cache tiles for the threads: a prompt of up to mc rows is
+      // one row of tiles, and a 384-column product is then 3 tiles, 2 + 1
+      // on two threads (a 128-column one: 1 + 0). The column tiles narrow
+      // (down to one register tile) until there are at least minTiles of
+      // them in all, an even count, each the same width.
+      int64_t others = 1;
+      if (!ShapedType::isDynamic(ranges[d.m]))
+        others = llvm::divideCeil(ranges[d.m], mc);
+      for (unsigned dim : d.batch)
+        if (!llvm::is_contained(d.outerN, dim) &&
+            !ShapedType::isDynamic(ranges[dim]))
+          others *= ranges[dim];
+      if (packed)
+        nOuter = narrowForThreads(ranges[d.outerN.front()], nOuter, 1, others);
+      else if (!ShapedType::isDynamic(n))
+        ncTile = narrowForThreads(n, nc, nr, others);
+    }
     // K within one depth tile gets no K loop: the output's fill then
     // reaches the register tiles (see tile()).
-    int64_t depthK = op.getStaticLoopRanges()[d.k];
-    auto cache = tile(rewriter, op, mc, nc, 0, false, /*forall=*/threads,
+    int64_t depthK = ranges[d.k];
+    auto cache = tile(rewriter, op, mc, ncTile, 0, false, /*forall=*/threads,
                       nOuter);
     if (failed(cache))
       return failure();
@@ -347,6 +369,19 @@ struct TileContractionsPass
     cast<linalg::LinalgOp>(rows->op)->setAttr(kRowBlock, unit);
     peel(rewriter, rows->loops.back());
     return success();
+  }
+
+  /// A column tile width, `width` halved while `total` columns (or
+  /// panels) in tiles of it, times `others` tiles, are fewer than
+  /// minTiles or an odd count, and half the width still divides `total`
+  /// and is at least `least`.
+  int64_t narrowForThreads(int64_t total, int64_t width, int64_t least,
+                           int64_t others) {
+    auto tiles = [&](int64_t w) { return others * llvm::divideCeil(total, w); };
+    while (width / 2 >= least && total % (width / 2) == 0 &&
+           (tiles(width) < minTiles || tiles(width) % 2))
+      width /= 2;
+    return width;
   }
 
   /// Marks `op` for the matrix-vector path (fewer than MR rows) or the

@@ -80,6 +80,48 @@ func.func @dynamic_n(%a: tensor<8x16xf32>, %b: tensor<16x?xf32>, %c: tensor<8x?x
 
 // -----
 
+// Cache tiles for the threads: 128 rows are one row of tiles, and 384
+// columns in tiles of nc = 128 would be 3 (2 + 1 on two threads); the
+// column tiles narrow to 64: 6 tiles. 512 rows are 4 rows of tiles: 12
+// tiles of 128 x 128, left as they are. A dynamic row count counts as one
+// row of tiles: 128 columns narrow to 32 (4 tiles). A packed weight (12
+// panels of 32, 4 per tile: 3 tiles) takes 2 panels per tile.
+// CHECK-LABEL: func.func @narrow_columns
+// CHECK: scf.forall ({{.*}}) = (0) to (384) step (64)
+// CHECK-LABEL: func.func @enough_rows
+// CHECK: scf.forall ({{.*}}) = (0, 0) to (512, 384) step (128, 128)
+// CHECK-LABEL: func.func @narrow_dynamic_rows
+// CHECK: scf.forall ({{.*}}) = (0, 0) to (%{{.*}}, 128) step (128, 32)
+// CHECK-LABEL: func.func @narrow_panels
+// CHECK: scf.forall ({{.*}}) = (0) to (12) step (2)
+// CHECK: vector.contract {{.*}} into vector<8x1x32xf32>
+func.func @narrow_columns(%a: tensor<128x8xf32>, %b: tensor<8x384xf32>, %c: tensor<128x384xf32>) -> tensor<128x384xf32> {
+  %0 = linalg.matmul ins(%a, %b : tensor<128x8xf32>, tensor<8x384xf32>) outs(%c : tensor<128x384xf32>) -> tensor<128x384xf32>
+  return %0 : tensor<128x384xf32>
+}
+func.func @enough_rows(%a: tensor<512x8xf32>, %b: tensor<8x384xf32>, %c: tensor<512x384xf32>) -> tensor<512x384xf32> {
+  %0 = linalg.matmul ins(%a, %b : tensor<512x8xf32>, tensor<8x384xf32>) outs(%c : tensor<512x384xf32>) -> tensor<512x384xf32>
+  return %0 : tensor<512x384xf32>
+}
+func.func @narrow_dynamic_rows(%a: tensor<?x8xf32>, %b: tensor<8x128xf32>, %c: tensor<?x128xf32>) -> tensor<?x128xf32> {
+  %0 = linalg.matmul ins(%a, %b : tensor<?x8xf32>, tensor<8x128xf32>) outs(%c : tensor<?x128xf32>) -> tensor<?x128xf32>
+  return %0 : tensor<?x128xf32>
+}
+#px = affine_map<(m, p, k, n) -> (m, k)>
+#pw = affine_map<(m, p, k, n) -> (p, k, n)>
+#py = affine_map<(m, p, k, n) -> (m, p, n)>
+func.func @narrow_panels(%a: tensor<128x8xf32>, %b: tensor<12x8x32xf32>, %c: tensor<128x12x32xf32>) -> tensor<128x12x32xf32> {
+  %0 = linalg.generic {indexing_maps = [#px, #pw, #py], iterator_types = ["parallel", "parallel", "reduction", "parallel"]} ins(%a, %b : tensor<128x8xf32>, tensor<12x8x32xf32>) outs(%c : tensor<128x12x32xf32>) {
+  ^bb0(%x: f32, %w: f32, %acc: f32):
+    %m = arith.mulf %x, %w : f32
+    %s = arith.addf %acc, %m : f32
+    linalg.yield %s : f32
+  } -> tensor<128x12x32xf32>
+  return %0 : tensor<128x12x32xf32>
+}
+
+// -----
+
 // Integer products are not this strategy's business.
 // CHECK-LABEL: func.func @int_untouched
 // CHECK: linalg.matmul
@@ -151,14 +193,15 @@ func.func @fill_deep_k(%a: tensor<16x1024xf32>, %b: tensor<1024x32xf32>) -> tens
 
 // Dynamic rows: both versions get their own copy of the fill. The decode
 // version fills its column chunk; full 8-row blocks start at zero; the
-// remainder rows (switched on their count) fill their block and read it.
+// remainder rows (switched on their count) fill their block (32 columns:
+// a dynamic row count narrows the cache tiles to 2) and read it.
 // CHECK-LABEL: func.func @fill_dynamic_rows
 // CHECK: scf.if
 // CHECK: linalg.fill {{.*}} -> tensor<?x64xf32>
 // CHECK: } else {
 // CHECK: scf.forall
 // CHECK: iter_args(%{{.*}} = %cst{{.*}}) -> (vector<8x32xf32>)
-// CHECK: linalg.fill {{.*}} -> tensor<?x64xf32>
+// CHECK: linalg.fill {{.*}} -> tensor<?x32xf32>
 // CHECK: scf.index_switch
 func.func @fill_dynamic_rows(%a: tensor<?x64xf32>, %b: tensor<64x64xf32>) -> tensor<?x64xf32> {
   %zero = arith.constant 0.0 : f32
