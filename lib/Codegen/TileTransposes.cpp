@@ -107,8 +107,9 @@ struct TileTransposesPass
       });
     GreedyRewriteConfig config;
     config.setStrictness(GreedyRewriteStrictness::ExistingAndNewOps);
-    if (failed(applyOpPatternsGreedily(inBlocks, std::move(patterns), config)))
-      return signalPassFailure();
+    // Not converging within the driver's iteration limit leaves valid IR
+    // (a block transposed element by element): no failure.
+    (void)applyOpPatternsGreedily(inBlocks, std::move(patterns), config);
   }
 };
 } // namespace
