@@ -263,11 +263,16 @@ def TailorQuantize : Pass<"tailor-quantize", "ModuleOp"> {
                "Regular expressions of module names: quantize only these "
                "linears (default: all)">,
     Option<"minElements", "min-elements", "int64_t", /*default=*/"0",
-           "Keep weights with fewer elements in f32">
+           "Keep weights with fewer elements in f32">,
+    Option<"embeddings", "embeddings", "bool", /*default=*/"true",
+           "int8, int4, w8a8: also store constant embedding tables "
+           "(tailor.embedding) as int8, one symmetric scale per row (token); "
+           "`exclude` and `min-elements` apply, `only` turns it off">
   ];
   let dependentDialects = ["::mlir::quant::QuantDialect"];
   let statistics = [
     Statistic<"numQuantized", "linears", "linears whose weights were quantized">,
+    Statistic<"numEmbeddings", "embeddings", "embedding tables stored as int8">,
     Statistic<"numBytesBefore", "bytes-before", "weight bytes before">,
     Statistic<"numBytesAfter", "bytes-after", "weight bytes after (scales included)">
   ];

@@ -180,8 +180,13 @@ def Tailor_EmbeddingOp : Tailor_LLMOp<"embedding"> {
     ids; the result is `[..., D]` with `y[..., :] = table[indices[...], :]`.
     Negative ids count from the end (ONNX Gather semantics); ids outside
     `[-V, V)` are an error at run time.
+
+    The table may be quantized per row (`--tailor-quantize`):
+    `tensor<VxDx!quant.uniform<i8:f32:0, {s_0, ..., s_V-1}>>`, one scale
+    (and zero point) per token; then `table[v, d]` above is
+    `(q[v, d] - z_v) * s_v` and the result has the expressed type.
   }];
-  let arguments = (ins Tailor_FloatTensor:$table, Tailor_IndexTensor:$indices);
+  let arguments = (ins AnyTensor:$table, Tailor_IndexTensor:$indices);
   let results = (outs Tailor_FloatTensor:$output);
 }
 

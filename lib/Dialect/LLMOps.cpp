@@ -348,8 +348,23 @@ LogicalResult SwiGLUOp::inferResultTypes(SmallVectorImpl<Type> &types) {
 }
 
 LogicalResult EmbeddingOp::verify() {
-  if (failed(verifySameElementType(*this, {getTable()})))
+  Type table = getElementTypeOrSelf(getTable().getType());
+  if (auto q = dyn_cast<quant::QuantizedType>(table)) {
+    auto perAxis = dyn_cast<quant::UniformQuantizedPerAxisType>(q);
+    if (!perAxis || perAxis.getQuantizedDimension() != 0)
+      return emitOpError("a quantized table must be quantized per row "
+                         "(axis 0), got ")
+             << q;
+    if (q.getExpressedType() != getElementTypeOrSelf(getType()))
+      return emitOpError("quantized table expresses ")
+             << q.getExpressedType() << ", the result is "
+             << getElementTypeOrSelf(getType());
+  } else if (!isa<FloatType>(table)) {
+    return emitOpError("table must be a float or quantized tensor, got ")
+           << getTable().getType();
+  } else if (failed(verifySameElementType(*this, {getTable()}))) {
     return failure();
+  }
   if (hasRank(getTable().getType()) && rank(getTable().getType()) != 2)
     return emitOpError("table must be 2-D [vocab, dim], got ")
            << getTable().getType();
@@ -358,6 +373,8 @@ LogicalResult EmbeddingOp::verify() {
 }
 LogicalResult EmbeddingOp::inferResultTypes(SmallVectorImpl<Type> &types) {
   Type elt = getElementTypeOrSelf(getTable().getType());
+  if (auto q = dyn_cast<quant::QuantizedType>(elt))
+    elt = q.getExpressedType();
   auto ids = dyn_cast<RankedTensorType>(getIndices().getType());
   if (!ids)
     return shaped(*this, elt, {}, false, types);

@@ -9,7 +9,8 @@
 //               Reshape / Cast / Sub / Mul of its integers (opset 17 has no
 //               blocked DequantizeLinear); W8A8's per-token activation
 //               rounding as Abs / ReduceMax / Div / Round / Clip / Mul
-//   embedding   Gather
+//   embedding   Gather; an int8 table (one scale per row) through
+//               DequantizeLinear (axis 0)
 //   silu, swiglu, gelu, rms_norm   their formulas; layer_norm
 //               LayerNormalization
 // Attention, rotary and MoE have no single ONNX form: an export raises with
@@ -238,8 +239,25 @@ private:
     if (auto linear = dyn_cast<LinearOp>(op))
       return emitLinear(linear);
     if (auto e = dyn_cast<EmbeddingOp>(op)) {
+      std::string table;
+      auto tType = dyn_cast<RankedTensorType>(e.getTable().getType());
+      if (auto q = dyn_cast_or_null<quant::UniformQuantizedPerAxisType>(
+              tType ? tType.getElementType() : Type())) {
+        // An int8 table (one scale per row): DequantizeLinear (axis 0).
+        auto cast = e.getTable().getDefiningOp<quant::StorageCastOp>();
+        if (!cast || !q.getStorageType().isInteger(8) || !q.isSigned() ||
+            !q.getExpressedType().isF32())
+          return e.emitError("tailor-export: a quantized table must be an f32 "
+                             "-expressing int8 constant behind quant.scast");
+        table = dequantizePerAxis(cast, q, loc);
+      } else if (tType && isa<quant::QuantizedType>(tType.getElementType())) {
+        return e.emitError("tailor-export: no ONNX form for the table ")
+               << tType;
+      } else {
+        table = name(e.getTable());
+      }
       onnx::NodeProto &n =
-          node("Gather", {name(e.getTable()), name(e.getIndices())},
+          node("Gather", {table, name(e.getIndices())},
                {name(e.getResult())}, loc);
       intAttr(n, "axis", 0);
       return success();
@@ -429,6 +447,32 @@ private:
     return success();
   }
 
+  /// DequantizeLinear of an int8 constant behind quant.scast, one scale and
+  /// zero point per index of the type's axis; returns the f32 value's name.
+  std::string dequantizePerAxis(quant::StorageCastOp cast,
+                                quant::UniformQuantizedPerAxisType q,
+                                Location loc) {
+    std::string ints = name(cast.getInput());
+    int64_t count = q.getScales().size();
+    SmallVector<float> scales(q.getScales().begin(), q.getScales().end());
+    SmallVector<int8_t> zeros;
+    for (int64_t z : q.getZeroPoints())
+      zeros.push_back(int8_t(z));
+    std::string s = constant(
+        DenseElementsAttr::get(RankedTensorType::get({count}, q.getExpressedType()),
+                               ArrayRef<float>(scales)),
+        "scale", loc);
+    std::string z = constant(
+        DenseElementsAttr::get(
+            RankedTensorType::get({count}, q.getStorageType()),
+            ArrayRef<int8_t>(zeros)),
+        "zero_point", loc);
+    std::string w = fresh("weight");
+    onnx::NodeProto &dq = node("DequantizeLinear", {ints, s, z}, {w}, loc);
+    intAttr(dq, "axis", q.getQuantizedDimension());
+    return w;
+  }
+
   LogicalResult emitLinear(LinearOp linear) {
     Location loc = linear.getLoc();
     Type elt = getElementTypeOrSelf(linear.getInput().getType());
@@ -451,25 +495,8 @@ private:
                                 "expressing ")
                << elt << " (only f32 in opset 17)";
       int64_t k = wType.getDimSize(0), n = wType.getDimSize(1);
-      Type i8 = q.getStorageType();
       if (auto perAxis = dyn_cast<quant::UniformQuantizedPerAxisType>(q)) {
-        std::string ints = name(cast.getInput());
-        auto scaleType = RankedTensorType::get({n}, elt);
-        SmallVector<float> scales(perAxis.getScales().begin(),
-                                  perAxis.getScales().end());
-        SmallVector<int8_t> zeros;
-        for (int64_t z : perAxis.getZeroPoints())
-          zeros.push_back(int8_t(z));
-        std::string s = constant(
-            DenseElementsAttr::get(scaleType, ArrayRef<float>(scales)),
-            "scale", loc);
-        std::string z = constant(
-            DenseElementsAttr::get(RankedTensorType::get({n}, i8),
-                                   ArrayRef<int8_t>(zeros)),
-            "zero_point", loc);
-        w = fresh("weight");
-        onnx::NodeProto &dq = node("DequantizeLinear", {ints, s, z}, {w}, loc);
-        intAttr(dq, "axis", 1);
+        w = dequantizePerAxis(cast, perAxis, loc);
       } else if (auto sub =
                      dyn_cast<quant::UniformQuantizedSubChannelType>(q)) {
         int64_t g = sub.getBlockSizes()[0];

@@ -56,17 +56,21 @@ mlir::tailor::constantFloats(Value value) {
 }
 
 Value mlir::tailor::buildInt8Weight(OpBuilder &b, Location loc,
-                                    ArrayRef<float> w, int64_t k, int64_t n) {
-  std::vector<double> scales(n, 0.0);
+                                    ArrayRef<float> w, int64_t k, int64_t n,
+                                    int axis) {
+  // One scale per column (axis 1) or per row (axis 0).
+  auto at = [&](int64_t r, int64_t c) { return axis ? c : r; };
+  std::vector<double> scales(axis ? n : k, 0.0);
   for (int64_t r = 0; r < k; ++r)
     for (int64_t c = 0; c < n; ++c)
-      scales[c] = std::max(scales[c], std::fabs(double(w[r * n + c])));
+      scales[at(r, c)] =
+          std::max(scales[at(r, c)], std::fabs(double(w[r * n + c])));
   for (double &s : scales)
     s = s > 0 ? s / 127.0 : 1.0; // an all-zero column: any scale
   std::vector<int8_t> q(size_t(k * n));
   for (int64_t r = 0; r < k; ++r)
     for (int64_t c = 0; c < n; ++c) {
-      double v = std::nearbyint(double(w[r * n + c]) / scales[c]);
+      double v = std::nearbyint(double(w[r * n + c]) / scales[at(r, c)]);
       q[r * n + c] = int8_t(std::clamp(v, -127.0, 127.0));
     }
   MLIRContext *ctx = b.getContext();
@@ -80,7 +84,7 @@ Value mlir::tailor::buildInt8Weight(OpBuilder &b, Location loc,
                                       nullptr, nullptr, nullptr, nullptr);
   auto qtype = quant::UniformQuantizedPerAxisType::get(
       quant::QuantizationFlags::Signed, IntegerType::get(ctx, 8), f32, scales,
-      SmallVector<int64_t>(n, 0), /*quantizedDimension=*/1,
+      SmallVector<int64_t>(scales.size(), 0), /*quantizedDimension=*/axis,
       /*storageTypeMin=*/-127, /*storageTypeMax=*/127);
   return quant::StorageCastOp::create(
       b, loc, RankedTensorType::get({k, n}, qtype), ints);
@@ -359,6 +363,56 @@ struct QuantizePass : mlir::tailor::impl::TailorQuantizeBase<QuantizePass> {
         linear.getInputMutable().assign(scaled);
       }
       ++numQuantized;
+    }
+    // Embedding tables: int8, one scale per row (token). Not in a plan's
+    // steps (`only` names linears) and not for nf4 (QLoRA keeps them).
+    if (embeddings && included.empty() && mode != "nf4") {
+      SmallVector<EmbeddingOp> tables;
+      module.walk([&](EmbeddingOp op) {
+        auto type = dyn_cast<RankedTensorType>(op.getTable().getType());
+        if (!type || type.getRank() != 2 || !type.hasStaticShape() ||
+            !type.getElementType().isF32() ||
+            type.getNumElements() < minElements ||
+            !getConstantElements(op.getTable()))
+          return;
+        SmallVector<std::string> names;
+        if (Operation *def = op.getTable().getDefiningOp())
+          def->getLoc()->walk([&](Location loc) {
+            if (auto name = dyn_cast<NameLoc>(loc))
+              names.push_back(
+                  peft::modulePathOfWeight(name.getName().getValue()));
+            return WalkResult::advance();
+          });
+        if (!matches(excluded, names))
+          tables.push_back(op);
+      });
+      DenseMap<Value, Value> doneTables;
+      for (EmbeddingOp op : tables) {
+        Value table = op.getTable();
+        // A table that is also a linear's weight keeps that linear's form
+        // (per column): no second copy.
+        if (done.count(table))
+          continue;
+        Value quantized = doneTables.lookup(table);
+        if (!quantized) {
+          auto type = cast<RankedTensorType>(table.getType());
+          int64_t v = type.getDimSize(0), d = type.getDimSize(1);
+          auto values = constantFloats(table);
+          if (!values)
+            continue;
+          builder.setInsertionPointAfterValue(table);
+          quantized = buildInt8Weight(builder, table.getLoc(), *values, v, d,
+                                      /*axis=*/0);
+          doneTables[table] = quantized;
+          numBytesBefore += v * d * 4;
+          numBytesAfter += v * d + v * 4;
+        }
+        op.getTableMutable().assign(quantized);
+        ++numEmbeddings;
+      }
+      for (auto &[table, quantized] : doneTables)
+        if (table.use_empty())
+          table.getDefiningOp()->erase();
     }
     for (auto &[weight, quantized] : done)
       if (weight.use_empty())

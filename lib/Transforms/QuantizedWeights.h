@@ -25,9 +25,10 @@ std::optional<std::vector<float>> constantFloats(Value value);
 
 /// i8 integers (symmetric, one scale per column, round half to even) of the
 /// f32 [K, N] matrix `w` (row-major) as a tailor.onnx.Constant behind a
-/// quant.scast to tensor<KxNx!quant.uniform<i8<-127:127>:f32:1, {...}>>.
+/// quant.scast to tensor<KxNx!quant.uniform<i8<-127:127>:f32:1, {...}>>;
+/// with `axis` 0, one scale per row (an embedding table's tokens).
 Value buildInt8Weight(OpBuilder &b, Location loc, ArrayRef<float> w, int64_t k,
-                      int64_t n);
+                      int64_t n, int axis = 1);
 
 /// The f32 values of such a weight (a quant.scast of a constant, per-axis
 /// along columns), row-major; std::nullopt for anything else.

@@ -8,6 +8,7 @@
 #include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Quant/IR/QuantTypes.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
 
@@ -537,6 +538,26 @@ struct GatherLowering : ConversionPattern {
     SmallVector<AffineMap> maps{AffineMap::get(rank, 0, idxExprs, ctx),
                                 rewriter.getMultiDimIdentityMap(rank)};
     Value axisSize = getDimValue(rewriter, loc, data, axis);
+    // An embedding table quantized per row (tailor-quantize): the row's
+    // integers, converted, minus its zero point, times its scale.
+    Value scales, zeroPoints;
+    if (auto quantized = dyn_cast<quant::UniformQuantizedPerAxisType>(
+            getElementTypeOrSelf(op->getOperand(0).getType()))) {
+      if (axis != 0 || quantized.getQuantizedDimension() != 0 ||
+          !quantized.getStorageType().isInteger(8))
+        return rewriter.notifyMatchFailure(op, "not an i8 per-row table");
+      auto vector = [&](auto values) {
+        SmallVector<float> v(values.begin(), values.end());
+        auto t = RankedTensorType::get({int64_t(v.size())},
+                                       rewriter.getF32Type());
+        return arith::ConstantOp::create(
+            rewriter, loc, DenseElementsAttr::get(t, ArrayRef<float>(v)));
+      };
+      scales = vector(quantized.getScales());
+      if (llvm::any_of(quantized.getZeroPoints(),
+                       [](int64_t z) { return z != 0; }))
+        zeroPoints = vector(quantized.getZeroPoints());
+    }
     SmallVector<utils::IteratorType> iters(rank, utils::IteratorType::parallel);
     auto generic = linalg::GenericOp::create(
         rewriter, loc, TypeRange{*type}, ValueRange{indices}, ValueRange{init},
@@ -549,8 +570,16 @@ struct GatherLowering : ConversionPattern {
           idx.push_back(i);
           for (int64_t d = axis + 1; d < dataType.getRank(); ++d)
             idx.push_back(linalg::IndexOp::create(b, l, d + q - 1));
-          linalg::YieldOp::create(
-              b, l, tensor::ExtractOp::create(b, l, data, idx).getResult());
+          Value v = tensor::ExtractOp::create(b, l, data, idx);
+          if (scales) {
+            v = arith::SIToFPOp::create(b, l, b.getF32Type(), v);
+            if (zeroPoints)
+              v = arith::SubFOp::create(
+                  b, l, v, tensor::ExtractOp::create(b, l, zeroPoints, i));
+            v = arith::MulFOp::create(b, l, v,
+                                      tensor::ExtractOp::create(b, l, scales, i));
+          }
+          linalg::YieldOp::create(b, l, v);
         });
     rewriter.replaceOp(op, generic.getResult(0));
     return success();

@@ -43,8 +43,10 @@
 // CHECK: "tailor.onnx.ReduceMean"({{.*}}) <{axes = array<i64: -1>
 // CHECK: "tailor.onnx.Sqrt"
 // CHECK: "tailor.onnx.Div"
-// layer_norm, embedding.
+// layer_norm; embedding of an int8 table (one scale per row):
+// DequantizeLinear (axis 0), then Gather.
 // CHECK: "tailor.onnx.LayerNormalization"({{.*}}) <{axis = -1 : i64, epsilon = 9.99999974E-6 : f32
+// CHECK: "tailor.onnx.DequantizeLinear"(%{{.*}}, %{{.*}}, %{{.*}}) <{axis = 0 : i64}> : (tensor<3x4xi8>, tensor<3xf32>, tensor<3xi8>) -> tensor<3x4xf32>
 // CHECK: "tailor.onnx.Gather"
 // The ONNX-level op kept as it is; outputs through Identity.
 // CHECK: "tailor.onnx.Relu"
@@ -68,8 +70,9 @@ func.func @main_graph(%x: tensor<?x4xf32> {onnx.name = "x"}, %ids: tensor<?xi64>
   %nw = "tailor.onnx.Constant"() <{value = dense<2.0> : tensor<8xf32>}> : () -> tensor<8xf32>
   %6 = tailor.rms_norm %5, %nw : (tensor<?x8xf32>, tensor<8xf32>) -> tensor<?x8xf32>
   %7 = tailor.layer_norm %6, %nw : (tensor<?x8xf32>, tensor<8xf32>) -> tensor<?x8xf32>
-  %table = "tailor.onnx.Constant"() <{value = dense<0.5> : tensor<10x4xf32>}> : () -> tensor<10x4xf32>
-  %8 = tailor.embedding %table, %ids : (tensor<10x4xf32>, tensor<?xi64>) -> tensor<?x4xf32>
+  %tq = "tailor.onnx.Constant"() <{value = dense<5> : tensor<3x4xi8>}> : () -> tensor<3x4xi8>
+  %table = quant.scast %tq : tensor<3x4xi8> to tensor<3x4x!quant.uniform<i8<-127:127>:f32:0, {0.5, 0.25, 2.0}>>
+  %8 = tailor.embedding %table, %ids : (tensor<3x4x!quant.uniform<i8<-127:127>:f32:0, {0.5, 0.25, 2.0}>>, tensor<?xi64>) -> tensor<?x4xf32>
   %9 = "tailor.onnx.Relu"(%7) : (tensor<?x8xf32>) -> tensor<?x8xf32>
   return %0, %1, %9, %6, %8 : tensor<?x8xf32>, tensor<?x8xf32>, tensor<?x8xf32>, tensor<?x8xf32>, tensor<?x4xf32>
 }
