@@ -267,7 +267,10 @@ def TailorQuantize : Pass<"tailor-quantize", "ModuleOp"> {
     Option<"embeddings", "embeddings", "bool", /*default=*/"true",
            "int8, int4, w8a8: also store constant embedding tables "
            "(tailor.embedding) as int8, one symmetric scale per row (token); "
-           "`exclude` and `min-elements` apply, `only` turns it off">
+           "`exclude` and `min-elements` apply, `only` turns it off">,
+    Option<"quantizeLinears", "linears", "bool", /*default=*/"true",
+           "Quantize the linears (false: only the embedding tables, e.g. "
+           "after a per-layer plan's steps)">
   ];
   let dependentDialects = ["::mlir::quant::QuantDialect"];
   let statistics = [

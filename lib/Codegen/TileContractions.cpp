@@ -377,7 +377,7 @@ struct TileContractionsPass
   /// and is at least `least`.
   int64_t narrowForThreads(int64_t total, int64_t width, int64_t least,
                            int64_t others) {
-    auto tiles = [&](int64_t w) { return others * llvm::divideCeil(total, w); };
+    auto tiles = [&](int64_t w) { return others * ((total + w - 1) / w); };
     while (width / 2 >= least && total % (width / 2) == 0 &&
            (tiles(width) < minTiles || tiles(width) % 2))
       width /= 2;

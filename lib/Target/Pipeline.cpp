@@ -52,8 +52,11 @@ void mlir::tailor::addQuantizePasses(OpPassManager &pm,
     quantize.exclude.assign(options.quantizeExclude.begin(),
                             options.quantizeExclude.end());
     quantize.only.assign(step.only.begin(), step.only.end());
+    quantize.embeddings = options.quantizeEmbeddings;
     pm.addPass(createTailorQuantize(quantize));
   }
+  // A plan's steps name linears (`only`), which leaves the embedding
+  // tables in f32: the plan's measured KL covers what it quantizes.
 }
 
 LogicalResult mlir::tailor::lowerModule(ModuleOp module,

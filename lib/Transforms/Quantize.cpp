@@ -239,7 +239,8 @@ struct QuantizePass : mlir::tailor::impl::TailorQuantizeBase<QuantizePass> {
     std::vector<bool> matched(included.size(), false);
     module.walk([&](LinearOp linear) {
       auto type = dyn_cast<RankedTensorType>(linear.getWeight().getType());
-      if (!type || type.getRank() != 2 || !type.hasStaticShape() ||
+      if (!quantizeLinears || !type || type.getRank() != 2 ||
+          !type.hasStaticShape() ||
           !type.getElementType().isF32() ||
           type.getNumElements() < minElements ||
           !getConstantElements(linear.getWeight()))

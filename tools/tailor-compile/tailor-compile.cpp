@@ -180,6 +180,13 @@ static cl::opt<bool> quantizeAsymmetric(
     cl::desc("--quantize=int4: min/max range with a zero point per group "
              "(default: symmetric)"),
     cl::cat(category));
+static cl::opt<bool> quantizeEmbeddings(
+    "quantize-embeddings", cl::init(true),
+    cl::desc("With --quantize: store embedding tables as int8 too, one "
+             "scale per row (token); =false keeps them in f32 (a "
+             "--max-kl / --quantize-plan plan keeps them in f32: its "
+             "measured KL covers the linears it quantizes)"),
+    cl::cat(category));
 static cl::opt<std::string> quantizeMethod(
     "quantize-method", cl::init("rtn"),
     cl::desc("--quantize=int4: rtn = round to nearest; gptq = error "
@@ -561,6 +568,7 @@ int main(int argc, char **argv) {
   options.quantizeExclude = quantizeExclude;
   options.quantizeGroupSize = quantizeGroupSize;
   options.quantizeSymmetric = !quantizeAsymmetric;
+  options.quantizeEmbeddings = quantizeEmbeddings;
   options.quantizeMethod = quantizeMethod;
   options.smoothAlpha = smoothAlpha;
   options.quantizePlan = quantizePlan;

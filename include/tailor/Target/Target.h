@@ -107,6 +107,9 @@ struct CompileOptions {
   std::vector<std::string> quantizeExclude;
   int64_t quantizeGroupSize = 128;
   bool quantizeSymmetric = true;
+  /// With `quantize`: embedding tables as int8 per row too (a plan's steps
+  /// leave them in f32).
+  bool quantizeEmbeddings = true;
   /// int4: "rtn", "gptq" or "awq"; w8a8: "rtn" or "smoothquant" (all but
   /// rtn read `calibration`).
   std::string quantizeMethod = "rtn";

@@ -10,6 +10,8 @@
 // RUN: tailor-opt %s --pass-pipeline="builtin.module(tailor-quantize{only=head})" | FileCheck %s --check-prefix=KEEP
 // RUN: tailor-opt %s --pass-pipeline="builtin.module(tailor-quantize{mode=nf4 group-size=2})" | FileCheck %s --check-prefix=KEEP
 // RUN: tailor-opt %s --pass-pipeline="builtin.module(tailor-quantize{min-elements=7})" | FileCheck %s --check-prefix=KEEP
+// linears=false (after a plan's steps): the table only.
+// RUN: tailor-opt %s --pass-pipeline="builtin.module(tailor-quantize{linears=false})" | FileCheck %s --check-prefix=TABLES
 
 // Row maxima 2 and 1 -> scales 2/127, 1/127; q = round_half_even(t / s):
 // 1 / (2/127) = 63.5 -> 64, -2 -> -127, 0.5 -> 31.75 -> 32; 0.25 * 127 =
@@ -19,6 +21,9 @@
 // CHECK: %[[T:.*]] = quant.scast %[[Q]] : tensor<2x3xi8> to tensor<2x3x!quant.uniform<i8<-127:127>:f32:0, {0.015748031496062992,0.0078740157480314959}>>
 // CHECK: tailor.embedding %[[T]], %arg0 : (tensor<2x3x!quant.uniform<i8<-127:127>:f32:0, {{.*}}>>, tensor<?xi64>) -> tensor<?x3xf32>
 // CHECK: [[BLOB]]: "0x01000000408120207F81"
+// TABLES-LABEL: func.func @embed
+// TABLES: quant.scast %{{.*}} : tensor<2x3xi8> to tensor<2x3x!quant.uniform<i8<-127:127>:f32:0
+// TABLES: tailor.linear %arg1, %{{.*}} : (tensor<?x4xf32>, tensor<4x2xf32>)
 // KEEP-LABEL: func.func @embed
 // KEEP: tailor.embedding %{{.*}}, %arg0 : (tensor<2x3xf32>, tensor<?xi64>) -> tensor<?x3xf32>
 func.func @embed(%ids: tensor<?xi64>, %x: tensor<?x4xf32>) -> (tensor<?x3xf32>, tensor<?x2xf32>) {
