@@ -279,7 +279,7 @@ def check_qlora(args, tailor, torch, F, generate, mode="int4"):
     r, alpha, group = 4, 8.0, 32
     run([os.path.join(args.bin, "tailor-opt"), mlir,
          f"--tailor-peft=method=lora r={r} alpha={alpha} target=q$,v$", "--tailor-raise",
-         f"--tailor-quantize=mode={mode} group-size={group} exclude=lm_head",
+         f"--tailor-quantize=mode={mode} group-size={group} exclude=lm_head embeddings=false",
          "--tailor-loss", "--tailor-autodiff", "-o", grad])
     text = open(grad).read()
     quantized = text.count("quant.scast" if mode == "int4" else "= tailor.nf4_dequantize")

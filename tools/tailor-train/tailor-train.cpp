@@ -1371,6 +1371,7 @@ int main(int argc, char **argv) {
       q.mode = quantizeBase;
       q.groupSize = baseGroupSize;
       q.exclude = {"lm_head"};
+      q.embeddings = false; // QLoRA quantizes the linears only
       pm.addPass(createTailorQuantize(q));
     }
     TailorLossOptions loss;
