@@ -251,7 +251,7 @@ def main():
     log = rows(os.path.join(q, "loss.csv"))
     qat_before, qat_after = float(log[0]["eval_loss"]), float(log[-1]["eval_loss"])
     losses = {}
-    for name, extra in (("int4", ["--quantize", "int4", "--quantize-group-size", "32",
+    for name, extra in (("int4", ["--quantize", "int4", "--quantize-embeddings=false", "--quantize-group-size", "32",
                                   "--int4-activations", "f32"]), ("float", [])):
         so = os.path.join(args.work, f"qat-{name}.so")
         run([os.path.join(args.bin, "tailor-compile"), model, "--weights",
