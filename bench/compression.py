@@ -190,7 +190,7 @@ def main():
     ort = {}
     for th in args.threads:
         print(f"== bench: ONNX Runtime fp32, {th} thread(s)", flush=True)
-        # The median of 3 runs for each figure, as tailor-eval does.
+        # The median of 3 runs for each figure.
         runs = [json.loads(sh(["node", os.path.join(ROOT, "bench", "ort.js"), "generate", onnx,
                                str(th), str(args.prompt), str(args.decode_tokens), "5",
                                str(256)])) for _ in range(3)]
@@ -299,10 +299,12 @@ Measured by `bench/run-compression --write-docs docs/compression.md` on
 {info['config']['model']['layers']} layers, d_model {info['config']['model']['d_model']}),
 held-out perplexity {info['heldout_perplexity']:.3f} in PyTorch (uniform: 256);
 {quality[0]['tokens']} held-out tokens. Sizes are the compiled `.so` files (code,
-weights, runtime). Speeds: tailor-eval `--speed` (prefill 1 x {args.prompt}, median of
-5; greedy decode of {args.decode_tokens} tokens after it, median of 3) and ONNX
-Runtime 1.30 CPU (npm `onnxruntime-node`, the same protocol: median of 3
-runs) on the fp32 ONNX model in the same run; ratios > 1 favour Tailor.
+weights, runtime). Speeds: tailor-eval `--speed` (prefill 1 x {args.prompt} and a
+greedy decode of {args.decode_tokens} tokens after it, the median of 5 rounds;
+each round times every variant once, so a slow spell of the machine falls on all of
+them) and ONNX Runtime 1.30 CPU (npm `onnxruntime-node`: the prefill the median of 5 warm
+runs; each figure the median of 3 processes) on the fp32 ONNX model in the same
+run; ratios > 1 favour Tailor.
 This shared 2-core machine moves figures by 10-30% between runs.
 
 {table}

@@ -50,9 +50,15 @@ static cl::opt<unsigned> batch("batch", cl::init(16),
                                cl::desc("Windows per run"), cl::cat(category));
 static cl::opt<bool> speed(
     "speed", cl::init(false),
-    cl::desc("Also time prefill (one prompt of --prompt-length tokens, median "
-             "of 5 warm runs) and greedy decode (--decode tokens after that "
-             "prompt, median of 3 runs)"),
+    cl::desc("Also time prefill (one prompt of --prompt-length tokens) and "
+             "greedy decode (--decode tokens after that prompt): the median "
+             "of --rounds runs each, after one warm-up run"),
+    cl::cat(category));
+static cl::opt<unsigned> rounds(
+    "rounds", cl::init(5),
+    cl::desc("--speed: timing rounds. Each round times every model once, "
+             "starting one model later than the round before, so that a "
+             "slow spell of a shared machine falls on all models alike"),
     cl::cat(category));
 static cl::opt<unsigned> promptLength("prompt-length", cl::init(128),
                                       cl::desc("--speed: prompt tokens"),
@@ -105,51 +111,68 @@ llvm::Expected<std::vector<float>> runWindows(tailor_model *model,
   return std::vector<float>(*data, *data + rows * w * vocab);
 }
 
-/// Prefill and decode speed with the runtime's session (batch 1).
-llvm::Error timeModel(tailor_model *model, Stats &stats) {
-  tailor_session *session = nullptr;
-  if (tailor_session_create(model, &session) != TAILOR_OK)
-    return llvm::createStringError(tailor_last_error());
-  std::unique_ptr<tailor_session, void (*)(tailor_session *)> owner(
-      session, tailor_session_free);
-  std::vector<int64_t> prompt(promptLength);
-  for (unsigned i = 0; i < promptLength; ++i)
-    prompt[i] = 32 + (i * 7) % 90; // printable bytes; any ids in range work
-  using Clock = std::chrono::steady_clock;
-  std::vector<double> times;
-  const float *logits = nullptr;
-  for (int r = 0; r < 6; ++r) {
-    tailor_session_reset(session);
-    auto t0 = Clock::now();
-    if (tailor_session_prefill(session, prompt.data(), prompt.size(),
-                               &logits) != TAILOR_OK)
+/// Prefill and decode timing of one model with the runtime's session
+/// (batch 1): one sample per round.
+class SpeedProbe {
+public:
+  llvm::Error init(tailor_model *model) {
+    tailor_session *s = nullptr;
+    if (tailor_session_create(model, &s) != TAILOR_OK)
       return llvm::createStringError(tailor_last_error());
-    if (r)
-      times.push_back(
-          std::chrono::duration<double>(Clock::now() - t0).count());
+    session.reset(s);
+    prompt.resize(promptLength);
+    for (unsigned i = 0; i < promptLength; ++i)
+      prompt[i] = 32 + (i * 7) % 90; // printable bytes; any ids in range work
+    vocab = tailor_session_vocab_size(session.get());
+    return prefill(); // warm-up (first-touch of buffers, thread start)
   }
-  std::sort(times.begin(), times.end());
-  stats.prefillTokS = promptLength / times[times.size() / 2];
-  // Decode: the median of 3 runs of --decode greedy steps after a prefill.
-  int64_t vocab = tailor_session_vocab_size(session);
-  times.clear();
-  for (int r = 0; r < 3; ++r) {
-    tailor_session_reset(session);
-    if (tailor_session_prefill(session, prompt.data(), prompt.size(),
-                               &logits) != TAILOR_OK)
-      return llvm::createStringError(tailor_last_error());
+
+  /// Times one prefill of the prompt and one greedy decode after it.
+  llvm::Error sample() {
     auto t0 = Clock::now();
+    if (llvm::Error e = prefill())
+      return e;
+    prefillTimes.push_back(seconds(t0));
+    t0 = Clock::now();
     for (unsigned s = 0; s < decodeTokens; ++s) {
       int64_t next = std::max_element(logits, logits + vocab) - logits;
-      if (tailor_session_decode_step(session, next, &logits) != TAILOR_OK)
+      if (tailor_session_decode_step(session.get(), next, &logits) != TAILOR_OK)
         return llvm::createStringError(tailor_last_error());
     }
-    times.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+    decodeTimes.push_back(seconds(t0));
+    return llvm::Error::success();
   }
-  std::sort(times.begin(), times.end());
-  stats.decodeTokS = decodeTokens / times[1];
-  return llvm::Error::success();
-}
+
+  void finish(Stats &stats) {
+    stats.prefillTokS = promptLength / median(prefillTimes);
+    stats.decodeTokS = decodeTokens / median(decodeTimes);
+  }
+
+private:
+  using Clock = std::chrono::steady_clock;
+  static double seconds(Clock::time_point t0) {
+    return std::chrono::duration<double>(Clock::now() - t0).count();
+  }
+  static double median(std::vector<double> &v) {
+    std::sort(v.begin(), v.end());
+    size_t n = v.size();
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+  }
+  llvm::Error prefill() {
+    tailor_session_reset(session.get());
+    if (tailor_session_prefill(session.get(), prompt.data(), prompt.size(),
+                               &logits) != TAILOR_OK)
+      return llvm::createStringError(tailor_last_error());
+    return llvm::Error::success();
+  }
+
+  std::unique_ptr<tailor_session, void (*)(tailor_session *)> session{
+      nullptr, tailor_session_free};
+  std::vector<int64_t> prompt;
+  const float *logits = nullptr;
+  int64_t vocab = 0;
+  std::vector<double> prefillTimes, decodeTimes;
+};
 } // namespace
 
 int main(int argc, char **argv) {
@@ -168,6 +191,8 @@ int main(int argc, char **argv) {
       "  tailor-eval fp32.so int8.so --tokens heldout.npy --speed\n");
   if (batch == 0)
     return fail("--batch must be at least 1");
+  if (speed && rounds == 0)
+    return fail("--rounds must be at least 1");
 
   auto windows =
       mlir::tailor::readTokenWindows(tokensPath, window, maxWindows);
@@ -240,11 +265,30 @@ int main(int argc, char **argv) {
   }
   if (llvm::errs().is_displayed())
     llvm::errs() << "\n";
-  if (speed)
+  if (speed) {
+    // Interleaved rounds: a model's samples spread over the whole timing,
+    // so the ratios between models do not depend on when each one ran.
+    std::vector<SpeedProbe> probes(models.size());
     for (size_t m = 0; m < models.size(); ++m)
-      if (llvm::Error e = timeModel(models[m]->handle, stats[m]))
+      if (llvm::Error e = probes[m].init(models[m]->handle))
         return fail(models[m]->path + ": --speed: " +
                     llvm::toString(std::move(e)));
+    size_t count = models.size();
+    for (unsigned r = 0; r < rounds; ++r) {
+      for (size_t k = 0; k < count; ++k) {
+        size_t m = (k + r) % count;
+        if (llvm::Error e = probes[m].sample())
+          return fail(models[m]->path + ": --speed: " +
+                      llvm::toString(std::move(e)));
+      }
+      if (llvm::errs().is_displayed())
+        llvm::errs() << "\r  speed: round " << r + 1 << "/" << rounds;
+    }
+    if (llvm::errs().is_displayed())
+      llvm::errs() << "\n";
+    for (size_t m = 0; m < count; ++m)
+      probes[m].finish(stats[m]);
+  }
 
   double refBytes = stats[0].bytes ? double(stats[0].bytes) : 1.0;
   llvm::outs() << llvm::format("%-28s %9s %6s %9s %12s %7s", "model",
