@@ -1167,6 +1167,45 @@ def TailorLowerReductions
   ];
 }
 
+def TailorGateParallelRegions
+    : Pass<"tailor-gate-parallel-regions", "func::FuncOp"> {
+  let summary = "Run small OpenMP parallel regions on one thread";
+  let description = [{
+    Runs after `convert-scf-to-openmp`. Waking the threads of an
+    `omp.parallel` region and joining them costs about as much as a few
+    thousand operations. A decode step (one token) runs hundreds of regions
+    whose whole work is about that: a norm of one row, the rotary embedding
+    of one token. Each region gets an `if`
+    clause comparing an estimate of its work with `min-work`; below it, the
+    region runs on the calling thread (OpenMP's serialized region).
+
+    The estimate, computed before the region at run time from the sizes it
+    depends on (a prompt's length, say): the loop nest's iteration count
+    times the operations of its first iteration, where each `scf.for`
+    counts its trip count times its body, an `scf.if` both branches, and any
+    other operation one. Bounds are evaluated with the loops' induction
+    variables at their lower bounds. A region whose estimate needs a value
+    computed from memory, that calls a function (a micro-kernel's product:
+    its work is not in its operands, and a decode step's products gain from
+    the threads) or that holds another region-carrying operation stays
+    unconditionally parallel; so does one whose estimate is a constant
+    at or above `min-work`.
+  }];
+  let options = [
+    Option<"minWork", "min-work", "int64_t", /*default=*/"16384",
+           "Estimated operations below which a region runs on one thread "
+           "(0: leave every region parallel)">
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::memref::MemRefDialect"];
+  let statistics = [
+    Statistic<"numGated", "gated", "Regions given a run-time work test">,
+    Statistic<"numSerial", "serial", "Regions always run on one thread "
+              "(constant work below min-work)">,
+    Statistic<"numUnknown", "unknown", "Regions whose work could not be estimated">
+  ];
+}
+
 def TailorFoldFillCopies
     : Pass<"tailor-fold-fill-copies", "ModuleOp"> {
   let summary = "A copy of a buffer that only a fill wrote becomes a fill";

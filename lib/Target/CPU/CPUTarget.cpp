@@ -71,6 +71,7 @@ const char *kLLVMPipeline =
     "tailor-lower-library-calls,func.func(tailor-lower-reductions),"
     "convert-linalg-to-loops,convert-vector-to-scf{full-unroll=true "
     "target-rank=1},scf-forall-to-parallel,convert-scf-to-openmp,"
+    "func.func(tailor-gate-parallel-regions),"
     "lower-affine,canonicalize,cse,"
     "convert-scf-to-cf,func.func(tailor-expand-shape-to-reinterpret-cast),"
     "expand-strided-metadata,lower-affine,"
