@@ -96,6 +96,8 @@ def main():
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--prompt", type=int, default=128)
     ap.add_argument("--decode-tokens", type=int, default=128)
+    ap.add_argument("--rounds", type=int, default=9,
+                    help="tailor-eval --rounds: interleaved timing rounds, the median")
     ap.add_argument("--size", default="small", help="pretrain.py --size")
     ap.add_argument("--write-docs", metavar="PATH")
     args = ap.parse_args()
@@ -179,7 +181,7 @@ def main():
         cmd = [os.path.join(bin_dir, "tailor-eval")] + [a[2] for a in artifacts] + [
             "--tokens", heldout, "--speed", "--num-threads", str(th),
             "--prompt-length", str(args.prompt), "--decode", str(args.decode_tokens),
-            "--json", out_json]
+            "--rounds", str(args.rounds), "--json", out_json]
         if quality is not None:
             cmd += ["--max-windows", "1"]  # quality measured once
         print(sh(cmd).rstrip())
@@ -300,7 +302,7 @@ Measured by `bench/run-compression --write-docs docs/compression.md` on
 held-out perplexity {info['heldout_perplexity']:.3f} in PyTorch (uniform: 256);
 {quality[0]['tokens']} held-out tokens. Sizes are the compiled `.so` files (code,
 weights, runtime). Speeds: tailor-eval `--speed` (prefill 1 x {args.prompt} and a
-greedy decode of {args.decode_tokens} tokens after it, the median of 5 rounds;
+greedy decode of {args.decode_tokens} tokens after it, the median of {args.rounds} rounds;
 each round times every variant once, so a slow spell of the machine falls on all of
 them) and ONNX Runtime 1.30 CPU (npm `onnxruntime-node`: the prefill the median of 5 warm
 runs; each figure the median of 3 processes) on the fp32 ONNX model in the same
