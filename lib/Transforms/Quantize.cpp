@@ -376,15 +376,7 @@ struct QuantizePass : mlir::tailor::impl::TailorQuantizeBase<QuantizePass> {
             type.getNumElements() < minElements ||
             !getConstantElements(op.getTable()))
           return;
-        SmallVector<std::string> names;
-        if (Operation *def = op.getTable().getDefiningOp())
-          def->getLoc()->walk([&](Location loc) {
-            if (auto name = dyn_cast<NameLoc>(loc))
-              names.push_back(
-                  peft::modulePathOfWeight(name.getName().getValue()));
-            return WalkResult::advance();
-          });
-        if (!matches(excluded, names))
+        if (!matches(excluded, weightNames(op.getTable())))
           tables.push_back(op);
       });
       DenseMap<Value, Value> doneTables;

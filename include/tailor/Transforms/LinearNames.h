@@ -20,23 +20,42 @@
 
 namespace mlir::tailor {
 
-inline llvm::SmallVector<std::string> linearNames(LinearOp linear) {
-  llvm::SmallVector<std::string> names;
-  auto add = [&](std::string name) {
-    if (!name.empty() && !llvm::is_contained(names, name))
-      names.push_back(std::move(name));
-  };
-  linear.getLoc()->walk([&](Location loc) {
-    if (auto name = dyn_cast<NameLoc>(loc))
-      add(peft::modulePathOfNode(name.getName().getValue()));
-    return WalkResult::advance();
-  });
-  if (Operation *def = linear.getWeight().getDefiningOp())
+namespace detail {
+/// Appends `name` unless it is empty or already there.
+inline void addName(llvm::SmallVector<std::string> &names, std::string name) {
+  if (!name.empty() && !llvm::is_contained(names, name))
+    names.push_back(std::move(name));
+}
+
+/// Adds the module paths of a weight's initializer names (the NameLocs of
+/// its defining op) to `names`.
+inline void addWeightNames(Value weight,
+                           llvm::SmallVector<std::string> &names) {
+  if (Operation *def = weight.getDefiningOp())
     def->getLoc()->walk([&](Location loc) {
       if (auto name = dyn_cast<NameLoc>(loc))
-        add(peft::modulePathOfWeight(name.getName().getValue()));
+        addName(names, peft::modulePathOfWeight(name.getName().getValue()));
       return WalkResult::advance();
     });
+}
+} // namespace detail
+
+/// The module paths of a weight (a linear's, an embedding table): its
+/// initializer's names without ".weight".
+inline llvm::SmallVector<std::string> weightNames(Value weight) {
+  llvm::SmallVector<std::string> names;
+  detail::addWeightNames(weight, names);
+  return names;
+}
+
+inline llvm::SmallVector<std::string> linearNames(LinearOp linear) {
+  llvm::SmallVector<std::string> names;
+  linear.getLoc()->walk([&](Location loc) {
+    if (auto name = dyn_cast<NameLoc>(loc))
+      detail::addName(names, peft::modulePathOfNode(name.getName().getValue()));
+    return WalkResult::advance();
+  });
+  detail::addWeightNames(linear.getWeight(), names);
   return names;
 }
 
