@@ -176,7 +176,8 @@ struct KVCacheInPlacePass
       Value count = tensor::DimOp::create(b, loc, fresh, 2);
       check(arith::CmpIPredicate::eq, count, tokens,
             what + " grows by a different count of positions than the "
-                   "token count");
+                   "token count (is the context longer than the model's "
+                   "position tables?)");
       check(arith::CmpIPredicate::eq, tensor::DimOp::create(b, loc, fresh, 0),
             getValueOrCreateConstantIndexOp(b, loc, sizes[0]),
             what + " and the new keys/values differ in batch size");

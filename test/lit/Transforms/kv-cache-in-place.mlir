@@ -18,7 +18,7 @@
 // CHECK: "tailor.onnx.Shape"(%[[PAST]])
 // CHECK: %[[N:.*]] = tensor.dim %[[NEWK:.*]], %{{.*}} : tensor<?x2x?x4xf32>
 // CHECK: arith.cmpi eq, %[[N]], %[[S]]
-// CHECK: cf.assert %{{.*}}, "KV cache input 1 ('past_key.0') grows by a different count of positions than the token count"
+// CHECK: cf.assert %{{.*}}, "KV cache input 1 ('past_key.0') grows by a different count of positions than the token count (is the context longer than the model's position tables?)"
 // CHECK: cf.assert %{{.*}}, "KV cache input 1 ('past_key.0') and the new keys/values differ in batch size"
 // CHECK: %[[END:.*]] = arith.addi %[[L]], %[[N]] : index
 // CHECK: arith.cmpi ule, %[[END]]
