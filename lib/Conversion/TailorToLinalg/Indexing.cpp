@@ -155,25 +155,6 @@ struct ScatterElementsLowering : OpConversionPattern<OnnxScatterElementsOp> {
   }
 };
 
-/// Moves dim `from` of `input` to position `to` (a linalg.transpose), or
-/// returns `input` when they are equal.
-Value moveDim(OpBuilder &b, Location loc, Value input, int64_t from,
-              int64_t to) {
-  if (from == to)
-    return input;
-  auto type = cast<RankedTensorType>(input.getType());
-  SmallVector<int64_t> perm;
-  for (int64_t i = 0; i < type.getRank(); ++i)
-    if (i != from)
-      perm.push_back(i);
-  perm.insert(perm.begin() + to, from);
-  SmallVector<OpFoldResult> inDims = getDims(b, loc, input), dims;
-  for (int64_t p : perm)
-    dims.push_back(inDims[p]);
-  Value init = emptyTensor(b, loc, dims, type.getElementType());
-  return linalg::TransposeOp::create(b, loc, input, init, perm).getResult()[0];
-}
-
 /// TopK along one axis: the axis is moved last and the other dims collapsed
 /// into rows; each row keeps its best K in order by insertion (O(N*K)),
 /// ties broken by the lower index as ONNX specifies.

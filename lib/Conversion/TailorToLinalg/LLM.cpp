@@ -437,8 +437,11 @@ struct AttentionLowering : OpConversionPattern<AttentionOp> {
           auto map5 = [&](ArrayRef<AffineExpr> e) {
             return AffineMap::get(5, 0, e, ctx);
           };
-          Value sg = contraction(qg, kb,
-                                 {map5({bd, h, i, d}), map5({bd, h, jj, d}),
+          // The block's keys transposed to [B, Hkv, D, bc] first: the
+          // product then reads key rows along its output columns (as the
+          // values in P.V) instead of walking a column per output.
+          Value sg = contraction(qg, moveDim(b, l, kb, 2, 3),
+                                 {map5({bd, h, i, d}), map5({bd, h, d, jj}),
                                   map5({bd, h, i, jj})},
                                  ShapedType::kDynamic, bc);
           Value scores = regroup(sg, false);

@@ -350,3 +350,20 @@ Value lowering::broadcastTo(OpBuilder &b, Location loc, Value input,
 Value lowering::indexConst(OpBuilder &b, Location loc, int64_t v) {
   return arith::ConstantIndexOp::create(b, loc, v);
 }
+
+Value lowering::moveDim(OpBuilder &b, Location loc, Value input,
+                        int64_t from, int64_t to) {
+  if (from == to)
+    return input;
+  auto type = cast<RankedTensorType>(input.getType());
+  SmallVector<int64_t> perm;
+  for (int64_t i = 0; i < type.getRank(); ++i)
+    if (i != from)
+      perm.push_back(i);
+  perm.insert(perm.begin() + to, from);
+  SmallVector<OpFoldResult> inDims = getDims(b, loc, input), dims;
+  for (int64_t p : perm)
+    dims.push_back(inDims[p]);
+  Value init = emptyTensor(b, loc, dims, type.getElementType());
+  return linalg::TransposeOp::create(b, loc, input, init, perm).getResult()[0];
+}

@@ -103,6 +103,11 @@ Value buildReduction(
     bool keepDims, Value init, RankedTensorType resultType,
     function_ref<Value(OpBuilder &, Location, Value x, Value acc)> combine);
 
+/// Moves dim `from` of `input` to position `to` (a linalg.transpose), or
+/// returns `input` when they are equal.
+Value moveDim(OpBuilder &b, Location loc, Value input, int64_t from,
+              int64_t to);
+
 /// softmax (or log-softmax) of `x` along `axis` (max-shifted), as
 /// reductions and elementwise generics.
 Value buildSoftmax(OpBuilder &b, Location loc, Value x, int64_t axis,

@@ -7,7 +7,8 @@
 
 // A dynamic key count (a KV cache): online softmax over key blocks of 256 -
 // an scf.for carrying the output [B, Hq, S, Dv], the row max and the row
-// sum [B, Hq, S]; each block's scores are a [.., S, <=256] tile, rescaled by
+// sum [B, Hq, S]; each block's scores are a [.., S, <=256] tile (the block's
+// keys transposed first, so that the product reads them row-wise), rescaled by
 // exp(m_old - m_new) (a row with no finite score yet subtracts 0), the
 // output divided by the sum after the loop. attention-block=0 keeps the
 // materialised [B, H, S, T] scores (no loop). The query count is dynamic
@@ -22,7 +23,10 @@
 // CHECK: } else {
 // CHECK: scf.for %[[J:.*]] = %{{.*}} to %{{.*}} step %c256 iter_args(%{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}) -> (tensor<1x4x?x16xf32>, tensor<1x4x?xf32>, tensor<1x4x?xf32>)
 // CHECK: arith.minsi
-// CHECK: tensor.extract_slice %{{.*}}[0, 0, %[[J]], 0]
+// CHECK: %[[KB:.*]] = tensor.extract_slice %{{.*}}[0, 0, %[[J]], 0]
+// The block's keys are transposed to [B, Hkv, D, bc] for the scores product.
+// CHECK: %[[KT:.*]] = linalg.transpose ins(%[[KB]] : tensor<1x2x?x16xf32>) outs(%{{.*}} : tensor<1x2x16x?xf32>) permutation = [0, 1, 3, 2]
+// CHECK: linalg.generic {{.*}} ins(%{{.*}}, %[[KT]] : tensor<1x2x?x16xf32>, tensor<1x2x16x?xf32>)
 // CHECK: arith.maximumf
 // CHECK: arith.cmpf oeq
 // CHECK: math.exp
