@@ -57,8 +57,10 @@ static cl::opt<bool> speed(
 static cl::opt<unsigned> rounds(
     "rounds", cl::init(5),
     cl::desc("--speed: timing rounds. Each round times every model once, "
-             "starting one model later than the round before, so that a "
-             "slow spell of a shared machine falls on all models alike"),
+             "in a rotated order (round r starts at model r x models / "
+             "rounds, so that each model's places spread over the whole "
+             "round), so that a slow spell of a shared machine falls on all "
+             "models alike"),
     cl::cat(category));
 static cl::opt<unsigned> promptLength("prompt-length", cl::init(128),
                                       cl::desc("--speed: prompt tokens"),
@@ -275,8 +277,13 @@ int main(int argc, char **argv) {
                     llvm::toString(std::move(e)));
     size_t count = models.size();
     for (unsigned r = 0; r < rounds; ++r) {
+      // Round r starts at model r * count / rounds: with fewer rounds than
+      // models, a start one model later per round would keep the last
+      // models late in every round (where a machine that throttles long
+      // runs is slowest).
+      size_t start = size_t(r) * count / rounds;
       for (size_t k = 0; k < count; ++k) {
-        size_t m = (k + r) % count;
+        size_t m = (k + start) % count;
         if (llvm::Error e = probes[m].sample())
           return fail(models[m]->path + ": --speed: " +
                       llvm::toString(std::move(e)));
